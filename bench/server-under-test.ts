@@ -1,0 +1,60 @@
+/**
+ * One server under test, in its own process (its own core), so that client, sink and server do
+ * not share an event loop. argv: <kind> <sink port> <tls json file>. Prints {"port": N} once it
+ * listens; answers each "cpu" line on stdin with {"cpu_us": N} (user + system time so far).
+ *
+ * Started with --expose-gc (see server-process.ts) so CPU readings can include a full collection.
+ *
+ * Kinds: node-relay and postern relay TLS to the sink; bare-tls and postern-end end each
+ * connection right after its handshake (for the new-connection cost).
+ */
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { createInterface } from 'node:readline';
+import { Registry } from 'prom-client';
+import { silentLogger } from '../src/log/logger.js';
+import { ProxyListener } from '../src/proxy/listener.js';
+import { ProxyMetrics } from '../src/proxy/metrics.js';
+import { joinStreams } from '../src/proxy/pipe.js';
+import { Router, type RoutedConnection } from '../src/proxy/router.js';
+
+const [kind, sinkPortText, tlsFile] = process.argv.slice(2);
+const sinkPort = Number(sinkPortText);
+const tls = JSON.parse(readFileSync(tlsFile!, 'utf8')) as { cert: string; key: string };
+const relay = (socket: TLSSocket) => joinStreams(socket, connect(sinkPort, '127.0.0.1'));
+const end = (socket: TLSSocket) => socket.end();
+
+async function listen(): Promise<number> {
+  if (kind === 'node-relay' || kind === 'bare-tls') {
+    const server = createTlsServer({ ...tls, ALPNProtocols: ['postern-tcp', 'http/1.1'] }, kind === 'node-relay' ? relay : end);
+    server.on('tlsClientError', () => {});
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return (server.address() as { port: number }).port;
+  }
+  const router = new Router();
+  router.register('tcp', { handle: (conn: RoutedConnection) => (kind === 'postern' ? relay : end)(conn.socket) });
+  const listener = new ProxyListener({
+    router,
+    tls,
+    useProxyProtocol: false,
+    handshakeTimeoutMs: 10_000,
+    maxConnections: 100_000,
+    publicUrl: 'https://bench',
+    log: silentLogger,
+    metrics: new ProxyMetrics(new Registry()),
+  });
+  return (await listener.listen({ host: '127.0.0.1', port: 0 })).port;
+}
+
+const port = await listen();
+process.stdout.write(JSON.stringify({ port }) + '\n');
+createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line === 'cpu') {
+    // Collect first, so each measured window pays for the garbage it made and no more.
+    (globalThis as { gc?: () => void }).gc?.();
+    const { user, system } = process.cpuUsage();
+    process.stdout.write(JSON.stringify({ cpu_us: user + system }) + '\n');
+  }
+});
+process.stdin.on('end', () => process.exit(0));

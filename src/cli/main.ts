@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { ERROR_CODES } from '../errors/codes.js';
+import { toPosternError } from '../errors/postern-error.js';
+import { VERSION } from '../version.js';
+import { registerConfigure } from './configure.js';
+import { registerCtl } from './ctl.js';
+import { registerStart } from './start.js';
+
+const program = new Command('postern')
+  .description(
+    'Postern: an identity-aware access proxy. One TLS port for web apps, SSH, TCP services and databases,\n' +
+      'with short-lived certificates, roles and an audit log.',
+  )
+  .version(VERSION, '-v, --version', 'print the version')
+  .showHelpAfterError('(run with --help for usage)')
+  .showSuggestionAfterError(true)
+  .exitOverride();
+
+registerStart(program);
+registerConfigure(program);
+registerCtl(program);
+program.commands.forEach(function exitOverrideAll(cmd: Command): void {
+  cmd.exitOverride();
+  cmd.commands.forEach(exitOverrideAll);
+});
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // Help and version exit 0; usage mistakes exit 64 (commander already printed the message).
+    process.exit(err.exitCode === 0 ? 0 : ERROR_CODES.USAGE.exit);
+  }
+  const e = toPosternError(err);
+  process.stderr.write(`postern: ${e.message}\n`);
+  if (e.code === 'INTERNAL' && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  process.exit(e.exitCode);
+}

@@ -1,0 +1,80 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../config/load.js';
+import { createLogger } from '../log/logger.js';
+import { formatHostPort } from '../net/addr.js';
+import { startServer, type RunningServer } from '../server/server.js';
+import { VERSION } from '../version.js';
+import { addConfigFlags, configOverrides } from './config-flags.js';
+
+export function registerStart(program: Command): void {
+  const cmd = program
+    .command('start')
+    .summary('run a Postern cluster (auth + proxy) in this process')
+    .description(
+      'Run a Postern cluster in this process: the certificate authorities, storage and the one TLS port.\n' +
+        'On first start it creates the data directory and the certificate authorities; later starts reuse them.\n' +
+        'Settings come from postern.yaml (see `postern configure`); flags override the file.',
+    );
+  addConfigFlags(cmd).action(async (opts: Record<string, unknown>) => {
+    const { config, file } = loadConfig({ ...(typeof opts.config === 'string' ? { file: opts.config } : {}), overrides: configOverrides(opts) });
+    const log = createLogger(config.log.level, config.log.format);
+    if (file) log.info('read configuration', { file });
+    const server = await startServer(config, log);
+    log.info('postern started', {
+      cluster: server.clusterName,
+      listen: formatHostPort(server.proxyAddr),
+      diag: server.diagAddr && formatHostPort(server.diagAddr),
+      public_url: server.publicUrl,
+      ca_pin: server.pins.host,
+    });
+    process.stdout.write(banner(server, config.data_dir));
+    stopOnSignals(server, log);
+  });
+}
+
+function banner(s: RunningServer, dataDir: string): string {
+  const diag = s.diagAddr ? `http://${formatHostPort(s.diagAddr)}  (/healthz /readyz /metrics)` : 'off (--diag-addr to enable)';
+  return `
+Postern ${VERSION} is running.
+
+  Cluster:      ${s.clusterName}
+  Listening:    ${formatHostPort(s.proxyAddr)}  (TLS: web, API and every protocol, routed by SNI/ALPN)
+  Public URL:   ${s.publicUrl}
+  Certificate:  ${s.tlsSource}
+  Diagnostics:  ${diag}
+  Data dir:     ${dataDir}
+  CA pin:       ${s.pins.host}
+
+Next:
+  - Check it answers:  curl --cacert <(postern ctl auth export --data-dir ${dataDir}) ${s.publicUrl}/webapi/ping
+  - Clients and agents trust this cluster with --ca-pin ${s.pins.host}
+  - Cluster facts:     postern ctl status --data-dir ${dataDir}
+
+Press Ctrl-C to stop.
+`;
+}
+
+function stopOnSignals(server: RunningServer, log: ReturnType<typeof createLogger>): void {
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn('second signal: exiting without waiting for connections', { signal });
+      process.exit(130);
+    }
+    stopping = true;
+    log.info('stopping: no new connections; open ones get 2 s to finish', { signal });
+    server
+      .close()
+      .then(() => {
+        log.info('stopped');
+        process.stdout.write('Postern stopped.\n');
+        process.exit(0);
+      })
+      .catch((err: unknown) => {
+        log.error('stopping failed', { err });
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}

@@ -1,0 +1,27 @@
+/**
+ * The one table of error codes. Every PosternError carries one of these codes; the code decides
+ * the HTTP status on the wire and the exit code of the CLI. docs/errors.md lists the same table,
+ * and errors.test.ts keeps the two in step.
+ *
+ * Exit codes follow sysexits(3) where one fits, so scripts can tell a usage mistake (64) from a
+ * bad config (78) from an unreachable service (69).
+ */
+export const ERROR_CODES = {
+  BAD_REQUEST: { status: 400, exit: 64, summary: 'The request or command line is malformed.' },
+  USAGE: { status: 400, exit: 64, summary: 'A flag or argument is missing or wrong.' },
+  CONFIG_INVALID: { status: 500, exit: 78, summary: 'The configuration file or a flag has an invalid value.' },
+  CONFIG_NOT_FOUND: { status: 500, exit: 66, summary: 'The configuration file named with --config does not exist.' },
+  CLUSTER_MISMATCH: { status: 500, exit: 78, summary: 'The data directory belongs to a cluster with another name.' },
+  CERT_INVALID: { status: 500, exit: 78, summary: 'A configured certificate or key cannot be used.' },
+  NOT_INITIALIZED: { status: 503, exit: 69, summary: 'The data directory holds no cluster yet.' },
+  STORAGE_UNAVAILABLE: { status: 503, exit: 74, summary: 'The storage backend cannot be opened or written.' },
+  LISTEN_FAILED: { status: 500, exit: 69, summary: 'A listener could not bind its address.' },
+  NOT_FOUND: { status: 404, exit: 1, summary: 'The requested thing does not exist.' },
+  ALREADY_EXISTS: { status: 409, exit: 1, summary: 'The thing to create exists already.' },
+  COMPARE_FAILED: { status: 409, exit: 1, summary: 'A compare-and-swap lost: the item changed since it was read.' },
+  WATCH_CLOSED: { status: 500, exit: 1, summary: 'A storage watch was closed, by its owner or because it fell behind.' },
+  NOT_IMPLEMENTED: { status: 501, exit: 69, summary: 'The feature is not built in this version yet.' },
+  INTERNAL: { status: 500, exit: 70, summary: 'An unexpected internal error; the logs have details.' },
+} as const satisfies Record<string, { status: number; exit: number; summary: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;

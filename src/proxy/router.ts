@@ -1,0 +1,116 @@
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from '../log/logger.js';
+import { PING_SUFFIX, PROTOCOLS, type ProtocolId, type ProtocolSpec } from './protocols.js';
+
+/** A connection after its TLS handshake, handed to the handler its protocol selected. */
+export interface RoutedConnection {
+  id: number;
+  socket: TLSSocket;
+  protocol: ProtocolSpec;
+  /** The negotiated ALPN name, or false when the client offered none. */
+  alpn: string | false;
+  /** The client asked for the `-ping` variant. */
+  ping: boolean;
+  servername: string | undefined;
+  /** The client's address: from the PROXY header when there is one, else the TCP peer. */
+  clientAddr: { address: string; port: number };
+  log: Logger;
+}
+
+export interface ProtocolHandler {
+  handle(conn: RoutedConnection): void;
+}
+
+export type AlpnDecision =
+  | { ok: true; alpn: string; protocol: ProtocolSpec }
+  | { ok: false; reason: 'unknown_alpn' | 'protocol_unavailable'; message: string; protocol?: ProtocolSpec };
+
+/**
+ * Chooses a handler from the protocol table by SNI and ALPN. The choice is made during the
+ * handshake (selectAlpn, from Node's ALPNCallback) so that a protocol nobody serves is refused
+ * with a TLS alert instead of a handshake that completes and then hangs up.
+ */
+export class Router {
+  private readonly handlers = new Map<ProtocolId, ProtocolHandler>();
+  private readonly byAlpn = new Map<string, { protocol: ProtocolSpec; ping: boolean }>();
+  private readonly bySni: ProtocolSpec[];
+  /** Position of each ALPN name in the table: lower is preferred. */
+  private readonly rank = new Map<string, number>();
+
+  constructor(private readonly table: readonly ProtocolSpec[] = PROTOCOLS) {
+    this.bySni = table.filter((p) => p.sniPrefix);
+    for (const protocol of table) {
+      if (protocol.sniPrefix) continue;
+      for (const name of protocol.alpn) {
+        this.byAlpn.set(name, { protocol, ping: false });
+        if (protocol.ping) this.byAlpn.set(name + PING_SUFFIX, { protocol, ping: true });
+      }
+    }
+    for (const name of this.byAlpn.keys()) this.rank.set(name, this.rank.size);
+  }
+
+  register(id: ProtocolId, handler: ProtocolHandler): void {
+    if (!this.table.some((p) => p.id === id)) throw new Error(`protocol ${id} is not in the protocol table`);
+    this.handlers.set(id, handler);
+  }
+
+  handler(id: ProtocolId): ProtocolHandler | undefined {
+    return this.handlers.get(id);
+  }
+
+  /** ALPN names of the protocols that have a handler, for /webapi/ping and docs. */
+  served(): string[] {
+    return [...this.byAlpn.entries()].filter(([, v]) => this.handlers.has(v.protocol.id)).map(([name]) => name);
+  }
+
+  /** Picks the ALPN to answer with, from what the client offered and who serves it. */
+  selectAlpn(servername: string | undefined, offered: readonly string[]): AlpnDecision {
+    const sniProtocol = this.sniProtocol(servername);
+    if (sniProtocol) {
+      const alpn = sniProtocol.alpn.find((a) => offered.includes(a));
+      if (!alpn) return { ok: false, reason: 'unknown_alpn', message: `${sniProtocol.description} speaks ${sniProtocol.alpn.join(' or ')}, the client offered ${list(offered)}`, protocol: sniProtocol };
+      return this.available(sniProtocol, alpn);
+    }
+    let unavailable: AlpnDecision | undefined;
+    for (const name of this.preferenceOrder(offered)) {
+      const decision = this.available(this.byAlpn.get(name)!.protocol, name);
+      if (decision.ok) return decision;
+      unavailable ??= decision;
+    }
+    return unavailable ?? { ok: false, reason: 'unknown_alpn', message: `no protocol of this proxy matches the client's ALPN ${list(offered)}` };
+  }
+
+  /** The protocol of a finished handshake. */
+  resolve(servername: string | undefined, alpn: string | false): { protocol: ProtocolSpec; ping: boolean } | undefined {
+    const sniProtocol = this.sniProtocol(servername);
+    if (sniProtocol) return { protocol: sniProtocol, ping: false };
+    if (alpn === false) return { protocol: this.table.find((p) => p.id === 'web')!, ping: false };
+    return this.byAlpn.get(alpn);
+  }
+
+  private sniProtocol(servername: string | undefined): ProtocolSpec | undefined {
+    if (!servername) return undefined;
+    const name = servername.toLowerCase();
+    return this.bySni.find((p) => name.startsWith(p.sniPrefix!));
+  }
+
+  /** The offered names we know, in table order (the table lists preferred names first). */
+  private preferenceOrder(offered: readonly string[]): readonly string[] {
+    if (offered.length === 1) return this.rank.has(offered[0]!) ? offered : [];
+    return offered.filter((name) => this.rank.has(name)).sort((a, b) => this.rank.get(a)! - this.rank.get(b)!);
+  }
+
+  private available(protocol: ProtocolSpec, alpn: string): AlpnDecision {
+    if (this.handlers.has(protocol.id)) return { ok: true, alpn, protocol };
+    return {
+      ok: false,
+      reason: 'protocol_unavailable',
+      message: `${alpn} (${protocol.description}) is not available in this version of Postern yet`,
+      protocol,
+    };
+  }
+}
+
+function list(names: readonly string[]): string {
+  return names.length ? names.map((n) => JSON.stringify(n)).join(', ') : '(none)';
+}

@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto';
+import { createServer as createHttp2Server, type Http2Server, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import { createServer as createHttp1Server, type IncomingMessage, type Server as Http1Server, type ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { PosternError, toPosternError } from '../../errors/postern-error.js';
+import type { Logger } from '../../log/logger.js';
+import type { ProtocolHandler, RoutedConnection } from '../router.js';
+import { sendError, type WebResponse } from './respond.js';
+
+export type WebRequest = IncomingMessage | Http2ServerRequest;
+
+/** What a route handler gets: the request, the connection it came on, and a request ID. */
+export interface WebContext {
+  req: WebRequest;
+  res: WebResponse;
+  conn: RoutedConnection;
+  requestId: string;
+  log: Logger;
+}
+
+export type WebRoute = (ctx: WebContext) => void | Promise<void>;
+
+/**
+ * A connection with a request in flight but no traffic for this long is closed. Between requests
+ * HTTP/1.1 keep-alive connections close sooner (keepAliveTimeout).
+ */
+const IDLE_TIMEOUT_MS = 120_000;
+/** An HTTP/1.1 request must have sent all its headers within this time. */
+const HEADERS_TIMEOUT_MS = 20_000;
+const CONN = Symbol('postern.conn');
+
+/**
+ * The handler for `h2`, `http/1.1` and no-ALPN connections. Two Node HTTP servers that never listen
+ * themselves: the proxy listener hands them finished TLS sockets, h2 to the HTTP/2 server (which
+ * then speaks HTTP/2 on the socket directly) and the rest to the HTTP/1.1 server. Both feed one
+ * dispatcher. Routes are exact `METHOD /path` entries; later issues add the UI, apps and tunnels.
+ */
+export class WebHandler implements ProtocolHandler {
+  private readonly http1: Http1Server;
+  private readonly http2: Http2Server;
+  private readonly routes = new Map<string, WebRoute>();
+
+  constructor(private readonly log: Logger) {
+    const dispatch = (req: Http2ServerRequest | IncomingMessage, res: Http2ServerResponse | ServerResponse) => this.dispatch(req, res);
+    this.http1 = createHttp1Server({ keepAliveTimeout: 30_000, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 0 }, dispatch);
+    // Node enforces headersTimeout from a timer it starts on 'listening'. This server never
+    // listens (it is handed sockets), so start that timer here: a client that trickles its
+    // request headers is cut off instead of holding the connection.
+    this.http1.emit('listening');
+    this.http1.setTimeout(IDLE_TIMEOUT_MS);
+    this.http1.on('clientError', (err, socket) => {
+      this.log.debug('malformed HTTP/1.1 request', { err });
+      socket.destroy();
+    });
+    // Larger flow-control windows than the 64 KiB default, which caps throughput on fast links.
+    this.http2 = createHttp2Server({ settings: { initialWindowSize: 1 << 20 } }, dispatch);
+    this.http2.on('sessionError', (err) => this.log.debug('http/2 session error', { err }));
+    // HTTP/2 frames are read by the session's native code, so the socket's own idle timer never
+    // sees them; the session's timer does.
+    this.http2.on('session', (session) => session.setTimeout(IDLE_TIMEOUT_MS, () => session.close()));
+  }
+
+  close(): void {
+    this.http1.close();
+    this.http2.close();
+  }
+
+  route(method: string, path: string, handler: WebRoute): void {
+    this.routes.set(`${method} ${path}`, handler);
+  }
+
+  handle(conn: RoutedConnection): void {
+    (conn.socket as TLSSocket & { [CONN]?: RoutedConnection })[CONN] = conn;
+    (conn.alpn === 'h2' ? this.http2 : this.http1).emit('connection', conn.socket);
+  }
+
+  private dispatch(req: WebRequest, res: WebResponse): void {
+    // For HTTP/2 req.socket is a proxy that forwards property reads to the TLS socket.
+    const conn = (req.socket as TLSSocket & { [CONN]?: RoutedConnection })[CONN];
+    const requestId = randomUUID();
+    if (!conn) {
+      res.writeHead(500).end();
+      return;
+    }
+    const path = (req.url ?? '/').split('?')[0]!;
+    const log = conn.log.child({ request_id: requestId });
+    const route = this.routes.get(`${req.method} ${path}`);
+    if (!route) {
+      sendError(res, notFound(req.method ?? 'GET', path, this.routes.keys()), requestId);
+      return;
+    }
+    Promise.resolve()
+      .then(() => route({ req, res, conn, requestId, log }))
+      .catch((err: unknown) => {
+        const e = toPosternError(err);
+        if (e.code === 'INTERNAL') log.error('request failed', { err, path });
+        if (!res.headersSent) sendError(res, e, requestId);
+        else res.destroy();
+      });
+  }
+}
+
+function notFound(method: string, path: string, routes: Iterable<string>): PosternError {
+  if (path === '/' || path === '/web' || path.startsWith('/web/')) {
+    return new PosternError('NOT_IMPLEMENTED', `the web UI is not part of this version of Postern yet; the API answers at /webapi/ping`);
+  }
+  const samePath = [...routes].filter((r) => r.endsWith(` ${path}`)).map((r) => r.split(' ')[0]);
+  if (samePath.length > 0) return new PosternError('BAD_REQUEST', `${path} does not accept ${method}; use ${samePath.join(' or ')}`);
+  return new PosternError('NOT_FOUND', `nothing is served at ${path}; see /webapi/ping for what this proxy serves`);
+}

@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { PosternError } from '../errors/postern-error.js';
+import { issueCertificate, type CertAuthority } from '../pki/authority.js';
+import { generateKeyPair, privateKeyToPem } from '../pki/crypto.js';
+
+/** How long an issued proxy certificate lives; it is renewed in the running process at 2/3 of that. */
+export const PROXY_CERT_TTL_MS = 7 * 86_400_000;
+
+export interface ProxyTls {
+  options: SecureContextOptions;
+  /** When to issue a fresh certificate; absent for configured certificate files. */
+  renewAt?: Date;
+  /** When the (default) certificate expires. */
+  notAfter: Date;
+  /** For the startup banner. */
+  source: string;
+}
+
+/**
+ * The proxy's own certificate from the host CA: the public host and every subdomain (apps live
+ * there), plus localhost and loopback addresses so local clients verify it too. The key is made
+ * here and stays in memory.
+ */
+export async function issueProxyTls(hostCa: CertAuthority, publicHost: string): Promise<ProxyTls> {
+  const keys = await generateKeyPair();
+  const hostIsIp = isIP(publicHost) !== 0;
+  const dnsNames = hostIsIp ? ['localhost'] : [...new Set([publicHost, `*.${publicHost}`, 'localhost'])];
+  const ipAddresses = [...new Set(['127.0.0.1', '::1', ...(hostIsIp ? [publicHost] : [])])];
+  const cert = await issueCertificate(hostCa, { publicKey: keys.publicKey, commonName: publicHost, ttlMs: PROXY_CERT_TTL_MS, usage: 'server', dnsNames, ipAddresses });
+  const lifetime = cert.notAfter.getTime() - Date.now();
+  return {
+    options: { cert: cert.toString('pem'), key: await privateKeyToPem(keys.privateKey) },
+    renewAt: new Date(Date.now() + (lifetime * 2) / 3),
+    notAfter: cert.notAfter,
+    source: `issued by the host CA for ${[...dnsNames, ...ipAddresses].join(', ')}`,
+  };
+}
+
+/**
+ * Certificates from files (proxy.certificates). The first is the default; the others are chosen
+ * by SNI against the names in their certificates.
+ */
+export function loadProxyTls(pairs: { cert_file: string; key_file: string }[]): ProxyTls {
+  const loaded = pairs.map((pair, i) => {
+    const field = `proxy.certificates[${i}]`;
+    let cert: string;
+    let key: string;
+    try {
+      cert = readFileSync(pair.cert_file, 'utf8');
+      key = readFileSync(pair.key_file, 'utf8');
+    } catch (err) {
+      throw new PosternError('CERT_INVALID', `${field}: cannot read ${(err as { path?: string }).path ?? 'the file'}: ${(err as Error).message}`);
+    }
+    let context: SecureContext;
+    let x: X509Certificate;
+    try {
+      context = createSecureContext({ cert, key });
+      x = new X509Certificate(cert);
+    } catch (err) {
+      throw new PosternError('CERT_INVALID', `${field} (${pair.cert_file}, ${pair.key_file}): ${(err as Error).message}; give a PEM certificate and the PEM private key that belongs to it`);
+    }
+    const notAfter = new Date(x.validTo);
+    if (notAfter.getTime() < Date.now()) throw new PosternError('CERT_INVALID', `${field}: ${pair.cert_file} expired on ${x.validTo}; renew it`);
+    const names = (x.subjectAltName ?? '').split(', ').filter((n) => n.startsWith('DNS:')).map((n) => n.slice(4).toLowerCase());
+    return { cert, key, context, names, notAfter };
+  });
+  const [first, ...rest] = loaded;
+  const options: SecureContextOptions & { SNICallback?: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void } = {
+    cert: first!.cert,
+    key: first!.key,
+  };
+  if (rest.length > 0) {
+    options.SNICallback = (servername, cb) => {
+      const name = servername.toLowerCase();
+      const match = loaded.find((l) => l.names.some((n) => n === name || (n.startsWith('*.') && name.endsWith(n.slice(1)) && !name.slice(0, -n.length + 1).includes('.'))));
+      cb(null, (match ?? first!).context);
+    };
+  }
+  return { options, notAfter: first!.notAfter, source: `from ${pairs.map((p) => p.cert_file).join(', ')}` };
+}
