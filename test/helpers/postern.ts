@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { eventually } from '../harness/eventually.js';
 import { tempDir } from '../harness/temp.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
@@ -60,19 +61,19 @@ export class PosternProcess {
         throw new Error(`postern start exited with ${code} before listening:\n${p.stderr}`);
       }),
     ]);
+    // The banner goes to stdout after the log line goes to stderr; the two pipes race.
+    await p.waitForStdout('Press Ctrl-C');
     p.proxyPort = Number(String(started.listen).split(':').pop());
     if (started.diag) p.diagPort = Number(String(started.diag).split(':').pop());
     return p;
   }
 
-  async waitForLog(match: (r: LogRecord) => boolean, timeoutMs = 5000): Promise<LogRecord> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.logs.find(match);
-      if (found) return found;
-      if (Date.now() > deadline) throw new Error(`no matching log line within ${timeoutMs} ms; logs:\n${this.stderr}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+  waitForLog(match: (r: LogRecord) => boolean, timeoutMs = 5000): Promise<LogRecord> {
+    return eventually(() => this.logs.find(match), () => `no matching log line; logs:\n${this.stderr}`, timeoutMs);
+  }
+
+  waitForStdout(text: string, timeoutMs = 5000): Promise<string> {
+    return eventually(() => (this.stdout.includes(text) ? this.stdout : undefined), () => `stdout never showed ${JSON.stringify(text)}; it has:\n${this.stdout}`, timeoutMs);
   }
 
   /** Sends a signal and returns the exit code. */
