@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { benchTls } from './lib/fixture.js';
 import { printTable, type Row } from './lib/stats.js';
+import { authorizeScenario } from './scenarios/authorize.js';
 import { handshakeScenario } from './scenarios/handshake.js';
 import { pumpScenario } from './scenarios/pump.js';
 
@@ -26,6 +27,7 @@ function nginxInstalled(): boolean {
 const scenarios: Record<string, (tls: Awaited<ReturnType<typeof benchTls>>) => Promise<Row[]>> = {
   pump: (tls) => pumpScenario(tls, { mib: quick ? 32 : 256, rounds: quick ? 1 : 3, nginx: nginxInstalled() }),
   handshake: (tls) => handshakeScenario(tls, { count: quick ? 300 : 1000, rounds: quick ? 1 : 9 }),
+  authorize: () => authorizeScenario({ quick }),
 };
 
 const tls = await benchTls();

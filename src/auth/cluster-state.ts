@@ -5,6 +5,8 @@ import type { Backend } from '../storage/backend.js';
 /** Storage keys of the cluster's identity. */
 export const CLUSTER_KEYS = {
   name: '/cluster/name',
+  /** The proxy's public address, recorded at each start (for links made by `postern ctl`). */
+  publicAddr: '/cluster/public_addr',
   authority: (type: AuthorityType) => `/authorities/${type}`,
 } as const;
 

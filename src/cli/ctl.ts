@@ -1,24 +1,32 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { readClusterState, type ClusterState } from '../auth/cluster-state.js';
+import { LocalAdmin, RemoteAdmin, type AdminClient } from '../admin/admin-client.js';
+import type { ClusterState } from '../auth/cluster-state.js';
+import { profileEndpoint } from '../client/login.js';
+import { ProfileStore } from '../client/profile-store.js';
 import { loadConfig } from '../config/load.js';
 import { PosternError } from '../errors/postern-error.js';
-import { storePath } from '../server/server.js';
-import { SqliteBackend } from '../storage/sqlite/sqlite-backend.js';
 import { addConfigFlags, configOverrides } from './config-flags.js';
+import { registerCtlResources } from './ctl-resources.js';
+import { formatOption, type Format } from './output.js';
 
 /**
- * `postern ctl`: administration on the server host. It opens the cluster's store directly (the
- * same SQLite file a running server uses); the server's watches see its writes within one poll
- * interval (100 ms).
+ * `postern ctl`: administration. On the server host it works through the data directory
+ * (--data-dir or --config, or ./postern.yaml / ./postern-data when present); elsewhere through
+ * the proxy with your profile, if your roles allow (the editor role allows everything).
  */
 export function registerCtl(program: Command): void {
   const ctl = program
     .command('ctl')
-    .summary('administer a cluster from its server host')
-    .description('Administer a cluster from its server host, through its data directory (--data-dir or --config).');
+    .summary('administer a cluster: users, roles, tokens, locks, audit')
+    .description(
+      'Administer a cluster. On the server host, ctl uses the data directory (--data-dir, --config, or\n' +
+        './postern.yaml and ./postern-data when present). Elsewhere it goes through the proxy with your\n' +
+        'profile from `postern login`, and your roles must allow each operation (the editor role allows all).',
+    );
 
-  const status = ctl.command('status').description('Print the cluster name and the pins of its certificate authorities.');
+  const status = ctl.command('status').description('Print the cluster name and the pins of its certificate authorities (on the server host).');
   addConfigFlags(status, ['--data-dir'])
     .addOption(new Option('--format <format>', 'text or json').choices(['text', 'json']).default('text'))
     .action(async (opts: Record<string, unknown>) => {
@@ -40,7 +48,7 @@ export function registerCtl(program: Command): void {
     });
 
   const auth = ctl.command('auth').description('Certificate authorities.');
-  const exportCmd = auth.command('export').description('Print a certificate authority\'s certificate (PEM), e.g. for curl --cacert.');
+  const exportCmd = auth.command('export').description("Print a certificate authority's certificate (PEM), e.g. for curl --cacert.");
   addConfigFlags(exportCmd, ['--data-dir'])
     .addOption(new Option('--type <type>', 'which CA: host (signs the proxy and agents) or user (signs users)').choices(['host', 'user']).default('host'))
     .action(async (opts: Record<string, unknown>) => {
@@ -48,18 +56,54 @@ export function registerCtl(program: Command): void {
         process.stdout.write(cluster.authorities[opts.type as 'host' | 'user'].certPem);
       });
     });
+
+  registerCtlResources(ctl);
 }
 
+/** The options every admin command takes: where the cluster is, and how to print. */
+export function adminCommand(cmd: Command): Command {
+  return addConfigFlags(cmd, ['--data-dir'])
+    .option('--proxy <host:port>', 'administer through this proxy with your profile (default: the data directory when there is one, else the current profile)')
+    .addOption(formatOption());
+}
+
+export interface AdminOptions {
+  config?: string;
+  dataDir?: string;
+  proxy?: string;
+  format: Format;
+}
+
+/** Runs `fn` with the admin client the options point at, and closes it. */
+export async function withAdmin<T>(opts: AdminOptions, fn: (admin: AdminClient) => Promise<T>): Promise<T> {
+  const admin = await openAdmin(opts);
+  try {
+    return await fn(admin);
+  } finally {
+    await admin.close();
+  }
+}
+
+async function openAdmin(opts: AdminOptions): Promise<AdminClient> {
+  const local = !opts.proxy && (opts.config || opts.dataDir || existsSync('postern.yaml') || existsSync(join('postern-data', 'postern.db')));
+  if (local) {
+    const { config } = loadConfig({ ...(opts.config ? { file: opts.config } : {}), overrides: configOverrides(opts as unknown as Record<string, unknown>) });
+    return LocalAdmin.open(config);
+  }
+  const store = new ProfileStore();
+  if (!opts.proxy && !store.currentName()) {
+    throw new PosternError('NOT_INITIALIZED', 'no cluster here: on the server host pass --data-dir or --config; elsewhere log in first (postern login) as a user whose roles allow administration');
+  }
+  return new RemoteAdmin(profileEndpoint(store, opts.proxy));
+}
+
+/** Runs `fn` with the cluster's identity, read from the data directory (server host only). */
 async function withCluster(opts: Record<string, unknown>, fn: (cluster: ClusterState, dataDir: string) => void): Promise<void> {
   const { config } = loadConfig({ ...(typeof opts.config === 'string' ? { file: opts.config } : {}), overrides: configOverrides(opts) });
-  const path = storePath(config.data_dir);
-  if (!existsSync(path)) {
-    throw new PosternError('NOT_INITIALIZED', `no cluster in ${config.data_dir} (no postern.db there); run \`postern start\` first, or point --data-dir or --config at the cluster's data`);
-  }
-  const backend = new SqliteBackend({ path });
+  const admin = await LocalAdmin.open(config);
   try {
-    fn(await readClusterState(backend, config.data_dir), config.data_dir);
+    fn(admin.auth.cluster, config.data_dir);
   } finally {
-    await backend.close();
+    await admin.close();
   }
 }

@@ -5,6 +5,7 @@ import { toPosternError } from '../errors/postern-error.js';
 import { VERSION } from '../version.js';
 import { registerConfigure } from './configure.js';
 import { registerCtl } from './ctl.js';
+import { registerLogin } from './login.js';
 import { registerStart } from './start.js';
 
 const program = new Command('postern')
@@ -19,6 +20,7 @@ const program = new Command('postern')
 
 registerStart(program);
 registerConfigure(program);
+registerLogin(program);
 registerCtl(program);
 program.commands.forEach(function exitOverrideAll(cmd: Command): void {
   cmd.exitOverride();

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { didYouMean } from '../errors/did-you-mean.js';
 import { PosternError } from '../errors/postern-error.js';
 import { clusterName, configSchema, type PosternConfig } from './schema.js';
 
@@ -103,7 +104,7 @@ function configError(error: z.ZodError, file: string | undefined, flagByPath: Ma
       return issue.keys
         .map((key) => {
           const full = path ? `${path}.${key}` : key;
-          const hint = suggest(key, knownKeys(issue.path));
+          const hint = didYouMean(key, knownKeys(issue.path));
           return `  ${full}: unknown field${hint ? `; did you mean ${hint}?` : ''}`;
         })
         .join('\n');
@@ -133,28 +134,4 @@ function knownKeys(path: PropertyKey[]): string[] {
     else return [];
   }
   return [];
-}
-
-function suggest(key: string, candidates: string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(key.length / 3)) + 1;
-  for (const c of candidates) {
-    const d = editDistance(key.toLowerCase(), c);
-    if (d < bestDistance) [best, bestDistance] = [c, d];
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return row[b.length]!;
 }

@@ -20,6 +20,13 @@ log:
   level: info        # debug | info | warn | error
   format: auto       # auto (text on a terminal, JSON otherwise) | json | text
 
+auth:
+  # The second factor at login: otp (a TOTP app such as Google Authenticator) or off.
+  second_factor: otp
+  # How long a certificate from \`postern login\` lives unless the user asks for less;
+  # roles can cap it lower with options.max_session_ttl.
+  cert_ttl: 12h
+
 storage:
   type: sqlite       # the embedded store in data_dir
 

@@ -50,6 +50,11 @@ const proxySchema = z.strictObject({
   max_connections: z.number().int().min(1).default(10_000),
 });
 
+const authSchema = z.strictObject({
+  second_factor: z.enum(['otp', 'off'], { error: 'use otp (a TOTP app, the default) or off (password only)' }).default('otp'),
+  cert_ttl: duration(60_000, 7 * 86_400_000, '12h').prefault('12h'),
+});
+
 export const configSchema = z.strictObject({
   version: z.literal('v1', { error: 'the only config version is v1; write `version: v1`' }).default('v1'),
   cluster_name: clusterName.optional(),
@@ -61,6 +66,7 @@ export const configSchema = z.strictObject({
       format: z.enum(['auto', 'json', 'text']).default('auto'),
     })
     .prefault({}),
+  auth: authSchema.prefault({}),
   storage: z.strictObject({ type: z.literal('sqlite', { error: 'only `sqlite` is available in this version' }).default('sqlite') }).prefault({}),
   proxy: proxySchema.prefault({}),
 });

@@ -1,5 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type SecureContextOptions, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import { createServer as createTlsServer, type SecureContextOptions, type Server as TlsServer, type TlsOptions, type TLSSocket } from 'node:tls';
 import { formatHostPort, type HostPort } from '../net/addr.js';
 import { LogLimiter } from '../log/log-limiter.js';
 import type { Logger } from '../log/logger.js';
@@ -10,7 +10,7 @@ import type { Router } from './router.js';
 
 export interface ListenerOptions {
   router: Router;
-  tls: SecureContextOptions;
+  tls: TlsOptions;
   useProxyProtocol: boolean;
   handshakeTimeoutMs: number;
   maxConnections: number;

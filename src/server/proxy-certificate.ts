@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
+import { createSecureContext, type SecureContext, type TlsOptions } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { PosternError } from '../errors/postern-error.js';
 import { issueCertificate, type CertAuthority } from '../pki/authority.js';
@@ -10,7 +10,7 @@ import { generateKeyPair, privateKeyToPem } from '../pki/crypto.js';
 export const PROXY_CERT_TTL_MS = 7 * 86_400_000;
 
 export interface ProxyTls {
-  options: SecureContextOptions;
+  options: TlsOptions;
   /** When to issue a fresh certificate; absent for configured certificate files. */
   renewAt?: Date;
   /** When the (default) certificate expires. */
@@ -68,7 +68,7 @@ export function loadProxyTls(pairs: { cert_file: string; key_file: string }[]): 
     return { cert, key, context, names, notAfter };
   });
   const [first, ...rest] = loaded;
-  const options: SecureContextOptions & { SNICallback?: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void } = {
+  const options: TlsOptions & { SNICallback?: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void } = {
     cert: first!.cert,
     key: first!.key,
   };

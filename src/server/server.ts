@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { ensureClusterState, CLUSTER_KEYS } from '../auth/cluster-state.js';
 import type { PosternConfig } from '../config/schema.js';
@@ -10,7 +9,14 @@ import { ProxyMetrics } from '../proxy/metrics.js';
 import { Router } from '../proxy/router.js';
 import { pingRoute } from '../proxy/web/ping.js';
 import { WebHandler } from '../proxy/web/web-handler.js';
-import { SqliteBackend } from '../storage/sqlite/sqlite-backend.js';
+import { SqliteAuditLog } from '../audit/sqlite-audit-log.js';
+import { AuthService } from '../auth/auth-service.js';
+import { LockWatcher } from '../auth/lock-watcher.js';
+import { IdentityVerifier } from '../auth/verifier.js';
+import { registerAuthRoutes } from '../proxy/web/auth-routes.js';
+import { registerPages } from '../proxy/web/pages.js';
+import { WebAuthenticator } from '../proxy/web/principal.js';
+import { SqliteBackend, storePath } from '../storage/sqlite/sqlite-backend.js';
 import type { Backend } from '../storage/backend.js';
 import { VERSION } from '../version.js';
 import { issueProxyTls, loadProxyTls, type ProxyTls } from './proxy-certificate.js';
@@ -24,11 +30,6 @@ export interface RunningServer {
   tlsSource: string;
   backend: Backend;
   close(): Promise<void>;
-}
-
-/** The path of the embedded store inside a data directory. */
-export function storePath(dataDir: string): string {
-  return join(dataDir, 'postern.db');
 }
 
 /**
@@ -52,15 +53,28 @@ export async function startServer(config: PosternConfig, log: Logger): Promise<R
 
     const publicHost = config.proxy.public_addr.host;
     const publicUrl = `https://${formatHostPort(config.proxy.public_addr)}`;
-    const tlsFor = (): Promise<ProxyTls> =>
-      config.proxy.certificates.length > 0 ? Promise.resolve(loadProxyTls(config.proxy.certificates)) : issueProxyTls(hostCa, publicHost);
+    // `postern ctl` on this host reads it to print invite links that point at the running proxy.
+    await backend.put(CLUSTER_KEYS.publicAddr, formatHostPort(config.proxy.public_addr));
+    const tlsFor = async (): Promise<ProxyTls> =>
+      withClientCertificates(config.proxy.certificates.length > 0 ? loadProxyTls(config.proxy.certificates) : await issueProxyTls(hostCa, publicHost), cluster);
     let tls = await tlsFor();
+
+    const audit = new SqliteAuditLog({ path: storePath(config.data_dir) });
+    cleanups.push(() => audit.close());
+    const auth = new AuthService(backend, cluster, audit, { secondFactor: config.auth.second_factor, certTtlMs: config.auth.cert_ttl, publicUrl });
+    const lockWatcher = new LockWatcher(auth.locks, log.child({ component: 'locks' }));
+    await lockWatcher.start();
+    cleanups.push(() => lockWatcher.close());
+    const verifier = new IdentityVerifier(cluster, lockWatcher);
 
     const registry = new Registry();
     collectDefaultMetrics({ register: registry, prefix: 'postern_' });
     const router = new Router();
     const web = new WebHandler(log.child({ component: 'web' }));
     web.route('GET', '/webapi/ping', pingRoute({ clusterName: cluster.clusterName, publicAddr: formatHostPort(config.proxy.public_addr), version: VERSION, protocols: () => router.served() }));
+    const authn = new WebAuthenticator(auth, verifier, lockWatcher);
+    registerAuthRoutes(web, auth, authn);
+    registerPages(web, auth, authn);
     router.register('web', web);
     cleanups.push(() => web.close());
 
@@ -137,6 +151,15 @@ function keepRenewed(first: ProxyTls, next: () => Promise<ProxyTls>, listener: P
   };
   if (first.renewAt) plan(first.renewAt);
   return () => clearTimeout(timer);
+}
+
+/**
+ * Every connection may present a client certificate (optional at the TLS layer: browsers and
+ * `curl` without one still get the web UI). The handlers decide what they need, through the one
+ * IdentityVerifier, which also checks which CA signed it.
+ */
+function withClientCertificates(tls: ProxyTls, cluster: { authorities: { user: { certPem: string }; host: { certPem: string } } }): ProxyTls {
+  return { ...tls, options: { ...tls.options, requestCert: true, rejectUnauthorized: false, ca: [cluster.authorities.user.certPem, cluster.authorities.host.certPem] } };
 }
 
 /** Readiness problem for certificates that have expired (or undefined when all are valid). */

@@ -104,9 +104,9 @@ export interface RunResult {
 }
 
 /** Runs a program to completion and returns its exit code and output (never throws on exit code). */
-export async function run(file: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+export async function run(file: string, args: string[], opts: { input?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<RunResult> {
   try {
-    const p = execFileP(file, args, { timeout: opts.timeoutMs ?? 20_000, maxBuffer: 16 << 20 });
+    const p = execFileP(file, args, { timeout: opts.timeoutMs ?? 20_000, maxBuffer: 16 << 20, ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) });
     if (opts.input !== undefined) {
       p.child.stdin!.end(opts.input);
     }
@@ -120,7 +120,7 @@ export async function run(file: string, args: string[], opts: { input?: string; 
 }
 
 /** Runs the postern CLI. */
-export function postern(args: string[], opts?: { input?: string }): Promise<RunResult> {
+export function postern(args: string[], opts?: { input?: string; env?: Record<string, string> }): Promise<RunResult> {
   requireBuild();
   return run(process.execPath, [CLI, ...args], opts);
 }

@@ -16,6 +16,10 @@ export interface WebContext {
   conn: RoutedConnection;
   requestId: string;
   log: Logger;
+  /** The path without its query string. */
+  path: string;
+  /** For a prefix route (`/web/invite/*`): the part of the path after the prefix. */
+  rest: string;
 }
 
 export type WebRoute = (ctx: WebContext) => void | Promise<void>;
@@ -39,6 +43,8 @@ export class WebHandler implements ProtocolHandler {
   private readonly http1: Http1Server;
   private readonly http2: Http2Server;
   private readonly routes = new Map<string, WebRoute>();
+  /** Routes registered with a trailing `*`, longest prefix first. */
+  private readonly prefixRoutes: { method: string; prefix: string; handler: WebRoute }[] = [];
 
   constructor(private readonly log: Logger) {
     const dispatch = (req: Http2ServerRequest | IncomingMessage, res: Http2ServerResponse | ServerResponse) => this.dispatch(req, res);
@@ -65,8 +71,14 @@ export class WebHandler implements ProtocolHandler {
     this.http2.close();
   }
 
+  /** An exact `METHOD /path`, or a prefix when the path ends with `*` (`/web/invite/*`). */
   route(method: string, path: string, handler: WebRoute): void {
-    this.routes.set(`${method} ${path}`, handler);
+    if (!path.endsWith('*')) {
+      this.routes.set(`${method} ${path}`, handler);
+      return;
+    }
+    this.prefixRoutes.push({ method, prefix: path.slice(0, -1), handler });
+    this.prefixRoutes.sort((a, b) => b.prefix.length - a.prefix.length);
   }
 
   handle(conn: RoutedConnection): void {
@@ -84,19 +96,26 @@ export class WebHandler implements ProtocolHandler {
     }
     const path = (req.url ?? '/').split('?')[0]!;
     const log = conn.log.child({ request_id: requestId });
-    const route = this.routes.get(`${req.method} ${path}`);
-    if (!route) {
-      sendError(res, notFound(req.method ?? 'GET', path, this.routes.keys()), requestId);
+    const found = this.find(req.method ?? 'GET', path);
+    if (!found) {
+      sendError(res, notFound(req.method ?? 'GET', path, this.routes.keys()), requestId, req);
       return;
     }
     Promise.resolve()
-      .then(() => route({ req, res, conn, requestId, log }))
+      .then(() => found.handler({ req, res, conn, requestId, log, path, rest: found.rest }))
       .catch((err: unknown) => {
         const e = toPosternError(err);
         if (e.code === 'INTERNAL') log.error('request failed', { err, path });
-        if (!res.headersSent) sendError(res, e, requestId);
+        if (!res.headersSent) sendError(res, e, requestId, req);
         else res.destroy();
       });
+  }
+
+  private find(method: string, path: string): { handler: WebRoute; rest: string } | undefined {
+    const exact = this.routes.get(`${method} ${path}`);
+    if (exact) return { handler: exact, rest: '' };
+    const prefix = this.prefixRoutes.find((r) => r.method === method && path.startsWith(r.prefix));
+    return prefix && { handler: prefix.handler, rest: path.slice(prefix.prefix.length) };
   }
 }
 

@@ -5,6 +5,11 @@ import { PosternError } from '../../errors/postern-error.js';
 import type { Backend, Item, PutOptions, WatchEvent, Watcher } from '../backend.js';
 import { WatcherQueue } from '../watcher-queue.js';
 
+/** The path of the embedded store inside a data directory (the backend and the audit log share it). */
+export function storePath(dataDir: string): string {
+  return join(dataDir, 'postern.db');
+}
+
 export interface SqliteBackendOptions {
   /** The database file; created 0600 with its directory 0700. */
   path: string;
@@ -234,7 +239,8 @@ export class SqliteBackend implements Backend {
   }
 }
 
-function openDatabase(path: string): Database.Database {
+/** Opens (creating it 0600 in a 0700 directory if need be) the SQLite file, in WAL mode with a 5 s busy timeout. */
+export function openDatabase(path: string): Database.Database {
   try {
     const dir = join(path, '..');
     if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });

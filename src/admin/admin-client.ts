@@ -1,0 +1,75 @@
+import { existsSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
+import { SqliteAuditLog } from '../audit/sqlite-audit-log.js';
+import { AuthService } from '../auth/auth-service.js';
+import { CLUSTER_KEYS, readClusterState } from '../auth/cluster-state.js';
+import { callApi, type ProxyEndpoint } from '../client/api-client.js';
+import type { PosternConfig } from '../config/schema.js';
+import { PosternError } from '../errors/postern-error.js';
+import { formatHostPort } from '../net/addr.js';
+import { SqliteBackend, storePath } from '../storage/sqlite/sqlite-backend.js';
+import { runOp, type OpArgs, type OpName, type OpResult } from './ops.js';
+
+/**
+ * How `postern ctl` reaches the admin operations: on the server host straight through the data
+ * directory (whoever can read it is the cluster's administrator), elsewhere through the proxy
+ * with the user's certificate, where the user's roles must allow each operation.
+ */
+export interface AdminClient {
+  run<K extends OpName>(op: K, args: OpArgs<K>): Promise<OpResult<K>>;
+  /** Where the operations go, for messages. */
+  readonly where: string;
+  close(): Promise<void>;
+}
+
+export class LocalAdmin implements AdminClient {
+  private constructor(
+    readonly auth: AuthService,
+    readonly where: string,
+    private readonly backend: SqliteBackend,
+    private readonly audit: SqliteAuditLog,
+  ) {}
+
+  static async open(config: PosternConfig): Promise<LocalAdmin> {
+    const path = storePath(config.data_dir);
+    if (!existsSync(path)) {
+      throw new PosternError('NOT_INITIALIZED', `no cluster in ${config.data_dir} (no postern.db there); run \`postern start\` first, or point --data-dir or --config at the cluster's data`);
+    }
+    const backend = new SqliteBackend({ path });
+    const audit = new SqliteAuditLog({ path });
+    try {
+      const cluster = await readClusterState(backend, config.data_dir);
+      // The running server records its public address; links should point there, not at this config's default.
+      const publicAddr = (await backend.get(CLUSTER_KEYS.publicAddr))?.value ?? formatHostPort(config.proxy.public_addr);
+      const auth = new AuthService(backend, cluster, audit, { secondFactor: config.auth.second_factor, certTtlMs: config.auth.cert_ttl, publicUrl: `https://${publicAddr}` });
+      return new LocalAdmin(auth, config.data_dir, backend, audit);
+    } catch (err) {
+      await audit.close();
+      await backend.close();
+      throw err;
+    }
+  }
+
+  run<K extends OpName>(op: K, args: OpArgs<K>): Promise<OpResult<K>> {
+    return runOp(this.auth, op, args, { name: `ctl:${userInfo().username}@${hostname()}`, remoteAddr: 'local' }) as Promise<OpResult<K>>;
+  }
+
+  async close(): Promise<void> {
+    await this.audit.close();
+    await this.backend.close();
+  }
+}
+
+export class RemoteAdmin implements AdminClient {
+  readonly where: string;
+
+  constructor(private readonly endpoint: ProxyEndpoint) {
+    this.where = formatHostPort(endpoint.proxy);
+  }
+
+  async run<K extends OpName>(op: K, args: OpArgs<K>): Promise<OpResult<K>> {
+    return (await callApi<{ result: OpResult<K> }>(this.endpoint, 'POST', `/webapi/admin/${op}`, args)).result;
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,298 @@
+import { z } from 'zod';
+import type { AuditEvent } from '../audit/audit-log.js';
+import { AUDIT_EVENTS, type AuditEventType } from '../audit/events.js';
+import type { AuthService } from '../auth/auth-service.js';
+import { parseAgentRoles, type JoinToken } from '../auth/join-tokens.js';
+import { describeLock, type Lock } from '../auth/locks.js';
+import { hashPassword } from '../auth/password.js';
+import { newTotpSecret, totpUri } from '../auth/totp.js';
+import type { User } from '../auth/users.js';
+import type { WebSession } from '../auth/web-sessions.js';
+import { PosternError } from '../errors/postern-error.js';
+import type { Decision, ResourceKind } from '../policy/access-checker.js';
+import { ADMIN_RESOURCES, parseRole, roleToYaml, type Role } from '../policy/role.js';
+
+/** Who runs an operation: a person with a certificate or session, or `postern ctl` on the server host. */
+export interface Actor {
+  name: string;
+  remoteAddr: string;
+}
+
+type AdminResource = (typeof ADMIN_RESOURCES)[number];
+type Verb = 'list' | 'read' | 'create' | 'update' | 'delete';
+
+interface Op<A extends z.ZodType, R> {
+  resource: AdminResource;
+  verb: Verb;
+  args: A;
+  run(auth: AuthService, args: z.output<A>, actor: Actor): Promise<R>;
+}
+
+/** Keeps each op's argument and result types together (the table below is typed from it). */
+function op<A extends z.ZodType, R>(o: Op<A, R>): Op<A, R> {
+  return o;
+}
+
+const name = z.string().min(1);
+const list = z.array(z.string().min(1));
+const noArgs = z.object({});
+
+export interface UserAdded {
+  user: User;
+  /** Without a password: the link the person uses to set one (and enrol a second factor). */
+  invite_url?: string;
+  invite_expires?: string;
+  /** With a password and second_factor otp: the otpauth:// URI to put in an authenticator app, shown once. */
+  otp_uri?: string;
+}
+
+/**
+ * Every administrative operation, once. `postern ctl` on the server host runs them directly on
+ * storage; elsewhere it sends them to the proxy (POST /webapi/admin/<name>), which checks the
+ * caller's roles against `resource` and `verb` first. Each change is audited with its actor.
+ */
+export const ADMIN_OPS = {
+  'users.add': op({
+    resource: 'user',
+    verb: 'create',
+    args: z.object({ name, roles: list.min(1), traits: z.record(z.string(), list).default({}), password: z.string().optional() }),
+    async run(auth, args, actor): Promise<UserAdded> {
+      await requireRoles(auth, args.roles);
+      const user = await auth.users.create({ name: args.name, roles: args.roles, traits: args.traits, created_by: actor.name });
+      await auth.emit({ event: 'user.create', user: actor.name, remote_addr: actor.remoteAddr, target: user.name, roles: user.roles });
+      if (args.password === undefined) return { user, ...(await invite(auth, 'invite', user.name, actor)) };
+      return { user, ...(await setCredentials(auth, user.name, args.password, actor)) };
+    },
+  }),
+  'users.reset': op({
+    resource: 'user',
+    verb: 'update',
+    args: z.object({ name, password: z.string().optional() }),
+    async run(auth, args, actor): Promise<Omit<UserAdded, 'user'>> {
+      await auth.users.require(args.name);
+      await auth.userTokens.revokeFor(args.name);
+      if (args.password !== undefined) return setCredentials(auth, args.name, args.password, actor);
+      await auth.users.setCredentials(args.name, {});
+      await auth.emit({ event: 'user.password.set', user: actor.name, remote_addr: actor.remoteAddr, target: args.name, how: 'reset link' });
+      return invite(auth, 'reset', args.name, actor);
+    },
+  }),
+  'users.update': op({
+    resource: 'user',
+    verb: 'update',
+    args: z.object({ name, roles: list.min(1).optional(), traits: z.record(z.string(), list).optional() }),
+    async run(auth, args, actor): Promise<User> {
+      if (args.roles) await requireRoles(auth, args.roles);
+      const user = await auth.users.update(args.name, { ...(args.roles ? { roles: args.roles } : {}), ...(args.traits ? { traits: args.traits } : {}) });
+      await auth.emit({ event: 'user.update', user: actor.name, remote_addr: actor.remoteAddr, target: user.name, roles: user.roles });
+      return user;
+    },
+  }),
+  'users.ls': op({ resource: 'user', verb: 'list', args: noArgs, run: (auth): Promise<User[]> => auth.users.list() }),
+  'users.get': op({ resource: 'user', verb: 'read', args: z.object({ name }), run: (auth, args): Promise<User> => auth.users.require(args.name) }),
+  'users.rm': op({
+    resource: 'user',
+    verb: 'delete',
+    args: z.object({ name }),
+    async run(auth, args, actor): Promise<{ removed: string; sessions_ended: number }> {
+      await auth.users.require(args.name);
+      await auth.userTokens.revokeFor(args.name);
+      const ended = await auth.sessions.endWhere({ user: args.name });
+      await auth.users.remove(args.name);
+      await auth.emit({ event: 'user.delete', user: actor.name, remote_addr: actor.remoteAddr, target: args.name });
+      return { removed: args.name, sessions_ended: ended.length };
+    },
+  }),
+
+  'roles.ls': op({ resource: 'role', verb: 'list', args: noArgs, run: async (auth): Promise<Record<string, unknown>[]> => (await auth.roles.list()).map(roleToYaml) }),
+  'roles.get': op({
+    resource: 'role',
+    verb: 'read',
+    args: z.object({ name }),
+    async run(auth, args): Promise<Record<string, unknown>> {
+      const role = await auth.roles.get(args.name);
+      if (!role) throw new PosternError('NOT_FOUND', `role "${args.name}" does not exist; list roles with \`postern ctl get roles\``);
+      return roleToYaml(role);
+    },
+  }),
+  'roles.upsert': op({
+    resource: 'role',
+    verb: 'create',
+    args: z.object({ role: z.unknown(), source: z.string().optional() }),
+    async run(auth, args, actor): Promise<{ name: string; result: 'created' | 'updated' }> {
+      const role: Role = parseRole(args.role, args.source);
+      const result = await auth.roles.upsert(role);
+      await auth.emit({ event: result === 'created' ? 'role.create' : 'role.update', user: actor.name, remote_addr: actor.remoteAddr, target: role.metadata.name });
+      return { name: role.metadata.name, result };
+    },
+  }),
+  'roles.rm': op({
+    resource: 'role',
+    verb: 'delete',
+    args: z.object({ name }),
+    async run(auth, args, actor): Promise<{ removed: string }> {
+      await auth.roles.remove(args.name);
+      await auth.emit({ event: 'role.delete', user: actor.name, remote_addr: actor.remoteAddr, target: args.name });
+      return { removed: args.name };
+    },
+  }),
+
+  'tokens.add': op({
+    resource: 'token',
+    verb: 'create',
+    args: z.object({ type: z.string(), ttl_ms: z.number().int().positive().optional() }),
+    async run(auth, args, actor): Promise<{ token: string; record: JoinToken; ca_pin: string; proxy: string }> {
+      const { token, record } = await auth.joinTokens.create(parseAgentRoles(args.type), actor.name, args.ttl_ms);
+      await auth.emit({ event: 'token.create', user: actor.name, remote_addr: actor.remoteAddr, id: record.id, roles: record.roles, expires: record.expires });
+      return { token, record, ca_pin: auth.cluster.authorities.host.pin, proxy: new URL(auth.settings.publicUrl).host };
+    },
+  }),
+  'tokens.ls': op({ resource: 'token', verb: 'list', args: noArgs, run: (auth): Promise<JoinToken[]> => auth.joinTokens.list() }),
+  'tokens.rm': op({
+    resource: 'token',
+    verb: 'delete',
+    args: z.object({ token: name }),
+    async run(auth, args, actor): Promise<JoinToken> {
+      const removed = await auth.joinTokens.remove(args.token);
+      await auth.emit({ event: 'token.delete', user: actor.name, remote_addr: actor.remoteAddr, id: removed.id });
+      return removed;
+    },
+  }),
+
+  'locks.add': op({
+    resource: 'lock',
+    verb: 'create',
+    args: z.object({ user: z.string().optional(), role: z.string().optional(), ttl_ms: z.number().int().positive().optional(), message: z.string().optional() }),
+    async run(auth, args, actor): Promise<Lock & { description: string }> {
+      if ((args.user === undefined) === (args.role === undefined)) throw new PosternError('USAGE', 'lock exactly one target: --user NAME or --role NAME');
+      const target = args.user !== undefined ? { user: args.user } : { role: args.role! };
+      const lock = await auth.locks.create(target, { createdBy: actor.name, ...(args.message ? { message: args.message } : {}), ...(args.ttl_ms ? { ttlMs: args.ttl_ms } : {}) });
+      await auth.emit({ event: 'lock.create', user: actor.name, remote_addr: actor.remoteAddr, lock_id: lock.id, target, message: lock.message, expires: lock.expires });
+      return { ...lock, description: describeLock(lock) };
+    },
+  }),
+  'locks.ls': op({ resource: 'lock', verb: 'list', args: noArgs, run: (auth): Promise<Lock[]> => auth.locks.list() }),
+  'locks.rm': op({
+    resource: 'lock',
+    verb: 'delete',
+    args: z.object({ id: name }),
+    async run(auth, args, actor): Promise<Lock> {
+      const lock = await auth.locks.remove(args.id);
+      await auth.emit({ event: 'lock.delete', user: actor.name, remote_addr: actor.remoteAddr, lock_id: lock.id, target: lock.target });
+      return lock;
+    },
+  }),
+
+  'sessions.ls': op({ resource: 'session', verb: 'list', args: noArgs, run: (auth): Promise<WebSession[]> => auth.sessions.list() }),
+  'sessions.rm': op({
+    resource: 'session',
+    verb: 'delete',
+    args: z.object({ id: z.string().optional(), user: z.string().optional() }),
+    async run(auth, args, actor): Promise<WebSession[]> {
+      if (!args.id && !args.user) throw new PosternError('USAGE', 'say which sessions to end: a session id, or --user NAME for all of a user\'s');
+      const ended = await auth.sessions.endWhere({ ...(args.id ? { id: args.id } : {}), ...(args.user ? { user: args.user } : {}) });
+      if (ended.length === 0) throw new PosternError('NOT_FOUND', 'no session matches; list them with `postern ctl get sessions`');
+      for (const s of ended) await auth.emit({ event: 'session.end', user: actor.name, remote_addr: actor.remoteAddr, target: s.user, session_id: s.id, reason: 'ended by an administrator' });
+      return ended;
+    },
+  }),
+
+  'access.check': op({
+    resource: 'user',
+    verb: 'read',
+    args: z.object({
+      user: name,
+      kind: z.enum(['node', 'app', 'db', 'kube', 'route']),
+      name,
+      labels: z.record(z.string(), z.string()).optional(),
+      login: z.string().optional(),
+    }),
+    async run(auth, args): Promise<Decision & { user: string; roles: string[]; resource: { kind: ResourceKind; name: string; labels: Record<string, string> } }> {
+      const user = await auth.users.require(args.user);
+      const labels = args.labels ?? (await onlineLabels(auth, args.kind, args.name));
+      const resource = { kind: args.kind, name: args.name, labels };
+      const checker = await auth.checkerFor({ username: user.name, roles: user.roles, traits: user.traits });
+      const decision = checker.checkResource(resource, args.login ? { login: args.login } : {});
+      return { ...decision, user: user.name, roles: user.roles, resource };
+    },
+  }),
+
+  'audit.ls': op({
+    resource: 'audit',
+    verb: 'list',
+    args: z.object({
+      since_ms: z.number().optional(),
+      types: z.array(z.string()).optional(),
+      user: z.string().optional(),
+      limit: z.number().int().positive().max(10_000).optional(),
+      after_index: z.number().int().optional(),
+      /** Newest first (with limit 1: the newest event, where following starts). */
+      newest: z.boolean().optional(),
+    }),
+    async run(auth, args): Promise<AuditEvent[]> {
+      const types = args.types?.map(checkEventType);
+      return auth.audit.query({
+        ...(args.since_ms !== undefined ? { since: new Date(args.since_ms) } : {}),
+        ...(types ? { types } : {}),
+        ...(args.user ? { user: args.user } : {}),
+        ...(args.limit ? { limit: args.limit } : {}),
+        ...(args.after_index !== undefined ? { afterIndex: args.after_index } : {}),
+        ...(args.newest ? { order: 'desc' as const } : {}),
+      });
+    },
+  }),
+} as const;
+
+export type AdminOps = typeof ADMIN_OPS;
+export type OpName = keyof AdminOps;
+export type OpArgs<K extends OpName> = z.input<AdminOps[K]['args']>;
+export type OpResult<K extends OpName> = Awaited<ReturnType<AdminOps[K]['run']>>;
+
+/** Runs an op by name with unchecked JSON arguments (from the wire or the CLI). */
+export async function runOp(auth: AuthService, name: string, rawArgs: unknown, actor: Actor): Promise<unknown> {
+  const o = opByName(name);
+  const parsed = (o.args as z.ZodType).safeParse(rawArgs ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new PosternError('BAD_REQUEST', `${name}: ${issue.path.join('.') || 'arguments'}: ${issue.message}`);
+  }
+  return (o.run as (a: AuthService, args: unknown, actor: Actor) => Promise<unknown>)(auth, parsed.data, actor);
+}
+
+export function opByName(name: string): Op<z.ZodType, unknown> {
+  const o = (ADMIN_OPS as Record<string, Op<z.ZodType, unknown>>)[name];
+  if (!o) throw new PosternError('NOT_FOUND', `there is no admin operation "${name}"`);
+  return o;
+}
+
+function checkEventType(type: string): AuditEventType {
+  if (!(type in AUDIT_EVENTS)) throw new PosternError('USAGE', `"${type}" is not an audit event type; see docs/audit.md for the list (e.g. user.login.failed)`);
+  return type as AuditEventType;
+}
+
+async function requireRoles(auth: AuthService, roles: string[]): Promise<void> {
+  const missing = await auth.roles.missing(roles);
+  if (missing.length) throw new PosternError('BAD_REQUEST', `no such role: ${missing.join(', ')}; list roles with \`postern ctl get roles\` or create it with \`postern ctl create -f role.yaml\``);
+}
+
+async function invite(auth: AuthService, kind: 'invite' | 'reset', user: string, actor: Actor): Promise<{ invite_url: string; invite_expires: string }> {
+  const totpSecret = auth.settings.secondFactor === 'otp' ? newTotpSecret() : undefined;
+  const { token, expires } = await auth.userTokens.create(kind, user, totpSecret ? { totpSecret } : {});
+  await auth.emit({ event: 'user.invite', user: actor.name, remote_addr: actor.remoteAddr, target: user, kind, expires: expires.toISOString() });
+  return { invite_url: `${auth.settings.publicUrl}/web/invite/${token}`, invite_expires: expires.toISOString() };
+}
+
+async function setCredentials(auth: AuthService, user: string, password: string, actor: Actor): Promise<{ otp_uri?: string }> {
+  const hash = await hashPassword(password);
+  const secret = auth.settings.secondFactor === 'otp' ? newTotpSecret() : undefined;
+  await auth.users.setCredentials(user, { password_hash: hash, ...(secret ? { totp_secret: secret } : {}) });
+  await auth.emit({ event: 'user.password.set', user: actor.name, remote_addr: actor.remoteAddr, target: user, how: 'set by an administrator' });
+  return secret ? { otp_uri: totpUri(secret, user, `Postern ${auth.cluster.clusterName}`) } : {};
+}
+
+/** Labels of an online resource (agents announce them under /resources/<kind>/<name>/<agent>). */
+async function onlineLabels(auth: AuthService, kind: string, name: string): Promise<Record<string, string>> {
+  const [item] = await auth.backend.range(`/resources/${kind}/${name}/`, { limit: 1 });
+  if (!item) throw new PosternError('NOT_FOUND', `no ${kind} named "${name}" is online; pass --labels key=value,… to check one that is not`);
+  return (JSON.parse(item.value) as { labels?: Record<string, string> }).labels ?? {};
+}

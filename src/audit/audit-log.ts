@@ -1,0 +1,99 @@
+import { PosternError } from '../errors/postern-error.js';
+import { redact } from '../log/logger.js';
+import { AUDIT_EVENTS, isAuditEventType, type AuditEventType } from './events.js';
+
+export interface AuditEventInput {
+  event: AuditEventType;
+  /** Who did it (or who tried). */
+  user?: string;
+  /** The client address, from PROXY protocol when present. */
+  remote_addr?: string;
+  /** The event's own fields (JSON-serialisable). `code`, `time`, `uid` and `index` are set by the log. */
+  [field: string]: unknown;
+}
+
+/** An event as stored: all but the index, which the store assigns. */
+export interface AuditEventData extends AuditEventInput {
+  /** From AUDIT_EVENTS. */
+  code: string;
+  /** ISO 8601 with milliseconds, UTC. */
+  time: string;
+  /** A random UUID. */
+  uid: string;
+}
+
+export interface AuditEvent extends AuditEventData {
+  /** The event's position in the log: increasing in append order, for paging and following. */
+  index: number;
+}
+
+export interface AuditQuery {
+  /** Events at or after this time. */
+  since?: Date;
+  /** Events before this time. */
+  until?: Date;
+  /** Events after this index (for paging, and for following by polling). */
+  afterIndex?: number;
+  types?: AuditEventType[];
+  user?: string;
+  /** At most this many events (default 1000). */
+  limit?: number;
+  /** By index: oldest first (`asc`, the default) or newest first. */
+  order?: 'asc' | 'desc';
+}
+
+/** What follow() takes: `since` starts it that far back instead of now. */
+export type AuditFollowQuery = Omit<AuditQuery, 'until' | 'afterIndex' | 'limit' | 'order'>;
+
+export interface AuditFollower extends AsyncIterable<AuditEvent> {
+  /** Ends the iteration, also one waiting for the next event. */
+  close(): void;
+}
+
+export interface AuditLog {
+  /**
+   * Appends an event (append-only: there is no update or delete). Never throws on bad extra
+   * fields: values that cannot be serialised are dropped. Secrets must never be passed in; as a
+   * guard, fields whose names look secret (the logger's rule) are replaced with "[redacted]".
+   */
+  emit(input: AuditEventInput): Promise<AuditEvent>;
+  query(q: AuditQuery): Promise<AuditEvent[]>;
+  /**
+   * New events matching the filter (types, user), from now on (or from `since`), in order, as
+   * they are appended by any process using the same store.
+   */
+  follow(q: AuditFollowQuery): AuditFollower;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_QUERY_LIMIT = 1000;
+
+/** Names the log sets itself; an input field of the same name is dropped. */
+const RESERVED = new Set(['event', 'code', 'time', 'uid', 'index']);
+
+/**
+ * The event to store: the type and code, then the input's other fields made plain JSON and
+ * redacted. Shared by every AuditLog implementation.
+ */
+export function buildAuditEvent(input: AuditEventInput, time: Date, uid: string): AuditEventData {
+  if (!isAuditEventType(input.event)) throw new PosternError('INTERNAL', `"${String(input.event)}" is not an audit event type; add it to src/audit/events.ts`);
+  const fields: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(input)) {
+    if (RESERVED.has(name)) continue;
+    const plain = toPlainJson(value);
+    if (plain !== undefined) fields[name] = plain;
+  }
+  // Redact after making the values plain JSON: the logger's redact() copies objects by their own
+  // entries, which would turn a Date (or anything with toJSON) into {}.
+  return { event: input.event, code: AUDIT_EVENTS[input.event].code, time: time.toISOString(), uid, ...(redact(fields) as Record<string, unknown>) };
+}
+
+/** The value as JSON would carry it, or undefined when JSON cannot (a cycle, a BigInt, a function). */
+function toPlainJson(value: unknown): unknown {
+  try {
+    const text = JSON.stringify(value);
+    return text === undefined ? undefined : JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * The one table of audit event types. Every audit event carries one of these types and its code;
+ * docs/audit.md lists the same table, and events.test.ts keeps the two in step.
+ *
+ * Codes are `PA` + four digits + a severity: `I` for information, `W` for a warning (something
+ * was refused). The first two digits group the subject (10 logins, 11 certificates, 12 users,
+ * 13 roles, 14 join tokens, 15 locks, 16 web sessions, 17 authorization); a refusal shares the
+ * number of the event it refuses, so `PA1000I` and `PA1000W` are a login and a failed one.
+ * Codes are stable once released: searches and alerts outside Postern match on them.
+ */
+export const AUDIT_EVENTS = {
+  'user.login': { code: 'PA1000I', summary: 'A user logged in (CLI or web) and got a certificate or session.' },
+  'user.login.failed': {
+    code: 'PA1000W',
+    summary: 'A login was refused; `reason` says why (bad password, bad code, locked, rate limited, unknown user).',
+  },
+  'user.logout': { code: 'PA1001I', summary: 'A user logged out and their session was ended.' },
+  'cert.issued': { code: 'PA1100I', summary: 'A certificate was issued: `cert_kind` (user or host), `ttl`, `roles`, `serial`.' },
+  'user.create': { code: 'PA1200I', summary: 'A user was created.' },
+  'user.update': { code: 'PA1201I', summary: "A user's roles, traits or settings were changed." },
+  'user.delete': { code: 'PA1202I', summary: 'A user was deleted.' },
+  'user.password.set': { code: 'PA1203I', summary: "A user's password was set or changed (the password itself is never recorded)." },
+  'user.invite': { code: 'PA1204I', summary: 'A user was invited to set a password and log in for the first time.' },
+  'role.create': { code: 'PA1300I', summary: 'A role was created.' },
+  'role.update': { code: 'PA1301I', summary: 'A role was changed.' },
+  'role.delete': { code: 'PA1302I', summary: 'A role was deleted.' },
+  'token.create': { code: 'PA1400I', summary: 'A join token was created (its value is never recorded).' },
+  'token.delete': { code: 'PA1401I', summary: 'A join token was deleted.' },
+  'token.used': { code: 'PA1402I', summary: 'A join token was used: an agent joined with it.' },
+  'lock.create': { code: 'PA1500I', summary: 'A lock was placed on a user, role or agent: new connections are refused, live ones end.' },
+  'lock.delete': { code: 'PA1501I', summary: 'A lock was removed.' },
+  'session.start': { code: 'PA1600I', summary: 'A web session started.' },
+  'session.end': { code: 'PA1601I', summary: 'A web session ended (logout, expiry or deletion).' },
+  'access.denied': { code: 'PA1700W', summary: 'Access was refused: `kind` and `resource` say to what, `reasons` why.' },
+} as const satisfies Record<string, { code: string; summary: string }>;
+
+export type AuditEventType = keyof typeof AUDIT_EVENTS;
+
+export function isAuditEventType(name: string): name is AuditEventType {
+  return Object.hasOwn(AUDIT_EVENTS, name);
+}

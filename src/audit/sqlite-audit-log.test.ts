@@ -1,0 +1,219 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { isPosternError } from '../errors/postern-error.js';
+import { SqliteBackend } from '../storage/sqlite/sqlite-backend.js';
+import type { AuditEvent, AuditEventInput, AuditFollower } from './audit-log.js';
+import { SqliteAuditLog } from './sqlite-audit-log.js';
+
+const run = promisify(execFile);
+
+const opened: { close(): Promise<void> }[] = [];
+afterEach(async () => {
+  vi.useRealTimers();
+  await Promise.all(opened.splice(0).map((s) => s.close()));
+});
+
+function freshPath(): string {
+  return join(mkdtempSync(join(tmpdir(), 'postern-audit-')), 'data', 'postern.db');
+}
+
+function open(path = freshPath(), pollIntervalMs?: number): SqliteAuditLog {
+  const log = new SqliteAuditLog({ path, ...(pollIntervalMs ? { pollIntervalMs } : {}) });
+  opened.push(log);
+  return log;
+}
+
+/** Emits `input` with the clock at `iso`. */
+async function emitAt(log: SqliteAuditLog, iso: string, input: AuditEventInput): Promise<AuditEvent> {
+  vi.setSystemTime(new Date(iso));
+  return log.emit(input);
+}
+
+describe('sqlite audit log: append and query', () => {
+  it('fills in code, time, uid and a rising index, and returns what it stored', async () => {
+    const log = open();
+    const first = await log.emit({ event: 'user.login.failed', user: 'alice', remote_addr: '203.0.113.7:5000', reason: 'bad password' });
+    const second = await log.emit({ event: 'cert.issued', user: 'alice', cert_kind: 'user', ttl: '12h', roles: ['dev'], serial: '0a1b' });
+    expect(first).toMatchObject({ event: 'user.login.failed', code: 'PA1000W', user: 'alice', remote_addr: '203.0.113.7:5000', reason: 'bad password' });
+    expect(second.code).toBe('PA1100I');
+    expect(first.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(first.uid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(second.uid).not.toBe(first.uid);
+    expect(second.index).toBeGreaterThan(first.index);
+    expect(await log.query({})).toEqual([first, second]);
+  });
+
+  it('filters by time range, types and user, and honours limit and order', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const log = open();
+    const a = await emitAt(log, '2025-03-01T09:00:00.000Z', { event: 'user.login', user: 'alice' });
+    const b = await emitAt(log, '2025-03-01T10:00:00.000Z', { event: 'user.login.failed', user: 'bob', reason: 'locked' });
+    const c = await emitAt(log, '2025-03-01T11:00:00.000Z', { event: 'role.create', user: 'alice', name: 'dev' });
+    const d = await emitAt(log, '2025-03-01T12:00:00.000Z', { event: 'user.login', user: 'bob' });
+    const at = (iso: string) => new Date(iso);
+
+    // since is inclusive, until exclusive.
+    expect(await log.query({ since: at('2025-03-01T10:00:00.000Z'), until: at('2025-03-01T12:00:00.000Z') })).toEqual([b, c]);
+    expect(await log.query({ types: ['user.login', 'user.login.failed'] })).toEqual([a, b, d]);
+    expect(await log.query({ types: [] })).toEqual([a, b, c, d]);
+    expect(await log.query({ user: 'alice' })).toEqual([a, c]);
+    expect(await log.query({ user: 'bob', types: ['user.login'], since: at('2025-03-01T09:30:00.000Z') })).toEqual([d]);
+    expect(await log.query({ order: 'desc', limit: 2 })).toEqual([d, c]);
+    expect(await log.query({ limit: 2 })).toEqual([a, b]);
+  });
+
+  it('limits a query to 1000 events unless told otherwise', async () => {
+    const log = open();
+    for (let i = 0; i < 1001; i++) await log.emit({ event: 'token.used', name: `t${i}` });
+    expect(await log.query({})).toHaveLength(1000);
+    expect(await log.query({ limit: 2000 })).toHaveLength(1001);
+  });
+
+  it('redacts secret-looking fields, drops what JSON cannot carry, and keeps its own fields its own', async () => {
+    const log = open();
+    const cycle: Record<string, unknown> = {};
+    cycle.self = cycle;
+    const input = {
+      event: 'user.password.set',
+      user: 'admin',
+      name: 'alice',
+      password: 'hunter2',
+      detail: { token: 'abc', ca_key: 'k', ok: 1 },
+      expires: new Date('2025-03-01T09:00:00.000Z'),
+      big: 10n,
+      fn: () => 1,
+      cycle,
+      code: 'PA9999I',
+      index: -1,
+    } as const satisfies AuditEventInput;
+    const event = await log.emit(input);
+    const expected = {
+      event: 'user.password.set',
+      code: 'PA1203I',
+      user: 'admin',
+      name: 'alice',
+      password: '[redacted]',
+      detail: { token: '[redacted]', ca_key: '[redacted]', ok: 1 },
+      expires: '2025-03-01T09:00:00.000Z',
+    };
+    expect(event).toMatchObject(expected);
+    expect(Object.keys(event).sort()).toEqual([...Object.keys(expected), 'time', 'uid', 'index'].sort());
+    expect(event.index).toBeGreaterThan(0);
+    expect(await log.query({})).toEqual([event]);
+  });
+
+  it('refuses an event type that is not in the table', async () => {
+    const log = open();
+    await expect(log.emit({ event: 'user.teleported' } as unknown as AuditEventInput)).rejects.toSatisfy((e) => isPosternError(e, 'INTERNAL'));
+    expect(await log.query({})).toEqual([]);
+  });
+
+  it("lives in the backend's file beside its tables, and refuses use once closed", async () => {
+    const path = freshPath();
+    const backend = new SqliteBackend({ path });
+    opened.push(backend);
+    const log = new SqliteAuditLog({ path });
+    await backend.put('/k', 'v');
+    await log.emit({ event: 'lock.create', user: 'admin', name: 'bob' });
+    expect((await backend.get('/k'))?.value).toBe('v');
+    await log.close();
+    await expect(log.query({})).rejects.toSatisfy((e) => isPosternError(e, 'STORAGE_UNAVAILABLE'));
+    await expect(log.emit({ event: 'lock.delete' })).rejects.toThrow(/closed/);
+  });
+});
+
+describe('sqlite audit log: follow', () => {
+  it("sees this process's events at once, from its creation on, filtered by type and user", async () => {
+    const log = open(freshPath(), 60_000); // no poll within the test: only the emits can wake followers
+    await log.emit({ event: 'user.login', user: 'alice' });
+    const all = log.follow({});
+    const logins = log.follow({ types: ['user.login'] });
+    const bob = log.follow({ user: 'bob' });
+    // Waiting before the emits: the followers must be woken, not just read the table once.
+    const taken = [take(all, 4, 1000), take(logins, 2, 1000), take(bob, 2, 1000)];
+    await new Promise((r) => setTimeout(r, 20));
+    const emitted = [
+      await log.emit({ event: 'user.login', user: 'bob' }),
+      await log.emit({ event: 'session.start', user: 'alice' }),
+      await log.emit({ event: 'user.login', user: 'carol' }),
+      await log.emit({ event: 'session.end', user: 'bob' }),
+    ];
+    expect(await Promise.all(taken)).toEqual([emitted, [emitted[0], emitted[2]], [emitted[0], emitted[3]]]);
+  });
+
+  it('starts at `since` when given, then goes on with new events, without a gap or a repeat', async () => {
+    const log = open();
+    await log.emit({ event: 'user.login', user: 'early' });
+    await new Promise((r) => setTimeout(r, 20));
+    const since = new Date();
+    const backlog = [await log.emit({ event: 'user.login', user: 'a' }), await log.emit({ event: 'user.logout', user: 'a' })];
+    const follower = log.follow({ since, types: ['user.login'] });
+    const fresh = await log.emit({ event: 'user.login', user: 'b' });
+    expect(await take(follower, 2, 1000)).toEqual([backlog[0], fresh]);
+  });
+
+  it("sees another process's events within a second, in order", async () => {
+    const path = freshPath();
+    const log = open(path);
+    const follower = log.follow({ types: ['token.used'] });
+    const count = 20;
+    const taken = take(follower, count, 10_000);
+    await emitFromAnotherProcess(path, count);
+    const events = await taken;
+    expect(events.map((e) => e.name)).toEqual(Array.from({ length: count }, (_, i) => `t${i}`));
+    const indexes = events.map((e) => e.index);
+    expect(indexes).toEqual([...indexes].sort((x, y) => x - y));
+    // The child's last append reached this process within a second (the poll runs every 200 ms).
+    expect(Date.now() - Date.parse(events.at(-1)!.time)).toBeLessThan(1000);
+  }, 30_000);
+
+  it('ends the iteration on close(), also one waiting for an event, and when the log closes', async () => {
+    const log = open();
+    const follower = log.follow({});
+    const waiting = follower[Symbol.asyncIterator]().next();
+    follower.close();
+    expect(await waiting).toEqual({ value: undefined, done: true });
+
+    const another = log.follow({});
+    const iterated = (async () => {
+      const seen: AuditEvent[] = [];
+      for await (const e of another) seen.push(e);
+      return seen;
+    })();
+    const event = await log.emit({ event: 'user.invite', user: 'admin', name: 'dave' });
+    await new Promise((r) => setTimeout(r, 20));
+    await log.close();
+    expect(await iterated).toEqual([event]);
+  });
+});
+
+/** The next `n` events of `follower`, failing after `timeoutMs`. */
+async function take(follower: AuditFollower, n: number, timeoutMs: number): Promise<AuditEvent[]> {
+  const out: AuditEvent[] = [];
+  const it = follower[Symbol.asyncIterator]();
+  const deadline = Date.now() + timeoutMs;
+  while (out.length < n) {
+    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), Math.max(0, deadline - Date.now())));
+    const next = await Promise.race([it.next(), timeout]);
+    if (next === 'timeout') throw new Error(`follow delivered ${out.length} of ${n} events within ${timeoutMs} ms`);
+    if (next.done) break;
+    out.push(next.value);
+  }
+  return out;
+}
+
+/** Appends `count` token.used events named t0… from a separate Node process, as `postern ctl` would. */
+async function emitFromAnotherProcess(path: string, count: number): Promise<void> {
+  const moduleUrl = new URL('./sqlite-audit-log.ts', import.meta.url).href;
+  const script = `
+    import { SqliteAuditLog } from ${JSON.stringify(moduleUrl)};
+    const log = new SqliteAuditLog({ path: ${JSON.stringify(path)} });
+    for (let i = 0; i < ${count}; i++) await log.emit({ event: 'token.used', name: 't' + i });
+    await log.close();
+  `;
+  await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { timeout: 30_000 });
+}

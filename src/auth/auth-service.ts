@@ -1,0 +1,177 @@
+import { createPublicKey, webcrypto } from 'node:crypto';
+import type { AuditEventInput, AuditLog } from '../audit/audit-log.js';
+import { PosternError } from '../errors/postern-error.js';
+import { issueCertificate } from '../pki/authority.js';
+import { EC_ALGORITHM, type CryptoKey, x509 } from '../pki/crypto.js';
+import { AccessChecker } from '../policy/access-checker.js';
+import type { Role } from '../policy/role.js';
+import type { Backend } from '../storage/backend.js';
+import type { ClusterState } from './cluster-state.js';
+import { JoinTokens } from './join-tokens.js';
+import { Locks, lockMatches, lockedError } from './locks.js';
+import { decoyHash, verifyPassword } from './password.js';
+import { FailureLimiter } from './rate-limiter.js';
+import { Roles } from './roles.js';
+import { verifyTotp } from './totp.js';
+import { UserTokens } from './user-tokens.js';
+import { Users, type User } from './users.js';
+import { WebSessions } from './web-sessions.js';
+
+export interface AuthSettings {
+  secondFactor: 'otp' | 'off';
+  /** Default certificate lifetime; roles' max_session_ttl caps it. */
+  certTtlMs: number;
+  /** Where people reach the proxy, for links (invites) and messages. */
+  publicUrl: string;
+}
+
+export interface LoginRequest {
+  user: string;
+  password: string;
+  otp?: string;
+  remoteAddr: string;
+  /** How the person logged in, for the audit log. */
+  method: 'cli' | 'web';
+}
+
+export interface UserCertificate {
+  certPem: string;
+  expires: Date;
+  roles: string[];
+  traits: Record<string, string[]>;
+}
+
+/** Failed logins: 5 per user and 20 per client address in 15 minutes, then a wait. */
+const USER_FAILURES = { max: 5, windowMs: 15 * 60_000 };
+const ADDR_FAILURES = { max: 20, windowMs: 15 * 60_000 };
+
+/**
+ * The auth side of Postern: who people are (users, credentials, sessions), what they may do
+ * (roles, locks), the tokens that let people and agents in, and the certificates that prove it.
+ * The server and a local `postern ctl` each make one over the same storage.
+ */
+export class AuthService {
+  readonly users: Users;
+  readonly userTokens: UserTokens;
+  readonly joinTokens: JoinTokens;
+  readonly roles: Roles;
+  readonly locks: Locks;
+  readonly sessions: WebSessions;
+  private readonly userFailures = new FailureLimiter(USER_FAILURES.max, USER_FAILURES.windowMs);
+  private readonly addrFailures = new FailureLimiter(ADDR_FAILURES.max, ADDR_FAILURES.windowMs);
+
+  constructor(
+    readonly backend: Backend,
+    readonly cluster: ClusterState,
+    readonly audit: AuditLog,
+    readonly settings: AuthSettings,
+  ) {
+    this.users = new Users(backend);
+    this.userTokens = new UserTokens(backend);
+    this.joinTokens = new JoinTokens(backend);
+    this.roles = new Roles(backend);
+    this.locks = new Locks(backend);
+    this.sessions = new WebSessions(backend);
+  }
+
+  /**
+   * Checks a password and one-time code. Every failure is audited with its reason, but the caller
+   * only ever hears "wrong user, password or code", so a failure never tells who exists.
+   */
+  async login(req: LoginRequest): Promise<User> {
+    const wait = Math.max(this.userFailures.retryAfter(req.user), this.addrFailures.retryAfter(req.remoteAddr));
+    if (wait > 0) {
+      await this.auditFailure(req, 'rate limited');
+      throw new PosternError('RATE_LIMITED', `too many failed logins; try again in ${Math.ceil(wait / 60_000)} min`);
+    }
+    const user = await this.users.get(req.user);
+    const creds = user && (await this.users.getCredentials(user.name));
+    const passwordOk = await verifyPassword(req.password, creds?.password_hash ?? (await decoyHash()));
+    const reason = !user ? 'unknown user' : !creds?.password_hash ? 'no password set (invite not used yet)' : !passwordOk ? 'wrong password' : await this.secondFactorProblem(user, req.otp, creds?.totp_secret);
+    if (reason) {
+      this.userFailures.fail(req.user);
+      this.addrFailures.fail(req.remoteAddr);
+      await this.auditFailure(req, reason);
+      const hint = reason === 'one-time code missing' ? ' (this cluster asks for a one-time code: pass --otp CODE or answer the prompt)' : '';
+      throw new PosternError('LOGIN_FAILED', `login refused: wrong user name, password or one-time code${hint}`);
+    }
+    const lock = await this.findLock(user!);
+    if (lock) {
+      await this.auditFailure(req, 'locked');
+      throw lockedError(lock);
+    }
+    this.userFailures.reset(req.user);
+    await this.audit.emit({ event: 'user.login', user: user!.name, remote_addr: req.remoteAddr, method: req.method });
+    return user!;
+  }
+
+  /** Issues a user certificate for a public key the client made (PEM SPKI, ECDSA P-256). */
+  async issueUserCertificate(user: User, publicKeyPem: string, requestedTtlMs: number | undefined, remoteAddr: string): Promise<UserCertificate> {
+    const publicKey = await importClientKey(publicKeyPem);
+    const ttlMs = await this.sessionTtl(user, requestedTtlMs);
+    const cert = await issueCertificate(this.cluster.authorities.user, {
+      publicKey,
+      commonName: user.name,
+      ttlMs,
+      usage: 'client',
+      identity: { kind: 'user', roles: user.roles, traits: user.traits },
+    });
+    await this.audit.emit({ event: 'cert.issued', user: user.name, remote_addr: remoteAddr, cert_kind: 'user', ttl: `${Math.round(ttlMs / 1000)}s`, roles: user.roles, serial: cert.serialNumber });
+    return { certPem: cert.toString('pem'), expires: cert.notAfter, roles: user.roles, traits: user.traits };
+  }
+
+  /** The lifetime of a certificate or session: as asked (or the default), capped by the roles. */
+  async sessionTtl(user: User, requestedMs?: number): Promise<number> {
+    const cap = (await this.checkerFor({ username: user.name, roles: user.roles, traits: user.traits })).maxSessionTtl();
+    return Math.min(requestedMs ?? this.settings.certTtlMs, this.settings.certTtlMs, cap ?? Infinity);
+  }
+
+  /** A checker for a subject with the roles as they are in storage now. */
+  async checkerFor(subject: { username: string; roles: string[]; traits: Record<string, string[]> }): Promise<AccessChecker> {
+    return new AccessChecker(subject, await this.resolveRoles(subject.roles));
+  }
+
+  async resolveRoles(names: readonly string[]): Promise<Role[]> {
+    const out: Role[] = [];
+    for (const n of names) {
+      const role = await this.roles.get(n);
+      if (role) out.push(role);
+    }
+    return out;
+  }
+
+  async findLock(user: Pick<User, 'name' | 'roles'>) {
+    return (await this.locks.list()).find((l) => (!l.expires || Date.parse(l.expires) > Date.now()) && lockMatches(l, { username: user.name, roles: user.roles }));
+  }
+
+  emit(event: AuditEventInput): Promise<unknown> {
+    return this.audit.emit(event);
+  }
+
+  private async secondFactorProblem(user: User, otp: string | undefined, secret: string | undefined): Promise<string | undefined> {
+    if (this.settings.secondFactor === 'off') return undefined;
+    if (!secret) return 'no one-time code app enrolled';
+    if (!otp) return 'one-time code missing';
+    const step = verifyTotp(secret, otp);
+    if (step === undefined) return 'wrong one-time code';
+    if (!(await this.users.consumeTotpStep(user.name, step))) return 'one-time code already used';
+    return undefined;
+  }
+
+  private async auditFailure(req: LoginRequest, reason: string): Promise<void> {
+    await this.audit.emit({ event: 'user.login.failed', user: req.user, remote_addr: req.remoteAddr, method: req.method, reason });
+  }
+}
+
+/** Checks that a client's public key is ECDSA P-256 and imports it for signing into a certificate. */
+async function importClientKey(pem: string): Promise<CryptoKey> {
+  let details;
+  try {
+    details = createPublicKey(pem).asymmetricKeyDetails;
+  } catch {
+    throw new PosternError('BAD_REQUEST', 'public_key is not a PEM public key; send the SubjectPublicKeyInfo of an ECDSA P-256 key');
+  }
+  if (details?.namedCurve !== 'prime256v1') throw new PosternError('BAD_REQUEST', 'public_key must be an ECDSA P-256 key');
+  const der = x509.PemConverter.decode(pem)[0]!;
+  return webcrypto.subtle.importKey('spki', der, EC_ALGORITHM, true, ['verify']);
+}

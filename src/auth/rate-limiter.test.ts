@@ -1,0 +1,23 @@
+import { describe, expect, it } from 'vitest';
+import { FailureLimiter } from './rate-limiter.js';
+
+describe('FailureLimiter', () => {
+  it('refuses a key after max failures in the window, until the oldest leaves it', () => {
+    const limiter = new FailureLimiter(3, 1000);
+    for (const t of [0, 100, 200]) {
+      expect(limiter.retryAfter('alice', t)).toBe(0);
+      limiter.fail('alice', t);
+    }
+    expect(limiter.retryAfter('alice', 300)).toBe(700);
+    expect(limiter.retryAfter('bob', 300)).toBe(0);
+    expect(limiter.retryAfter('alice', 1001)).toBe(0);
+  });
+
+  it('forgets a key on reset', () => {
+    const limiter = new FailureLimiter(1, 1000);
+    limiter.fail('alice', 0);
+    expect(limiter.retryAfter('alice', 1)).toBeGreaterThan(0);
+    limiter.reset('alice');
+    expect(limiter.retryAfter('alice', 1)).toBe(0);
+  });
+});

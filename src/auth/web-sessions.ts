@@ -1,0 +1,65 @@
+import { z } from 'zod';
+import type { Backend } from '../storage/backend.js';
+import { Collection } from '../storage/collection.js';
+import { newSecretToken, tokenHash } from './secret-token.js';
+
+const webSessionSchema = z.object({
+  /** Non-secret handle for listing and ending (the first 12 hex digits of the cookie's hash). */
+  id: z.string(),
+  user: z.string(),
+  created: z.string(),
+  expires: z.string(),
+  remote_addr: z.string(),
+});
+export type WebSession = z.output<typeof webSessionSchema>;
+
+/** The browser session cookie. `__Host-`: Secure, no Domain, Path=/ — only this exact host may set or read it. */
+export const SESSION_COOKIE = '__Host-postern_session';
+
+/**
+ * Browser sessions: a random secret in a cookie, stored by its hash with an expiry. A session never
+ * outlives what a certificate for the same user could (the roles' max_session_ttl), and an
+ * administrator can list and end them.
+ */
+export class WebSessions {
+  private readonly sessions: Collection<typeof webSessionSchema>;
+
+  constructor(backend: Backend) {
+    this.sessions = new Collection(backend, '/sessions/web/', webSessionSchema, 'session');
+  }
+
+  async create(user: string, ttlMs: number, remoteAddr: string): Promise<{ secret: string; session: WebSession }> {
+    const secret = newSecretToken(32);
+    const hash = tokenHash(secret);
+    const expires = new Date(Date.now() + ttlMs);
+    const session: WebSession = { id: hash.slice(0, 12), user, created: new Date().toISOString(), expires: expires.toISOString(), remote_addr: remoteAddr };
+    await this.sessions.create(hash, session, expires);
+    return { secret, session };
+  }
+
+  /** The live session for a cookie value, if any. */
+  get(secret: string): Promise<WebSession | undefined> {
+    return /^[A-Za-z0-9_-]{20,64}$/.test(secret) ? this.sessions.get(tokenHash(secret)) : Promise.resolve(undefined);
+  }
+
+  async end(secret: string): Promise<boolean> {
+    return this.sessions.delete(tokenHash(secret));
+  }
+
+  list(): Promise<WebSession[]> {
+    return this.sessions.list();
+  }
+
+  /** Ends sessions by id, or every session of a user; returns how many ended. */
+  async endWhere(match: { id?: string; user?: string }): Promise<WebSession[]> {
+    const ended: WebSession[] = [];
+    for (const item of await this.sessions.backend.range(this.sessions.prefix)) {
+      const s = this.sessions.parse(item.key, item.value);
+      if ((match.id && s.id === match.id) || (match.user && s.user === match.user)) {
+        await this.sessions.backend.delete(item.key);
+        ended.push(s);
+      }
+    }
+    return ended;
+  }
+}

@@ -1,0 +1,252 @@
+import { z } from 'zod';
+import { formatDuration, parseDuration } from '../config/duration.js';
+import { PosternError } from '../errors/postern-error.js';
+import { didYouMean } from '../errors/did-you-mean.js';
+import { selectorProblems, type LabelSelector } from './labels.js';
+import { templateProblem } from './traits.js';
+
+export type { LabelSelector } from './labels.js';
+
+/**
+ * The role format (docs/roles.md): its types, the parser that checks a role file field by field,
+ * the YAML form, and the built-in roles. Parsed roles are deep-frozen: matchers compiled from a
+ * role are remembered by object identity, so a role must never change under them. An edited
+ * role is a new object.
+ */
+
+export const ROLE_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+
+/** What admin `rules` grant: verbs on these kinds of things stored in the cluster. */
+export const ADMIN_RESOURCES = ['user', 'role', 'token', 'lock', 'session', 'audit', 'agent', 'app', 'node', 'db', 'kube', 'cluster'] as const;
+export const ADMIN_VERBS = ['list', 'read', 'create', 'update', 'delete'] as const;
+export type AdminResource = (typeof ADMIN_RESOURCES)[number];
+export type AdminVerb = (typeof ADMIN_VERBS)[number];
+
+/** Admin rule: the verbs allowed (or denied) on the resources; `'*'` stands for all of either. */
+export interface Rule {
+  resources: string[];
+  verbs: string[];
+}
+
+export interface RoleConditions {
+  logins?: string[];
+  node_labels?: LabelSelector;
+  app_labels?: LabelSelector;
+  db_labels?: LabelSelector;
+  kube_labels?: LabelSelector;
+  route_labels?: LabelSelector;
+  db_users?: string[];
+  db_names?: string[];
+  kube_groups?: string[];
+  rules?: Rule[];
+}
+
+export interface RoleOptions {
+  /** Milliseconds. */
+  max_session_ttl?: number;
+  require_mfa?: boolean;
+}
+
+export interface Role {
+  kind: 'role';
+  version: 'v1';
+  metadata: { name: string; description?: string };
+  spec: { options: RoleOptions; allow: RoleConditions; deny: RoleConditions };
+}
+
+/** A role's session may not be shorter than this: anything less is a typo, not a policy. */
+const MIN_SESSION_TTL = 60_000;
+
+/** A string schema checked by `problem`, which says what is wrong with a value (or nothing). */
+function checkedString(problem: (s: string) => string | undefined) {
+  return z.string({ error: 'write a string' }).check((ctx) => {
+    const message = problem(ctx.value);
+    if (message) ctx.issues.push({ code: 'custom', message, input: ctx.value });
+  });
+}
+
+/** A mapping with exactly these fields; `example` shows its shape when something else stands there. */
+function mapping<T extends z.core.$ZodLooseShape>(shape: T, example: string) {
+  return z.strictObject(shape, {
+    error: (iss) => (iss.code === 'invalid_type' ? `${iss.input === undefined ? 'missing; ' : ''}write a mapping, like ${example}` : undefined),
+  });
+}
+
+/** Logins, database users and names, Kubernetes groups: plain values or trait templates. */
+const templatedList = (example: string) =>
+  z.array(checkedString((s) => (s === '' ? 'an empty value grants nothing; remove it' : templateProblem(s))), { error: `write a list, like ${example}` });
+
+const selector = z
+  .record(z.string(), z.unknown(), { error: 'write a mapping of label to value(s), like { env: [dev, staging] }' })
+  .check((ctx) => {
+    for (const p of selectorProblems(ctx.value)) ctx.issues.push({ code: 'custom', message: p.message, path: p.path, input: ctx.value });
+  })
+  .transform((s) => s as LabelSelector); // the check above proved the shape
+
+const adminNames = (names: readonly string[], noun: string) =>
+  z
+    .array(
+      checkedString((s) => {
+        if (s === '*' || names.includes(s)) return undefined;
+        const hint = didYouMean(s, names);
+        return `"${s}" is not a known ${noun}${hint ? ` (did you mean ${hint}?)` : ''}; use ${names.join(', ')}, or * for all`;
+      }),
+      { error: `write a list, like [${names[0]}]` },
+    )
+    .min(1, `list at least one ${noun}, or * for all`);
+
+const rule = mapping({ resources: adminNames(ADMIN_RESOURCES, 'admin resource'), verbs: adminNames(ADMIN_VERBS, 'verb') }, '{ resources: [user], verbs: [list, read] }');
+
+const conditions = mapping(
+  {
+    logins: templatedList('[ubuntu, "{{internal.logins}}"]').optional(),
+    node_labels: selector.optional(),
+    app_labels: selector.optional(),
+    db_labels: selector.optional(),
+    kube_labels: selector.optional(),
+    route_labels: selector.optional(),
+    db_users: templatedList('[reader, "{{internal.db_users}}"]').optional(),
+    db_names: templatedList('[app, "{{internal.db_names}}"]').optional(),
+    kube_groups: templatedList('[viewers, "{{internal.kube_groups}}"]').optional(),
+    rules: z.array(rule, { error: 'write a list of rules, like [{ resources: [user], verbs: [list] }]' }).optional(),
+  },
+  '{ node_labels: { env: dev }, logins: [ubuntu] }',
+).prefault({});
+
+const sessionTtl = z.string({ error: 'write a duration with a unit, like 8h or 1h30m' }).transform((s, ctx): number => {
+  const ms = parseDuration(s);
+  if (ms === undefined || ms < MIN_SESSION_TTL) {
+    ctx.addIssue({
+      code: 'custom',
+      message: ms === undefined ? `"${s}" is not a duration; write a number with a unit (m, h, d), like 8h or 1h30m` : `"${s}" is shorter than the 1m minimum`,
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const roleSchema = mapping(
+  {
+    kind: z.literal('role', { error: (iss) => `${iss.input === undefined ? 'missing' : `${JSON.stringify(iss.input)} is not a role`}; write kind: role` }),
+    version: z.literal('v1', {
+      error: (iss) => `${iss.input === undefined ? 'missing' : `${JSON.stringify(iss.input)} is not a role version`}; the only version is v1, write version: v1`,
+    }),
+    metadata: mapping(
+      {
+        name: z
+          .string({ error: 'missing; name the role, like name: dev-access' })
+          .regex(ROLE_NAME, { error: (iss) => `"${String(iss.input)}" is not a valid role name; use 1-63 lower-case letters, digits, dots, dashes and underscores, starting with a letter or digit` }),
+        description: z.string({ error: 'write the description as a string' }).optional(),
+      },
+      '{ name: dev-access }',
+    ),
+    spec: mapping(
+      {
+        options: mapping(
+          { max_session_ttl: sessionTtl.optional(), require_mfa: z.boolean({ error: 'write true or false' }).optional() },
+          '{ max_session_ttl: 8h, require_mfa: true }',
+        ).prefault({}),
+        allow: conditions,
+        deny: conditions,
+      },
+      '{ allow: { app_labels: { env: dev } } }',
+    ).prefault({}),
+  },
+  '{ kind: role, version: v1, metadata: { name: dev-access }, spec: { allow: {…}, deny: {…} } }',
+);
+
+/**
+ * Parses and checks a role from an already-parsed YAML/JSON value. Every problem is reported
+ * together, each under its dotted path; `source` (a file name, say) starts the message.
+ */
+export function parseRole(value: unknown, source?: string): Role {
+  const result = roleSchema.safeParse(value);
+  if (!result.success) throw roleError(result.error, value, source);
+  const role: Role = result.data;
+  return deepFreeze(role);
+}
+
+/** The wire/YAML form of a role, with `max_session_ttl` written as a duration again. */
+export function roleToYaml(role: Role): Record<string, unknown> {
+  const { max_session_ttl, ...options } = role.spec.options;
+  const ttl = max_session_ttl === undefined ? {} : { max_session_ttl: formatDuration(max_session_ttl) };
+  // A copy: the role itself is frozen, and the caller may want to edit what it prints.
+  return structuredClone({ ...role, spec: { ...role.spec, options: { ...ttl, ...options } } });
+}
+
+function roleError(error: z.ZodError, value: unknown, source: string | undefined): PosternError {
+  const lines = error.issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => `  ${formatPath([...issue.path, key])}: ${unknownField(key, fieldsAt(issue.path))}`)
+      : [`  ${formatPath(issue.path)}: ${issue.message}`],
+  );
+  const name = (value as { metadata?: { name?: unknown } } | null | undefined)?.metadata?.name;
+  const subject = typeof name === 'string' ? `role "${name}"` : 'the role';
+  return new PosternError('CONFIG_INVALID', `${source ? `${source}: ` : ''}${subject} is invalid:\n${lines.join('\n')}\nFix it and try again; docs/roles.md describes every field.`);
+}
+
+function unknownField(key: string, known: string[]): string {
+  const hint = didYouMean(key, known);
+  return hint ? `unknown field; did you mean ${hint}?` : `unknown field; the fields here are ${known.join(', ')}`;
+}
+
+/** `spec.allow.logins[1]`, `spec.allow.app_labels["kubernetes.io/name"]`. */
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const segment of path) {
+    if (typeof segment === 'number') out += `[${segment}]`;
+    else if (/^[A-Za-z0-9_-]+$/.test(String(segment))) out += `${out ? '.' : ''}${String(segment)}`;
+    else out += `[${JSON.stringify(String(segment))}]`;
+  }
+  return out || '(top level)';
+}
+
+/** The field names the role schema accepts at `path`, for did-you-mean hints. */
+function fieldsAt(path: readonly PropertyKey[]): string[] {
+  let node: z.ZodType | undefined = roleSchema;
+  for (const segment of path) {
+    node = unwrap(node);
+    if (node instanceof z.ZodObject) node = (node.shape as Record<PropertyKey, z.ZodType>)[segment];
+    else if (node instanceof z.ZodArray) node = node.element as z.ZodType;
+    else return [];
+  }
+  node = unwrap(node);
+  return node instanceof z.ZodObject ? Object.keys(node.shape) : [];
+}
+
+function unwrap(node: z.ZodType | undefined): z.ZodType | undefined {
+  while (node instanceof z.ZodOptional || node instanceof z.ZodPrefault) node = node.unwrap() as z.ZodType;
+  return node;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
+
+function builtin(name: string, description: string, allow: RoleConditions): Role {
+  return parseRole({ kind: 'role', version: 'v1', metadata: { name, description }, spec: { allow } }, `built-in role ${name}`);
+}
+
+const EVERYTHING: LabelSelector = { '*': '*' };
+
+export const BUILTIN_ROLES: readonly Role[] = Object.freeze([
+  builtin('editor', 'Manages the cluster (users, roles, tokens, agents, resources); reaches no resource by itself.', {
+    rules: [{ resources: ['*'], verbs: ['*'] }],
+  }),
+  builtin('access', "Reaches every resource as the logins, database users and names, and Kubernetes groups in the user's traits.", {
+    logins: ['{{internal.logins}}'],
+    node_labels: EVERYTHING,
+    app_labels: EVERYTHING,
+    db_labels: EVERYTHING,
+    kube_labels: EVERYTHING,
+    route_labels: EVERYTHING,
+    db_users: ['{{internal.db_users}}'],
+    db_names: ['{{internal.db_names}}'],
+    kube_groups: ['{{internal.kube_groups}}'],
+  }),
+  builtin('auditor', 'Reads the audit log and recorded sessions.', { rules: [{ resources: ['audit', 'session'], verbs: ['list', 'read'] }] }),
+]);

@@ -1,0 +1,102 @@
+import type { AuthService } from '../../auth/auth-service.js';
+import type { User } from '../../auth/users.js';
+import { SESSION_COOKIE } from '../../auth/web-sessions.js';
+import { PosternError } from '../../errors/postern-error.js';
+import { runOp, opByName } from '../../admin/ops.js';
+import { field, readJson } from './body.js';
+import type { WebAuthenticator } from './principal.js';
+import { sendJson } from './respond.js';
+import type { WebContext, WebHandler } from './web-handler.js';
+
+/** The longest certificate a client may ask for (the server's cert_ttl and the roles cap it further). */
+const MAX_REQUESTED_TTL_MS = 7 * 86_400_000;
+
+/**
+ * The identity API: how clients learn whom to trust, log in, and who they are; and the admin
+ * operations for `postern ctl` from elsewhere than the server host.
+ */
+export function registerAuthRoutes(web: WebHandler, auth: AuthService, authn: WebAuthenticator): void {
+  // Unauthenticated: the CAs, so a client can check them against a pin before trusting the proxy.
+  web.route('GET', '/webapi/cluster/ca', ({ res }) => {
+    const { host, user } = auth.cluster.authorities;
+    sendJson(res, 200, { cluster_name: auth.cluster.clusterName, host_ca_pem: host.certPem, host_ca_pin: host.pin, user_ca_pem: user.certPem });
+  });
+
+  // CLI login: credentials and the client's public key in, a user certificate out.
+  web.route('POST', '/webapi/login', async ({ req, res, conn }) => {
+    const body = await readJson(req);
+    const user = await auth.login({ ...credentials(body), remoteAddr: conn.clientAddr.address, method: 'cli' });
+    const ttl = body.ttl_ms === undefined ? undefined : Number(body.ttl_ms);
+    if (ttl !== undefined && !(Number.isInteger(ttl) && ttl >= 60_000 && ttl <= MAX_REQUESTED_TTL_MS)) throw new PosternError('BAD_REQUEST', 'ttl_ms must be a whole number of milliseconds between 1 minute and 7 days');
+    const cert = await auth.issueUserCertificate(user, field(body, 'public_key'), ttl, conn.clientAddr.address);
+    const checker = await auth.checkerFor({ username: user.name, roles: user.roles, traits: user.traits });
+    sendJson(res, 200, {
+      username: user.name,
+      roles: cert.roles,
+      traits: cert.traits,
+      logins: checker.allowedLogins(),
+      cert_pem: cert.certPem,
+      expires: cert.expires.toISOString(),
+      cluster_name: auth.cluster.clusterName,
+      host_ca_pem: auth.cluster.authorities.host.certPem,
+      user_ca_pem: auth.cluster.authorities.user.certPem,
+    });
+  });
+
+  // Browser login: a session cookie instead of a certificate.
+  web.route('POST', '/webapi/sessions', async (ctx) => {
+    const body = await readJson(ctx.req);
+    const user = await auth.login({ ...credentials(body), remoteAddr: ctx.conn.clientAddr.address, method: 'web' });
+    const { cookie, expires } = await startSession(auth, user, ctx);
+    sendJson(ctx.res, 200, { username: user.name, roles: user.roles, expires }, { 'set-cookie': cookie });
+  });
+
+  web.route('DELETE', '/webapi/sessions', async (ctx) => {
+    const principal = await authn.principal(ctx);
+    await endSession(auth, principal.username, principal.sessionSecret, ctx);
+    sendJson(ctx.res, 200, { ended: principal.via === 'session' }, { 'set-cookie': clearedCookie() });
+  });
+
+  web.route('GET', '/webapi/whoami', async (ctx) => {
+    const p = await authn.principal(ctx);
+    const checker = await auth.checkerFor(p);
+    sendJson(ctx.res, 200, { username: p.username, roles: p.roles, traits: p.traits, logins: checker.allowedLogins(), via: p.via, expires: p.expires.toISOString(), cluster_name: auth.cluster.clusterName });
+  });
+
+  // Admin operations (postern ctl from a user's machine): the caller's roles must allow the op's resource and verb.
+  web.route('POST', '/webapi/admin/*', async (ctx) => {
+    const p = await authn.principal(ctx);
+    const op = opByName(ctx.rest);
+    const decision = (await auth.checkerFor(p)).checkRule(op.resource, op.verb);
+    if (!decision.allow) {
+      await auth.emit({ event: 'access.denied', user: p.username, remote_addr: ctx.conn.clientAddr.address, kind: 'admin', resource: `${op.resource}:${op.verb}`, reasons: decision.reasons });
+      const stale = p.via === 'certificate' ? ` (your certificate carries roles ${p.roles.join(', ')}; if you were given a role since, run \`postern login\` again)` : '';
+      throw new PosternError('ACCESS_DENIED', `${p.username} may not ${op.verb} ${op.resource}s: ${decision.reasons.join('; ')}${stale}`);
+    }
+    const result = await runOp(auth, ctx.rest, await readJson(ctx.req), { name: p.username, remoteAddr: ctx.conn.clientAddr.address });
+    sendJson(ctx.res, 200, { result });
+  });
+}
+
+function credentials(body: Record<string, unknown>): { user: string; password: string; otp?: string } {
+  const otp = field(body, 'otp', true);
+  return { user: field(body, 'user'), password: field(body, 'password'), ...(otp ? { otp } : {}) };
+}
+
+/** Creates a web session for a user who just proved who they are; returns its cookie. */
+export async function startSession(auth: AuthService, user: User, ctx: WebContext): Promise<{ cookie: string; expires: string }> {
+  const ttl = await auth.sessionTtl(user);
+  const { secret, session } = await auth.sessions.create(user.name, ttl, ctx.conn.clientAddr.address);
+  await auth.emit({ event: 'session.start', user: user.name, remote_addr: ctx.conn.clientAddr.address, session_id: session.id, expires: session.expires });
+  return { cookie: `${SESSION_COOKIE}=${secret}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=${Math.floor(ttl / 1000)}`, expires: session.expires };
+}
+
+export async function endSession(auth: AuthService, username: string, secret: string | undefined, ctx: WebContext): Promise<void> {
+  if (!secret) return;
+  await auth.sessions.end(secret);
+  await auth.emit({ event: 'user.logout', user: username, remote_addr: ctx.conn.clientAddr.address });
+}
+
+export function clearedCookie(): string {
+  return `${SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0`;
+}
