@@ -8,6 +8,7 @@ import { benchTls } from './lib/fixture.js';
 import { printTable, type Row } from './lib/stats.js';
 import { authorizeScenario } from './scenarios/authorize.js';
 import { handshakeScenario } from './scenarios/handshake.js';
+import { loginScenario } from './scenarios/login.js';
 import { pumpScenario } from './scenarios/pump.js';
 
 const args = process.argv.slice(2);
@@ -28,6 +29,7 @@ const scenarios: Record<string, (tls: Awaited<ReturnType<typeof benchTls>>) => P
   pump: (tls) => pumpScenario(tls, { mib: quick ? 32 : 256, rounds: quick ? 1 : 3, nginx: nginxInstalled() }),
   handshake: (tls) => handshakeScenario(tls, { count: quick ? 300 : 1000, rounds: quick ? 1 : 9 }),
   authorize: () => authorizeScenario({ quick }),
+  login: () => loginScenario({ quick }),
 };
 
 const tls = await benchTls();

@@ -20,7 +20,7 @@ export interface Row {
 
 export function printTable(rows: Row[]): void {
   const head = ['scenario', 'figure', 'baseline', 'ratio', 'target'];
-  const cells = rows.map((r) => [r.scenario, r.figure, r.baseline, `${r.ratio.toFixed(2)}x`, r.target ? `${r.target} ${r.pass ? 'ok' : 'MISSED'}` : '']);
+  const cells = rows.map((r) => [r.scenario, r.figure, r.baseline, Number.isFinite(r.ratio) ? `${r.ratio.toFixed(2)}x` : '', r.target ? `${r.target} ${r.pass ? 'ok' : 'MISSED'}` : '']);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) => c.map((v, i) => v.padEnd(widths[i]!)).join('  ');
   process.stdout.write(`\n${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${cells.map(line).join('\n')}\n`);

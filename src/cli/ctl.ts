@@ -21,8 +21,8 @@ export function registerCtl(program: Command): void {
     .command('ctl')
     .summary('administer a cluster: users, roles, tokens, locks, audit')
     .description(
-      'Administer a cluster. On the server host, ctl uses the data directory (--data-dir, --config, or\n' +
-        './postern.yaml and ./postern-data when present). Elsewhere it goes through the proxy with your\n' +
+      'Administer a cluster. On the server host, ctl uses the data directory (--data-dir, --config, or ' +
+        './postern.yaml and ./postern-data when present). Elsewhere it goes through the proxy with your ' +
         'profile from `postern login`, and your roles must allow each operation (the editor role allows all).',
     );
 

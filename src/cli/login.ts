@@ -25,8 +25,8 @@ export function registerLogin(program: Command): void {
       .command('login')
       .summary('log in to a cluster and get a short-lived certificate')
       .description(
-        'Log in to a Postern proxy with your password and one-time code. A key pair is made on this machine;\n' +
-          'only its public half is sent. The certificate and key are saved as a profile under ~/.postern\n' +
+        'Log in to a Postern proxy with your password and one-time code. A key pair is made on this machine; ' +
+          'only its public half is sent. The certificate and key are saved as a profile under ~/.postern ' +
           '(POSTERN_HOME overrides), which becomes the current profile.',
       )
       .option('--proxy <host:port>', 'the proxy to log in to (default: the current profile\'s)')
@@ -59,6 +59,7 @@ export function registerLogin(program: Command): void {
 
   program
     .command('status')
+    .summary('show who you are logged in as, where, and until when')
     .description('Show your profiles: who you are logged in as, your roles and logins, and when each certificate expires.')
     .addOption(new Option('--format <format>', 'text or json').choices(['text', 'json']).default('text'))
     .action((opts: { format: string }) => {
@@ -79,6 +80,7 @@ export function registerLogin(program: Command): void {
 
   program
     .command('logout')
+    .summary('delete your certificate and key for the current proxy')
     .description('Delete the current profile\'s certificate and key from this machine (or every profile\'s with --all).')
     .option('--all', 'log out of every proxy')
     .action((opts: { all?: boolean }) => {
@@ -98,6 +100,7 @@ export function registerLogin(program: Command): void {
   program
     .command('switch')
     .argument('<proxy>', 'the proxy (host:port) or profile name to make current')
+    .summary('make another profile the current one')
     .description('Make another profile the current one (see `postern status` for the list).')
     .action((proxy: string) => {
       const store = new ProfileStore();

@@ -10,7 +10,7 @@ import { registerStart } from './start.js';
 
 const program = new Command('postern')
   .description(
-    'Postern: an identity-aware access proxy. One TLS port for web apps, SSH, TCP services and databases,\n' +
+    'Postern: an identity-aware access proxy. One TLS port for web apps, SSH, TCP services and databases, ' +
       'with short-lived certificates, roles and an audit log.',
   )
   .version(VERSION, '-v, --version', 'print the version')

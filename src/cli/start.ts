@@ -11,8 +11,8 @@ export function registerStart(program: Command): void {
     .command('start')
     .summary('run a Postern cluster (auth + proxy) in this process')
     .description(
-      'Run a Postern cluster in this process: the certificate authorities, storage and the one TLS port.\n' +
-        'On first start it creates the data directory and the certificate authorities; later starts reuse them.\n' +
+      'Run a Postern cluster in this process: the certificate authorities, storage and the one TLS port. ' +
+        'On first start it creates the data directory and the certificate authorities; later starts reuse them. ' +
         'Settings come from postern.yaml (see `postern configure`); flags override the file.',
     );
   addConfigFlags(cmd).action(async (opts: Record<string, unknown>) => {

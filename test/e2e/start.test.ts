@@ -62,11 +62,9 @@ describe.runIf(tools)('postern start', () => {
     expect(JSON.parse(body!)).toEqual({ error: { code: 'NOT_FOUND', message: expect.stringContaining('/webapi/ping'), request_id: expect.any(String) } });
   });
 
-  it('says the web UI is not built yet instead of pretending', async () => {
-    const r = await run('curl', ['-sS', '-w', '\n%{http_code}', '--cacert', caFile, server.url('/')]);
-    const [body, status] = r.stdout.split('\n');
-    expect(status).toBe('501');
-    expect(JSON.parse(body!).error).toMatchObject({ code: 'NOT_IMPLEMENTED', message: expect.stringMatching(/web UI is not part of this version/) });
+  it('sends browsers from / to the sign-in page', async () => {
+    const r = await run('curl', ['-sS', '-L', '-o', '/dev/null', '-w', '%{http_code} %{url_effective}', '--cacert', caFile, server.url('/')]);
+    expect(r.stdout).toBe(`200 ${server.url('/web/login')}`);
   });
 
   it('tells a plain-HTTP client to use https, with a 400', async () => {

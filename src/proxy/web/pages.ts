@@ -52,6 +52,8 @@ export function registerPages(web: WebHandler, auth: AuthService, authn: WebAuth
     );
   });
 
+  web.route('GET', '/', ({ res }) => redirect(res, '/web'));
+
   web.route('GET', '/web/login', ({ res }) => sendHtml(res, 200, loginPage(otp)));
 
   web.route('POST', '/web/login', async (ctx) => {

@@ -120,9 +120,7 @@ export class WebHandler implements ProtocolHandler {
 }
 
 function notFound(method: string, path: string, routes: Iterable<string>): PosternError {
-  if (path === '/' || path === '/web' || path.startsWith('/web/')) {
-    return new PosternError('NOT_IMPLEMENTED', `the web UI is not part of this version of Postern yet; the API answers at /webapi/ping`);
-  }
+  if (path.startsWith('/web/')) return new PosternError('NOT_FOUND', `there is no page at ${path}; start at /web`);
   const samePath = [...routes].filter((r) => r.endsWith(` ${path}`)).map((r) => r.split(' ')[0]);
   if (samePath.length > 0) return new PosternError('BAD_REQUEST', `${path} does not accept ${method}; use ${samePath.join(' or ')}`);
   return new PosternError('NOT_FOUND', `nothing is served at ${path}; see /webapi/ping for what this proxy serves`);
