@@ -11,6 +11,11 @@ import type { WebSession } from '../auth/web-sessions.js';
 import { PosternError } from '../errors/postern-error.js';
 import type { Decision, ResourceKind } from '../policy/access-checker.js';
 import { ADMIN_RESOURCES, parseRole, roleToYaml, type Role } from '../policy/role.js';
+import type { AnnouncedResource } from '../tunnel/protocol.js';
+import { RESOURCE_PREFIX, type AgentRecord } from '../tunnel/registry.js';
+
+/** A resource as `ctl get apps` shows it: what was announced, and which agents serve it now. */
+export type OnlineResource = AnnouncedResource & { agents: string[] };
 
 /** Who runs an operation: a person with a certificate or session, or `postern ctl` on the server host. */
 export interface Actor {
@@ -217,6 +222,16 @@ export const ADMIN_OPS = {
     },
   }),
 
+  'agents.ls': op({
+    resource: 'agent',
+    verb: 'list',
+    args: noArgs,
+    run: async (auth): Promise<AgentRecord[]> => (await auth.backend.range('/agents/')).map((i) => JSON.parse(i.value) as AgentRecord),
+  }),
+  'apps.ls': op({ resource: 'app', verb: 'list', args: noArgs, run: (auth): Promise<OnlineResource[]> => onlineResources(auth, 'app') }),
+  'nodes.ls': op({ resource: 'node', verb: 'list', args: noArgs, run: (auth): Promise<OnlineResource[]> => onlineResources(auth, 'node') }),
+  'dbs.ls': op({ resource: 'db', verb: 'list', args: noArgs, run: (auth): Promise<OnlineResource[]> => onlineResources(auth, 'db') }),
+
   'audit.ls': op({
     resource: 'audit',
     verb: 'list',
@@ -288,6 +303,18 @@ async function setCredentials(auth: AuthService, user: string, password: string,
   await auth.users.setCredentials(user, { password_hash: hash, ...(secret ? { totp_secret: secret } : {}) });
   await auth.emit({ event: 'user.password.set', user: actor.name, remote_addr: actor.remoteAddr, target: user, how: 'set by an administrator' });
   return secret ? { otp_uri: totpUri(secret, user, `Postern ${auth.cluster.clusterName}`) } : {};
+}
+
+/** Online resources of a kind, one row per name; several agents may serve one (high availability). */
+async function onlineResources(auth: AuthService, kind: 'app' | 'node' | 'db'): Promise<OnlineResource[]> {
+  const byName = new Map<string, OnlineResource>();
+  for (const item of await auth.backend.range(RESOURCE_PREFIX(kind))) {
+    const { agent_id: _id, agent_name: agent, ...announced } = JSON.parse(item.value) as AnnouncedResource & { agent_id: string; agent_name: string };
+    const row = byName.get(announced.name) ?? { ...announced, agents: [] };
+    row.agents.push(agent);
+    byName.set(announced.name, row);
+  }
+  return [...byName.values()];
 }
 
 /** Labels of an online resource (agents announce them under /resources/<kind>/<name>/<agent>). */

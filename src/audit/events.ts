@@ -4,7 +4,7 @@
  *
  * Codes are `PA` + four digits + a severity: `I` for information, `W` for a warning (something
  * was refused). The first two digits group the subject (10 logins, 11 certificates, 12 users,
- * 13 roles, 14 join tokens, 15 locks, 16 web sessions, 17 authorization); a refusal shares the
+ * 13 roles, 14 join tokens, 15 locks, 16 web sessions, 17 authorization, 18 agents); a refusal shares the
  * number of the event it refuses, so `PA1000I` and `PA1000W` are a login and a failed one.
  * Codes are stable once released: searches and alerts outside Postern match on them.
  */
@@ -32,6 +32,11 @@ export const AUDIT_EVENTS = {
   'session.start': { code: 'PA1600I', summary: 'A web session started.' },
   'session.end': { code: 'PA1601I', summary: 'A web session ended (logout, expiry or deletion).' },
   'access.denied': { code: 'PA1700W', summary: 'Access was refused: `kind` and `resource` say to what, `reasons` why.' },
+  'agent.join': { code: 'PA1800I', summary: 'An agent joined with a token and got a host certificate: `agent_id`, `agent_name`, `roles`.' },
+  'agent.join.failed': { code: 'PA1800W', summary: 'An agent was refused joining; `reason` says why (unknown, expired or used token, wrong type).' },
+  'agent.connect': { code: 'PA1801I', summary: "An agent's reverse tunnel connected: `agent_id`, `agent_name`." },
+  'agent.disconnect': { code: 'PA1802I', summary: "An agent's reverse tunnel closed; `reason` says why." },
+  'agent.refused': { code: 'PA1801W', summary: "An agent's tunnel was refused: its certificate was expired, forged or locked; `reason` says which." },
 } as const satisfies Record<string, { code: string; summary: string }>;
 
 export type AuditEventType = keyof typeof AUDIT_EVENTS;

@@ -1,8 +1,7 @@
-import { createPublicKey, webcrypto } from 'node:crypto';
 import type { AuditEventInput, AuditLog } from '../audit/audit-log.js';
 import { PosternError } from '../errors/postern-error.js';
 import { issueCertificate } from '../pki/authority.js';
-import { EC_ALGORITHM, type CryptoKey, x509 } from '../pki/crypto.js';
+import { importClientKey } from '../pki/client-key.js';
 import { AccessChecker } from '../policy/access-checker.js';
 import type { Role } from '../policy/role.js';
 import type { Backend } from '../storage/backend.js';
@@ -161,17 +160,4 @@ export class AuthService {
   private async auditFailure(req: LoginRequest, reason: string): Promise<void> {
     await this.audit.emit({ event: 'user.login.failed', user: req.user, remote_addr: req.remoteAddr, method: req.method, reason });
   }
-}
-
-/** Checks that a client's public key is ECDSA P-256 and imports it for signing into a certificate. */
-async function importClientKey(pem: string): Promise<CryptoKey> {
-  let details;
-  try {
-    details = createPublicKey(pem).asymmetricKeyDetails;
-  } catch {
-    throw new PosternError('BAD_REQUEST', 'public_key is not a PEM public key; send the SubjectPublicKeyInfo of an ECDSA P-256 key');
-  }
-  if (details?.namedCurve !== 'prime256v1') throw new PosternError('BAD_REQUEST', 'public_key must be an ECDSA P-256 key');
-  const der = x509.PemConverter.decode(pem)[0]!;
-  return webcrypto.subtle.importKey('spki', der, EC_ALGORITHM, true, ['verify']);
 }

@@ -62,11 +62,13 @@ export class JoinTokens {
     return this.tokens.parse(item.key, item.value);
   }
 
-  /** Uses a dynamic token up (single use); undefined when it is unknown, expired or used. */
-  async consume(token: string): Promise<JoinToken | undefined> {
-    const hash = tokenHash(token);
-    const record = await this.tokens.get(hash);
-    if (!record) return undefined;
-    return (await this.tokens.delete(hash)) ? record : undefined;
+  /** The token's record without using it up; undefined when it is unknown or expired. */
+  peek(token: string): Promise<JoinToken | undefined> {
+    return this.tokens.get(tokenHash(token));
+  }
+
+  /** Uses a dynamic token up; false when another request used it first. */
+  consume(token: string): Promise<boolean> {
+    return this.tokens.delete(tokenHash(token));
   }
 }

@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { renderUnicodeCompact } from 'uqr';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { AdminClient } from '../admin/admin-client.js';
-import type { UserAdded } from '../admin/ops.js';
+import type { OnlineResource, UserAdded } from '../admin/ops.js';
 import { readStdin } from '../client/prompt.js';
 import { PosternError } from '../errors/postern-error.js';
 import { adminCommand, withAdmin, type AdminOptions } from './ctl.js';
@@ -54,6 +54,15 @@ const KINDS = {
     remove: (a, id) => a.run('locks.rm', { id }),
     table: (rows) => table(['ID', 'TARGET', 'MESSAGE', 'EXPIRES'], rows.map((l) => [l.id, 'user' in l.target ? `user ${l.target.user}` : `role ${l.target.role}`, l.message, l.expires ?? 'never'])),
   }),
+  agent: kind({
+    plural: 'agents',
+    list: (a) => a.run('agents.ls', {}),
+    remove: () => Promise.reject(new PosternError('USAGE', 'agents are listed while connected; to stop one, stop its process, or lock it: postern ctl lock --user AGENT_ID')),
+    table: (rows) => table(['NAME', 'ID', 'SERVES', 'FROM', 'CONNECTED', 'LAST HEARTBEAT'], rows.map((g) => [g.name, g.id, g.resources.map((r) => `${r.kind} ${r.name}`).join(', '), g.remote_addr, g.connected_at, g.last_heartbeat]), '(no agents connected)'),
+  }),
+  app: resourceKind('app', 'apps', 'URI'),
+  node: resourceKind('node', 'nodes', 'ADDRESS'),
+  db: resourceKind('db', 'dbs', 'URI'),
   session: kind({
     plural: 'sessions',
     list: (a) => a.run('sessions.ls', {}),
@@ -62,6 +71,17 @@ const KINDS = {
   }),
 };
 const PLURALS = Object.values(KINDS).map((k) => k.plural).join(', ');
+
+/** Online apps, nodes or databases, as their agents announce them. */
+function resourceKind(k: 'app' | 'node' | 'db', plural: string, target: string): KindSpec<OnlineResource> {
+  return kind({
+    plural,
+    list: (a) => a.run(`${k}s.ls` as 'apps.ls', {}),
+    remove: () => Promise.reject(new PosternError('USAGE', `${plural} are announced by agents; remove one from its agent's configuration`)),
+    table: (rows) =>
+      table(['NAME', 'LABELS', target, 'AGENTS', 'DESCRIPTION'], rows.map((r) => [r.name, Object.entries(r.labels).map(([lk, v]) => `${lk}=${v}`).join(', '), r.uri, r.agents.join(', '), r.description]), `(no ${plural} online)`),
+  });
+}
 
 function kindOf(text: string): KindSpec<unknown> {
   const spec = Object.entries(KINDS).find(([singular, k]) => singular === text || k.plural === text)?.[1];

@@ -11,6 +11,9 @@ import { addConfigFlags, configOverrides } from './config-flags.js';
 import { registerCtlResources } from './ctl-resources.js';
 import { formatOption, type Format } from './output.js';
 
+/** The only config flag ctl takes: which data directory (the cluster) to administer. */
+const CTL_CONFIG_FLAGS = ['--data-dir'] as const;
+
 /**
  * `postern ctl`: administration. On the server host it works through the data directory
  * (--data-dir or --config, or ./postern.yaml / ./postern-data when present); elsewhere through
@@ -27,7 +30,7 @@ export function registerCtl(program: Command): void {
     );
 
   const status = ctl.command('status').description('Print the cluster name and the pins of its certificate authorities (on the server host).');
-  addConfigFlags(status, ['--data-dir'])
+  addConfigFlags(status, CTL_CONFIG_FLAGS)
     .addOption(new Option('--format <format>', 'text or json').choices(['text', 'json']).default('text'))
     .action(async (opts: Record<string, unknown>) => {
       await withCluster(opts, (cluster, dataDir) => {
@@ -49,7 +52,7 @@ export function registerCtl(program: Command): void {
 
   const auth = ctl.command('auth').description('Certificate authorities.');
   const exportCmd = auth.command('export').description("Print a certificate authority's certificate (PEM), e.g. for curl --cacert.");
-  addConfigFlags(exportCmd, ['--data-dir'])
+  addConfigFlags(exportCmd, CTL_CONFIG_FLAGS)
     .addOption(new Option('--type <type>', 'which CA: host (signs the proxy and agents) or user (signs users)').choices(['host', 'user']).default('host'))
     .action(async (opts: Record<string, unknown>) => {
       await withCluster(opts, (cluster) => {
@@ -62,7 +65,7 @@ export function registerCtl(program: Command): void {
 
 /** The options every admin command takes: where the cluster is, and how to print. */
 export function adminCommand(cmd: Command): Command {
-  return addConfigFlags(cmd, ['--data-dir'])
+  return addConfigFlags(cmd, CTL_CONFIG_FLAGS)
     .option('--proxy <host:port>', 'administer through this proxy with your profile (default: the data directory when there is one, else the current profile)')
     .addOption(formatOption());
 }
@@ -87,7 +90,7 @@ export async function withAdmin<T>(opts: AdminOptions, fn: (admin: AdminClient) 
 async function openAdmin(opts: AdminOptions): Promise<AdminClient> {
   const local = !opts.proxy && (opts.config || opts.dataDir || existsSync('postern.yaml') || existsSync(join('postern-data', 'postern.db')));
   if (local) {
-    const { config } = loadConfig({ ...(opts.config ? { file: opts.config } : {}), overrides: configOverrides(opts as unknown as Record<string, unknown>) });
+    const { config } = loadConfig({ ...(opts.config ? { file: opts.config } : {}), overrides: configOverrides(opts as unknown as Record<string, unknown>, CTL_CONFIG_FLAGS) });
     return LocalAdmin.open(config);
   }
   const store = new ProfileStore();
@@ -99,7 +102,7 @@ async function openAdmin(opts: AdminOptions): Promise<AdminClient> {
 
 /** Runs `fn` with the cluster's identity, read from the data directory (server host only). */
 async function withCluster(opts: Record<string, unknown>, fn: (cluster: ClusterState, dataDir: string) => void): Promise<void> {
-  const { config } = loadConfig({ ...(typeof opts.config === 'string' ? { file: opts.config } : {}), overrides: configOverrides(opts) });
+  const { config } = loadConfig({ ...(typeof opts.config === 'string' ? { file: opts.config } : {}), overrides: configOverrides(opts, CTL_CONFIG_FLAGS) });
   const admin = await LocalAdmin.open(config);
   try {
     fn(admin.auth.cluster, config.data_dir);

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../log/logger.js';
 import { formatHostPort } from '../net/addr.js';
+import { startAgent, type RunningAgent } from '../agent/agent.js';
 import { startServer, type RunningServer } from '../server/server.js';
 import { VERSION } from '../version.js';
 import { addConfigFlags, configOverrides } from './config-flags.js';
@@ -9,27 +10,60 @@ import { addConfigFlags, configOverrides } from './config-flags.js';
 export function registerStart(program: Command): void {
   const cmd = program
     .command('start')
-    .summary('run a Postern cluster (auth + proxy) in this process')
+    .summary('run a Postern cluster (auth + proxy), an agent, or both, in this process')
     .description(
       'Run a Postern cluster in this process: the certificate authorities, storage and the one TLS port. ' +
         'On first start it creates the data directory and the certificate authorities; later starts reuse them. ' +
+        'With --roles=agent it runs an agent instead: it joins a cluster with a token (first start only), dials out ' +
+        'to the proxy and serves the apps, SSH nodes and databases given with --app, --ssh and --db. ' +
         'Settings come from postern.yaml (see `postern configure`); flags override the file.',
     );
   addConfigFlags(cmd).action(async (opts: Record<string, unknown>) => {
     const { config, file } = loadConfig({ ...(typeof opts.config === 'string' ? { file: opts.config } : {}), overrides: configOverrides(opts) });
     const log = createLogger(config.log.level, config.log.format);
     if (file) log.info('read configuration', { file });
-    const server = await startServer(config, log);
-    log.info('postern started', {
-      cluster: server.clusterName,
-      listen: formatHostPort(server.proxyAddr),
-      diag: server.diagAddr && formatHostPort(server.diagAddr),
-      public_url: server.publicUrl,
-      ca_pin: server.pins.host,
-    });
-    process.stdout.write(banner(server, config.data_dir));
-    stopOnSignals(server, log);
+    const stoppables: { close(): Promise<void> | void }[] = [];
+    if (config.roles.includes('proxy')) {
+      const server = await startServer(config, log);
+      stoppables.push(server);
+      log.info('postern started', {
+        cluster: server.clusterName,
+        listen: formatHostPort(server.proxyAddr),
+        diag: server.diagAddr && formatHostPort(server.diagAddr),
+        public_url: server.publicUrl,
+        ca_pin: server.pins.host,
+      });
+      process.stdout.write(banner(server, config.data_dir));
+    }
+    if (config.roles.includes('agent')) {
+      const agent = await startAgent(config.agent!, config.data_dir, log.child({ component: 'agent' }));
+      stoppables.unshift(agent);
+      log.info('postern agent started', { agent: agent.identity.name, agent_id: agent.identity.agentId, proxy: formatHostPort(config.agent!.proxy) });
+      process.stdout.write(agentBanner(agent, formatHostPort(config.agent!.proxy), config.data_dir));
+    }
+    process.stdout.write('\nPress Ctrl-C to stop.\n');
+    stopOnSignals({ close: async () => { for (const s of stoppables) await s.close(); } }, log);
   });
+}
+
+function agentBanner(agent: RunningAgent, proxy: string, dataDir: string): string {
+  const { identity } = agent;
+  const serving = agent.resources
+    .list()
+    .map((r) => `${r.kind} ${r.name}${r.uri ? ` → ${r.uri}` : ''}${Object.keys(r.labels).length ? ` (${Object.entries(r.labels).map(([k, v]) => `${k}=${v}`).join(', ')})` : ''}`)
+    .join('\n                ');
+  return `
+Postern agent ${VERSION} is running.
+
+  Agent:        ${identity.name} (id ${identity.agentId})
+  Cluster:      ${identity.cluster}
+  Proxy:        ${proxy}  (this agent dials out: no inbound port is needed)
+  Serving:      ${serving}
+  Certificate:  valid until ${identity.expires.toISOString()}; renewed automatically
+  Identity:     ${dataDir}/agent
+
+Check from the server host: postern ctl get agents
+`;
 }
 
 function banner(s: RunningServer, dataDir: string): string {
@@ -49,12 +83,10 @@ Next:
   - Check it answers:  curl --cacert <(postern ctl auth export --data-dir ${dataDir}) ${s.publicUrl}/webapi/ping
   - Clients and agents trust this cluster with --ca-pin ${s.pins.host}
   - Cluster facts:     postern ctl status --data-dir ${dataDir}
-
-Press Ctrl-C to stop.
 `;
 }
 
-function stopOnSignals(server: RunningServer, log: ReturnType<typeof createLogger>): void {
+function stopOnSignals(server: { close(): Promise<void> }, log: ReturnType<typeof createLogger>): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { PosternError } from '../errors/postern-error.js';
 import { caPin, pinsEqual } from '../pki/pin.js';
 import { callApi, type ProxyEndpoint } from './api-client.js';
+import { formatHostPort, type HostPort } from '../net/addr.js';
 import { mustParse, ProfileStore, type Profile } from './profile-store.js';
 
 export interface TrustOptions {
@@ -49,21 +50,27 @@ export async function establishTrust(proxy: string, opts: TrustOptions, store: P
     if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new PosternError('USAGE', `--ca-file: ${opts.caFile} holds no PEM certificate`);
     return { proxy: addr, trustedPem: pem };
   }
-  if (opts.caPin) {
-    if (!/^sha256:[0-9a-fA-F]{64}$/.test(opts.caPin.trim())) throw new PosternError('USAGE', '--ca-pin must look like sha256: followed by 64 hex digits, as `postern ctl status` prints it');
-    const served = await callApi<{ host_ca_pem: string }>({ proxy: addr, insecure: true }, 'GET', '/webapi/cluster/ca');
-    const servedPin = caPin(served.host_ca_pem);
-    if (!pinsEqual(servedPin, opts.caPin)) {
-      throw new PosternError(
-        'UNTRUSTED_CLUSTER',
-        `the proxy at ${proxy} serves a host CA with pin ${servedPin}, not the ${opts.caPin.trim()} you gave: this may be another server. Check the pin with the cluster's administrator (postern ctl status)`,
-      );
-    }
-    return { proxy: addr, trustedPem: served.host_ca_pem };
-  }
+  if (opts.caPin) return trustByPin(addr, opts.caPin);
   if (opts.insecure) return { proxy: addr, insecure: true };
   const name = ProfileStore.nameFor(addr);
   return { proxy: addr, ...(store.names().includes(name) ? { trustedPem: store.load(name).trustedPem } : {}) };
+}
+
+/**
+ * Fetches the cluster's host CA over an unverified connection and trusts it only if its pin is
+ * the one given: nothing secret is sent before this check passes.
+ */
+export async function trustByPin(proxy: HostPort, pin: string): Promise<ProxyEndpoint & { trustedPem: string }> {
+  if (!/^sha256:[0-9a-fA-F]{64}$/.test(pin.trim())) throw new PosternError('USAGE', '--ca-pin must look like sha256: followed by 64 hex digits, as `postern ctl status` prints it');
+  const served = await callApi<{ host_ca_pem: string }>({ proxy, insecure: true }, 'GET', '/webapi/cluster/ca');
+  const servedPin = caPin(served.host_ca_pem);
+  if (!pinsEqual(servedPin, pin)) {
+    throw new PosternError(
+      'UNTRUSTED_CLUSTER',
+      `the proxy at ${formatHostPort(proxy)} serves a host CA with pin ${servedPin}, not the ${pin.trim()} you gave: this may be another server. Check the pin with the cluster's administrator (postern ctl status)`,
+    );
+  }
+  return { proxy, trustedPem: served.host_ca_pem };
 }
 
 /** Logs in: makes a key pair here, sends only its public half, and saves the profile. */

@@ -1,8 +1,9 @@
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { PosternError } from '../errors/postern-error.js';
 import { parseHostPort, type HostPort } from '../net/addr.js';
+import { writeSecretFile } from '../storage/secret-file.js';
 
 /** What `postern login` leaves behind for one proxy. Secrets are in files beside it (key.pem). */
 export interface Profile {
@@ -70,7 +71,7 @@ export class ProfileStore {
 
   setCurrent(name: string): void {
     if (!this.names().includes(name)) throw new PosternError('NOT_FOUND', `there is no profile "${name}"; see \`postern status\` for the profiles you have`);
-    this.writeSecret(join(this.home, 'current'), name + '\n');
+    writeSecretFile(join(this.home, 'current'), name + '\n');
   }
 
   load(name: string): LoadedProfile {
@@ -95,13 +96,10 @@ export class ProfileStore {
   save(profile: Profile, secrets: { keyPem: string; certPem: string; trustedPem: string }): string {
     const name = ProfileStore.nameFor(mustParse(profile.proxy));
     const dir = join(this.home, 'profiles', name);
-    this.ensureDir(this.home);
-    this.ensureDir(join(this.home, 'profiles'));
-    this.ensureDir(dir);
-    this.writeSecret(join(dir, 'key.pem'), secrets.keyPem);
-    this.writeSecret(join(dir, 'cert.pem'), secrets.certPem);
-    this.writeSecret(join(dir, 'trusted-ca.pem'), secrets.trustedPem);
-    this.writeSecret(join(dir, 'profile.json'), JSON.stringify(profile, null, 2) + '\n');
+    writeSecretFile(join(dir, 'key.pem'), secrets.keyPem);
+    writeSecretFile(join(dir, 'cert.pem'), secrets.certPem);
+    writeSecretFile(join(dir, 'trusted-ca.pem'), secrets.trustedPem);
+    writeSecretFile(join(dir, 'profile.json'), JSON.stringify(profile, null, 2) + '\n');
     this.setCurrent(name);
     return name;
   }
@@ -111,17 +109,6 @@ export class ProfileStore {
     if (existsSync(join(this.home, 'current')) && readFileSync(join(this.home, 'current'), 'utf8').trim() === name) rmSync(join(this.home, 'current'));
   }
 
-  private ensureDir(dir: string): void {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-  }
-
-  /** Writes through a temporary file created 0600, so the content is never readable by others, even briefly. */
-  private writeSecret(path: string, content: string): void {
-    const tmp = `${path}.${process.pid}.tmp`;
-    writeFileSync(tmp, content, { mode: 0o600 });
-    chmodSync(tmp, 0o600);
-    renameSync(tmp, path);
-  }
 }
 
 export function mustParse(proxy: string): HostPort {

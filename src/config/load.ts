@@ -4,7 +4,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { didYouMean } from '../errors/did-you-mean.js';
 import { PosternError } from '../errors/postern-error.js';
-import { clusterName, configSchema, type PosternConfig } from './schema.js';
+import { clusterName, configSchema, type PosternConfig, type ServiceRole } from './schema.js';
 
 /** A value given on the command line, with the config path it overrides and the flag's name. */
 export interface ConfigOverride {
@@ -60,7 +60,20 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     }
     name = derived;
   }
-  return { config: { ...config, cluster_name: name }, ...(file ? { file } : {}) };
+  const roles: ServiceRole[] = config.roles ?? ['auth', 'proxy', ...(config.agent ? (['agent'] as const) : [])];
+  checkRoles(roles, config, flagByPath);
+  return { config: { ...config, cluster_name: name, roles: [...new Set(roles)] }, ...(file ? { file } : {}) };
+}
+
+/** Combinations of roles this version can run, with the fix for the others. */
+function checkRoles(roles: string[], config: { agent?: unknown }, flagByPath: Map<string, string>): void {
+  const flag = flagByPath.has('roles') ? '--roles' : 'roles';
+  if (roles.includes('proxy') !== roles.includes('auth')) {
+    throw new PosternError('CONFIG_INVALID', `${flag}: auth and proxy run together in this version; use --roles=auth,proxy (optionally with agent), or --roles=agent`);
+  }
+  if (roles.includes('agent') && !config.agent) {
+    throw new PosternError('CONFIG_INVALID', `${flag}: an agent needs to know its proxy: pass --proxy=HOST:PORT (and --token, --ca-pin on first start), or add an agent: section to postern.yaml`);
+  }
 }
 
 function readYaml(file: string): Record<string, unknown> {
@@ -109,7 +122,7 @@ function configError(error: z.ZodError, file: string | undefined, flagByPath: Ma
         })
         .join('\n');
     }
-    const flag = flagByPath.get(path);
+    const flag = [...flagByPath].filter(([p]) => path === p || path.startsWith(p + '.')).sort((a, b) => b[0].length - a[0].length)[0]?.[1];
     return `  ${flag ? `${flag} (${path})` : path || '(top level)'}: ${issue.message}`;
   });
   const where = file ?? 'the configuration';

@@ -50,10 +50,59 @@ const proxySchema = z.strictObject({
   max_connections: z.number().int().min(1).default(10_000),
 });
 
+/** `app,ssh:the-token-value`: a join token that does not expire, for agents started by automation. */
+const staticToken = z.string().transform((s, ctx) => {
+  const i = s.indexOf(':');
+  const roles = i > 0 ? s.slice(0, i).split(',').map((r) => r.trim()) : [];
+  const value = s.slice(i + 1);
+  const bad = roles.filter((r) => !['app', 'ssh', 'db'].includes(r));
+  if (i <= 0 || roles.length === 0 || bad.length > 0) {
+    ctx.addIssue({ code: 'custom', message: 'write a static token as ROLES:VALUE, with roles from app, ssh, db (example: "app,ssh:a-long-random-value")' });
+    return z.NEVER;
+  }
+  if (value.length < 16) {
+    ctx.addIssue({ code: 'custom', message: 'a static token must be at least 16 characters long (use a long random value: openssl rand -hex 24)' });
+    return z.NEVER;
+  }
+  return { roles: roles as ('app' | 'ssh' | 'db')[], value };
+});
+
 const authSchema = z.strictObject({
   second_factor: z.enum(['otp', 'off'], { error: 'use otp (a TOTP app, the default) or off (password only)' }).default('otp'),
   cert_ttl: duration(60_000, 7 * 86_400_000, '12h').prefault('12h'),
+  /** How long agents' host certificates live; agents renew them at two thirds of that. */
+  host_cert_ttl: duration(10_000, 30 * 86_400_000, '7d').prefault('7d'),
+  tokens: z.array(staticToken).default([]),
 });
+
+const resourceName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'use lower-case letters, digits and dashes (it becomes a DNS label: <name>.<proxy host>)');
+const labelMap = z.record(z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._/-]{0,62}$/, 'label keys are letters, digits and . _ / -'), z.string().max(256)).default({});
+const targetUri = (schemes: string[]) =>
+  z.string().refine((s) => {
+    try {
+      const u = new URL(s);
+      return schemes.includes(u.protocol) && u.hostname !== '';
+    } catch {
+      return false;
+    }
+  }, `give a URI with host and port, like ${schemes[0]}//localhost:3000 (schemes: ${schemes.map((x) => x.slice(0, -1)).join(', ')})`);
+
+const agentSchema = z.strictObject({
+  /** The proxy to dial, host:port. */
+  proxy: hostPort('postern.example.com:443', 443),
+  token: z.string().min(1).optional(),
+  ca_pin: z.string().regex(/^sha256:[0-9a-fA-F]{64}$/, 'a pin is sha256: and 64 hex digits, as `postern ctl status` prints it').optional(),
+  /** How this agent is listed (default: the host name). */
+  name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/).optional(),
+  apps: z
+    .array(z.strictObject({ name: resourceName, uri: targetUri(['http:', 'https:', 'tcp:']), labels: labelMap, description: z.string().optional(), public_addr: z.string().optional() }))
+    .default([]),
+  ssh: z.array(z.strictObject({ name: resourceName, addr: hostPort('127.0.0.1:22', 22), labels: labelMap, description: z.string().optional() })).default([]),
+  databases: z
+    .array(z.strictObject({ name: resourceName, protocol: z.enum(['postgres', 'mysql', 'mongodb']), uri: hostPort('127.0.0.1:5432'), labels: labelMap, description: z.string().optional() }))
+    .default([]),
+});
+export type AgentConfig = z.output<typeof agentSchema>;
 
 export const configSchema = z.strictObject({
   version: z.literal('v1', { error: 'the only config version is v1; write `version: v1`' }).default('v1'),
@@ -66,11 +115,16 @@ export const configSchema = z.strictObject({
       format: z.enum(['auto', 'json', 'text']).default('auto'),
     })
     .prefault({}),
+  /** What this process runs. Default: auth and proxy, plus agent when the file has an agent section. */
+  roles: z.array(z.enum(['auth', 'proxy', 'agent'], { error: 'roles are auth, proxy and agent' })).min(1).optional(),
   auth: authSchema.prefault({}),
   storage: z.strictObject({ type: z.literal('sqlite', { error: 'only `sqlite` is available in this version' }).default('sqlite') }).prefault({}),
   proxy: proxySchema.prefault({}),
+  agent: agentSchema.optional(),
 });
 
 /** The checked config with every default filled in; `cluster_name` defaults to the public host. */
-export type PosternConfig = Omit<z.output<typeof configSchema>, 'cluster_name'> & { cluster_name: string };
+export type ServiceRole = 'auth' | 'proxy' | 'agent';
+/** The checked config with every default filled in: `cluster_name` from the public host, `roles` from what is configured. */
+export type PosternConfig = Omit<z.output<typeof configSchema>, 'cluster_name' | 'roles'> & { cluster_name: string; roles: ServiceRole[] };
 export type RawConfig = z.input<typeof configSchema>;

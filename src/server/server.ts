@@ -10,7 +10,14 @@ import { Router } from '../proxy/router.js';
 import { pingRoute } from '../proxy/web/ping.js';
 import { WebHandler } from '../proxy/web/web-handler.js';
 import { SqliteAuditLog } from '../audit/sqlite-audit-log.js';
+import { AgentEnrollment } from '../auth/agent-enrollment.js';
 import { AuthService } from '../auth/auth-service.js';
+import { Authorizer } from '../auth/authorizer.js';
+import { RoleCache } from '../auth/roles.js';
+import { TcpHandler } from '../proxy/tcp/tcp-handler.js';
+import { registerAgentRoutes } from '../proxy/web/agent-routes.js';
+import { TunnelRegistry } from '../tunnel/registry.js';
+import { TunnelServer } from '../tunnel/tunnel-server.js';
 import { LockWatcher } from '../auth/lock-watcher.js';
 import { IdentityVerifier } from '../auth/verifier.js';
 import { registerAuthRoutes } from '../proxy/web/auth-routes.js';
@@ -66,15 +73,23 @@ export async function startServer(config: PosternConfig, log: Logger): Promise<R
     await lockWatcher.start();
     cleanups.push(() => lockWatcher.close());
     const verifier = new IdentityVerifier(cluster, lockWatcher);
+    const roleCache = new RoleCache(auth.roles, log.child({ component: 'roles' }));
+    await roleCache.start();
+    cleanups.push(() => roleCache.close());
+    const authorizer = new Authorizer(roleCache);
 
     const registry = new Registry();
     collectDefaultMetrics({ register: registry, prefix: 'postern_' });
     const router = new Router();
+    const tunnels = new TunnelRegistry(backend, log.child({ component: 'tunnels' }), registry);
+    router.register('reversetunnel', new TunnelServer(tunnels, verifier, lockWatcher, audit));
+    router.register('tcp', new TcpHandler(publicHost, { verifier, authorizer, tunnels, locks: lockWatcher, audit }));
     const web = new WebHandler(log.child({ component: 'web' }));
     web.route('GET', '/webapi/ping', pingRoute({ clusterName: cluster.clusterName, publicAddr: formatHostPort(config.proxy.public_addr), version: VERSION, protocols: () => router.served() }));
     const authn = new WebAuthenticator(auth, verifier, lockWatcher);
     registerAuthRoutes(web, auth, authn);
     registerPages(web, auth, authn);
+    registerAgentRoutes(web, auth, new AgentEnrollment(auth, config.auth.tokens, config.auth.host_cert_ttl), verifier);
     router.register('web', web);
     cleanups.push(() => web.close());
 
@@ -90,6 +105,8 @@ export async function startServer(config: PosternConfig, log: Logger): Promise<R
     });
     const proxyAddr = await listener.listen(config.proxy.listen_addr);
     cleanups.push(() => listener.close(2000));
+    // Runs before the listener's grace period: agents are told at once, and their records are deleted while storage is open.
+    cleanups.push(() => tunnels.closeAll('the proxy is shutting down'));
     cleanups.push(
       keepRenewed(tls, tlsFor, listener, log.child({ component: 'proxy' }), (fresh) => {
         tls = fresh;

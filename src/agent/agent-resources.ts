@@ -1,0 +1,108 @@
+import { connect } from 'node:net';
+import type { ServerHttp2Stream } from 'node:http2';
+import type { AgentRole } from '../auth/join-tokens.js';
+import type { AgentConfig } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
+import { formatHostPort, type HostPort } from '../net/addr.js';
+import { joinStreams } from '../proxy/pipe.js';
+import { HEADER_ERROR, type AnnouncedResource, type ResourceKind, type ResourcesMessage } from '../tunnel/protocol.js';
+import type { TunnelService } from '../tunnel/tunnel-client.js';
+import { VERSION } from '../version.js';
+
+const CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_PORTS: Record<string, number> = { 'http:': 80, 'https:': 443 };
+
+/** What an agent serves: each announced resource and the target it forwards to. */
+interface Served {
+  resource: AnnouncedResource;
+  target: HostPort;
+}
+
+/**
+ * The agent's resources: announced to the proxy (by long poll: the proxy asks after the version
+ * it has, and the agent holds the answer as a heartbeat) and the only targets the agent will
+ * connect to. A stream for anything else is
+ * refused: an agent is never an open relay into its network.
+ */
+export class AgentResources implements TunnelService {
+  private readonly served = new Map<string, Served>();
+  private readonly version = 1;
+
+  constructor(
+    config: AgentConfig,
+    private readonly agentName: string,
+    private readonly log: Logger,
+  ) {
+    for (const app of config.apps) {
+      const uri = new URL(app.uri);
+      const port = uri.port ? Number(uri.port) : DEFAULT_PORTS[uri.protocol];
+      if (!port) throw new Error(`app ${app.name}: ${app.uri} needs a port`);
+      this.add({ kind: 'app', name: app.name, labels: app.labels, uri: app.uri, ...opt('description', app.description), ...opt('public_addr', app.public_addr) }, { host: uri.hostname.replace(/^\[|\]$/g, ''), port });
+    }
+    for (const node of config.ssh) this.add({ kind: 'node', name: node.name, labels: node.labels, ...opt('description', node.description) }, node.addr);
+    for (const db of config.databases) this.add({ kind: 'db', name: db.name, labels: db.labels, protocol: db.protocol, uri: formatHostPort(db.uri), ...opt('description', db.description) }, db.uri);
+  }
+
+  /** The token roles this agent needs: app for apps, ssh for nodes, db for databases. */
+  roles(): AgentRole[] {
+    const kinds = new Set([...this.served.values()].map((s) => s.resource.kind));
+    return (['app', 'ssh', 'db'] as const).filter((r) => kinds.has(r === 'ssh' ? 'node' : r));
+  }
+
+  list(): AnnouncedResource[] {
+    return [...this.served.values()].map((s) => s.resource);
+  }
+
+  /** Answers at once when the proxy has an older version, else holds the poll as the heartbeat. */
+  async resources(after: number, waitMs: number, signal: AbortSignal): Promise<ResourcesMessage> {
+    if (after === this.version) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, waitMs);
+        signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return { version: this.version, agent: { name: this.agentName, version: VERSION }, resources: this.list() };
+  }
+
+  connect(kind: ResourceKind, name: string, stream: ServerHttp2Stream): void {
+    const served = this.served.get(`${kind}/${name}`);
+    if (!served) {
+      this.log.warn('refused a stream for a resource this agent does not serve', { kind, name });
+      refuse(stream, 404, `this agent does not serve ${kind} "${name}"`);
+      return;
+    }
+    const target = connect({ host: served.target.host, port: served.target.port, noDelay: true, timeout: CONNECT_TIMEOUT_MS });
+    const fail = (err: Error) => {
+      this.log.warn(`cannot reach ${kind} ${name} at ${formatHostPort(served.target)}`, { err });
+      refuse(stream, 502, `${formatHostPort(served.target)}: ${(err as NodeJS.ErrnoException).code ?? err.message}`);
+      target.destroy();
+    };
+    target.once('error', fail);
+    target.once('timeout', () => fail(new Error(`no answer within ${CONNECT_TIMEOUT_MS / 1000} s`)));
+    target.once('connect', () => {
+      target.off('error', fail);
+      target.setTimeout(0);
+      if (stream.closed) return target.destroy();
+      stream.respond({ ':status': 200 });
+      joinStreams(stream, target);
+    });
+  }
+
+  private add(resource: AnnouncedResource, target: HostPort): void {
+    const key = `${resource.kind}/${resource.name}`;
+    if (this.served.has(key)) throw new Error(`${resource.kind} "${resource.name}" is configured twice`);
+    this.served.set(key, { resource, target });
+  }
+}
+
+function refuse(stream: ServerHttp2Stream, status: number, reason: string): void {
+  if (stream.closed || stream.headersSent) return;
+  stream.respond({ ':status': status, [HEADER_ERROR]: encodeURIComponent(reason) }, { endStream: true });
+}
+
+function opt<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+}

@@ -1,0 +1,144 @@
+import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
+import { PosternError } from '../errors/postern-error.js';
+import type { Logger } from '../log/logger.js';
+import { DEAD_AFTER_MS, H2_SETTINGS, HEADER_ERROR, HEADER_KIND, HEADER_NAME, RESOURCES_PATH, resourcesMessage, SESSION_WINDOW, type AnnouncedResource, type ResourceKind } from './protocol.js';
+
+/** How long a dial waits for the agent to say whether it reached the target. */
+const DIAL_TIMEOUT_MS = 10_000;
+
+export interface TunnelInfo {
+  agentId: string;
+  agentName: string;
+  roles: string[];
+  remoteAddr: string;
+}
+
+/**
+ * One agent's reverse tunnel, on the proxy: an HTTP/2 client session over the socket the agent
+ * dialled in on. It keeps a long poll open for the agent's resources (which doubles as the
+ * heartbeat) and opens a CONNECT stream per dial.
+ */
+export class AgentTunnel {
+  readonly connectedAt = new Date();
+  resources: AnnouncedResource[] = [];
+  agentVersion = '';
+  lastHeartbeat = new Date();
+  openStreams = 0;
+  private readonly session: ClientHttp2Session;
+  /** The heartbeat poll in flight, cancelled on close so a graceful close need not wait for it. */
+  private poll: ClientHttp2Stream | undefined;
+  private closedReason: string | undefined;
+  private readonly closeListeners: ((reason: string) => void)[] = [];
+
+  constructor(
+    readonly info: TunnelInfo,
+    socket: TLSSocket,
+    private readonly log: Logger,
+    private readonly onResources: (tunnel: AgentTunnel) => void,
+  ) {
+    // The authority is never sent anywhere; http: makes Node speak HTTP/2 straight over the socket.
+    this.session = connect('http://agent.postern.invalid', { createConnection: () => socket, settings: H2_SETTINGS });
+    this.session.on('error', (err) => this.log.debug('tunnel session error', { err }));
+    this.session.on('connect', () => this.session.setLocalWindowSize(SESSION_WINDOW));
+    this.session.once('close', () => this.finish(this.closedReason ?? 'the agent disconnected'));
+    void this.pollResources();
+  }
+
+  get closed(): boolean {
+    return this.closedReason !== undefined;
+  }
+
+  onClose(listener: (reason: string) => void): void {
+    this.closeListeners.push(listener);
+  }
+
+  close(reason: string): void {
+    if (this.closedReason !== undefined) return;
+    this.closedReason = reason;
+    this.poll?.close(constants.NGHTTP2_CANCEL);
+    this.session.close();
+    // A session whose peer stopped answering would wait for its streams forever.
+    setTimeout(() => this.session.destroy(), 2000).unref();
+  }
+
+  /** Opens a byte stream to the target of one of the agent's resources. */
+  open(kind: ResourceKind, name: string): Promise<ClientHttp2Stream> {
+    return new Promise((resolve, reject) => {
+      let stream: ClientHttp2Stream;
+      try {
+        stream = this.session.request({ ':method': 'CONNECT', ':authority': `${name}.${kind}:1`, [HEADER_KIND]: kind, [HEADER_NAME]: name });
+      } catch (err) {
+        reject(new PosternError('AGENT_OFFLINE', `the tunnel to agent ${this.info.agentName} is closing (${(err as Error).message})`));
+        return;
+      }
+      const timer = setTimeout(() => {
+        stream.close(constants.NGHTTP2_CANCEL);
+        reject(new PosternError('TARGET_UNREACHABLE', `agent ${this.info.agentName} did not answer within ${DIAL_TIMEOUT_MS / 1000} s`));
+      }, DIAL_TIMEOUT_MS);
+      stream.once('response', (headers) => {
+        clearTimeout(timer);
+        if (headers[':status'] === 200) {
+          this.openStreams++;
+          stream.once('close', () => this.openStreams--);
+          resolve(stream);
+          return;
+        }
+        stream.close();
+        const why = decodeURIComponent(String(headers[HEADER_ERROR] ?? `status ${headers[':status']}`));
+        reject(new PosternError('TARGET_UNREACHABLE', `agent ${this.info.agentName} could not connect to ${kind} "${name}": ${why}`));
+      });
+      stream.once('error', (err) => {
+        clearTimeout(timer);
+        reject(new PosternError('AGENT_OFFLINE', `the tunnel to agent ${this.info.agentName} failed: ${err.message}`));
+      });
+    });
+  }
+
+  /** The long poll: each answer is a heartbeat; a new version is a new list of resources. */
+  private async pollResources(): Promise<void> {
+    let version = -1;
+    while (!this.closed) {
+      try {
+        const message = resourcesMessage.parse(await this.get(`${RESOURCES_PATH}?after=${version}`));
+        this.lastHeartbeat = new Date();
+        this.agentVersion = message.agent.version;
+        if (message.version !== version) {
+          version = message.version;
+          this.resources = message.resources;
+        }
+        this.onResources(this);
+      } catch (err) {
+        if (!this.closed) this.close(`no heartbeat: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private get(path: string): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const req = (this.poll = this.session.request({ ':method': 'GET', ':path': path }));
+      req.setTimeout(DEAD_AFTER_MS, () => req.close(constants.NGHTTP2_CANCEL));
+      let body = '';
+      let status = 0;
+      req.on('response', (h) => (status = Number(h[':status'])));
+      req.setEncoding('utf8');
+      req.on('data', (d: string) => (body += d));
+      req.on('end', () => {
+        if (status !== 200) return reject(new Error(`the agent answered ${path} with ${status}`));
+        try {
+          resolve(JSON.parse(body));
+        } catch {
+          reject(new Error(`the agent sent malformed JSON for ${path}`));
+        }
+      });
+      req.on('close', () => reject(new Error('the request was closed before an answer')));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  private finish(reason: string): void {
+    this.closedReason ??= reason;
+    for (const listener of this.closeListeners.splice(0)) listener(this.closedReason);
+  }
+}

@@ -1,0 +1,59 @@
+import { z } from 'zod';
+
+/**
+ * The reverse tunnel's wire contract (DESIGN.md §6), shared by both ends. The agent dials the
+ * proxy (TLS, ALPN postern-reversetunnel, its host certificate); on that socket the roles flip:
+ * the proxy is the HTTP/2 client and the agent the HTTP/2 server.
+ *
+ * - `CONNECT` with the resource in headers: a byte stream to that resource's target. The agent
+ *   answers 200 and relays, or an error status with a reason; it only serves what it announced.
+ * - `GET /v1/resources?after=N`: what the agent serves. Answered at once when the agent's
+ *   version is past N, else when it changes or after HEARTBEAT_MS: a long poll that is both the
+ *   announcement channel and the heartbeat.
+ * - On refusal the proxy sends GOAWAY with the error (JSON) as debug data, so the agent can say
+ *   why instead of seeing a bare close.
+ */
+export const HEADER_KIND = 'postern-kind';
+export const HEADER_NAME = 'postern-name';
+export const HEADER_ERROR = 'postern-error';
+export const RESOURCES_PATH = '/v1/resources';
+
+/** How long the agent holds a resource poll with no change before answering anyway. */
+export const HEARTBEAT_MS = 5_000;
+/** A tunnel that has not completed a poll for this long is dead (both ends close it). */
+export const DEAD_AFTER_MS = 3 * HEARTBEAT_MS;
+/** How long a resource record outlives its last heartbeat in storage (a proxy that died cannot delete it). */
+export const RESOURCE_TTL_MS = 3 * HEARTBEAT_MS;
+
+/**
+ * HTTP/2 settings for both ends. The 64 KiB default stream window caps a stream at about one
+ * window per round trip; 1 MiB per stream lets one stream fill a fast link while still bounding
+ * how much a stalled stream can hold. The connection window is larger so that a few stalled
+ * streams cannot starve the rest.
+ */
+export const STREAM_WINDOW = 1 << 20;
+export const SESSION_WINDOW = 32 << 20;
+export const H2_SETTINGS = { initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: 10_000, enablePush: false };
+
+/** What an agent announces; checked on the proxy, since it comes off the network. */
+export const announcedResource = z.object({
+  kind: z.enum(['app', 'node', 'db']),
+  name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/),
+  labels: z.record(z.string().max(63), z.string().max(256)),
+  description: z.string().max(1024).optional(),
+  /** Apps: http(s):// or tcp:// URI of the target, as the agent reaches it. */
+  uri: z.string().max(2048).optional(),
+  /** Apps: a public address of their own instead of <name>.<proxy host>. */
+  public_addr: z.string().max(253).optional(),
+  /** Databases: postgres | mysql | mongodb. */
+  protocol: z.string().max(32).optional(),
+});
+export type AnnouncedResource = z.output<typeof announcedResource>;
+export type ResourceKind = AnnouncedResource['kind'];
+
+export const resourcesMessage = z.object({
+  version: z.number().int(),
+  agent: z.object({ name: z.string().max(253), version: z.string().max(64) }),
+  resources: z.array(announcedResource).max(10_000),
+});
+export type ResourcesMessage = z.output<typeof resourcesMessage>;

@@ -1,0 +1,183 @@
+import type { Duplex } from 'node:stream';
+import { Counter, Gauge, Histogram, type Registry as MetricsRegistry } from 'prom-client';
+import { isPosternError, PosternError } from '../errors/postern-error.js';
+import type { Logger } from '../log/logger.js';
+import type { Backend } from '../storage/backend.js';
+import type { AgentTunnel } from './agent-tunnel.js';
+import { HEARTBEAT_MS, RESOURCE_TTL_MS, type AnnouncedResource, type ResourceKind } from './protocol.js';
+
+/** Where online agents and their resources are recorded, for every proxy, `ctl` and the UI. */
+export const AGENT_KEY = (id: string) => `/agents/${id}`;
+export const RESOURCE_PREFIX = (kind: string) => `/resources/${kind}/`;
+const RESOURCE_KEY = (kind: string, name: string, agentId: string) => `/resources/${kind}/${name}/${agentId}`;
+/** Records are rewritten this often even when nothing changed, well inside their expiry. */
+const REFRESH_MS = 2 * HEARTBEAT_MS;
+
+/** What storage keeps about an online agent. */
+export interface AgentRecord {
+  id: string;
+  name: string;
+  roles: string[];
+  resources: { kind: string; name: string }[];
+  remote_addr: string;
+  version: string;
+  connected_at: string;
+  last_heartbeat: string;
+}
+
+/**
+ * The proxy's connected agents. It answers `dial(kind, name)` for every protocol handler from
+ * memory (which tunnels serve what), and mirrors what is online into storage with an expiry, so
+ * that a resource disappears within seconds when its agent does: at once when the tunnel closes,
+ * or when the records expire if the whole proxy is gone.
+ */
+export class TunnelRegistry {
+  private readonly byAgent = new Map<string, AgentTunnel>();
+  private readonly byResource = new Map<string, Set<AgentTunnel>>();
+  /** The byResource keys each tunnel is under, so re-indexing one tunnel touches only its own. */
+  private readonly indexed = new Map<AgentTunnel, string[]>();
+  private readonly written = new Map<AgentTunnel, { at: number; keys: Set<string> }>();
+  /** Removals in flight, so shutdown can wait for their storage deletes. */
+  private readonly removing = new Set<Promise<void>>();
+  private readonly metrics;
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly log: Logger,
+    registry: MetricsRegistry,
+  ) {
+    const tunnels = this.byAgent;
+    const streams = () => [...tunnels.values()].reduce((n, t) => n + t.openStreams, 0);
+    this.metrics = {
+      dialSeconds: new Histogram({ name: 'postern_tunnel_dial_duration_seconds', help: 'Time to open a stream to a resource through its agent.', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] }),
+      dialErrors: new Counter({ name: 'postern_tunnel_dial_errors_total', help: 'Dials that failed, by reason.', labelNames: ['reason'], registers: [registry] }),
+    };
+    new Gauge({ name: 'postern_tunnels_connected', help: 'Agents connected to this proxy now.', registers: [registry], collect() { this.set(tunnels.size); } });
+    new Gauge({ name: 'postern_tunnel_streams_open', help: 'Streams open through agent tunnels now.', registers: [registry], collect() { this.set(streams()); } });
+  }
+
+  get size(): number {
+    return this.byAgent.size;
+  }
+
+  /** Takes a new tunnel in; an older tunnel of the same agent (a reconnect, a renewal) is closed. */
+  add(tunnel: AgentTunnel): void {
+    const previous = this.byAgent.get(tunnel.info.agentId);
+    this.byAgent.set(tunnel.info.agentId, tunnel);
+    if (previous && previous !== tunnel) previous.close('replaced by a newer tunnel from the same agent');
+    tunnel.onClose(() => {
+      const removal = this.remove(tunnel);
+      this.removing.add(removal);
+      void removal.finally(() => this.removing.delete(removal));
+    });
+  }
+
+  /** Called after each heartbeat: indexes the tunnel's resources and records them in storage. */
+  async update(tunnel: AgentTunnel): Promise<void> {
+    if (tunnel.closed || this.byAgent.get(tunnel.info.agentId) !== tunnel) return;
+    this.unindex(tunnel);
+    const indexKeys = tunnel.resources.map((r) => `${r.kind}/${r.name}`);
+    for (const key of indexKeys) this.index(key).add(tunnel);
+    this.indexed.set(tunnel, indexKeys);
+    const previous = this.written.get(tunnel);
+    const keys = new Set(tunnel.resources.map((r) => RESOURCE_KEY(r.kind, r.name, tunnel.info.agentId)));
+    const changed = !previous || previous.keys.size !== keys.size || [...keys].some((k) => !previous.keys.has(k));
+    if (!changed && Date.now() - previous.at < REFRESH_MS) return;
+    this.written.set(tunnel, { at: Date.now(), keys });
+    try {
+      await this.record(tunnel, previous?.keys ?? new Set(), keys);
+    } catch (err) {
+      this.log.error('recording an agent in storage failed', { err, agent: tunnel.info.agentName });
+    }
+  }
+
+  /** What a live agent announced for a resource (its labels, URI), or undefined when none serves it. */
+  find(kind: ResourceKind, name: string): AnnouncedResource | undefined {
+    for (const tunnel of this.byResource.get(`${kind}/${name}`) ?? []) {
+      const found = !tunnel.closed && tunnel.resources.find((r) => r.kind === kind && r.name === name);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  /**
+   * A byte stream to a resource, through a live agent that serves it (the least busy of several).
+   * Fails fast when no agent serving it is connected.
+   */
+  async dial(kind: ResourceKind, name: string): Promise<Duplex> {
+    const started = performance.now();
+    const candidates = [...(this.byResource.get(`${kind}/${name}`) ?? [])].filter((t) => !t.closed).sort((a, b) => a.openStreams - b.openStreams);
+    if (candidates.length === 0) {
+      this.metrics.dialErrors.inc({ reason: 'agent_offline' });
+      throw new PosternError('AGENT_OFFLINE', `agent for ${kind === 'node' ? 'node' : kind} "${name}" is offline: no agent serving it is connected (see \`postern ctl get agents\`)`);
+    }
+    let last: unknown;
+    for (const tunnel of candidates) {
+      try {
+        const stream = await tunnel.open(kind, name);
+        this.metrics.dialSeconds.observe((performance.now() - started) / 1000);
+        return stream;
+      } catch (err) {
+        last = err;
+        // Another agent may reach it: the high-availability case.
+        this.log.debug('dial through one agent failed; trying the next', { err, agent: tunnel.info.agentName });
+      }
+    }
+    this.metrics.dialErrors.inc({ reason: isPosternError(last) ? last.code.toLowerCase() : 'internal' });
+    throw last;
+  }
+
+  /** Closes every tunnel (proxy shutdown) and waits, a second at most, for their records to be deleted. */
+  async closeAll(reason: string): Promise<void> {
+    const closed = [...this.byAgent.values()].map((t) => new Promise<void>((resolve) => (t.closed ? resolve() : (t.onClose(() => resolve()), t.close(reason)))));
+    await Promise.race([Promise.all(closed).then(() => Promise.all(this.removing)), new Promise((r) => setTimeout(r, 1000).unref())]);
+  }
+
+  private async remove(tunnel: AgentTunnel): Promise<void> {
+    this.unindex(tunnel);
+    const written = this.written.get(tunnel);
+    this.written.delete(tunnel);
+    if (this.byAgent.get(tunnel.info.agentId) !== tunnel) return; // a newer tunnel of the agent owns the records
+    this.byAgent.delete(tunnel.info.agentId);
+    try {
+      for (const key of written?.keys ?? []) await this.backend.delete(key);
+      await this.backend.delete(AGENT_KEY(tunnel.info.agentId));
+    } catch (err) {
+      this.log.warn('removing an agent from storage failed; its records expire on their own', { err, agent: tunnel.info.agentName });
+    }
+  }
+
+  private async record(tunnel: AgentTunnel, before: Set<string>, now: Set<string>): Promise<void> {
+    const expires = new Date(Date.now() + RESOURCE_TTL_MS);
+    const { info } = tunnel;
+    const agent: AgentRecord = {
+      id: info.agentId,
+      name: info.agentName,
+      roles: info.roles,
+      resources: tunnel.resources.map((r) => ({ kind: r.kind, name: r.name })),
+      remote_addr: info.remoteAddr,
+      version: tunnel.agentVersion,
+      connected_at: tunnel.connectedAt.toISOString(),
+      last_heartbeat: tunnel.lastHeartbeat.toISOString(),
+    };
+    await this.backend.put(AGENT_KEY(info.agentId), JSON.stringify(agent), { expires });
+    for (const r of tunnel.resources) {
+      await this.backend.put(RESOURCE_KEY(r.kind, r.name, info.agentId), JSON.stringify({ ...r, agent_id: info.agentId, agent_name: info.agentName }), { expires });
+    }
+    for (const key of before) if (!now.has(key)) await this.backend.delete(key);
+  }
+
+  private index(key: string): Set<AgentTunnel> {
+    let set = this.byResource.get(key);
+    if (!set) this.byResource.set(key, (set = new Set()));
+    return set;
+  }
+
+  private unindex(tunnel: AgentTunnel): void {
+    for (const key of this.indexed.get(tunnel) ?? []) {
+      const set = this.byResource.get(key);
+      if (set?.delete(tunnel) && set.size === 0) this.byResource.delete(key);
+    }
+    this.indexed.delete(tunnel);
+  }
+}

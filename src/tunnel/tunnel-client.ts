@@ -1,0 +1,174 @@
+import { createServer, type Http2Server, type Http2Session, type ServerHttp2Stream } from 'node:http2';
+import { connect as tlsConnect, rootCertificates, type TLSSocket } from 'node:tls';
+import { isIP } from 'node:net';
+import type { Logger } from '../log/logger.js';
+import { formatHostPort, type HostPort } from '../net/addr.js';
+import { lookup } from '../net/localhost.js';
+import { Backoff } from './backoff.js';
+import { DEAD_AFTER_MS, H2_SETTINGS, HEADER_ERROR, HEADER_KIND, HEADER_NAME, RESOURCES_PATH, SESSION_WINDOW, type ResourceKind } from './protocol.js';
+
+export const REVERSE_TUNNEL_ALPN = 'postern-reversetunnel';
+
+/** What the agent presents and trusts when it dials. Read at each dial, so a renewed certificate is used at once. */
+export interface TunnelCredentials {
+  certPem: string;
+  keyPem: string;
+  hostCaPem: string;
+}
+
+/** The agent's side of serving: its resource list (long-polled) and connecting streams to targets. */
+export interface TunnelService {
+  /** Resolves with the resources message once its version is past `after`, or after `waitMs`. */
+  resources(after: number, waitMs: number, signal: AbortSignal): Promise<unknown>;
+  /** Connects a stream the proxy opened to the target of one announced resource. */
+  connect(kind: ResourceKind, name: string, stream: ServerHttp2Stream): void;
+}
+
+const HEARTBEAT_WAIT_MS = 5_000;
+
+/**
+ * Keeps one reverse tunnel to the proxy up: dials out (TLS, ALPN postern-reversetunnel, the host
+ * certificate), serves HTTP/2 on that outbound socket, and when it drops, dials again with
+ * jittered backoff. A tunnel that stops hearing the proxy's heartbeat polls is presumed dead.
+ */
+export class TunnelClient {
+  private readonly h2: Http2Server;
+  private readonly backoff = new Backoff();
+  private socket: TLSSocket | undefined;
+  private stopped = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private connectedOnce: (() => void) | undefined;
+  /** Sessions the proxy has polled at least once: those are up. */
+  private readonly upSessions = new WeakSet<Http2Session>();
+  /** Why the proxy last refused us (from its GOAWAY), for the next log line. */
+  private refusal: string | undefined;
+  readonly connected: Promise<void>;
+
+  constructor(
+    private readonly proxy: HostPort,
+    private readonly credentials: () => TunnelCredentials,
+    private readonly service: TunnelService,
+    private readonly log: Logger,
+  ) {
+    this.connected = new Promise((resolve) => (this.connectedOnce = resolve));
+    this.h2 = createServer({ settings: H2_SETTINGS });
+    this.h2.on('stream', (stream, headers) => this.serve(stream, headers));
+    this.h2.on('session', (session) => this.watch(session));
+  }
+
+  start(): void {
+    this.dial();
+  }
+
+  /** Drops the current tunnel and dials again at once (after a certificate renewal). */
+  redial(): void {
+    this.socket?.destroy();
+  }
+
+  close(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.socket?.destroy();
+    this.h2.close();
+  }
+
+  private dial(): void {
+    if (this.stopped) return;
+    const creds = this.credentials();
+    const where = formatHostPort(this.proxy);
+    const socket = tlsConnect({
+      host: this.proxy.host,
+      port: this.proxy.port,
+      ...(isIP(this.proxy.host) ? {} : { servername: this.proxy.host }),
+      lookup,
+      ALPNProtocols: [REVERSE_TUNNEL_ALPN],
+      ca: [...rootCertificates, creds.hostCaPem],
+      cert: creds.certPem,
+      key: creds.keyPem,
+    });
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 15_000);
+    const connectTimer = setTimeout(() => socket.destroy(new Error('the TLS handshake took over 10 s')), 10_000);
+    socket.once('secureConnect', () => {
+      clearTimeout(connectTimer);
+      if (socket.alpnProtocol !== REVERSE_TUNNEL_ALPN) {
+        socket.destroy(new Error(`${where} did not accept ${REVERSE_TUNNEL_ALPN}; is it a Postern proxy?`));
+        return;
+      }
+      this.h2.emit('connection', socket);
+    });
+    socket.once('error', (err) => this.log.debug('tunnel socket error', { err }));
+    socket.once('close', () => {
+      clearTimeout(connectTimer);
+      if (this.socket === socket) this.socket = undefined;
+      if (this.stopped) return;
+      const delay = this.backoff.next();
+      const why = this.refusal ?? 'the connection closed';
+      this.refusal = undefined;
+      this.log.warn(`tunnel to ${where} is down (${why}); retrying in ${delay} ms`, { proxy: where, retry_ms: delay });
+      this.retryTimer = setTimeout(() => this.dial(), delay);
+    });
+  }
+
+  /** Liveness: the proxy polls for resources every few seconds; silence means the tunnel is dead. */
+  private watch(session: Http2Session): void {
+    session.setLocalWindowSize(SESSION_WINDOW);
+    session.on('error', (err) => this.log.debug('tunnel session error', { err }));
+    session.on('goaway', (_code, _last, data) => {
+      if (data?.length) this.refusal = `refused by the proxy: ${describeRefusal(data)}`;
+    });
+    let heard = Date.now();
+    session.on('stream', () => (heard = Date.now()));
+    const check = setInterval(() => {
+      if (Date.now() - heard > DEAD_AFTER_MS) {
+        this.log.warn('no heartbeat from the proxy; reconnecting');
+        session.destroy();
+        this.socket?.destroy();
+      }
+    }, 1000).unref();
+    session.once('close', () => clearInterval(check));
+  }
+
+  private serve(stream: ServerHttp2Stream, headers: Record<string, string | string[] | undefined>): void {
+    stream.on('error', () => {});
+    if (headers[':method'] === 'CONNECT') {
+      const kind = String(headers[HEADER_KIND] ?? '') as ResourceKind;
+      this.service.connect(kind, String(headers[HEADER_NAME] ?? ''), stream);
+      return;
+    }
+    const url = new URL(String(headers[':path'] ?? '/'), 'http://agent');
+    if (headers[':method'] === 'GET' && url.pathname === RESOURCES_PATH) {
+      this.markUp(stream.session);
+      const abort = new AbortController();
+      stream.once('close', () => abort.abort());
+      void this.service.resources(Number(url.searchParams.get('after') ?? -1), HEARTBEAT_WAIT_MS, abort.signal).then((message) => {
+        if (stream.closed) return;
+        stream.respond({ ':status': 200, 'content-type': 'application/json' });
+        stream.end(JSON.stringify(message));
+      });
+      return;
+    }
+    stream.respond({ ':status': 404, [HEADER_ERROR]: encodeURIComponent('unknown request') });
+    stream.end();
+  }
+
+  /** The first poll on a session means the proxy accepted us: the tunnel is up. */
+  private markUp(session: Http2Session | undefined): void {
+    if (!session || this.upSessions.has(session)) return;
+    this.upSessions.add(session);
+    this.backoff.reset();
+    this.log.info(`tunnel to ${formatHostPort(this.proxy)} is up`);
+    this.connectedOnce?.();
+    this.connectedOnce = undefined;
+  }
+}
+
+function describeRefusal(data: Buffer): string {
+  try {
+    const parsed = JSON.parse(data.toString('utf8')) as { error?: { message?: string } };
+    return parsed.error?.message ?? data.toString('utf8');
+  } catch {
+    return data.toString('utf8');
+  }
+}

@@ -1,0 +1,61 @@
+import { connect, constants } from 'node:http2';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { LockWatcher } from '../auth/lock-watcher.js';
+import type { IdentityVerifier } from '../auth/verifier.js';
+import { toPosternError } from '../errors/postern-error.js';
+import type { ProtocolHandler, RoutedConnection } from '../proxy/router.js';
+import { AgentTunnel } from './agent-tunnel.js';
+import type { TunnelRegistry } from './registry.js';
+
+/**
+ * The `postern-reversetunnel` handler: checks the agent's host certificate with the one verifier,
+ * then turns the connection into an AgentTunnel in the registry. A refused agent is told why in
+ * the GOAWAY it gets, so its log says "certificate expired" rather than "connection closed".
+ * A tunnel ends when its certificate expires or a lock comes to cover its agent.
+ */
+export class TunnelServer implements ProtocolHandler {
+  constructor(
+    private readonly registry: TunnelRegistry,
+    private readonly verifier: IdentityVerifier,
+    private readonly locks: LockWatcher,
+    private readonly audit: AuditLog,
+  ) {}
+
+  handle(conn: RoutedConnection): void {
+    const remoteAddr = conn.clientAddr.address;
+    let identity;
+    try {
+      identity = this.verifier.verifySocket(conn.socket, 'host');
+    } catch (err) {
+      const e = toPosternError(err);
+      conn.log.warn('refused an agent tunnel', { reason: e.message });
+      void this.audit.emit({ event: 'agent.refused', remote_addr: remoteAddr, reason: e.message, code_name: e.code });
+      refuse(conn, JSON.stringify(e.toJSON()));
+      return;
+    }
+    const info = { agentId: identity.username, agentName: identity.traits.agent_name?.[0] ?? identity.username, roles: identity.roles, remoteAddr };
+    const log = conn.log.child({ agent: info.agentName, agent_id: info.agentId });
+    const tunnel = new AgentTunnel(info, conn.socket, log, (t) => void this.registry.update(t));
+    this.registry.add(tunnel);
+    log.info('agent tunnel connected');
+    void this.audit.emit({ event: 'agent.connect', user: info.agentName, remote_addr: remoteAddr, agent_id: info.agentId, agent_name: info.agentName });
+
+    const untrack = this.locks.track({ subject: { username: info.agentId, roles: identity.roles }, end: (lock) => tunnel.close(`locked: ${lock.message || lock.id}`) });
+    const expiry = setTimeout(() => tunnel.close('its certificate expired'), Math.max(0, identity.expires.getTime() - Date.now()));
+    expiry.unref();
+    tunnel.onClose((reason) => {
+      untrack();
+      clearTimeout(expiry);
+      log.info('agent tunnel closed', { reason });
+      void this.audit.emit({ event: 'agent.disconnect', user: info.agentName, remote_addr: remoteAddr, agent_id: info.agentId, agent_name: info.agentName, reason });
+    });
+  }
+}
+
+/** Speaks just enough HTTP/2 to hand the agent a GOAWAY that carries the reason, then hangs up. */
+function refuse(conn: RoutedConnection, reason: string): void {
+  const session = connect('http://agent.postern.invalid', { createConnection: () => conn.socket });
+  session.on('error', () => {});
+  session.goaway(constants.NGHTTP2_REFUSED_STREAM, 0, Buffer.from(reason));
+  setTimeout(() => session.destroy(), 500).unref();
+}
