@@ -71,7 +71,7 @@ const authSchema = z.strictObject({
   second_factor: z.enum(['otp', 'off'], { error: 'use otp (a TOTP app, the default) or off (password only)' }).default('otp'),
   cert_ttl: duration(60_000, 7 * 86_400_000, '12h').prefault('12h'),
   /** How long agents' host certificates live; agents renew them at two thirds of that. */
-  host_cert_ttl: duration(10_000, 30 * 86_400_000, '7d').prefault('7d'),
+  host_cert_ttl: duration(5_000, 30 * 86_400_000, '7d').prefault('7d'),
   tokens: z.array(staticToken).default([]),
 });
 

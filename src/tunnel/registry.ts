@@ -91,13 +91,16 @@ export class TunnelRegistry {
     }
   }
 
-  /** What a live agent announced for a resource (its labels, URI), or undefined when none serves it. */
-  find(kind: ResourceKind, name: string): AnnouncedResource | undefined {
+  /**
+   * What a live agent announced for a resource (its labels, URI), for authorizing before the dial.
+   * Fails fast, and is counted as a dial error, when no agent serving it is connected.
+   */
+  resolve(kind: ResourceKind, name: string): AnnouncedResource {
     for (const tunnel of this.byResource.get(`${kind}/${name}`) ?? []) {
       const found = !tunnel.closed && tunnel.resources.find((r) => r.kind === kind && r.name === name);
       if (found) return found;
     }
-    return undefined;
+    throw this.offline(kind, name);
   }
 
   /**
@@ -107,10 +110,7 @@ export class TunnelRegistry {
   async dial(kind: ResourceKind, name: string): Promise<Duplex> {
     const started = performance.now();
     const candidates = [...(this.byResource.get(`${kind}/${name}`) ?? [])].filter((t) => !t.closed).sort((a, b) => a.openStreams - b.openStreams);
-    if (candidates.length === 0) {
-      this.metrics.dialErrors.inc({ reason: 'agent_offline' });
-      throw new PosternError('AGENT_OFFLINE', `agent for ${kind === 'node' ? 'node' : kind} "${name}" is offline: no agent serving it is connected (see \`postern ctl get agents\`)`);
-    }
+    if (candidates.length === 0) throw this.offline(kind, name);
     let last: unknown;
     for (const tunnel of candidates) {
       try {
@@ -125,6 +125,11 @@ export class TunnelRegistry {
     }
     this.metrics.dialErrors.inc({ reason: isPosternError(last) ? last.code.toLowerCase() : 'internal' });
     throw last;
+  }
+
+  private offline(kind: ResourceKind, name: string): PosternError {
+    this.metrics.dialErrors.inc({ reason: 'agent_offline' });
+    return new PosternError('AGENT_OFFLINE', `agent for ${kind} "${name}" is offline: no agent serving it is connected`);
   }
 
   /** Closes every tunnel (proxy shutdown) and waits, a second at most, for their records to be deleted. */

@@ -139,7 +139,8 @@ export class TunnelClient {
     }
     const url = new URL(String(headers[':path'] ?? '/'), 'http://agent');
     if (headers[':method'] === 'GET' && url.pathname === RESOURCES_PATH) {
-      this.markUp(stream.session);
+      // The proxy asks with the version it has: from the second poll on, it holds our resources.
+      if (url.searchParams.get('after') !== '-1') this.markUp(stream.session);
       const abort = new AbortController();
       stream.once('close', () => abort.abort());
       void this.service.resources(Number(url.searchParams.get('after') ?? -1), HEARTBEAT_WAIT_MS, abort.signal).then((message) => {
@@ -153,7 +154,7 @@ export class TunnelClient {
     stream.end();
   }
 
-  /** The first poll on a session means the proxy accepted us: the tunnel is up. */
+  /** The proxy has our resources and can dial them: the tunnel is up. */
   private markUp(session: Http2Session | undefined): void {
     if (!session || this.upSessions.has(session)) return;
     this.upSessions.add(session);

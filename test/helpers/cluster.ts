@@ -12,15 +12,42 @@ export class TestCluster {
   private readonly usedSteps = new Map<string, number>();
   pin = '';
 
-  private constructor(readonly server: PosternProcess) {}
+  private constructor(
+    public server: PosternProcess,
+    private readonly args: string[],
+  ) {}
 
   static async start(args: string[] = []): Promise<TestCluster> {
     // Invite links carry the public address, so it must name the port the proxy really listens on.
     const port = await freePort();
-    const c = new TestCluster(await PosternProcess.start({ args: ['--listen-addr', `127.0.0.1:${port}`, '--public-addr', `postern.localhost:${port}`, ...args] }));
+    const full = ['--listen-addr', `127.0.0.1:${port}`, '--public-addr', `postern.localhost:${port}`, ...args];
+    const c = new TestCluster(await PosternProcess.start({ args: full }), full);
     const status = await c.ctl(['status', '--format', 'json']);
     c.pin = (JSON.parse(status.stdout) as { authorities: { host: { pin: string } } }).authorities.host.pin;
     return c;
+  }
+
+  /** Stops the server and starts it again on the same port and data directory. */
+  async restart(): Promise<void> {
+    await this.server.stop();
+    this.server = await PosternProcess.start({ dataDir: this.server.dataDir, args: this.args });
+  }
+
+  /** A fresh join token. */
+  async token(type = 'app'): Promise<string> {
+    const r = await this.ctl(['tokens', 'add', `--type=${type}`, '--format', 'json']);
+    if (r.code !== 0) throw new Error(`tokens add failed: ${r.stderr}`);
+    return (JSON.parse(r.stdout) as { token: string }).token;
+  }
+
+  /**
+   * Starts an agent process (`postern start --roles=agent`) against this cluster and waits until
+   * its tunnel is up. Without a token it must have joined before, in `dataDir`.
+   */
+  startAgent(args: string[], opts: { dataDir?: string; token?: string; proxy?: string } = {}): Promise<PosternProcess> {
+    const dataDir = opts.dataDir ?? join(tempDir('postern-agent-'), 'data');
+    const flags = ['--roles=agent', `--proxy=${opts.proxy ?? this.proxy}`, `--ca-pin=${this.pin}`, ...(opts.token ? [`--token=${opts.token}`] : []), ...args];
+    return PosternProcess.spawn(dataDir, flags, (r) => /^tunnel to .* is up$/.test(r.msg));
   }
 
   get proxy(): string {

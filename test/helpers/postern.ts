@@ -50,22 +50,34 @@ export class PosternProcess {
 
   /** Starts the server and waits until it listens. `args` add to or override the defaults. */
   static async start(opts: { dataDir?: string; args?: string[]; diag?: boolean } = {}): Promise<PosternProcess> {
-    requireBuild();
     const dataDir = opts.dataDir ?? join(tempDir(), 'data');
-    const args = ['start', '--data-dir', dataDir, '--listen-addr', '127.0.0.1:0', '--log-format', 'json', ...(opts.diag === false ? [] : ['--diag-addr', '127.0.0.1:0']), ...(opts.args ?? [])];
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = ['--listen-addr', '127.0.0.1:0', ...(opts.diag === false ? [] : ['--diag-addr', '127.0.0.1:0']), ...(opts.args ?? [])];
+    const p = await PosternProcess.spawn(dataDir, args, (r) => r.msg === 'postern started');
+    const started = p.logs.find((r) => r.msg === 'postern started')!;
+    p.proxyPort = Number(String(started.listen).split(':').pop());
+    if (started.diag) p.diagPort = Number(String(started.diag).split(':').pop());
+    return p;
+  }
+
+  /** Runs `postern start --data-dir DIR --log-format json ARGS…` and waits for the log line `ready` matches. */
+  static async spawn(dataDir: string, args: string[], ready: (r: LogRecord) => boolean, timeoutMs = 20_000): Promise<PosternProcess> {
+    requireBuild();
+    const child = spawn(process.execPath, [CLI, 'start', '--data-dir', dataDir, '--log-format', 'json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     const p = new PosternProcess(child, dataDir);
-    const started = await Promise.race([
-      p.waitForLog((r) => r.msg === 'postern started', 20_000),
+    await Promise.race([
+      p.waitForLog(ready, timeoutMs),
       p.exited.then((code) => {
-        throw new Error(`postern start exited with ${code} before listening:\n${p.stderr}`);
+        throw new Error(`postern start exited with ${code} before it was ready:\n${p.stderr}`);
       }),
     ]);
     // The banner goes to stdout after the log line goes to stderr; the two pipes race.
     await p.waitForStdout('Press Ctrl-C');
-    p.proxyPort = Number(String(started.listen).split(':').pop());
-    if (started.diag) p.diagPort = Number(String(started.diag).split(':').pop());
     return p;
+  }
+
+  /** The exit code once the process ends by itself. */
+  get exit(): Promise<number | null> {
+    return this.exited;
   }
 
   waitForLog(match: (r: LogRecord) => boolean, timeoutMs = 5000): Promise<LogRecord> {

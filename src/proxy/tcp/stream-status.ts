@@ -17,7 +17,10 @@ export function writeRefusal(stream: Duplex, err: PosternError): void {
   stream.end(JSON.stringify(err.toJSON()) + '\n');
 }
 
-/** Reads the status line; resolves once it is ok (the rest of the stream is the target's bytes). */
+/**
+ * Reads the status line; resolves once it is ok. The stream is left paused with the target's
+ * first bytes unread in it: pipe it or resume it.
+ */
 export function readStatus(stream: Duplex): Promise<void> {
   return new Promise((resolve, reject) => {
     let buffered = Buffer.alloc(0);

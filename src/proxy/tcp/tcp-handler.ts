@@ -35,8 +35,7 @@ export class TcpHandler implements ProtocolHandler {
     const { verifier, authorizer, tunnels, locks, audit } = this.deps;
     const identity = verifier.verifySocket(conn.socket, 'user');
     const name = this.appName(conn.servername);
-    const resource = tunnels.find('app', name);
-    if (!resource) throw new PosternError('AGENT_OFFLINE', `agent for app "${name}" is offline: no agent serving it is connected`);
+    const resource = tunnels.resolve('app', name);
     const decision = authorizer.checker(identity).checkResource({ kind: 'app', name, labels: resource.labels });
     if (!decision.allow) {
       await audit.emit({ event: 'access.denied', user: identity.username, remote_addr: conn.clientAddr.address, kind: 'app', resource: name, reasons: decision.reasons });
