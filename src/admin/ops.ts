@@ -167,10 +167,11 @@ export const ADMIN_OPS = {
   'locks.add': op({
     resource: 'lock',
     verb: 'create',
-    args: z.object({ user: z.string().optional(), role: z.string().optional(), ttl_ms: z.number().int().positive().optional(), message: z.string().optional() }),
+    args: z.object({ user: z.string().optional(), role: z.string().optional(), agent: z.string().optional(), ttl_ms: z.number().int().positive().optional(), message: z.string().optional() }),
     async run(auth, args, actor): Promise<Lock & { description: string }> {
-      if ((args.user === undefined) === (args.role === undefined)) throw new PosternError('USAGE', 'lock exactly one target: --user NAME or --role NAME');
-      const target = args.user !== undefined ? { user: args.user } : { role: args.role! };
+      const given = [args.user, args.role, args.agent].filter((t) => t !== undefined);
+      if (given.length !== 1) throw new PosternError('USAGE', 'lock exactly one target: --user NAME, --role NAME or --agent NAME_OR_ID');
+      const target = args.user !== undefined ? { user: args.user } : args.role !== undefined ? { role: args.role } : { agent: await agentId(auth, args.agent!) };
       const lock = await auth.locks.create(target, { createdBy: actor.name, ...(args.message ? { message: args.message } : {}), ...(args.ttl_ms ? { ttlMs: args.ttl_ms } : {}) });
       await auth.emit({ event: 'lock.create', user: actor.name, remote_addr: actor.remoteAddr, lock_id: lock.id, target, message: lock.message, expires: lock.expires });
       return { ...lock, description: describeLock(lock) };
@@ -303,6 +304,16 @@ async function setCredentials(auth: AuthService, user: string, password: string,
   await auth.users.setCredentials(user, { password_hash: hash, ...(secret ? { totp_secret: secret } : {}) });
   await auth.emit({ event: 'user.password.set', user: actor.name, remote_addr: actor.remoteAddr, target: user, how: 'set by an administrator' });
   return secret ? { otp_uri: totpUri(secret, user, `Postern ${auth.cluster.clusterName}`) } : {};
+}
+
+/** An agent's ID from its ID or the name it is listed under (`ctl get agents`). */
+async function agentId(auth: AuthService, nameOrId: string): Promise<string> {
+  const agents = (await auth.backend.range('/agents/')).map((i) => JSON.parse(i.value) as AgentRecord);
+  const matches = agents.filter((a) => a.name === nameOrId);
+  if (matches.length > 1) throw new PosternError('USAGE', `${matches.length} online agents are named ${nameOrId}; lock one by its ID (postern ctl get agents)`);
+  if (matches[0]) return matches[0].id;
+  if (/^[0-9a-f-]{36}$/.test(nameOrId)) return nameOrId;
+  throw new PosternError('NOT_FOUND', `no online agent is named "${nameOrId}"; give the agent's ID instead (postern ctl get agents, or identity.json in its data directory)`);
 }
 
 /** Online resources of a kind, one row per name; several agents may serve one (high availability). */

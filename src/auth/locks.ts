@@ -6,7 +6,8 @@ import { Collection } from '../storage/collection.js';
 
 export const lockSchema = z.object({
   id: z.string(),
-  target: z.union([z.object({ user: z.string() }), z.object({ role: z.string() })]),
+  /** An agent is locked by its ID (the user name its host certificate carries). */
+  target: z.union([z.object({ user: z.string() }), z.object({ role: z.string() }), z.object({ agent: z.string() })]),
   message: z.string(),
   created: z.string(),
   created_by: z.string(),
@@ -22,11 +23,18 @@ export interface LockSubject {
 }
 
 export function lockMatches(lock: Lock, subject: LockSubject): boolean {
-  return 'user' in lock.target ? lock.target.user === subject.username : subject.roles.includes(lock.target.role);
+  const t = lock.target;
+  if ('user' in t) return t.user === subject.username;
+  if ('agent' in t) return t.agent === subject.username;
+  return subject.roles.includes(t.role);
+}
+
+export function describeTarget(target: LockTarget): string {
+  return 'user' in target ? `user ${target.user}` : 'agent' in target ? `agent ${target.agent}` : `role ${target.role}`;
 }
 
 export function describeLock(lock: Lock): string {
-  const who = 'user' in lock.target ? `user ${lock.target.user}` : `role ${lock.target.role}`;
+  const who = describeTarget(lock.target);
   const until = lock.expires ? ` until ${lock.expires}` : '';
   return `${who} is locked${until}${lock.message ? `: ${lock.message}` : ''}`;
 }

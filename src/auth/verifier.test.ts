@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createAuthority, issueCertificate, loadAuthority, type CertAuthority } from '../pki/authority.js';
 import { EC_ALGORITHM } from '../pki/crypto.js';
 import type { Identity } from '../pki/identity.js';
-import type { Lock } from './locks.js';
+import { lockMatches, type Lock } from './locks.js';
 import { IdentityVerifier } from './verifier.js';
 
 const user = await loadAuthority(await createAuthority('user', 'example.com'));
@@ -18,7 +18,7 @@ async function certFrom(ca: CertAuthority, kind: Identity['kind'], opts: { ttlMs
 }
 
 function verifier(locks: Lock[] = []): IdentityVerifier {
-  const lockView = { find: (s: { username: string; roles: readonly string[] }) => locks.find((l) => ('user' in l.target ? l.target.user === s.username : s.roles.includes(l.target.role))) };
+  const lockView = { find: (s: { username: string; roles: readonly string[] }) => locks.find((l) => lockMatches(l, s)) };
   return new IdentityVerifier({ clusterName: 'example.com', authorities: { user, host } }, lockView);
 }
 

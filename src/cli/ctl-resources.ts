@@ -4,6 +4,7 @@ import { renderUnicodeCompact } from 'uqr';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { AdminClient } from '../admin/admin-client.js';
 import type { OnlineResource, UserAdded } from '../admin/ops.js';
+import { describeTarget } from '../auth/locks.js';
 import { readStdin } from '../client/prompt.js';
 import { PosternError } from '../errors/postern-error.js';
 import { adminCommand, withAdmin, type AdminOptions } from './ctl.js';
@@ -52,12 +53,12 @@ const KINDS = {
     plural: 'locks',
     list: (a) => a.run('locks.ls', {}),
     remove: (a, id) => a.run('locks.rm', { id }),
-    table: (rows) => table(['ID', 'TARGET', 'MESSAGE', 'EXPIRES'], rows.map((l) => [l.id, 'user' in l.target ? `user ${l.target.user}` : `role ${l.target.role}`, l.message, l.expires ?? 'never'])),
+    table: (rows) => table(['ID', 'TARGET', 'MESSAGE', 'EXPIRES'], rows.map((l) => [l.id, describeTarget(l.target), l.message, l.expires ?? 'never'])),
   }),
   agent: kind({
     plural: 'agents',
     list: (a) => a.run('agents.ls', {}),
-    remove: () => Promise.reject(new PosternError('USAGE', 'agents are listed while connected; to stop one, stop its process, or lock it: postern ctl lock --user AGENT_ID')),
+    remove: () => Promise.reject(new PosternError('USAGE', 'agents are listed while connected; to cut one off, lock it: postern ctl lock --agent NAME')),
     table: (rows) => table(['NAME', 'ID', 'SERVES', 'FROM', 'CONNECTED', 'LAST HEARTBEAT'], rows.map((g) => [g.name, g.id, g.resources.map((r) => `${r.kind} ${r.name}`).join(', '), g.remote_addr, g.connected_at, g.last_heartbeat]), '(no agents connected)'),
   }),
   app: resourceKind('app', 'apps', 'URI'),
@@ -175,14 +176,21 @@ export function registerCtlResources(ctl: Command): void {
       print(opts.format, results, () => results.map((r) => `role "${r.name}" ${r.result}\n`).join(''));
     });
 
-  adminCommand(ctl.command('lock').description('Lock a user or a role: new connections are refused at once and live ones end within a second.'))
+  adminCommand(ctl.command('lock').description('Lock a user, a role or an agent: new connections are refused at once and live ones end within a second.'))
     .option('--user <name>', 'the user to lock')
     .option('--role <name>', 'the role to lock (everyone holding it)')
+    .option('--agent <name-or-id>', 'the agent to lock (its tunnel closes and it cannot reconnect)')
     .addOption(new Option('--ttl <duration>', 'lift the lock after this long (default: until removed with `ctl rm lock ID`)').argParser(durationArg(1000, 365 * 86_400_000)))
     .option('--message <text>', 'why; shown to the people refused')
-    .action(async (opts: Opts & { user?: string; role?: string; ttl?: number; message?: string }) => {
+    .action(async (opts: Opts & { user?: string; role?: string; agent?: string; ttl?: number; message?: string }) => {
       const lock = await withAdmin(opts, (a) =>
-        a.run('locks.add', { ...(opts.user ? { user: opts.user } : {}), ...(opts.role ? { role: opts.role } : {}), ...(opts.ttl ? { ttl_ms: opts.ttl } : {}), ...(opts.message ? { message: opts.message } : {}) }),
+        a.run('locks.add', {
+          ...(opts.user ? { user: opts.user } : {}),
+          ...(opts.role ? { role: opts.role } : {}),
+          ...(opts.agent ? { agent: opts.agent } : {}),
+          ...(opts.ttl ? { ttl_ms: opts.ttl } : {}),
+          ...(opts.message ? { message: opts.message } : {}),
+        }),
       );
       print(opts.format, lock, () => `Locked: ${lock.description}.\nLock id ${lock.id}; lift it with: postern ctl rm lock ${lock.id}\n`);
     });

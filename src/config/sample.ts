@@ -5,6 +5,10 @@ export function sampleConfig(): string {
 # Paths are relative to this file. Flags (postern start --help) override the file.
 version: v1
 
+# What this process runs: auth and proxy (the cluster), agent, or all three.
+# Default: auth and proxy, plus agent when the agent section below is present.
+# roles: [auth, proxy]
+
 # The cluster's name, fixed when the data directory is first created.
 # Default: the host part of proxy.public_addr.
 # cluster_name: postern.localhost
@@ -26,6 +30,12 @@ auth:
   # How long a certificate from \`postern login\` lives unless the user asks for less;
   # roles can cap it lower with options.max_session_ttl.
   cert_ttl: 12h
+  # How long agents' host certificates live; agents renew them at two thirds of that.
+  host_cert_ttl: 7d
+  # Join tokens that do not expire, for agents started by automation, as ROLES:VALUE
+  # (roles from app, ssh, db). Prefer single-use tokens: postern ctl tokens add --type=app
+  # tokens: ["app,ssh:a-long-random-value-from-openssl-rand-hex-24"]
+  tokens: []
 
 storage:
   type: sqlite       # the embedded store in data_dir
@@ -47,5 +57,29 @@ proxy:
   handshake_timeout: 10s
   # Connections open at once; further ones are refused until some close.
   max_connections: 10000
+
+
+# An agent: runs inside a private network, dials out to the proxy (no inbound port needed) and
+# serves the resources below. Uncomment to run one (with roles: [agent] on a separate machine).
+# agent:
+#   proxy: postern.example.com:443
+#   token: …                      # from postern ctl tokens add; needed on the first start only
+#   ca_pin: sha256:…              # from postern ctl status; checked before joining
+#   name: edge-1                  # default: the host name
+#   apps:
+#     - name: grafana             # reached at https://grafana.<proxy host>
+#       uri: http://localhost:3000
+#       labels: { env: dev }
+#     - name: redis               # a TCP app
+#       uri: tcp://localhost:6379
+#   ssh:
+#     - name: web-1
+#       addr: 127.0.0.1:22
+#       labels: { env: prod }
+#   databases:
+#     - name: pg
+#       protocol: postgres
+#       uri: 127.0.0.1:5432
+#       labels: { env: dev }
 `;
 }

@@ -59,7 +59,16 @@ describe('router', () => {
 
   it('lists the ALPN names it serves', () => {
     expect(router('web').served()).toEqual(['h2', 'http/1.1']);
-    expect(router('web', 'tcp').served()).toEqual(['postern-tcp', 'postern-tcp-ping', 'h2', 'http/1.1']);
+    expect(router('web', 'tcp').served()).toEqual(['postern-tcp', 'h2', 'http/1.1']);
+  });
+
+  it('offers a -ping variant only when the handler speaks its keepalive framing', () => {
+    const plain = router('tcp');
+    expect(plain.selectAlpn('postern.localhost', ['postern-tcp-ping'])).toMatchObject({ ok: false, reason: 'protocol_unavailable' });
+    const pinging = new Router();
+    pinging.register('tcp', { handle() {}, ping: true });
+    expect(pinging.selectAlpn('postern.localhost', ['postern-tcp-ping'])).toMatchObject({ ok: true, alpn: 'postern-tcp-ping' });
+    expect(pinging.served()).toEqual(['postern-tcp', 'postern-tcp-ping']);
   });
 
   it('rejects registering a protocol outside the table', () => {

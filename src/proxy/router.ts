@@ -19,6 +19,8 @@ export interface RoutedConnection {
 
 export interface ProtocolHandler {
   handle(conn: RoutedConnection): void;
+  /** The handler speaks the `-ping` variant's keepalive framing too (only then is it offered). */
+  readonly ping?: boolean;
 }
 
 export type AlpnDecision =
@@ -60,7 +62,7 @@ export class Router {
 
   /** ALPN names of the protocols that have a handler, for /webapi/ping and docs. */
   served(): string[] {
-    return [...this.byAlpn.entries()].filter(([, v]) => this.handlers.has(v.protocol.id)).map(([name]) => name);
+    return [...this.byAlpn.keys()].filter((name) => this.available(this.byAlpn.get(name)!.protocol, name).ok);
   }
 
   /** Picks the ALPN to answer with, from what the client offered and who serves it. */
@@ -101,7 +103,13 @@ export class Router {
   }
 
   private available(protocol: ProtocolSpec, alpn: string): AlpnDecision {
-    if (this.handlers.has(protocol.id)) return { ok: true, alpn, protocol };
+    const handler = this.handlers.get(protocol.id);
+    const ping = this.byAlpn.get(alpn)?.ping ?? false;
+    if (handler && (!ping || handler.ping)) return { ok: true, alpn, protocol };
+    if (handler) {
+      const plain = alpn.slice(0, -PING_SUFFIX.length);
+      return { ok: false, reason: 'protocol_unavailable', message: `${alpn}: the keepalive variant of ${protocol.description} is not available in this version of Postern yet; use ${plain}`, protocol };
+    }
     return {
       ok: false,
       reason: 'protocol_unavailable',

@@ -104,9 +104,13 @@ export async function startServer(config: PosternConfig, log: Logger): Promise<R
       metrics: new ProxyMetrics(registry),
     });
     const proxyAddr = await listener.listen(config.proxy.listen_addr);
-    cleanups.push(() => listener.close(2000));
-    // Runs before the listener's grace period: agents are told at once, and their records are deleted while storage is open.
-    cleanups.push(() => tunnels.closeAll('the proxy is shutting down'));
+    cleanups.push(async () => {
+      // Stop accepting first, or agents told to go would reconnect to this dying proxy at once;
+      // then close the tunnels (their records are deleted while storage is open), then wait out the rest.
+      const closed = listener.close(2000);
+      await tunnels.closeAll('the proxy is shutting down');
+      await closed;
+    });
     cleanups.push(
       keepRenewed(tls, tlsFor, listener, log.child({ component: 'proxy' }), (fresh) => {
         tls = fresh;

@@ -42,7 +42,7 @@ describe.runIf(tools)('postern start', () => {
         cluster_name: 'postern.localhost',
         public_addr: 'postern.localhost:3080',
         version: expect.stringMatching(/^\d+\.\d+\.\d+/),
-        protocols: ['h2', 'http/1.1'],
+        protocols: ['postern-reversetunnel', 'postern-tcp', 'h2', 'http/1.1'],
         client_addr: '127.0.0.1',
       });
     }

@@ -254,6 +254,18 @@ describe.runIf(tools)('agents and reverse tunnels', () => {
     }
   });
 
+  it('a lock on an agent closes its tunnel and keeps it out until the lock is lifted', async () => {
+    const agent = await startAgent(['--agent-name=suspect', '--app', `name=watched,uri=tcp://127.0.0.1:${echo.port}`], { token: await cluster.token('app') });
+    const lock = await cluster.ctl(['lock', '--agent', 'suspect', '--message', 'compromised host']);
+    expect(lock.code, lock.stderr).toBe(0);
+    expect(lock.stdout).toMatch(/Locked: agent [0-9a-f-]{36} is locked: compromised host/);
+    await agent.waitForLog((l) => String(l.msg).includes('refused by the proxy: access refused: agent') && String(l.msg).includes('compromised host'), 5000);
+    await expect(dialApp('watched')).rejects.toThrow('agent for app "watched" is offline');
+    const id = /Lock id (\S+);/.exec(lock.stdout)![1]!;
+    expect((await cluster.ctl(['rm', 'lock', id])).code).toBe(0);
+    await eventually(async () => ((await cluster.ctl(['get', 'apps'])).stdout.includes('watched') ? true : undefined), () => 'the agent did not come back', 10_000);
+  });
+
   it('reports tunnels and dial errors as metrics', async () => {
     const metrics = await run('curl', ['-sS', `http://127.0.0.1:${cluster.server.diagPort}/metrics`]);
     expect(metrics.stdout).toMatch(/^postern_tunnels_connected [1-9]\d*$/m);
