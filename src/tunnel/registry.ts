@@ -91,6 +91,16 @@ export class TunnelRegistry {
     }
   }
 
+  /** Every resource of a kind that some live agent serves now, once per name, by name. */
+  list(kind: ResourceKind): AnnouncedResource[] {
+    const found = new Map<string, AnnouncedResource>();
+    for (const tunnel of this.byAgent.values()) {
+      if (tunnel.closed) continue;
+      for (const r of tunnel.resources) if (r.kind === kind && !found.has(r.name)) found.set(r.name, r);
+    }
+    return [...found.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
   /**
    * What a live agent announced for a resource (its labels, URI), for authorizing before the dial.
    * Fails fast, and is counted as a dial error, when no agent serving it is connected.

@@ -182,16 +182,6 @@ describe.runIf(tools)('identity: users, login, certificates, locks, sessions, au
     expect(JSON.parse((await curl(['-H', `cookie: ${cookie}`, cluster.server.url('/webapi/whoami')])).stdout)).toMatchObject({ error: { code: 'UNAUTHENTICATED' } });
   });
 
-  it('the sign-in page sets the session cookie and shows who is signed in', async () => {
-    const secret = await cluster.addUser('hana', PASSWORD);
-    const jar = join(tempDir(), 'cookies.txt');
-    const form = await curl(['-c', jar, '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', '-H', `Origin: https://postern.localhost:${cluster.server.proxyPort}`, '--data-urlencode', 'user=hana', '--data-urlencode', `password=${PASSWORD}`, '--data-urlencode', `otp=${await cluster.freshCode(secret)}`, cluster.server.url('/web/login')]);
-    expect(form.stdout).toMatch(/^303 https:\/\/postern\.localhost:\d+\/web$/);
-    expect((await curl(['-b', jar, cluster.server.url('/web')])).stdout).toContain('Signed in as hana');
-    const wrong = await curl(['-w', '\n%{http_code}', '--data-urlencode', 'user=hana', '--data-urlencode', 'password=wrong wrong wrong', cluster.server.url('/web/login')]);
-    expect(wrong.stdout).toMatch(/login refused: wrong user name, password or one-time code[\s\S]*\n401$/);
-  });
-
   it('remote ctl: an editor administers through the proxy; others hear which rule is missing', async () => {
     const secret = await cluster.addUser('ivan', PASSWORD, 'access');
     const ivan = cluster.person();

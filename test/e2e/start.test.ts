@@ -62,9 +62,9 @@ describe.runIf(tools)('postern start', () => {
     expect(JSON.parse(body!)).toEqual({ error: { code: 'NOT_FOUND', message: expect.stringContaining('/webapi/ping'), request_id: expect.any(String) } });
   });
 
-  it('sends browsers from / to the sign-in page', async () => {
+  it('sends browsers from / to the web UI', async () => {
     const r = await run('curl', ['-sS', '-L', '-o', '/dev/null', '-w', '%{http_code} %{url_effective}', '--cacert', caFile, server.url('/')]);
-    expect(r.stdout).toBe(`200 ${server.url('/web/login')}`);
+    expect(r.stdout).toBe(`200 ${server.url('/web')}`);
   });
 
   it('tells a plain-HTTP client to use https, with a 400', async () => {

@@ -84,19 +84,19 @@ function credentials(body: Record<string, unknown>): { user: string; password: s
 }
 
 /** Creates a web session for a user who just proved who they are; returns its cookie. */
-export async function startSession(auth: AuthService, user: User, ctx: WebContext): Promise<{ cookie: string; expires: string }> {
+async function startSession(auth: AuthService, user: User, ctx: WebContext): Promise<{ cookie: string; expires: string }> {
   const ttl = await auth.sessionTtl(user);
   const { secret, session } = await auth.sessions.create(user.name, ttl, ctx.conn.clientAddr.address);
   await auth.emit({ event: 'session.start', user: user.name, remote_addr: ctx.conn.clientAddr.address, session_id: session.id, expires: session.expires });
   return { cookie: `${SESSION_COOKIE}=${secret}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=${Math.floor(ttl / 1000)}`, expires: session.expires };
 }
 
-export async function endSession(auth: AuthService, username: string, secret: string | undefined, ctx: WebContext): Promise<void> {
+async function endSession(auth: AuthService, username: string, secret: string | undefined, ctx: WebContext): Promise<void> {
   if (!secret) return;
   await auth.sessions.end(secret);
   await auth.emit({ event: 'user.logout', user: username, remote_addr: ctx.conn.clientAddr.address });
 }
 
-export function clearedCookie(): string {
+function clearedCookie(): string {
   return `${SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0`;
 }

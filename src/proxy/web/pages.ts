@@ -2,21 +2,18 @@ import { renderSVG } from 'uqr';
 import type { AuthService } from '../../auth/auth-service.js';
 import { hashPassword, passwordProblem } from '../../auth/password.js';
 import { totpUri, verifyTotp } from '../../auth/totp.js';
-import { isPosternError, PosternError } from '../../errors/postern-error.js';
-import { clearedCookie, endSession, startSession } from './auth-routes.js';
+import { PosternError } from '../../errors/postern-error.js';
 import { readForm } from './body.js';
 import { html, page, Raw } from './html.js';
-import type { WebAuthenticator } from './principal.js';
 import { redirect, sendHtml } from './respond.js';
 import type { WebContext, WebHandler } from './web-handler.js';
 
 /**
- * The server-rendered pages of the identity flow: accepting an invite (set a password, enrol a
- * TOTP app) and signing in. Plain forms, no scripts; errors re-render the form with the reason.
+ * The server-rendered page of the identity flow: accepting an invite (set a password, enrol a
+ * TOTP app). A plain form with no scripts, so it works before the person has any session; errors
+ * re-render the form with the reason. Everything else under /web is the UI (ui-files.ts).
  */
-export function registerPages(web: WebHandler, auth: AuthService, authn: WebAuthenticator): void {
-  const otp = auth.settings.secondFactor === 'otp';
-
+export function registerPages(web: WebHandler, auth: AuthService): void {
   web.route('GET', '/web/invite/*', async ({ res, rest }) => {
     const token = await auth.userTokens.lookup(rest);
     sendHtml(res, 200, invitePage(auth, rest, token.user, token.totp_secret));
@@ -47,54 +44,12 @@ export function registerPages(web: WebHandler, auth: AuthService, authn: WebAuth
       page(
         'Account ready',
         html`<h1>You are all set, ${token.user}</h1><p class="ok">Your password${token.totp_secret ? ' and authenticator app are' : ' is'} saved.</p>
-<p>Sign in from a terminal:</p><pre>postern login --proxy=${proxy} --user=${token.user}</pre><p>or in this browser: <a href="/web/login">sign in</a>.</p>`,
+<p>Sign in from a terminal:</p><pre>postern login --proxy=${proxy} --user=${token.user}</pre><p>or in this browser: <a href="/web">sign in</a>.</p>`,
       ),
     );
   });
 
   web.route('GET', '/', ({ res }) => redirect(res, '/web'));
-
-  web.route('GET', '/web/login', ({ res }) => sendHtml(res, 200, loginPage(otp)));
-
-  web.route('POST', '/web/login', async (ctx) => {
-    sameOrigin(ctx);
-    const form = await readForm(ctx.req);
-    const user = form.get('user') ?? '';
-    try {
-      const found = await auth.login({ user, password: form.get('password') ?? '', ...(form.get('otp') ? { otp: form.get('otp')! } : {}), remoteAddr: ctx.conn.clientAddr.address, method: 'web' });
-      const { cookie } = await startSession(auth, found, ctx);
-      redirect(ctx.res, '/web', { 'set-cookie': cookie });
-    } catch (err) {
-      if (!isPosternError(err) || err.status >= 500) throw err;
-      sendHtml(ctx.res, err.status, loginPage(otp, err.message, user));
-    }
-  });
-
-  web.route('GET', '/web', async (ctx) => {
-    let principal;
-    try {
-      principal = await authn.principal(ctx);
-    } catch (err) {
-      if (isPosternError(err, 'UNAUTHENTICATED')) return redirect(ctx.res, '/web/login');
-      throw err;
-    }
-    sendHtml(
-      ctx.res,
-      200,
-      page(
-        'Signed in',
-        html`<h1>Signed in as ${principal.username}</h1><p>Roles: ${principal.roles.join(', ')}</p><p class="muted">Until ${principal.expires.toISOString()}</p>
-<form method="post" action="/web/logout"><button>Sign out</button></form>`,
-      ),
-    );
-  });
-
-  web.route('POST', '/web/logout', async (ctx) => {
-    sameOrigin(ctx);
-    const principal = await authn.principal(ctx).catch(() => undefined);
-    if (principal) await endSession(auth, principal.username, principal.sessionSecret, ctx);
-    redirect(ctx.res, '/web/login', { 'set-cookie': clearedCookie() });
-  });
 }
 
 function invitePage(auth: AuthService, token: string, user: string, totpSecret: string | undefined, error?: string): string {
@@ -112,18 +67,6 @@ ${
 <label for="otp">The 6-digit code the app shows</label><input id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]{6,7}" required>`
 }
 <button>Save</button></form>`,
-  );
-}
-
-function loginPage(otp: boolean, error?: string, user = ''): string {
-  return page(
-    'Sign in',
-    html`<h1>Sign in to Postern</h1>${error && html`<p class="error">${error}</p>`}
-<form method="post" action="/web/login">
-<label for="user">User name</label><input id="user" name="user" autocomplete="username" required value="${user}">
-<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
-${otp && html`<label for="otp">One-time code</label><input id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code" required>`}
-<button>Sign in</button></form>`,
   );
 }
 

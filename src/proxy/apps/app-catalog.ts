@@ -1,0 +1,72 @@
+import { formatHostPort, type HostPort } from '../../net/addr.js';
+import type { AnnouncedResource } from '../../tunnel/protocol.js';
+import type { TunnelRegistry } from '../../tunnel/registry.js';
+
+/** An app as the proxy serves it: what its agent announced, and where people reach it. */
+export interface App {
+  name: string;
+  description?: string;
+  labels: Record<string, string>;
+  /** http for web apps (reached in a browser), tcp for raw TCP apps (reached through `postern proxy app`). */
+  type: 'http' | 'tcp';
+  /** The app's own URI, as its agent reaches it (for the JWT audience and Location rewrites). */
+  uri: string;
+  /** host[:port] people use: `<name>.<proxy host>`, or the app's own public_addr. */
+  publicAddr: string;
+}
+
+/**
+ * The apps online now (from the tunnel registry), with their public addresses: every app is
+ * reached at `<name>.<proxy public host>` on the proxy's public port, unless it announces a
+ * public_addr of its own.
+ */
+export class AppCatalog {
+  private readonly portSuffix: string;
+
+  constructor(
+    private readonly tunnels: TunnelRegistry,
+    private readonly proxy: HostPort,
+  ) {
+    this.portSuffix = proxy.port === 443 ? '' : `:${proxy.port}`;
+  }
+
+  list(): App[] {
+    return this.tunnels.list('app').map((r) => this.toApp(r));
+  }
+
+  /**
+   * The app a request's Host names (an app subdomain, or an app's own public_addr), with the app
+   * itself when it is online. An app subdomain whose app is offline is still an app request: the
+   * person gets the "offline" page, never the proxy's own pages under an app's name.
+   */
+  byHost(hostHeader: string): { name: string; app: App | undefined } | undefined {
+    const host = hostHeader.toLowerCase().replace(/:\d+$/, '');
+    const suffix = `.${this.proxy.host.toLowerCase()}`;
+    if (host.endsWith(suffix) && !host.slice(0, -suffix.length).includes('.')) {
+      const name = host.slice(0, -suffix.length);
+      return { name, app: this.list().find((a) => a.name === name) };
+    }
+    const app = this.list().find((a) => a.publicAddr.toLowerCase().replace(/:\d+$/, '') === host);
+    return app && { name: app.name, app };
+  }
+
+  /** The URL of the proxy's own pages (login, launcher). */
+  get proxyUrl(): string {
+    return `https://${formatHostPort(this.proxy)}`;
+  }
+
+  appUrl(app: App, path = '/'): string {
+    return `https://${app.publicAddr}${path}`;
+  }
+
+  private toApp(r: AnnouncedResource): App {
+    return {
+      name: r.name,
+      ...(r.description ? { description: r.description } : {}),
+      labels: r.labels,
+      type: r.uri?.startsWith('tcp:') ? 'tcp' : 'http',
+      uri: r.uri ?? '',
+      publicAddr: r.public_addr ?? `${r.name}.${this.proxy.host}${this.portSuffix}`,
+    };
+  }
+}
