@@ -4,7 +4,7 @@
  *
  * Codes are `PA` + four digits + a severity: `I` for information, `W` for a warning (something
  * was refused). The first two digits group the subject (10 logins, 11 certificates, 12 users,
- * 13 roles, 14 join tokens, 15 locks, 16 web sessions, 17 authorization, 18 agents); a refusal shares the
+ * 13 roles, 14 join tokens, 15 locks, 16 web sessions, 17 authorization, 18 agents, 19 app sessions); a refusal shares the
  * number of the event it refuses, so `PA1000I` and `PA1000W` are a login and a failed one.
  * Codes are stable once released: searches and alerts outside Postern match on them.
  */
@@ -36,6 +36,12 @@ export const AUDIT_EVENTS = {
   'agent.join.failed': { code: 'PA1800W', summary: 'An agent was refused joining; `reason` says why (unknown, expired or used token, wrong type).' },
   'agent.connect': { code: 'PA1801I', summary: "An agent's reverse tunnel connected: `agent_id`, `agent_name`." },
   'agent.disconnect': { code: 'PA1802I', summary: "An agent's reverse tunnel closed; `reason` says why." },
+  'app.session.start': { code: 'PA1900I', summary: 'An app session started: a person opened `app` in a browser (`session_id`).' },
+  'app.session.request': {
+    code: 'PA1901I',
+    summary: 'Requests made in an app session, in chunks: `requests` lists each one (method, path, status, bytes in and out, duration).',
+  },
+  'app.session.end': { code: 'PA1902I', summary: 'An app session ended: logout from the app, or its web session ended; `reason` says which.' },
   'agent.refused': { code: 'PA1801W', summary: "An agent's tunnel was refused: its certificate was expired, forged or locked; `reason` says which." },
 } as const satisfies Record<string, { code: string; summary: string }>;
 

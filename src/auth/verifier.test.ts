@@ -19,7 +19,7 @@ async function certFrom(ca: CertAuthority, kind: Identity['kind'], opts: { ttlMs
 
 function verifier(locks: Lock[] = []): IdentityVerifier {
   const lockView = { find: (s: { username: string; roles: readonly string[] }) => locks.find((l) => lockMatches(l, s)) };
-  return new IdentityVerifier({ clusterName: 'example.com', authorities: { user, host } }, lockView);
+  return new IdentityVerifier({ authorities: { user, host } }, lockView);
 }
 
 const lock = (target: Lock['target']): Lock => ({ id: 'l1', target, message: 'incident', created: '', created_by: 'admin' });

@@ -3,7 +3,6 @@ import type { TLSSocket } from 'node:tls';
 import { PosternError } from '../errors/postern-error.js';
 import { x509 } from '../pki/crypto.js';
 import { identityFromCertificate, type Identity, type IdentityKind } from '../pki/identity.js';
-import type { ClusterState } from './cluster-state.js';
 import { lockedError, type Lock, type LockSubject } from './locks.js';
 
 /** What the verifier asks of the lock view: the lock covering a subject now, if any. */
@@ -25,7 +24,7 @@ export class IdentityVerifier {
   private readonly cache = new Map<string, Identity>();
 
   constructor(
-    cluster: ClusterState,
+    cluster: { authorities: Record<IdentityKind, { certPem: string }> },
     private readonly locks: LockView,
   ) {
     this.cas = { user: new X509Certificate(cluster.authorities.user.certPem), host: new X509Certificate(cluster.authorities.host.certPem) };

@@ -42,6 +42,11 @@ export class WebSessions {
     return /^[A-Za-z0-9_-]{20,64}$/.test(secret) ? this.sessions.get(tokenHash(secret)) : Promise.resolve(undefined);
   }
 
+  /** The live session with this hash (app sessions keep the hash of the web session they came from). */
+  byHash(hash: string): Promise<WebSession | undefined> {
+    return this.sessions.get(hash);
+  }
+
   async end(secret: string): Promise<boolean> {
     return this.sessions.delete(tokenHash(secret));
   }

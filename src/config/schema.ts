@@ -95,7 +95,17 @@ const agentSchema = z.strictObject({
   /** How this agent is listed (default: the host name). */
   name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/).optional(),
   apps: z
-    .array(z.strictObject({ name: resourceName, uri: targetUri(['http:', 'https:', 'tcp:']), labels: labelMap, description: z.string().optional(), public_addr: z.string().optional() }))
+    .array(
+      z.strictObject({
+        name: resourceName,
+        uri: targetUri(['http:', 'https:', 'tcp:']),
+        labels: labelMap,
+        description: z.string().optional(),
+        public_addr: z.string().optional(),
+        /** Headers added to every request, with trait templates: `X-User: {{internal.username}}`. */
+        rewrite: z.strictObject({ headers: z.array(z.string().regex(/^[A-Za-z0-9-]+: ?.+$/, 'write a header as "Name: value", like "X-User: {{internal.username}}"')).default([]) }).optional(),
+      }),
+    )
     .default([]),
   ssh: z.array(z.strictObject({ name: resourceName, addr: hostPort('127.0.0.1:22', 22), labels: labelMap, description: z.string().optional() })).default([]),
   databases: z

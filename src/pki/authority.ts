@@ -5,10 +5,11 @@ import { caPin } from './pin.js';
 
 /**
  * The certificate authorities (DESIGN.md §3): `user` signs people's certificates, `host` signs
- * the proxy's TLS certificate and agents' certificates. Keys are ECDSA P-256.
+ * the proxy's TLS certificate and agents' certificates, `jwt` signs the assertions apps receive
+ * (its certificate only carries the key; apps verify with the JWKS). Keys are ECDSA P-256.
  */
-export type AuthorityType = 'user' | 'host';
-export const AUTHORITY_TYPES: readonly AuthorityType[] = ['user', 'host'];
+export type AuthorityType = 'user' | 'host' | 'jwt';
+export const AUTHORITY_TYPES: readonly AuthorityType[] = ['user', 'host', 'jwt'];
 
 const CA_LIFETIME_MS = 10 * 365 * 86_400_000;
 /** Signed certificates start this far in the past, to tolerate clock skew between machines. */

@@ -15,7 +15,14 @@ import { AuthService } from '../auth/auth-service.js';
 import { Authorizer } from '../auth/authorizer.js';
 import { RoleCache } from '../auth/roles.js';
 import { TcpHandler } from '../proxy/tcp/tcp-handler.js';
+import { AppAccess } from '../proxy/apps/app-access.js';
 import { AppCatalog } from '../proxy/apps/app-catalog.js';
+import { AppSessions } from '../proxy/apps/app-sessions.js';
+import { AppForwarder } from '../proxy/apps/forwarder.js';
+import { JwtSigner } from '../proxy/apps/jwt.js';
+import { registerLauncher } from '../proxy/apps/launcher.js';
+import { RequestLog } from '../proxy/apps/request-log.js';
+import { sendJson } from '../proxy/web/respond.js';
 import { registerAppRoutes } from '../proxy/apps/app-routes.js';
 import { registerAgentRoutes } from '../proxy/web/agent-routes.js';
 import { UiFiles } from '../proxy/web/ui-files.js';
@@ -92,7 +99,22 @@ export async function startServer(config: PosternConfig, log: Logger): Promise<R
     const authn = new WebAuthenticator(auth, verifier, lockWatcher);
     registerAuthRoutes(web, auth, authn);
     registerPages(web, auth);
-    registerAppRoutes(web, { catalog: new AppCatalog(tunnels, config.proxy.public_addr), authn, authorizer, audit, settings: auth.settings });
+    const catalog = new AppCatalog(tunnels, config.proxy.public_addr);
+    const appSessions = new AppSessions(backend);
+    const jwt = new JwtSigner(cluster.authorities.jwt, cluster.clusterName);
+    const requests = new RequestLog(audit, log.child({ component: 'apps' }));
+    cleanups.push(() => requests.flushAll());
+    const appAccess = new AppAccess({ catalog, sessions: appSessions, auth, verifier, locks: lockWatcher, authorizer, forwarder: new AppForwarder(tunnels), jwt, requests, log: log.child({ component: 'apps' }) });
+    web.hostRoute((host) => appAccess.claims(host), (ctx) => appAccess.handle(ctx));
+    web.onUpgrade((req, socket, head, conn) =>
+      void appAccess.upgrade(req, socket, head, conn).catch((err: unknown) => {
+        conn.log.info('refused a WebSocket upgrade', { err });
+        socket.destroy();
+      }),
+    );
+    web.route('GET', '/.well-known/jwks.json', ({ res }) => sendJson(res, 200, jwt.jwks()));
+    registerAppRoutes(web, { catalog, authn, authorizer, audit, settings: auth.settings });
+    registerLauncher(web, { catalog, sessions: appSessions, auth, authn, authorizer });
     const ui = new UiFiles();
     web.route('GET', '/web', (ctx) => ui.serve(ctx));
     web.route('GET', '/web/*', (ctx) => ui.serve(ctx));

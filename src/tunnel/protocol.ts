@@ -47,6 +47,8 @@ export const announcedResource = z.object({
   public_addr: z.string().max(253).optional(),
   /** Databases: postgres | mysql | mongodb. */
   protocol: z.string().max(32).optional(),
+  /** Apps: headers the proxy adds to every request, `Name: value` with trait templates. */
+  rewrite_headers: z.array(z.string().max(1024)).max(64).optional(),
 });
 export type AnnouncedResource = z.output<typeof announcedResource>;
 export type ResourceKind = AnnouncedResource['kind'];

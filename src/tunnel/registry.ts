@@ -40,6 +40,8 @@ export class TunnelRegistry {
   /** Removals in flight, so shutdown can wait for their storage deletes. */
   private readonly removing = new Set<Promise<void>>();
   private readonly metrics;
+  /** Bumped whenever what is served changes, so readers can cache their views of it. */
+  private changes = 0;
 
   constructor(
     private readonly backend: Backend,
@@ -60,6 +62,10 @@ export class TunnelRegistry {
     return this.byAgent.size;
   }
 
+  get version(): number {
+    return this.changes;
+  }
+
   /** Takes a new tunnel in; an older tunnel of the same agent (a reconnect, a renewal) is closed. */
   add(tunnel: AgentTunnel): void {
     const previous = this.byAgent.get(tunnel.info.agentId);
@@ -76,6 +82,7 @@ export class TunnelRegistry {
   async update(tunnel: AgentTunnel): Promise<void> {
     if (tunnel.closed || this.byAgent.get(tunnel.info.agentId) !== tunnel) return;
     this.unindex(tunnel);
+    this.changes++;
     const indexKeys = tunnel.resources.map((r) => `${r.kind}/${r.name}`);
     for (const key of indexKeys) this.index(key).add(tunnel);
     this.indexed.set(tunnel, indexKeys);
@@ -189,6 +196,7 @@ export class TunnelRegistry {
   }
 
   private unindex(tunnel: AgentTunnel): void {
+    this.changes++;
     for (const key of this.indexed.get(tunnel) ?? []) {
       const set = this.byResource.get(key);
       if (set?.delete(tunnel) && set.size === 0) this.byResource.delete(key);

@@ -13,6 +13,8 @@ export interface App {
   uri: string;
   /** host[:port] people use: `<name>.<proxy host>`, or the app's own public_addr. */
   publicAddr: string;
+  /** Headers added to every request (`Name: value` with trait templates). */
+  rewriteHeaders: string[];
 }
 
 /**
@@ -22,6 +24,8 @@ export interface App {
  */
 export class AppCatalog {
   private readonly portSuffix: string;
+  /** The apps by name and by public host, rebuilt only when the registry changes (every request asks). */
+  private view: { version: number; byName: Map<string, App>; byPublicHost: Map<string, App> } | undefined;
 
   constructor(
     private readonly tunnels: TunnelRegistry,
@@ -31,7 +35,11 @@ export class AppCatalog {
   }
 
   list(): App[] {
-    return this.tunnels.list('app').map((r) => this.toApp(r));
+    return [...this.current().byName.values()];
+  }
+
+  get(name: string): App | undefined {
+    return this.current().byName.get(name);
   }
 
   /**
@@ -44,10 +52,22 @@ export class AppCatalog {
     const suffix = `.${this.proxy.host.toLowerCase()}`;
     if (host.endsWith(suffix) && !host.slice(0, -suffix.length).includes('.')) {
       const name = host.slice(0, -suffix.length);
-      return { name, app: this.list().find((a) => a.name === name) };
+      return { name, app: this.get(name) };
     }
-    const app = this.list().find((a) => a.publicAddr.toLowerCase().replace(/:\d+$/, '') === host);
+    const app = this.current().byPublicHost.get(host);
     return app && { name: app.name, app };
+  }
+
+  private current(): NonNullable<typeof this.view> {
+    if (this.view?.version !== this.tunnels.version) {
+      const apps = this.tunnels.list('app').map((r) => this.toApp(r));
+      this.view = {
+        version: this.tunnels.version,
+        byName: new Map(apps.map((a) => [a.name, a])),
+        byPublicHost: new Map(apps.map((a) => [a.publicAddr.toLowerCase().replace(/:\d+$/, ''), a])),
+      };
+    }
+    return this.view;
   }
 
   /** The URL of the proxy's own pages (login, launcher). */
@@ -67,6 +87,7 @@ export class AppCatalog {
       type: r.uri?.startsWith('tcp:') ? 'tcp' : 'http',
       uri: r.uri ?? '',
       publicAddr: r.public_addr ?? `${r.name}.${this.proxy.host}${this.portSuffix}`,
+      rewriteHeaders: r.rewrite_headers ?? [],
     };
   }
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer as createHttp2Server, type Http2Server, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { createServer as createHttp1Server, type IncomingMessage, type Server as Http1Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { PosternError, toPosternError } from '../../errors/postern-error.js';
 import type { Logger } from '../../log/logger.js';
@@ -43,6 +44,9 @@ export class WebHandler implements ProtocolHandler {
   private readonly http1: Http1Server;
   private readonly http2: Http2Server;
   private readonly routes = new Map<string, WebRoute>();
+  /** Requests whose Host a handler claims (app domains) go to it whatever their path. */
+  private hostHandler: { claims: (host: string | undefined) => boolean; handle: WebRoute } | undefined;
+  private upgradeHandler: ((req: IncomingMessage, socket: Duplex, head: Buffer, conn: RoutedConnection) => void) | undefined;
   /** Routes registered with a trailing `*`, longest prefix first. */
   private readonly prefixRoutes: { method: string; prefix: string; handler: WebRoute }[] = [];
 
@@ -54,6 +58,12 @@ export class WebHandler implements ProtocolHandler {
     // request headers is cut off instead of holding the connection.
     this.http1.emit('listening');
     this.http1.setTimeout(IDLE_TIMEOUT_MS);
+    this.http1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const conn = (req.socket as TLSSocket & { [CONN]?: RoutedConnection })[CONN];
+      socket.on('error', () => {});
+      if (!conn || !this.upgradeHandler) return void socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      this.upgradeHandler(req, socket, head, conn);
+    });
     this.http1.on('clientError', (err, socket) => {
       this.log.debug('malformed HTTP/1.1 request', { err });
       socket.destroy();
@@ -69,6 +79,16 @@ export class WebHandler implements ProtocolHandler {
   close(): void {
     this.http1.close();
     this.http2.close();
+  }
+
+  /** Sends every request whose Host `claims` accepts to `handle` (app domains), before any route. */
+  hostRoute(claims: (host: string | undefined) => boolean, handle: WebRoute): void {
+    this.hostHandler = { claims, handle };
+  }
+
+  /** Handles HTTP/1.1 upgrades (WebSockets); without a handler they are refused. */
+  onUpgrade(handler: (req: IncomingMessage, socket: Duplex, head: Buffer, conn: RoutedConnection) => void): void {
+    this.upgradeHandler = handler;
   }
 
   /** An exact `METHOD /path`, or a prefix when the path ends with `*` (`/web/invite/*`). */
@@ -96,7 +116,8 @@ export class WebHandler implements ProtocolHandler {
     }
     const path = (req.url ?? '/').split('?')[0]!;
     const log = conn.log.child({ request_id: requestId });
-    const found = this.find(req.method ?? 'GET', path);
+    const host = req.headers.host ?? (req.headers as Record<string, string | undefined>)[':authority'];
+    const found = this.hostHandler?.claims(host) ? { handler: this.hostHandler.handle, rest: '' } : this.find(req.method ?? 'GET', path);
     if (!found) {
       sendError(res, notFound(req.method ?? 'GET', path, this.routes.keys()), requestId, req);
       return;
