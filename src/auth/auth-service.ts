@@ -2,6 +2,7 @@ import type { AuditEventInput, AuditLog } from '../audit/audit-log.js';
 import { PosternError } from '../errors/postern-error.js';
 import { issueCertificate } from '../pki/authority.js';
 import { importClientKey } from '../pki/client-key.js';
+import type { Identity, Route } from '../pki/identity.js';
 import { AccessChecker } from '../policy/access-checker.js';
 import type { Role } from '../policy/role.js';
 import type { Backend } from '../storage/backend.js';
@@ -106,17 +107,24 @@ export class AuthService {
 
   /** Issues a user certificate for a public key the client made (PEM SPKI, ECDSA P-256). */
   async issueUserCertificate(user: User, publicKeyPem: string, requestedTtlMs: number | undefined, remoteAddr: string): Promise<UserCertificate> {
-    const publicKey = await importClientKey(publicKeyPem);
     const ttlMs = await this.sessionTtl(user, requestedTtlMs);
+    return this.issueFor({ username: user.name, roles: user.roles, traits: user.traits }, publicKeyPem, ttlMs, remoteAddr);
+  }
+
+  /**
+   * A certificate for an identity already established (a login, or a certificate the verifier
+   * accepted), optionally narrowed to one resource (`route`): `postern apps login` makes those.
+   */
+  async issueFor(subject: Pick<Identity, 'username' | 'roles' | 'traits'>, publicKeyPem: string, ttlMs: number, remoteAddr: string, route?: Route): Promise<UserCertificate> {
     const cert = await issueCertificate(this.cluster.authorities.user, {
-      publicKey,
-      commonName: user.name,
+      publicKey: await importClientKey(publicKeyPem),
+      commonName: subject.username,
       ttlMs,
       usage: 'client',
-      identity: { kind: 'user', roles: user.roles, traits: user.traits },
+      identity: { kind: 'user', roles: subject.roles, traits: subject.traits, ...(route ? { route } : {}) },
     });
-    await this.audit.emit({ event: 'cert.issued', user: user.name, remote_addr: remoteAddr, cert_kind: 'user', ttl: `${Math.round(ttlMs / 1000)}s`, roles: user.roles, serial: cert.serialNumber });
-    return { certPem: cert.toString('pem'), expires: cert.notAfter, roles: user.roles, traits: user.traits };
+    await this.audit.emit({ event: 'cert.issued', user: subject.username, remote_addr: remoteAddr, cert_kind: 'user', ttl: `${Math.round(ttlMs / 1000)}s`, roles: subject.roles, serial: cert.serialNumber, ...(route ? { route } : {}) });
+    return { certPem: cert.toString('pem'), expires: cert.notAfter, roles: subject.roles, traits: subject.traits };
   }
 
   /** The lifetime of a certificate or session: as asked (or the default), capped by the roles. */

@@ -4,9 +4,18 @@ import { ERROR_CODES } from '../errors/codes.js';
 import { toPosternError } from '../errors/postern-error.js';
 import { VERSION } from '../version.js';
 import { registerConfigure } from './configure.js';
+import { registerApps } from './apps.js';
 import { registerCtl } from './ctl.js';
 import { registerLogin } from './login.js';
 import { registerStart } from './start.js';
+
+// `postern … | head`: when the reader goes away, stop quietly instead of crashing on EPIPE.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+}
 
 const program = new Command('postern')
   .description(
@@ -21,6 +30,7 @@ const program = new Command('postern')
 registerStart(program);
 registerConfigure(program);
 registerLogin(program);
+registerApps(program);
 registerCtl(program);
 program.commands.forEach(function exitOverrideAll(cmd: Command): void {
   cmd.exitOverride();

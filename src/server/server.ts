@@ -105,7 +105,7 @@ export async function startServer(config: PosternConfig, log: Logger): Promise<R
     const requests = new RequestLog(audit, log.child({ component: 'apps' }));
     cleanups.push(() => requests.flushAll());
     const appAccess = new AppAccess({ catalog, sessions: appSessions, auth, verifier, locks: lockWatcher, authorizer, forwarder: new AppForwarder(tunnels), jwt, requests, log: log.child({ component: 'apps' }) });
-    web.hostRoute((host) => appAccess.claims(host), (ctx) => appAccess.handle(ctx));
+    web.hostRoute((req, conn) => appAccess.appFor(req, conn) !== undefined, (ctx) => appAccess.handle(ctx));
     web.onUpgrade((req, socket, head, conn) =>
       void appAccess.upgrade(req, socket, head, conn).catch((err: unknown) => {
         conn.log.info('refused a WebSocket upgrade', { err });
@@ -113,7 +113,7 @@ export async function startServer(config: PosternConfig, log: Logger): Promise<R
       }),
     );
     web.route('GET', '/.well-known/jwks.json', ({ res }) => sendJson(res, 200, jwt.jwks()));
-    registerAppRoutes(web, { catalog, authn, authorizer, audit, settings: auth.settings });
+    registerAppRoutes(web, { catalog, authn, authorizer, auth, verifier });
     registerLauncher(web, { catalog, sessions: appSessions, auth, authn, authorizer });
     const ui = new UiFiles();
     web.route('GET', '/web', (ctx) => ui.serve(ctx));

@@ -61,13 +61,20 @@ export class AppAccess {
 
   constructor(private readonly deps: AppAccessDeps) {}
 
-  /** Whether a request's Host names an app: if so, this handler owns the whole request. */
-  claims(host: string | undefined): boolean {
-    return host !== undefined && this.deps.catalog.byHost(host) !== undefined;
+  /**
+   * The app a request is for: the one its Host names or, on a connection that presents a client
+   * certificate (curl, `postern proxy app` whose local clients send Host: localhost), the one
+   * its TLS server name names. Browsers always name the app in Host, and may reuse one
+   * connection for several apps, so for them Host alone decides.
+   */
+  appFor(req: WebRequest | IncomingMessage, conn: RoutedConnection): { name: string; app: App | undefined } | undefined {
+    const byHost = this.deps.catalog.byHost(hostOf(req) ?? '');
+    if (byHost || !conn.servername || !conn.socket.getPeerX509Certificate()) return byHost;
+    return this.deps.catalog.byHost(conn.servername);
   }
 
   async handle(ctx: WebContext): Promise<void> {
-    const { name, app } = this.deps.catalog.byHost(hostOf(ctx.req) ?? '')!;
+    const { name, app } = this.appFor(ctx.req, ctx.conn)!;
     if (ctx.path === AUTH_CALLBACK) return this.callback(ctx, name);
     if (ctx.path === APP_LOGOUT) return this.logout(ctx, name);
     let identity: AppIdentity | undefined;
@@ -91,18 +98,18 @@ export class AppAccess {
     const refuse = (status: number, reason: string): void => {
       socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Forbidden'}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${reason}\n`);
     };
-    const found = this.deps.catalog.byHost(hostOf(req) ?? '');
+    const found = this.appFor(req, conn);
     if (!found?.app) return refuse(403, `app ${found?.name ?? ''} is offline`);
     const identity = await this.identify(req, conn, found.name).catch(() => undefined);
     if (!identity) return refuse(401, 'no app session: open the app in the browser first');
     const decision = this.deps.authorizer.checker(identity).checkResource({ kind: 'app', name: found.name, labels: found.app.labels });
     if (!decision.allow) return refuse(403, decision.reasons.join('; '));
-    await this.deps.forwarder.upgrade(req, socket, head, { app: found.app, clientAddr: conn.clientAddr.address, publicHost: hostOf(req) ?? found.app.publicAddr, identityHeaders: await this.identityHeaders(identity, found.app) });
+    await this.deps.forwarder.upgrade(req, socket, head, { app: found.app, clientAddr: conn.clientAddr.address, publicHost: found.app.publicAddr, identityHeaders: await this.identityHeaders(identity, found.app) });
   }
 
   private async forward(ctx: WebContext, app: App, identity: AppIdentity): Promise<void> {
     const headers = await this.identityHeaders(identity, app);
-    this.deps.forwarder.forward(ctx.req, ctx.res, { app, clientAddr: ctx.conn.clientAddr.address, publicHost: hostOf(ctx.req) ?? app.publicAddr, identityHeaders: headers }, (err, stats) => {
+    this.deps.forwarder.forward(ctx.req, ctx.res, { app, clientAddr: ctx.conn.clientAddr.address, publicHost: app.publicAddr, identityHeaders: headers }, (err, stats) => {
       if (err) {
         const e = toPosternError(err);
         ctx.log.info('forwarding to an app failed', { app: app.name, reason: e.message });

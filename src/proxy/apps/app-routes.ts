@@ -1,15 +1,18 @@
-import type { AuditLog } from '../../audit/audit-log.js';
+import type { AuthService } from '../../auth/auth-service.js';
 import type { Authorizer } from '../../auth/authorizer.js';
-import type { AuthSettings } from '../../auth/auth-service.js';
+import type { IdentityVerifier } from '../../auth/verifier.js';
+import { PosternError } from '../../errors/postern-error.js';
+import { field, readJson } from '../web/body.js';
 import type { WebAuthenticator } from '../web/principal.js';
 import { sendJson } from '../web/respond.js';
 import type { WebHandler } from '../web/web-handler.js';
 import type { AppCatalog } from './app-catalog.js';
 
-/** The app API on the proxy's own domain: what the UI lists and what `postern apps ls` prints. */
-export function registerAppRoutes(web: WebHandler, deps: { catalog: AppCatalog; authn: WebAuthenticator; authorizer: Authorizer; audit: AuditLog; settings: AuthSettings }): void {
+/** The app API on the proxy's own domain: what the UI lists, what `postern apps ls` prints, and `apps login`'s certificates. */
+export function registerAppRoutes(web: WebHandler, deps: { catalog: AppCatalog; authn: WebAuthenticator; authorizer: Authorizer; auth: AuthService; verifier: IdentityVerifier }): void {
+  const { auth } = deps;
   // What the login form needs to know before anyone is logged in.
-  web.route('GET', '/webapi/auth/settings', ({ res }) => sendJson(res, 200, { second_factor: deps.settings.secondFactor }));
+  web.route('GET', '/webapi/auth/settings', ({ res }) => sendJson(res, 200, { second_factor: auth.settings.secondFactor }));
 
   // The apps this person may open: online, and allowed by their roles.
   web.route('GET', '/webapi/apps', async (ctx) => {
@@ -27,5 +30,23 @@ export function registerAppRoutes(web: WebHandler, deps: { catalog: AppCatalog; 
         ...(app.type === 'http' ? { launch_url: `/web/launch/${app.name}` } : {}),
       }));
     sendJson(ctx.res, 200, { apps });
+  });
+
+  // A certificate for one app, for curl and `postern proxy app`: it lives no longer than the one presented.
+  web.route('POST', '/webapi/apps/*', async (ctx) => {
+    const [name, action] = ctx.rest.split('/');
+    if (action !== 'certificate' || !name) throw new PosternError('NOT_FOUND', `nothing is served at ${ctx.path}; use POST /webapi/apps/NAME/certificate`);
+    const identity = deps.verifier.verifySocket(ctx.conn.socket, 'user');
+    const app = deps.catalog.get(name);
+    if (!app) throw new PosternError('AGENT_OFFLINE', `agent for app "${name}" is offline: no agent serving it is connected`);
+    const decision = deps.authorizer.checker(identity).checkResource({ kind: 'app', name, labels: app.labels });
+    if (!decision.allow) {
+      await auth.emit({ event: 'access.denied', user: identity.username, remote_addr: ctx.conn.clientAddr.address, kind: 'app', resource: name, reasons: decision.reasons });
+      throw new PosternError('ACCESS_DENIED', `${identity.username} may not reach app "${name}": ${decision.reasons.join('; ')}`);
+    }
+    const body = await readJson(ctx.req);
+    const ttl = identity.expires.getTime() - Date.now();
+    const cert = await auth.issueFor(identity, field(body, 'public_key'), ttl, ctx.conn.clientAddr.address, { kind: 'app', name, public_addr: app.publicAddr });
+    sendJson(ctx.res, 200, { cert_pem: cert.certPem, expires: cert.expires.toISOString(), app: { name, type: app.type, public_addr: app.publicAddr } });
   });
 }

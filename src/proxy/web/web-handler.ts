@@ -45,7 +45,7 @@ export class WebHandler implements ProtocolHandler {
   private readonly http2: Http2Server;
   private readonly routes = new Map<string, WebRoute>();
   /** Requests whose Host a handler claims (app domains) go to it whatever their path. */
-  private hostHandler: { claims: (host: string | undefined) => boolean; handle: WebRoute } | undefined;
+  private hostHandler: { claims: (req: WebRequest, conn: RoutedConnection) => boolean; handle: WebRoute } | undefined;
   private upgradeHandler: ((req: IncomingMessage, socket: Duplex, head: Buffer, conn: RoutedConnection) => void) | undefined;
   /** Routes registered with a trailing `*`, longest prefix first. */
   private readonly prefixRoutes: { method: string; prefix: string; handler: WebRoute }[] = [];
@@ -81,8 +81,8 @@ export class WebHandler implements ProtocolHandler {
     this.http2.close();
   }
 
-  /** Sends every request whose Host `claims` accepts to `handle` (app domains), before any route. */
-  hostRoute(claims: (host: string | undefined) => boolean, handle: WebRoute): void {
+  /** Sends every request `claims` accepts (those for app domains) to `handle`, before any route. */
+  hostRoute(claims: (req: WebRequest, conn: RoutedConnection) => boolean, handle: WebRoute): void {
     this.hostHandler = { claims, handle };
   }
 
@@ -116,8 +116,7 @@ export class WebHandler implements ProtocolHandler {
     }
     const path = (req.url ?? '/').split('?')[0]!;
     const log = conn.log.child({ request_id: requestId });
-    const host = req.headers.host ?? (req.headers as Record<string, string | undefined>)[':authority'];
-    const found = this.hostHandler?.claims(host) ? { handler: this.hostHandler.handle, rest: '' } : this.find(req.method ?? 'GET', path);
+    const found = this.hostHandler?.claims(req, conn) ? { handler: this.hostHandler.handle, rest: '' } : this.find(req.method ?? 'GET', path);
     if (!found) {
       sendError(res, notFound(req.method ?? 'GET', path, this.routes.keys()), requestId, req);
       return;

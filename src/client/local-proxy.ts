@@ -1,0 +1,55 @@
+import { once } from 'node:events';
+import { createServer, type Server, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { formatHostPort, type HostPort } from '../net/addr.js';
+import { joinStreams } from '../proxy/pipe.js';
+import { readStatus } from '../proxy/tcp/stream-status.js';
+import { connectionError, tlsOptionsFor, type ProxyEndpoint } from './api-client.js';
+
+export interface LocalProxyOptions {
+  /** Where to listen, e.g. 127.0.0.1:8080 (port 0: any free port). */
+  listen: HostPort;
+  /** The proxy, trusted as the profile trusts it, with the certificate to present. */
+  endpoint: ProxyEndpoint;
+  /** The TLS server name to ask for (the app's public host). */
+  servername: string;
+  /** `http/1.1` for web apps; `postern-tcp` for TCP apps (the proxy answers a status line first). */
+  alpn: 'http/1.1' | 'postern-tcp';
+  /** Told about each connection that fails, with the proxy's reason. */
+  onError: (err: Error) => void;
+}
+
+/**
+ * A local listener for programs that cannot speak Postern's TLS themselves (curl without
+ * certificates, a browser, redis-cli, psql): each connection it accepts is carried to the proxy
+ * over TLS with the right server name, ALPN and certificate, and bytes flow untouched.
+ */
+export async function startLocalProxy(opts: LocalProxyOptions): Promise<{ server: Server; addr: HostPort; close(): Promise<void> }> {
+  const server = createServer({ noDelay: true }, (local) => void carry(local, opts));
+  server.listen(opts.listen.port, opts.listen.host);
+  await once(server, 'listening');
+  const bound = server.address() as { address: string; port: number };
+  return {
+    server,
+    addr: { host: bound.address, port: bound.port },
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+async function carry(local: Socket, opts: LocalProxyOptions): Promise<void> {
+  local.on('error', () => {});
+  local.pause();
+  let remote: TLSSocket | undefined;
+  try {
+    remote = tlsConnect({ ...tlsOptionsFor(opts.endpoint), servername: opts.servername, ALPNProtocols: [opts.alpn] });
+    remote.setNoDelay(true);
+    await once(remote, 'secureConnect');
+    if (remote.alpnProtocol !== opts.alpn) throw new Error(`the proxy at ${formatHostPort(opts.endpoint.proxy)} does not serve ${opts.alpn}; is it a Postern proxy of this version?`);
+    if (opts.alpn === 'postern-tcp') await readStatus(remote);
+    joinStreams(local, remote);
+  } catch (err) {
+    opts.onError(connectionError(err as NodeJS.ErrnoException, formatHostPort(opts.endpoint.proxy)));
+    remote?.destroy();
+    local.destroy();
+  }
+}
