@@ -1,0 +1,174 @@
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { eventually } from '../harness/eventually.js';
+import { freePort } from '../harness/ports.js';
+import { TestCluster, type Person } from '../helpers/cluster.js';
+import { haveProgram } from '../helpers/programs.js';
+import { CLI, run, tempDir, type PosternProcess } from '../helpers/postern.js';
+import { TestApp } from '../helpers/test-app.js';
+
+const tools = haveProgram('curl', ['--version']);
+const PASSWORD = 'correct horse battery staple';
+
+describe.runIf(tools)('web app access', () => {
+  let cluster: TestCluster;
+  let app: TestApp;
+  let agent: PosternProcess;
+  let caFile: string;
+
+  beforeAll(async () => {
+    // Password-only logins: this suite signs people in many times, and one-time codes are tested elsewhere.
+    const config = join(tempDir(), 'postern.yaml');
+    writeFileSync(config, 'auth:\n  second_factor: off\n');
+    cluster = await TestCluster.start(['--config', config]);
+    caFile = join(tempDir(), 'ca.pem');
+    writeFileSync(caFile, (await cluster.ctl(['auth', 'export'])).stdout);
+    app = await TestApp.start({ proxyPort: cluster.server.proxyPort, caPem: readFileSync(caFile, 'utf8'), issuer: 'postern.localhost' });
+    const dir = tempDir();
+    // The agent's config file gives the app a header rewrite with a trait template.
+    writeFileSync(
+      join(dir, 'agent.yaml'),
+      `agent:\n  proxy: ${cluster.proxy}\n  apps:\n    - name: grafana\n      uri: ${app.uri}\n      labels: { env: dev }\n      rewrite:\n        headers: ["X-User: {{internal.username}}", "X-Logins: {{internal.logins}}"]\n`,
+    );
+    agent = await cluster.startAgent(['--config', join(dir, 'agent.yaml')], { token: await cluster.token('app') });
+    writeFileSync(join(dir, 'prod-only.yaml'), 'kind: role\nversion: v1\nmetadata: { name: prod-only }\nspec:\n  allow:\n    app_labels: { env: prod }\n');
+    await cluster.ctl(['create', '-f', join(dir, 'prod-only.yaml')]);
+    await cluster.addUser('alice', PASSWORD, 'access', ['--logins=root,ubuntu']);
+    await cluster.addUser('bob', PASSWORD, 'prod-only');
+  });
+  afterAll(async () => {
+    await agent?.stop();
+    app?.close();
+    await cluster?.stop();
+  });
+
+  const appUrl = (path = '/') => `https://grafana.postern.localhost:${cluster.server.proxyPort}${path}`;
+
+  /** A browser-like cookie jar signed in (web session) as a user. */
+  async function signedIn(user: string): Promise<string> {
+    const jar = join(tempDir(), 'cookies');
+    const r = await run('curl', ['-sS', '--cacert', caFile, '-c', jar, '-H', 'content-type: application/json', '--data', JSON.stringify({ user, password: PASSWORD }), cluster.server.url('/webapi/sessions')]);
+    expect(r.stdout).toContain(`"username":"${user}"`);
+    return jar;
+  }
+
+  /** A page load in that jar, following the launch flow's redirects. */
+  const browse = (jar: string, url: string, extra: string[] = []) =>
+    run('curl', ['-sS', '--cacert', caFile, '-b', jar, '-c', jar, '-L', '-H', 'accept: text/html', '-w', '\n%{http_code} %{num_redirects} %{url_effective}', ...extra, url]);
+
+  it('launches an app for a signed-in user and forwards with a signed assertion the app verifies', async () => {
+    const jar = await signedIn('alice');
+    const r = await browse(jar, appUrl('/whoami'), ['-H', 'Postern-Jwt-Assertion: forged.token.here', '-H', 'X-Forwarded-For: 6.6.6.6', '-H', 'X-User: mallory']);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines.at(-1)).toBe(`200 3 ${appUrl('/whoami')}`); // app → launcher → callback → app
+    const seen = JSON.parse(lines.slice(0, -1).join('\n')) as { claims: Record<string, unknown>; headers: Record<string, string> };
+    expect(seen.claims).toMatchObject({ iss: 'postern.localhost', sub: 'alice', username: 'alice', roles: ['access'], traits: { logins: ['root', 'ubuntu'] }, aud: app.uri });
+    expect(Number(seen.claims.exp) - Number(seen.claims.iat)).toBe(300);
+    expect(seen.headers['x-forwarded-for']).toBe('127.0.0.1');
+    expect(seen.headers['x-forwarded-proto']).toBe('https');
+    expect(seen.headers['x-forwarded-host']).toBe(`grafana.postern.localhost:${cluster.server.proxyPort}`);
+    expect(seen.headers['x-user']).toBe('alice');
+    expect(seen.headers['x-logins']).toBe('root, ubuntu');
+    expect(seen.headers.host).toBe(`127.0.0.1:${app.port}`);
+    expect(seen.headers.cookie).toBeUndefined(); // Postern's own cookies never reach the app
+    const cookies = readFileSync(jar, 'utf8');
+    expect(cookies).toMatch(/grafana\.postern\.localhost\tFALSE\t\/\tTRUE\t\d+\t__Host-postern_app\t/);
+    expect(cookies).toContain('app_own'); // the app's own cookies do reach the browser
+
+    const audit = await cluster.ctl(['audit', 'ls', '--format', 'json', '--type', 'app.session.start', '--user', 'alice']);
+    expect(JSON.parse(audit.stdout.trim().split('\n')[0]!)).toMatchObject({ event: 'app.session.start', code: 'PA1900I', app: 'grafana' });
+  });
+
+  it('rewrites redirects to the app\'s internal address and streams request bodies', async () => {
+    const jar = await signedIn('alice');
+    await browse(jar, appUrl('/'));
+    const redirect = await run('curl', ['-sS', '--cacert', caFile, '-b', jar, '-o', '/dev/null', '-w', '%{redirect_url}', appUrl('/redirect')]);
+    expect(redirect.stdout).toBe(appUrl('/landed'));
+    const body = randomBytes(8 * 1024 * 1024);
+    const file = join(tempDir(), 'body.bin');
+    writeFileSync(file, body);
+    for (const version of ['--http1.1', '--http2']) {
+      const posted = await run('curl', ['-sS', version, '--cacert', caFile, '-b', jar, '-H', 'content-type: application/octet-stream', '--data-binary', `@${file}`, appUrl('/body')]);
+      expect(JSON.parse(posted.stdout)).toEqual({ length: body.length, sha256: createHash('sha256').update(body).digest('hex') });
+    }
+  });
+
+  it('carries WebSockets to the app', async () => {
+    const jar = await signedIn('alice');
+    await browse(jar, appUrl('/'));
+    const session = readFileSync(jar, 'utf8').match(/__Host-postern_app\t(\S+)/)![1]!;
+    const ws = new WebSocket(appUrl('/ws').replace('https:', 'wss:'), { ca: readFileSync(caFile), headers: { cookie: `__Host-postern_app=${session}` }, lookup: (await import('../../src/net/localhost.js')).lookup as never });
+    const messages: string[] = [];
+    ws.on('message', (m) => messages.push(String(m)));
+    await once(ws, 'open');
+    ws.send('ping over the tunnel');
+    await eventually(() => (messages.length >= 2 ? true : undefined), () => `got ${JSON.stringify(messages)}`);
+    expect(messages).toEqual(['hello alice', 'echo ping over the tunnel']);
+    ws.close();
+  });
+
+  it('tells a denied user which rule denied and what to ask for', async () => {
+    const jar = await signedIn('bob');
+    const r = await browse(jar, appUrl('/'));
+    expect(r.stdout).toMatch(/\n403 1 https:\/\/postern\.localhost:\d+\/web\/launch\/grafana\?state=/);
+    expect(r.stdout).toContain('You may not open grafana');
+    expect(r.stdout).toContain('(labels env=dev): role prod-only needs env=prod');
+    expect(r.stdout).toContain('postern ctl access check --user bob --kind app --name grafana');
+    const listed = await run('curl', ['-sS', '--cacert', caFile, '-b', jar, cluster.server.url('/webapi/apps')]);
+    expect(JSON.parse(listed.stdout)).toEqual({ apps: [] });
+  });
+
+  it('sends a browser back through login when its session has ended, and scripts get a 401', async () => {
+    const jar = await signedIn('alice');
+    await browse(jar, appUrl('/'));
+    const sessions = JSON.parse((await cluster.ctl(['get', 'sessions', '--format', 'json'])).stdout) as { id: string; user: string }[];
+    for (const s of sessions.filter((x) => x.user === 'alice')) await cluster.ctl(['rm', 'session', s.id]);
+    await new Promise((r) => setTimeout(r, 2100)); // app sessions are re-checked every 2 s
+    const r = await browse(jar, appUrl('/whoami?after=logout'));
+    expect(r.stdout.trim().split('\n').at(-1)).toMatch(/^200 \d+ https:\/\/postern\.localhost:\d+\/web\?next=%2Fweb%2Flaunch%2Fgrafana%3Fstate%3D/);
+    const script = await run('curl', ['-sS', '--cacert', caFile, '-b', jar, '-w', '\n%{http_code}', appUrl('/api/data')]);
+    expect(script.stdout).toMatch(/"code":"UNAUTHENTICATED".*open it in a browser[\s\S]*\n401$/);
+  });
+
+  it('gives apps login certificates that curl uses, and proxy app a local listener', async () => {
+    const alice: Person = cluster.person();
+    expect((await alice.login('alice', PASSWORD, '')).code).toBe(0);
+    const listed = await alice.run(['apps', 'ls']);
+    expect(listed.stdout).toMatch(new RegExp(`grafana\\s+http\\s+https://grafana\\.postern\\.localhost:${cluster.server.proxyPort}\\s+env=dev`));
+    const login = await alice.run(['apps', 'login', 'grafana', '--format', 'json']);
+    const files = JSON.parse(login.stdout) as { certFile: string; keyFile: string; ca_file: string };
+    const viaCert = await run('curl', ['-sS', '--cert', files.certFile, '--key', files.keyFile, '--cacert', files.ca_file, '-H', 'Postern-Jwt-Assertion: forged', appUrl('/whoami')]);
+    expect((JSON.parse(viaCert.stdout) as { claims: { username: string } }).claims.username).toBe('alice');
+
+    const port = await freePort();
+    const local = spawn(process.execPath, [CLI, 'proxy', 'app', 'grafana', '--port', String(port)], { env: { ...process.env, POSTERN_HOME: alice.home } });
+    try {
+      let out = '';
+      local.stdout.on('data', (d: Buffer) => (out += d));
+      await eventually(() => (out.includes('Proxying') ? true : undefined), () => out);
+      const viaLocal = await run('curl', ['-sS', `http://127.0.0.1:${port}/whoami`]);
+      expect((JSON.parse(viaLocal.stdout) as { claims: { username: string } }).claims.username).toBe('alice');
+    } finally {
+      local.kill();
+    }
+  });
+
+  it('shows an offline page, not a bare 502, when the app\'s agent is gone', async () => {
+    const jar = await signedIn('alice');
+    await browse(jar, appUrl('/'));
+    await agent.stop();
+    await eventually(async () => (JSON.parse((await run('curl', ['-sS', '--cacert', caFile, '-b', jar, cluster.server.url('/webapi/apps')])).stdout) as { apps: [] }).apps.length === 0 || undefined, () => 'still listed');
+    const r = await run('curl', ['-sS', '--cacert', caFile, '-b', jar, '-H', 'accept: text/html', '-w', '\n%{http_code}', appUrl('/')]);
+    expect(r.stdout).toMatch(/grafana is offline[\s\S]*agent for grafana is offline[\s\S]*\n503$/);
+  });
+
+  it('serves the JWKS without authentication', async () => {
+    const r = await run('curl', ['-sS', '--cacert', caFile, cluster.server.url('/.well-known/jwks.json')]);
+    expect(JSON.parse(r.stdout)).toEqual({ keys: [{ kty: 'EC', crv: 'P-256', x: expect.any(String), y: expect.any(String), kid: expect.any(String), alg: 'ES256', use: 'sig' }] });
+  });
+});
