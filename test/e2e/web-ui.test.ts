@@ -6,6 +6,7 @@ import { haveChromium, launchChromium, spkiFromPin } from '../harness/browser.js
 import { eventually } from '../harness/eventually.js';
 import { freePort } from '../harness/ports.js';
 import { TestCluster } from '../helpers/cluster.js';
+import { TestApp } from '../helpers/test-app.js';
 import { tempDir, type PosternProcess } from '../helpers/postern.js';
 
 const browserReady = haveChromium();
@@ -19,6 +20,7 @@ const LONG_APP = 'analytics-warehouse-staging-eu-west';
 describe.runIf(browserReady)('web UI: sign in, applications, account menu', () => {
   let cluster: TestCluster;
   let agent: PosternProcess;
+  let grafana: TestApp;
   let browser: Browser;
   let origin: string;
   let userCount = 0;
@@ -35,8 +37,10 @@ describe.runIf(browserReady)('web UI: sign in, applications, account menu', () =
       const r = await cluster.ctl(['create', '-f', join(dir, file)]);
       if (r.code !== 0) throw new Error(r.stderr);
     }
-    // The targets need not answer for the apps to be listed.
-    const [p1, p2, p3, p4] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    // Only grafana answers (a real app that verifies the assertion); the others need not, to be listed.
+    grafana = await TestApp.start({ proxyPort: cluster.server.proxyPort, caPem: (await cluster.ctl(['auth', 'export'])).stdout, issuer: 'postern.localhost' });
+    const p1 = grafana.port;
+    const [p2, p3, p4] = [await freePort(), await freePort(), await freePort()];
     agent = await cluster.startAgent(
       [
         '--app', `name=grafana,uri=http://127.0.0.1:${p1},description=Dashboards and alerts,labels=env=dev`,
@@ -60,6 +64,7 @@ describe.runIf(browserReady)('web UI: sign in, applications, account menu', () =
   afterAll(async () => {
     await browser?.close();
     await agent?.stop();
+    grafana?.close();
     await cluster?.stop();
   });
 
@@ -181,10 +186,13 @@ describe.runIf(browserReady)('web UI: sign in, applications, account menu', () =
     await page.getByRole('button', { name: 'Clear the search' }).click();
     await expect.poll(() => appNames(page)).toHaveLength(4);
 
-    // Launch is a plain link: a full page load of the server's launch route in the same tab.
+    // Launch is a plain link: a full page load of the server's launch route in the same tab, and
+    // from there the app's own page, greeting the user named in the assertion it verified.
     const navigation = page.waitForRequest((r) => r.isNavigationRequest() && r.frame() === page.mainFrame() && r.url() === `${origin}/web/launch/grafana`);
     await launch.click();
     await navigation;
+    await page.waitForURL(`https://grafana.postern.localhost:${cluster.server.proxyPort}/`);
+    expect(await page.locator('#hello').innerText()).toMatch(/^Hello, person\d+$/);
   });
 
   it('lists only the apps the roles allow, and says what to ask for when there are none', async () => {
@@ -227,6 +235,18 @@ describe.runIf(browserReady)('web UI: sign in, applications, account menu', () =
       expect(p.url(), next).toBe(`${origin}/web`); // the ignored next= is dropped from the address
     }
   }, 90_000);
+
+  it('opening an app while signed out: sign in, then straight back to the page that was asked for', async () => {
+    const appPage = `https://grafana.postern.localhost:${cluster.server.proxyPort}/dashboards/42?from=now-1h`;
+    const page = await open();
+    await page.goto(appPage);
+    await page.getByLabel('User name').waitFor();
+    expect(new URL(page.url()).origin).toBe(origin);
+    expect(new URL(page.url()).searchParams.get('next')).toMatch(/^\/web\/launch\/grafana\?/);
+    await signIn(page, await newUser());
+    await page.waitForURL(appPage);
+    expect(await page.locator('#hello').innerText()).toMatch(/^Hello, person\d+$/);
+  });
 
   it('the account menu shows the user, roles and session end; Log out returns to the form and ends the session on the server', async () => {
     const user = await newUser('access,auditor');
@@ -282,11 +302,13 @@ describe.runIf(browserReady)('web UI: sign in, applications, account menu', () =
 
   it('fits a 390 px wide phone screen without horizontal scrolling', async () => {
     const page = await open({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
-    const overflow = () => page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth }));
+    // A string, evaluated in the page: this file is type-checked without the DOM library.
+    const overflow = () => page.evaluate<{ scrollWidth: number; innerWidth: number }>('({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth })');
     const fits = async (where: string) => {
       const o = await overflow();
+      expect(o.scrollWidth, `${where}: the page is ${o.scrollWidth} px wide`).toBeLessThanOrEqual(390);
+      expect(o.scrollWidth, `${where}: the page is ${o.scrollWidth} px wide`).toBeLessThanOrEqual(o.innerWidth);
       expect(o.innerWidth, where).toBe(390);
-      expect(o.scrollWidth, `${where}: ${o.scrollWidth} px wide`).toBeLessThanOrEqual(o.innerWidth);
     };
     await page.goto(`${origin}/web`);
     await page.getByLabel('User name').waitFor();

@@ -44,11 +44,13 @@ export function registerAuthRoutes(web: WebHandler, auth: AuthService, authn: We
   });
 
   // Browser login: a session cookie instead of a certificate.
+  // The answer has the shape of /webapi/whoami, so the UI needs no second call after signing in.
   web.route('POST', '/webapi/sessions', async (ctx) => {
     const body = await readJson(ctx.req);
     const user = await auth.login({ ...credentials(body), remoteAddr: ctx.conn.clientAddr.address, method: 'web' });
     const { cookie, expires } = await startSession(auth, user, ctx);
-    sendJson(ctx.res, 200, { username: user.name, roles: user.roles, expires }, { 'set-cookie': cookie });
+    const subject = { username: user.name, roles: user.roles, traits: user.traits };
+    sendJson(ctx.res, 200, await whoami(auth, subject, 'session', expires), { 'set-cookie': cookie });
   });
 
   web.route('DELETE', '/webapi/sessions', async (ctx) => {
@@ -59,8 +61,7 @@ export function registerAuthRoutes(web: WebHandler, auth: AuthService, authn: We
 
   web.route('GET', '/webapi/whoami', async (ctx) => {
     const p = await authn.principal(ctx);
-    const checker = await auth.checkerFor(p);
-    sendJson(ctx.res, 200, { username: p.username, roles: p.roles, traits: p.traits, logins: checker.allowedLogins(), via: p.via, expires: p.expires.toISOString(), cluster_name: auth.cluster.clusterName });
+    sendJson(ctx.res, 200, await whoami(auth, p, p.via, p.expires.toISOString()));
   });
 
   // Admin operations (postern ctl from a user's machine): the caller's roles must allow the op's resource and verb.
@@ -76,6 +77,12 @@ export function registerAuthRoutes(web: WebHandler, auth: AuthService, authn: We
     const result = await runOp(auth, ctx.rest, await readJson(ctx.req), { name: p.username, remoteAddr: ctx.conn.clientAddr.address });
     sendJson(ctx.res, 200, { result });
   });
+}
+
+/** Who someone is, as the UI and `postern status` show it. */
+async function whoami(auth: AuthService, p: { username: string; roles: string[]; traits: Record<string, string[]> }, via: string, expires: string) {
+  const checker = await auth.checkerFor(p);
+  return { username: p.username, roles: p.roles, traits: p.traits, logins: checker.allowedLogins(), via, expires, cluster_name: auth.cluster.clusterName };
 }
 
 function credentials(body: Record<string, unknown>): { user: string; password: string; otp?: string } {

@@ -37,7 +37,7 @@ export class WebAuthenticator {
 
   async principal(ctx: WebContext): Promise<Principal> {
     const found = (await this.fromCertificate(ctx.conn)) ?? (await this.fromSession(ctx));
-    if (!found) throw new PosternError('UNAUTHENTICATED', 'log in first: `postern login`, or sign in at /web/login in a browser');
+    if (!found) throw new PosternError('UNAUTHENTICATED', 'log in first: `postern login`, or sign in at /web in a browser');
     return found;
   }
 
@@ -68,7 +68,7 @@ export class WebAuthenticator {
     const secret = cookie(ctx.req, SESSION_COOKIE);
     if (!secret) return undefined;
     const session = await this.auth.sessions.get(secret);
-    if (!session) throw new PosternError('UNAUTHENTICATED', 'your session has ended; sign in again at /web/login');
+    if (!session) throw new PosternError('UNAUTHENTICATED', 'your session has ended; sign in again at /web');
     const user = await this.auth.users.get(session.user);
     if (!user) throw new PosternError('UNAUTHENTICATED', 'the user of this session no longer exists');
     const lock = this.lockWatcher.find({ username: user.name, roles: user.roles });

@@ -1,0 +1,105 @@
+/**
+ * The proxy's API, as the UI uses it: same-origin fetch with the session cookie, JSON both ways,
+ * and every failure turned into an ApiError carrying the server's code and message
+ * (the wire form is `{"error": {"code", "message", "request_id"}}`).
+ */
+
+export interface Ping {
+  cluster_name: string;
+  public_addr: string;
+  version: string;
+}
+
+export interface AuthSettings {
+  second_factor: 'otp' | 'off';
+}
+
+export interface WhoAmI {
+  username: string;
+  roles: string[];
+  traits: Record<string, string[]>;
+  logins: string[];
+  via: 'session' | 'certificate';
+  expires: string;
+  cluster_name: string;
+}
+
+export interface App {
+  name: string;
+  description?: string;
+  labels: Record<string, string>;
+  type: 'http' | 'tcp';
+  public_addr: string;
+  launch_url?: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly requestId?: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+type Listener = (err: ApiError) => void;
+let unauthorized: Listener | undefined;
+
+/** Called when any request (other than signing in itself) is answered 401: the session is gone. */
+export function onUnauthorized(listener: Listener | undefined): void {
+  unauthorized = listener;
+}
+
+interface RequestOptions {
+  /** Whether a 401 means "back to the login form" (false for the login request itself). */
+  signInOn401?: boolean;
+}
+
+async function request<T>(method: string, path: string, body?: unknown, opts: RequestOptions = {}): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(path, {
+      method,
+      credentials: 'same-origin',
+      cache: 'no-store',
+      headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  } catch {
+    throw new ApiError(0, 'NETWORK', 'Postern could not be reached. Check your connection and try again.');
+  }
+  const text = await res.text();
+  let data: unknown;
+  try {
+    data = text ? JSON.parse(text) : undefined;
+  } catch {
+    data = undefined;
+  }
+  if (!res.ok) {
+    const wire = (data as { error?: { code?: unknown; message?: unknown; request_id?: unknown } } | undefined)?.error;
+    const err = new ApiError(
+      res.status,
+      typeof wire?.code === 'string' ? wire.code : `HTTP_${res.status}`,
+      typeof wire?.message === 'string' ? wire.message : `The server answered ${res.status}${res.statusText ? ` ${res.statusText}` : ''}.`,
+      typeof wire?.request_id === 'string' ? wire.request_id : undefined,
+    );
+    if (res.status === 401 && opts.signInOn401 !== false) unauthorized?.(err);
+    throw err;
+  }
+  if (data === undefined) throw new ApiError(res.status, 'BAD_RESPONSE', `The server sent an answer the web UI cannot read (${method} ${path}).`);
+  return data as T;
+}
+
+export const api = {
+  ping: () => request<Ping>('GET', '/webapi/ping', undefined, { signInOn401: false }),
+  authSettings: () => request<AuthSettings>('GET', '/webapi/auth/settings', undefined, { signInOn401: false }),
+  /** Who is signed in; a 401 here is the normal "not signed in" answer, not a lost session. */
+  whoami: (opts: RequestOptions = {}) => request<WhoAmI>('GET', '/webapi/whoami', undefined, opts),
+  /** Signs in; the answer is who is now signed in, as whoami would say. */
+  signIn: (user: string, password: string, otp?: string) => request<WhoAmI>('POST', '/webapi/sessions', { user, password, ...(otp ? { otp } : {}) }, { signInOn401: false }),
+  signOut: () => request<{ ended: boolean }>('DELETE', '/webapi/sessions', undefined, { signInOn401: false }),
+  apps: () => request<{ apps: App[] }>('GET', '/webapi/apps'),
+};
