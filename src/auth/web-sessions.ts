@@ -10,6 +10,8 @@ const webSessionSchema = z.object({
   created: z.string(),
   expires: z.string(),
   remote_addr: z.string(),
+  /** `cli` for bearer tokens the CLI got through a browser or device login. */
+  kind: z.enum(['web', 'cli']).default('web'),
 });
 export type WebSession = z.output<typeof webSessionSchema>;
 
@@ -28,11 +30,11 @@ export class WebSessions {
     this.sessions = new Collection(backend, '/sessions/web/', webSessionSchema, 'session');
   }
 
-  async create(user: string, ttlMs: number, remoteAddr: string): Promise<{ secret: string; session: WebSession }> {
+  async create(user: string, ttlMs: number, remoteAddr: string, kind: WebSession['kind'] = 'web'): Promise<{ secret: string; session: WebSession }> {
     const secret = newSecretToken(32);
     const hash = tokenHash(secret);
     const expires = new Date(Date.now() + ttlMs);
-    const session: WebSession = { id: hash.slice(0, 12), user, created: new Date().toISOString(), expires: expires.toISOString(), remote_addr: remoteAddr };
+    const session: WebSession = { id: hash.slice(0, 12), user, created: new Date().toISOString(), expires: expires.toISOString(), remote_addr: remoteAddr, kind };
     await this.sessions.create(hash, session, expires);
     return { secret, session };
   }

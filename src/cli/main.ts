@@ -8,6 +8,7 @@ import { registerApps } from './apps.js';
 import { registerCtl } from './ctl.js';
 import { registerLogin } from './login.js';
 import { registerStart } from './start.js';
+import { registerTcp } from './tcp.js';
 
 // `postern … | head`: when the reader goes away, stop quietly instead of crashing on EPIPE.
 for (const stream of [process.stdout, process.stderr]) {
@@ -31,6 +32,7 @@ registerStart(program);
 registerConfigure(program);
 registerLogin(program);
 registerApps(program);
+registerTcp(program);
 registerCtl(program);
 program.commands.forEach(function exitOverrideAll(cmd: Command): void {
   cmd.exitOverride();

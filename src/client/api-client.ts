@@ -15,6 +15,8 @@ export interface ProxyEndpoint {
   /** A client certificate and key (mutual TLS). */
   certPem?: string;
   keyPem?: string;
+  /** A bearer token from a browser or device login (sent as Authorization). */
+  bearer?: string;
 }
 
 const TIMEOUT_MS = 15_000;
@@ -47,7 +49,11 @@ export function callApi<T>(ep: ProxyEndpoint, method: string, path: string, body
         ...tlsOptionsFor(ep),
         method,
         path,
-        headers: { accept: 'application/json', ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
+        headers: {
+          accept: 'application/json',
+          ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+          ...(ep.bearer ? { authorization: `Bearer ${ep.bearer}` } : {}),
+        },
         timeout: TIMEOUT_MS,
         agent: false,
       },

@@ -41,6 +41,22 @@ const certificatePair = z.strictObject({
   key_file: z.string().min(1, 'give the path of the PEM private key file'),
 });
 
+/**
+ * A TCP route: `from` is matched on the whole HTTP CONNECT authority, port included (a route for
+ * :22 does not match CONNECT host:443); `to` is a target the proxy reaches itself, `app` a TCP
+ * app served by an agent. `policy` is checked by the route policy language (parsed at start).
+ */
+const routeSchema = z
+  .strictObject({
+    from: z.string().regex(/^tcp\+https:\/\/[a-zA-Z0-9.-]+:\d{1,5}$/, 'write the route as tcp+https://HOST:PORT, with the port clients connect to (e.g. tcp+https://ssh.example.com:22)'),
+    to: z.string().regex(/^tcp:\/\/[^/]+:\d{1,5}$/, 'write the target as tcp://HOST:PORT (reached from the proxy)').optional(),
+    app: z.string().optional(),
+    labels: z.record(z.string(), z.string()).default({}),
+    policy: z.array(z.unknown()).optional(),
+  })
+  .refine((r) => (r.to === undefined) !== (r.app === undefined), { message: 'give exactly one target: to: tcp://HOST:PORT (reached from the proxy) or app: NAME (a TCP app behind an agent)' });
+export type RouteConfig = z.output<typeof routeSchema>;
+
 const proxySchema = z.strictObject({
   listen_addr: hostPort('0.0.0.0:3080').prefault('0.0.0.0:3080'),
   public_addr: hostPort('postern.example.com:443', 443).prefault('postern.localhost:3080'),
@@ -48,6 +64,7 @@ const proxySchema = z.strictObject({
   use_proxy_protocol: z.boolean().default(false),
   handshake_timeout: duration(100, 10 * 60_000, '10s').prefault('10s'),
   max_connections: z.number().int().min(1).default(10_000),
+  routes: z.array(routeSchema).default([]),
 });
 
 /** `app,ssh:the-token-value`: a join token that does not expire, for agents started by automation. */

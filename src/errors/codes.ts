@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   LOCKED: { status: 403, exit: 77, summary: 'The user or one of its roles is locked by an administrator.' },
   RATE_LIMITED: { status: 429, exit: 75, summary: 'Too many attempts; wait as long as the message says and try again.' },
   UNTRUSTED_CLUSTER: { status: 400, exit: 77, summary: 'The proxy could not be verified: its CA does not match the pin or CA file, or none was given.' },
+  ROUTE_NOT_FOUND: { status: 404, exit: 69, summary: 'No TCP route matches the CONNECT authority (host and port); the message names what was asked for and the routes for that host.' },
   JOIN_REFUSED: { status: 403, exit: 77, summary: 'An agent could not join: the token is unknown, expired, used, or does not allow what the agent serves.' },
   AGENT_OFFLINE: { status: 503, exit: 69, summary: 'No agent that serves the resource is connected now.' },
   TARGET_UNREACHABLE: { status: 502, exit: 69, summary: 'The agent could not reach the resource it serves, or refused to serve it.' },

@@ -145,7 +145,7 @@ export class AppAccess {
       }
       return { username: id.username, roles: id.roles, traits: id.traits, via: 'certificate', key: `cert:${id.username}:${id.expires.getTime()}` };
     }
-    const secret = cookie(req, APP_SESSION_COOKIE);
+    const secret = cookie(req.headers, APP_SESSION_COOKIE);
     if (!secret) return undefined;
     const cached = this.identities.get(secret);
     const identity = cached && cached.until > Date.now() ? cached.identity : await this.loadSession(secret, appName);
@@ -192,7 +192,7 @@ export class AppAccess {
   private async callback(ctx: WebContext, name: string): Promise<void> {
     const params = new URL(ctx.req.url ?? '/', 'https://app').searchParams;
     const state = params.get('state') ?? '';
-    const expected = cookie(ctx.req, APP_STATE_COOKIE) ?? '';
+    const expected = cookie(ctx.req.headers, APP_STATE_COOKIE) ?? '';
     const sameBrowser = state.length > 0 && state.length === expected.length && timingSafeEqual(Buffer.from(state), Buffer.from(expected));
     const code = sameBrowser ? await this.deps.sessions.redeem(params.get('code') ?? '', name, state) : undefined;
     if (!code) {
@@ -209,7 +209,7 @@ export class AppAccess {
   }
 
   private async logout(ctx: WebContext, name: string): Promise<void> {
-    const secret = cookie(ctx.req, APP_SESSION_COOKIE);
+    const secret = cookie(ctx.req.headers, APP_SESSION_COOKIE);
     const session = secret ? await this.deps.sessions.get(secret) : undefined;
     if (secret && session) {
       await this.deps.sessions.end(secret);

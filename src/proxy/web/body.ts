@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { PosternError } from '../../errors/postern-error.js';
 import type { WebRequest } from './web-handler.js';
 
@@ -41,9 +42,9 @@ export async function readForm(req: WebRequest): Promise<URLSearchParams> {
   return new URLSearchParams((await readBody(req)).toString('utf8'));
 }
 
-/** A named cookie from the request, or undefined. */
-export function cookie(req: WebRequest, name: string): string | undefined {
-  const header = req.headers.cookie;
+/** A named cookie from request headers, or undefined. */
+export function cookie(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const header = headers.cookie;
   if (!header) return undefined;
   for (const part of header.split(';')) {
     const i = part.indexOf('=');
@@ -60,4 +61,14 @@ export function field(body: Record<string, unknown>, name: string, optional?: tr
   if (value === undefined && optional) return undefined;
   if (typeof value !== 'string') throw new PosternError('BAD_REQUEST', `the field "${name}" must be a string`);
   return value;
+}
+
+/**
+ * Form posts must come from our own pages: a browser sends Origin with a POST, and it must be
+ * this host (a cross-site form cannot pass; clients that send no Origin are not browsers).
+ */
+export function requireSameOrigin(ctx: { req: WebRequest }): void {
+  const origin = ctx.req.headers.origin;
+  const host = ctx.req.headers.host ?? (ctx.req.headers as Record<string, string | undefined>)[':authority'];
+  if (origin !== undefined && origin !== `https://${host}`) throw new PosternError('ACCESS_DENIED', 'this form can only be sent from the page that shows it');
 }

@@ -2,11 +2,10 @@ import { renderSVG } from 'uqr';
 import type { AuthService } from '../../auth/auth-service.js';
 import { hashPassword, passwordProblem } from '../../auth/password.js';
 import { totpUri, verifyTotp } from '../../auth/totp.js';
-import { PosternError } from '../../errors/postern-error.js';
-import { readForm } from './body.js';
+import { readForm, requireSameOrigin } from './body.js';
 import { html, page, Raw } from './html.js';
 import { redirect, sendHtml } from './respond.js';
-import type { WebContext, WebHandler } from './web-handler.js';
+import type { WebHandler } from './web-handler.js';
 
 /**
  * The server-rendered page of the identity flow: accepting an invite (set a password, enrol a
@@ -20,7 +19,7 @@ export function registerPages(web: WebHandler, auth: AuthService): void {
   });
 
   web.route('POST', '/web/invite/*', async (ctx) => {
-    sameOrigin(ctx);
+    requireSameOrigin(ctx);
     const token = await auth.userTokens.lookup(ctx.rest);
     const form = await readForm(ctx.req);
     const password = form.get('password') ?? '';
@@ -68,11 +67,4 @@ ${
 }
 <button>Save</button></form>`,
   );
-}
-
-/** Form posts must come from our own pages: a browser sends Origin, and it must be this host. */
-function sameOrigin(ctx: WebContext): void {
-  const origin = ctx.req.headers.origin;
-  const host = ctx.req.headers.host ?? (ctx.req.headers as Record<string, string | undefined>)[':authority'];
-  if (origin !== undefined && origin !== `https://${host}`) throw new PosternError('ACCESS_DENIED', 'this form can only be sent from the page that shows it');
 }

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { AuthService } from '../../auth/auth-service.js';
 import type { LockWatcher } from '../../auth/lock-watcher.js';
@@ -14,9 +15,9 @@ export interface Principal {
   username: string;
   roles: string[];
   traits: Record<string, string[]>;
-  via: 'certificate' | 'session';
+  via: 'certificate' | 'session' | 'token';
   expires: Date;
-  /** The session cookie's value, for logout. */
+  /** The session cookie's or bearer token's value (logout; re-checking that it still lives). */
   sessionSecret?: string;
 }
 
@@ -25,8 +26,9 @@ type VerifiedConn = RoutedConnection & { [VERIFIED]?: Principal };
 
 /**
  * Authenticates web requests: a client certificate (checked once per connection by the one
- * verifier; the connection is then tracked, so a lock ends it) or a session cookie (looked up
- * per request, so ending the session or locking the user takes effect on the next request).
+ * verifier; the connection is then tracked, so a lock ends it), a session cookie, or a bearer
+ * token from a CLI login (both looked up per request, so ending the session or locking the user
+ * takes effect on the next request).
  */
 export class WebAuthenticator {
   constructor(
@@ -36,9 +38,23 @@ export class WebAuthenticator {
   ) {}
 
   async principal(ctx: WebContext): Promise<Principal> {
-    const found = (await this.fromCertificate(ctx.conn)) ?? (await this.fromSession(ctx));
+    const found = await this.identify(ctx.conn, ctx.req.headers);
     if (!found) throw new PosternError('UNAUTHENTICATED', 'log in first: `postern login`, or sign in at /web in a browser');
     return found;
+  }
+
+  /** Whoever the connection's certificate, the cookie or the bearer token names; undefined when none does. */
+  async identify(conn: RoutedConnection, headers: IncomingHttpHeaders): Promise<Principal | undefined> {
+    return (await this.fromCertificate(conn)) ?? (await this.fromBearer(headers)) ?? (await this.fromSession(cookie(headers, SESSION_COOKIE)));
+  }
+
+  /** Checks that a session or token still lives and its user is not locked; the reason when not. */
+  async stillValid(principal: Principal): Promise<string | undefined> {
+    if (principal.expires.getTime() <= Date.now()) return principal.via === 'certificate' ? 'the certificate expired' : 'the session expired';
+    const lock = this.lockWatcher.find(principal);
+    if (lock) return `a lock now covers it (${lock.message || lock.id})`;
+    if (principal.sessionSecret && !(await this.auth.sessions.get(principal.sessionSecret))) return 'the session was ended';
+    return undefined;
   }
 
   private async fromCertificate(conn: VerifiedConn): Promise<Principal | undefined> {
@@ -64,15 +80,21 @@ export class WebAuthenticator {
     return principal;
   }
 
-  private async fromSession(ctx: WebContext): Promise<Principal | undefined> {
-    const secret = cookie(ctx.req, SESSION_COOKIE);
+  /** `Authorization: Bearer …` (or `Proxy-Authorization`, on CONNECT): a token from a CLI login. */
+  private fromBearer(headers: IncomingHttpHeaders): Promise<Principal | undefined> {
+    const header = headers['proxy-authorization'] ?? headers.authorization;
+    const token = typeof header === 'string' && /^Bearer\s+(\S+)$/i.exec(header)?.[1];
+    return token ? this.fromSession(token, 'token') : Promise.resolve(undefined);
+  }
+
+  private async fromSession(secret: string | undefined, via: 'session' | 'token' = 'session'): Promise<Principal | undefined> {
     if (!secret) return undefined;
     const session = await this.auth.sessions.get(secret);
-    if (!session) throw new PosternError('UNAUTHENTICATED', 'your session has ended; sign in again at /web');
+    if (!session) throw new PosternError('UNAUTHENTICATED', via === 'token' ? 'the token has expired or was revoked; log in again' : 'your session has ended; sign in again at /web');
     const user = await this.auth.users.get(session.user);
     if (!user) throw new PosternError('UNAUTHENTICATED', 'the user of this session no longer exists');
     const lock = this.lockWatcher.find({ username: user.name, roles: user.roles });
     if (lock) throw lockedError(lock);
-    return { username: user.name, roles: user.roles, traits: user.traits, via: 'session', expires: new Date(session.expires), sessionSecret: secret };
+    return { username: user.name, roles: user.roles, traits: user.traits, via, expires: new Date(session.expires), sessionSecret: secret };
   }
 }

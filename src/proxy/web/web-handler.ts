@@ -6,6 +6,7 @@ import type { TLSSocket } from 'node:tls';
 import { PosternError, toPosternError } from '../../errors/postern-error.js';
 import type { Logger } from '../../log/logger.js';
 import type { ProtocolHandler, RoutedConnection } from '../router.js';
+import { http1Connect, http2Connect, type ConnectRequest } from './connect-request.js';
 import { sendError, type WebResponse } from './respond.js';
 
 export type WebRequest = IncomingMessage | Http2ServerRequest;
@@ -47,6 +48,7 @@ export class WebHandler implements ProtocolHandler {
   /** Requests whose Host a handler claims (app domains) go to it whatever their path. */
   private hostHandler: { claims: (req: WebRequest, conn: RoutedConnection) => boolean; handle: WebRoute } | undefined;
   private upgradeHandler: ((req: IncomingMessage, socket: Duplex, head: Buffer, conn: RoutedConnection) => void) | undefined;
+  private connectHandler: ((request: ConnectRequest) => void) | undefined;
   /** Routes registered with a trailing `*`, longest prefix first. */
   private readonly prefixRoutes: { method: string; prefix: string; handler: WebRoute }[] = [];
 
@@ -64,12 +66,23 @@ export class WebHandler implements ProtocolHandler {
       if (!conn || !this.upgradeHandler) return void socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       this.upgradeHandler(req, socket, head, conn);
     });
+    this.http1.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on('error', () => {});
+      const conn = (req.socket as TLSSocket & { [CONN]?: RoutedConnection })[CONN];
+      if (!conn || !this.connectHandler) return void socket.end('HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\n\r\n');
+      this.connectHandler(http1Connect(req, socket, head, conn));
+    });
     this.http1.on('clientError', (err, socket) => {
       this.log.debug('malformed HTTP/1.1 request', { err });
       socket.destroy();
     });
     // Larger flow-control windows than the 64 KiB default, which caps throughput on fast links.
     this.http2 = createHttp2Server({ settings: { initialWindowSize: 1 << 20 } }, dispatch);
+    this.http2.on('connect', (req: Http2ServerRequest, res: Http2ServerResponse) => {
+      const conn = (req.socket as TLSSocket & { [CONN]?: RoutedConnection })[CONN];
+      if (!conn || !this.connectHandler) return void res.writeHead(405).end();
+      this.connectHandler(http2Connect(req, res, conn));
+    });
     this.http2.on('sessionError', (err) => this.log.debug('http/2 session error', { err }));
     // HTTP/2 frames are read by the session's native code, so the socket's own idle timer never
     // sees them; the session's timer does.
@@ -89,6 +102,11 @@ export class WebHandler implements ProtocolHandler {
   /** Handles HTTP/1.1 upgrades (WebSockets); without a handler they are refused. */
   onUpgrade(handler: (req: IncomingMessage, socket: Duplex, head: Buffer, conn: RoutedConnection) => void): void {
     this.upgradeHandler = handler;
+  }
+
+  /** Handles HTTP CONNECT, over HTTP/1.1 and HTTP/2 alike; without a handler it is refused. */
+  onConnect(handler: (request: ConnectRequest) => void): void {
+    this.connectHandler = handler;
   }
 
   /** An exact `METHOD /path`, or a prefix when the path ends with `*` (`/web/invite/*`). */

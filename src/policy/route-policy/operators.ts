@@ -1,0 +1,73 @@
+import type { Condition, PolicyInput } from './criterion.js';
+
+/**
+ * The four operators, as in Pomerium's policy language:
+ *
+ * - `and`: every criterion matches.
+ * - `or`: at least one criterion matches.
+ * - `not`: none of the criteria matches (¬A ∧ ¬B, "nor" in Boolean algebra).
+ * - `nor`: not all of the criteria match, that is at least one does not (¬A ∨ ¬B, "nand").
+ *
+ * An empty list matches nothing, whatever the operator (as in Pomerium, where an empty operator
+ * adds no condition to its rule): `allow: { not: [] }` allows no one.
+ */
+export const OPERATORS = ['and', 'or', 'not', 'nor'] as const;
+export type Operator = (typeof OPERATORS)[number];
+
+/** Parts joined by `sep`; in parentheses when nested and there is more than one. */
+function group(parts: string[], sep: string, nested: boolean): string {
+  return nested && parts.length > 1 ? `(${parts.join(sep)})` : parts.join(sep);
+}
+
+function empty(op: Operator): Condition {
+  const phrase = `a non-empty ${op} list (an empty list matches nothing)`;
+  return { test: () => false, held: () => phrase, missed: () => phrase, asked: () => phrase };
+}
+
+export function combine(op: Operator, items: readonly Condition[]): Condition {
+  if (items.length === 0) return empty(op);
+  const asked = (input: PolicyInput, sep: string) => items.map((c) => c.asked(input, true)).join(sep);
+  switch (op) {
+    case 'and':
+      return {
+        test(input) {
+          for (let i = 0; i < items.length; i++) if (!items[i]!.test(input)) return false;
+          return true;
+        },
+        held: (input, nested) => group(items.map((c) => c.held(input, true)), ' and ', nested),
+        // The first criterion that fails is enough to say why, and keeps the reason short.
+        missed: (input, nested) => items.find((c) => !c.test(input))!.missed(input, nested),
+        asked: (input, nested) => group(items.map((c) => c.asked(input, true)), ' and ', nested),
+      };
+    case 'or':
+      return {
+        test(input) {
+          for (let i = 0; i < items.length; i++) if (items[i]!.test(input)) return true;
+          return false;
+        },
+        held: (input, nested) => items.find((c) => c.test(input))!.held(input, nested),
+        missed: (input, nested) => group(items.map((c) => c.missed(input, true)), ' or ', nested),
+        asked: (input, nested) => group(items.map((c) => c.asked(input, true)), ' or ', nested),
+      };
+    case 'not':
+      return {
+        test(input) {
+          for (let i = 0; i < items.length; i++) if (items[i]!.test(input)) return false;
+          return true;
+        },
+        held: (input, nested) => group(items.map((c) => `not ${c.missed(input, true)}`), ' and ', nested),
+        missed: (input, nested) => group(items.filter((c) => c.test(input)).map((c) => `not ${c.asked(input, true)}`), ' and ', nested),
+        asked: (input, nested) => group(items.map((c) => `not ${c.asked(input, true)}`), ' and ', nested),
+      };
+    case 'nor':
+      return {
+        test(input) {
+          for (let i = 0; i < items.length; i++) if (!items[i]!.test(input)) return true;
+          return false;
+        },
+        held: (input) => `not ${items.find((c) => !c.test(input))!.missed(input, true)}`,
+        missed: (input) => `not ${items.length > 1 ? `(${asked(input, ' and ')})` : asked(input, '')}`,
+        asked: (input) => `not ${items.length > 1 ? `(${asked(input, ' and ')})` : asked(input, '')}`,
+      };
+  }
+}

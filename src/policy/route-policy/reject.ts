@@ -1,0 +1,16 @@
+import { criterionCondition, expectTrue, type Criterion } from './criterion.js';
+
+/** `reject: true`: matches no request. */
+export const reject: Criterion = {
+  name: 'reject',
+  takesName: false,
+  example: 'true',
+  compile(value, path) {
+    expectTrue(value, path, 'reject');
+    return criterionCondition(
+      () => false,
+      () => 'reject', // never holds
+      () => 'reject (matches no request)',
+    );
+  },
+};
