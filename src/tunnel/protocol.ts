@@ -31,7 +31,7 @@ export const RESOURCE_TTL_MS = 3 * HEARTBEAT_MS;
  * how much a stalled stream can hold. The connection window is larger so that a few stalled
  * streams cannot starve the rest.
  */
-export const STREAM_WINDOW = 64 << 10;
+export const STREAM_WINDOW = 1 << 20;
 export const SESSION_WINDOW = 32 << 20;
 export const H2_SETTINGS = { initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: 10_000, enablePush: false };
 

@@ -300,6 +300,23 @@ describe.runIf(browserReady)('web UI: sign in, applications, account menu', () =
     expect(await page.getByRole('heading', { name: 'Applications' }).count()).toBe(0);
   });
 
+  it('accepts an invite: the page sets a password and enrols the authenticator, then the person signs in', async () => {
+    const added = await cluster.ctl(['users', 'add', 'invited', '--roles=access']);
+    const link = /https:\/\/\S+\/web\/invite\/\S+/.exec(added.stdout)![0];
+    const page = await open();
+    await page.goto(link);
+    const secret = await page.locator('code').innerText(); // the key, for people who cannot scan the QR code
+    expect(await page.locator('.qr svg').count()).toBe(1);
+    await page.getByLabel('Choose a password').fill(PASSWORD);
+    await page.getByLabel('The same password again').fill(PASSWORD);
+    await page.getByLabel('The 6-digit code').fill(await cluster.freshCode(secret));
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('You are all set, invited').waitFor();
+    await page.goto(`${origin}/web`);
+    await signIn(page, { name: 'invited', secret });
+    await page.getByRole('heading', { name: 'Applications' }).waitFor();
+  });
+
   it('fits a 390 px wide phone screen without horizontal scrolling', async () => {
     const page = await open({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
     // A string, evaluated in the page: this file is type-checked without the DOM library.

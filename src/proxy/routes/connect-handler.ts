@@ -47,7 +47,8 @@ export class ConnectHandler {
   private async serve(req: ConnectRequest): Promise<void> {
     const { deps } = this;
     const clientAddr = req.conn.clientAddr.address;
-    const log = deps.log.child({ request_id: req.requestId, host: req.authority, method: 'CONNECT', client: clientAddr });
+    // The connection's logger carries conn and peer; the client address is always written out, since policies use it.
+    const log = req.conn.log.child({ component: 'routes', request_id: req.requestId, host: req.authority, method: 'CONNECT', client: clientAddr });
     const route = deps.routes.match(req.authority);
     if (!route) {
       log.info('authorize', { allow: false, reasons: ['route_not_found'] });

@@ -5,7 +5,7 @@ import { newSecretToken, tokenHash } from '../../auth/secret-token.js';
 import { isPosternError, PosternError } from '../../errors/postern-error.js';
 import { Collection } from '../../storage/collection.js';
 import { field, readForm, readJson, requireSameOrigin } from './body.js';
-import { html, page } from './html.js';
+import { html, page, PAGE_HEADERS } from './html.js';
 import type { Principal, WebAuthenticator } from './principal.js';
 import { redirect, sendHtml, sendJson } from './respond.js';
 import type { WebContext, WebHandler } from './web-handler.js';
@@ -57,7 +57,10 @@ export function registerCliLogin(web: WebHandler, auth: AuthService, authn: WebA
     const state = params.get('state') ?? '';
     const who = await signedIn(ctx);
     if (!who) return;
-    sendHtml(ctx.res, 200, consentPage(who.username, html`<form method="post" action="/web/cli-login"><input type="hidden" name="callback" value="${callback}"><input type="hidden" name="state" value="${state}"><button>Allow</button></form>`));
+    // The form's answer redirects to the CLI's loopback callback, which the page's form-action must allow.
+    sendHtml(ctx.res, 200, consentPage(who.username, html`<form method="post" action="/web/cli-login"><input type="hidden" name="callback" value="${callback}"><input type="hidden" name="state" value="${state}"><button>Allow</button></form>`), {
+      'content-security-policy': PAGE_HEADERS['content-security-policy'].replace("form-action 'self'", "form-action 'self' http://127.0.0.1:* http://localhost:*"),
+    });
   });
 
   web.route('POST', '/web/cli-login', async (ctx) => {
@@ -132,7 +135,7 @@ function loopbackCallback(value: string | null): string {
   } catch {
     url = undefined;
   }
-  if (!url || url.protocol !== 'http:' || !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname) || !url.port) {
+  if (!url || url.protocol !== 'http:' || !['127.0.0.1', 'localhost'].includes(url.hostname) || !url.port) {
     throw new PosternError('BAD_REQUEST', 'the callback must be the postern command on this machine (http://127.0.0.1:PORT/…); start the login from `postern tcp` again');
   }
   return url.toString();

@@ -44,5 +44,6 @@ export const PAGE_HEADERS = {
   'cache-control': 'no-store',
   'x-frame-options': 'DENY',
   'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'",
-  'referrer-policy': 'no-referrer',
+  // Not no-referrer: with it browsers send `Origin: null` on form posts, and requireSameOrigin must see the origin.
+  'referrer-policy': 'same-origin',
 } as const;
