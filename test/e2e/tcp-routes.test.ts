@@ -151,6 +151,26 @@ describe.runIf(tools)('TCP routes: postern tcp, HTTP CONNECT and policies', () =
     }
   });
 
+  it('closes a live SSH session within a second when a role change takes the route away', async () => {
+    const erin = cluster.person();
+    expect((await erin.login('erin', PASSWORD, '')).code).toBe(0);
+    const before = cluster.server.logs.length;
+    const session = ssh(erin, 'labelled.example.com', 'echo started; sleep 30; echo finished');
+    await eventually(() => (cluster.server.logs.slice(before).some((l) => l.msg === 'authorize' && l.user === 'erin' && l.allow === true) ? true : undefined), () => 'the tunnel never opened', 10_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    const dir = tempDir();
+    writeFileSync(join(dir, 'dev-routes.yaml'), 'kind: role\nversion: v1\nmetadata: { name: dev-routes }\nspec:\n  allow:\n    route_labels: { env: prod }\n');
+    const changedAt = Date.now();
+    expect((await cluster.ctl(['create', '-f', join(dir, 'dev-routes.yaml')])).stdout).toContain('updated');
+    const r = await session;
+    expect(Date.now() - changedAt).toBeLessThan(2000);
+    expect(r.stdout).toBe('started\n');
+    const closed = await cluster.server.waitForLog((l) => l.msg === 'closing a tunnel: its grant was revoked' && l.user === 'erin');
+    expect(closed.reason).toBe('its route no longer allows it');
+    const end = await cluster.ctl(['audit', 'ls', '--format', 'json', '--type', 'route.tunnel.end', '--user', 'erin']);
+    expect(end.stdout).toContain('"reason":"revoked: its route no longer allows it"');
+  });
+
   it('closes a live SSH session within a second of a lock on its user', async () => {
     const before = cluster.server.logs.length;
     const started = ssh(alice, 'ssh.example.com', 'echo started; sleep 30; echo finished');
