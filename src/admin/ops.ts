@@ -5,6 +5,7 @@ import type { AuthService } from '../auth/auth-service.js';
 import { parseAgentRoles, type JoinToken } from '../auth/join-tokens.js';
 import { describeLock, type Lock } from '../auth/locks.js';
 import { hashPassword } from '../auth/password.js';
+import { knownHostsLine, sshdConfigLines, sshHostCertificate } from '../auth/ssh-certificates.js';
 import { newTotpSecret, totpUri } from '../auth/totp.js';
 import type { User } from '../auth/users.js';
 import type { WebSession } from '../auth/web-sessions.js';
@@ -229,6 +230,28 @@ export const ADMIN_OPS = {
     args: noArgs,
     run: async (auth): Promise<AgentRecord[]> => (await auth.backend.range('/agents/')).map((i) => JSON.parse(i.value) as AgentRecord),
   }),
+  'ssh.sign-host': op({
+    resource: 'node',
+    verb: 'create',
+    args: z.object({ node: name, public_key: name, ttl_ms: z.number().int().positive().optional() }),
+    async run(auth, args, actor): Promise<{ certificate: string; known_hosts: string; user_ca: string; sshd_config: string[] }> {
+      if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(args.node)) throw new PosternError('USAGE', `--host: "${args.node}" is not a node name; use the name the agent announces (--ssh name=…)`);
+      let certificate: string;
+      try {
+        certificate = sshHostCertificate(auth.cluster.ssh.host, { publicKey: args.public_key, node: args.node, clusterName: auth.cluster.clusterName, ...(args.ttl_ms ? { ttlMs: args.ttl_ms } : {}) });
+      } catch (err) {
+        throw new PosternError('USAGE', `--key: ${(err as Error).message}`);
+      }
+      await auth.emit({ event: 'cert.issued', user: actor.name, remote_addr: actor.remoteAddr, cert_kind: 'ssh-host', node: args.node });
+      return {
+        certificate,
+        known_hosts: knownHostsLine(auth.cluster.ssh.host, auth.cluster.clusterName),
+        user_ca: auth.cluster.ssh.user.publicLine,
+        sshd_config: sshdConfigLines(args.node, { userCa: '/etc/ssh/postern_user_ca.pub', hostCert: '/etc/ssh/ssh_host_ed25519_key-cert.pub' }),
+      };
+    },
+  }),
+
   'apps.ls': op({ resource: 'app', verb: 'list', args: noArgs, run: (auth): Promise<OnlineResource[]> => onlineResources(auth, 'app') }),
   'nodes.ls': op({ resource: 'node', verb: 'list', args: noArgs, run: (auth): Promise<OnlineResource[]> => onlineResources(auth, 'node') }),
   'dbs.ls': op({ resource: 'db', verb: 'list', args: noArgs, run: (auth): Promise<OnlineResource[]> => onlineResources(auth, 'db') }),

@@ -4,7 +4,7 @@
  *
  * Codes are `PA` + four digits + a severity: `I` for information, `W` for a warning (something
  * was refused). The first two digits group the subject (10 logins, 11 certificates, 12 users,
- * 13 roles, 14 join tokens, 15 locks, 16 web sessions, 17 authorization, 18 agents, 19 app sessions, 20 TCP route tunnels); a refusal shares the
+ * 13 roles, 14 join tokens, 15 locks, 16 web sessions, 17 authorization, 18 agents, 19 app sessions, 20 TCP route tunnels, 21 SSH sessions); a refusal shares the
  * number of the event it refuses, so `PA1000I` and `PA1000W` are a login and a failed one.
  * Codes are stable once released: searches and alerts outside Postern match on them.
  */
@@ -44,6 +44,8 @@ export const AUDIT_EVENTS = {
   'app.session.end': { code: 'PA1902I', summary: 'An app session ended: logout from the app, or its web session ended; `reason` says which.' },
   'route.tunnel.start': { code: 'PA2000I', summary: 'A TCP tunnel through a route opened: `authority`, `target`, `via` (certificate or token).' },
   'route.tunnel.end': { code: 'PA2001I', summary: 'A TCP tunnel closed: bytes each way, duration, and `reason` (ended, or revoked with why).' },
+  'ssh.session.start': { code: 'PA2100I', summary: 'An SSH connection to a node opened: `login`, `node`, and the per-connection certificate issued for it.' },
+  'ssh.session.end': { code: 'PA2101I', summary: 'An SSH connection to a node closed: `login`, `node`, bytes each way, duration.' },
   'agent.refused': { code: 'PA1801W', summary: "An agent's tunnel was refused: its certificate was expired, forged or locked; `reason` says which." },
 } as const satisfies Record<string, { code: string; summary: string }>;
 

@@ -1,5 +1,7 @@
 import { PosternError, isPosternError } from '../errors/postern-error.js';
 import { AUTHORITY_TYPES, createAuthority, loadAuthority, type AuthorityType, type CertAuthority, type StoredAuthority } from '../pki/authority.js';
+import type { KeyObject } from 'node:crypto';
+import { newSshKeyPair, privateKeyFromPem, publicKeyLine } from '../pki/ssh.js';
 import type { Backend } from '../storage/backend.js';
 
 /** Storage keys of the cluster's identity. */
@@ -8,11 +10,21 @@ export const CLUSTER_KEYS = {
   /** The proxy's public address, recorded at each start (for links made by `postern ctl`). */
   publicAddr: '/cluster/public_addr',
   authority: (type: AuthorityType) => `/authorities/${type}`,
+  sshAuthority: (type: SshAuthorityType) => `/authorities/ssh-${type}`,
 } as const;
+
+/** An OpenSSH certificate authority (Ed25519): user certificates for logins, host certificates for nodes. */
+export interface SshAuthority {
+  privateKey: KeyObject;
+  /** `ssh-ed25519 AAAA… comment`: what TrustedUserCAKeys and @cert-authority lines hold. */
+  publicLine: string;
+}
+export type SshAuthorityType = 'user' | 'host';
 
 export interface ClusterState {
   clusterName: string;
   authorities: Record<AuthorityType, CertAuthority>;
+  ssh: Record<SshAuthorityType, SshAuthority>;
 }
 
 /**
@@ -34,7 +46,12 @@ export async function ensureClusterState(backend: Backend, clusterName: string):
     const stored = await createOnce(backend, CLUSTER_KEYS.authority(type), async () => JSON.stringify(await createAuthority(type, clusterName)));
     authorities[type] = await loadAuthority(JSON.parse(stored) as StoredAuthority);
   }
-  return { clusterName, authorities };
+  const ssh = {} as Record<SshAuthorityType, SshAuthority>;
+  for (const type of SSH_AUTHORITY_TYPES) {
+    const stored = await createOnce(backend, CLUSTER_KEYS.sshAuthority(type), async () => JSON.stringify({ key_pem: newSshKeyPair().privateKey.export({ type: 'pkcs8', format: 'pem' }) }));
+    ssh[type] = loadSshAuthority(stored, type, clusterName);
+  }
+  return { clusterName, authorities, ssh };
 }
 
 /** Loads what ensureClusterState made, without creating anything (for `postern ctl`). */
@@ -47,7 +64,20 @@ export async function readClusterState(backend: Backend, where: string): Promise
     if (!item) throw new PosternError('NOT_INITIALIZED', `${where} has no ${type} certificate authority; start the cluster once to create it`);
     authorities[type] = await loadAuthority(JSON.parse(item.value) as StoredAuthority);
   }
-  return { clusterName: name.value, authorities };
+  const ssh = {} as Record<SshAuthorityType, SshAuthority>;
+  for (const type of SSH_AUTHORITY_TYPES) {
+    const item = await backend.get(CLUSTER_KEYS.sshAuthority(type));
+    if (!item) throw new PosternError('NOT_INITIALIZED', `${where} has no ${type} SSH certificate authority; start the cluster once with this version to create it`);
+    ssh[type] = loadSshAuthority(item.value, type, name.value);
+  }
+  return { clusterName: name.value, authorities, ssh };
+}
+
+const SSH_AUTHORITY_TYPES: readonly SshAuthorityType[] = ['user', 'host'];
+
+function loadSshAuthority(stored: string, type: SshAuthorityType, clusterName: string): SshAuthority {
+  const privateKey = privateKeyFromPem((JSON.parse(stored) as { key_pem: string }).key_pem);
+  return { privateKey, publicLine: publicKeyLine(privateKey, `postern ${type} CA (${clusterName})`) };
 }
 
 async function createOnce(backend: Backend, key: string, make: () => Promise<string>): Promise<string> {

@@ -1,15 +1,17 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { LocalAdmin, RemoteAdmin, type AdminClient } from '../admin/admin-client.js';
 import type { ClusterState } from '../auth/cluster-state.js';
+import { knownHostsLine } from '../auth/ssh-certificates.js';
 import { profileEndpoint } from '../client/login.js';
 import { ProfileStore } from '../client/profile-store.js';
 import { loadConfig } from '../config/load.js';
 import { PosternError } from '../errors/postern-error.js';
 import { addConfigFlags, configOverrides } from './config-flags.js';
 import { registerCtlResources } from './ctl-resources.js';
-import { formatOption, type Format } from './output.js';
+import { formatOption, print, type Format } from './output.js';
+import { durationArg } from './parse.js';
 
 /** The only config flag ctl takes: which data directory (the cluster) to administer. */
 const CTL_CONFIG_FLAGS = ['--data-dir'] as const;
@@ -51,13 +53,41 @@ export function registerCtl(program: Command): void {
     });
 
   const auth = ctl.command('auth').description('Certificate authorities.');
-  const exportCmd = auth.command('export').description("Print a certificate authority's certificate (PEM), e.g. for curl --cacert.");
+  const exportCmd = auth.command('export').description("Print a certificate authority: its certificate (PEM) for curl --cacert, or its SSH form for OpenSSH.");
   addConfigFlags(exportCmd, CTL_CONFIG_FLAGS)
-    .addOption(new Option('--type <type>', 'which CA: host (signs the proxy and agents) or user (signs users)').choices(['host', 'user']).default('host'))
+    .addOption(
+      new Option('--type <type>', 'host: the proxy\'s and agents\' CA (PEM); user: users\' CA (PEM); user-ssh: the line for sshd\'s TrustedUserCAKeys; host-ssh: the @cert-authority line for known_hosts')
+        .choices(['host', 'user', 'user-ssh', 'host-ssh'])
+        .default('host'),
+    )
     .action(async (opts: Record<string, unknown>) => {
       await withCluster(opts, (cluster) => {
-        process.stdout.write(cluster.authorities[opts.type as 'host' | 'user'].certPem);
+        const type = opts.type as 'host' | 'user' | 'user-ssh' | 'host-ssh';
+        if (type === 'user-ssh') process.stdout.write(cluster.ssh.user.publicLine + '\n');
+        else if (type === 'host-ssh') process.stdout.write(knownHostsLine(cluster.ssh.host, cluster.clusterName) + '\n');
+        else process.stdout.write(cluster.authorities[type].certPem);
       });
+    });
+
+  adminCommand(auth.command('sign-host').description("Sign a node's SSH host key, so clients trust it through the cluster's @cert-authority line (no first-connection prompt), and print the sshd_config lines the node needs."))
+    .requiredOption('--host <node>', 'the node name, as its agent announces it (--ssh name=…)')
+    .requiredOption('--key <file>', "the node's public host key, e.g. /etc/ssh/ssh_host_ed25519_key.pub")
+    .option('--out <file>', 'write the certificate here (default: print it), e.g. /etc/ssh/ssh_host_ed25519_key-cert.pub')
+    .addOption(new Option('--ttl <duration>', 'how long the certificate is valid').default(365 * 86_400_000, '365d').argParser(durationArg(3_600_000, 5 * 365 * 86_400_000)))
+    .action(async (opts: AdminOptions & { host: string; key: string; out?: string; ttl: number }) => {
+      let key: string;
+      try {
+        key = readFileSync(opts.key, 'utf8');
+      } catch (err) {
+        throw new PosternError('USAGE', `--key: cannot read ${opts.key}: ${(err as Error).message}`);
+      }
+      const signed = await withAdmin(opts, (a) => a.run('ssh.sign-host', { node: opts.host, public_key: key.trim(), ttl_ms: opts.ttl }));
+      if (opts.out) writeFileSync(opts.out, signed.certificate + '\n', { mode: 0o644 });
+      print(opts.format, signed, () =>
+        (opts.out ? `Host certificate for ${opts.host} written to ${opts.out}.\n\n` : `${signed.certificate}\n\n`) +
+        `On ${opts.host}, save the user CA (postern ctl auth export --type=user-ssh) as /etc/ssh/postern_user_ca.pub,\nadd these lines to /etc/ssh/sshd_config and reload sshd:\n\n${signed.sshd_config.map((l) => `  ${l}`).join('\n')}\n\n` +
+        `The AuthorizedPrincipalsCommand line makes ${opts.host} accept only certificates issued for logins on ${opts.host}.\n`,
+      );
     });
 
   registerCtlResources(ctl);

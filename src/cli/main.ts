@@ -7,6 +7,7 @@ import { registerConfigure } from './configure.js';
 import { registerApps } from './apps.js';
 import { registerCtl } from './ctl.js';
 import { registerLogin } from './login.js';
+import { registerSsh } from './ssh.js';
 import { registerStart } from './start.js';
 import { registerTcp } from './tcp.js';
 
@@ -26,6 +27,8 @@ const program = new Command('postern')
   .version(VERSION, '-v, --version', 'print the version')
   .showHelpAfterError('(run with --help for usage)')
   .showSuggestionAfterError(true)
+  // Options of a command are its own: `postern ssh -L …` passes -L on to ssh.
+  .enablePositionalOptions()
   .exitOverride();
 
 registerStart(program);
@@ -33,6 +36,7 @@ registerConfigure(program);
 registerLogin(program);
 registerApps(program);
 registerTcp(program);
+registerSsh(program);
 registerCtl(program);
 program.commands.forEach(function exitOverrideAll(cmd: Command): void {
   cmd.exitOverride();

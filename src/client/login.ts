@@ -2,6 +2,7 @@ import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { PosternError } from '../errors/postern-error.js';
 import { caPin, pinsEqual } from '../pki/pin.js';
+import { newSshKeyPair, opensshPrivateKey } from '../pki/ssh.js';
 import { callApi, type ProxyEndpoint } from './api-client.js';
 import { formatHostPort, type HostPort } from '../net/addr.js';
 import { mustParse, ProfileStore, type Profile } from './profile-store.js';
@@ -23,6 +24,8 @@ export interface LoginOptions extends TrustOptions {
 }
 
 interface LoginResponse {
+  ssh_cert?: string;
+  ssh_known_hosts?: string;
   username: string;
   roles: string[];
   traits: Record<string, string[]>;
@@ -78,11 +81,13 @@ export async function login(opts: LoginOptions, store: ProfileStore): Promise<{ 
   const endpoint = await establishTrust(opts.proxy, opts, store);
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const sshKey = newSshKeyPair();
   const res = await callApi<LoginResponse>(endpoint, 'POST', '/webapi/login', {
     user: opts.user,
     password: opts.password,
     ...(opts.otp ? { otp: opts.otp } : {}),
     public_key: publicPem,
+    ssh_public_key: sshKey.publicLine,
     ...(opts.ttlMs ? { ttl_ms: opts.ttlMs } : {}),
   });
   const cert = new X509Certificate(res.cert_pem);
@@ -90,7 +95,12 @@ export async function login(opts: LoginOptions, store: ProfileStore): Promise<{ 
   // From now on the profile trusts the cluster's host CA (and what --ca-file added), whatever got us here.
   const trustedPem = [res.host_ca_pem, endpoint.trustedPem].filter((p): p is string => !!p && p.trim() !== '').filter((p, i, all) => all.indexOf(p) === i).join('\n');
   const profile: Profile = { proxy: opts.proxy, user: res.username, cluster: res.cluster_name, roles: res.roles, logins: res.logins, traits: res.traits, expires: res.expires };
-  const name = store.save(profile, { keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), certPem: res.cert_pem, trustedPem });
+  const name = store.save(profile, {
+    keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    certPem: res.cert_pem,
+    trustedPem,
+    ...(res.ssh_cert && res.ssh_known_hosts ? { ssh: { privateKey: opensshPrivateKey(sshKey.privateKey, `${res.username}@${res.cluster_name}`), certificate: res.ssh_cert, knownHosts: res.ssh_known_hosts } } : {}),
+  });
   return { name, profile };
 }
 

@@ -93,12 +93,21 @@ export class ProfileStore {
     return this.load(name);
   }
 
-  save(profile: Profile, secrets: { keyPem: string; certPem: string; trustedPem: string }): string {
+  /**
+   * Saves a login. `ssh` is the login's OpenSSH identity: a key, its certificate (logins bound to
+   * the nodes they are allowed on) and the cluster's @cert-authority line, in ssh/ of the profile.
+   */
+  save(profile: Profile, secrets: { keyPem: string; certPem: string; trustedPem: string; ssh?: { privateKey: string; certificate: string; knownHosts: string } }): string {
     const name = ProfileStore.nameFor(mustParse(profile.proxy));
     const dir = join(this.home, 'profiles', name);
     writeSecretFile(join(dir, 'key.pem'), secrets.keyPem);
     writeSecretFile(join(dir, 'cert.pem'), secrets.certPem);
     writeSecretFile(join(dir, 'trusted-ca.pem'), secrets.trustedPem);
+    if (secrets.ssh) {
+      writeSecretFile(join(dir, 'ssh', 'id_ed25519'), secrets.ssh.privateKey);
+      writeSecretFile(join(dir, 'ssh', 'id_ed25519-cert.pub'), secrets.ssh.certificate + '\n');
+      writeSecretFile(join(dir, 'ssh', 'known_hosts'), secrets.ssh.knownHosts + '\n');
+    }
     writeSecretFile(join(dir, 'profile.json'), JSON.stringify(profile, null, 2) + '\n');
     this.setCurrent(name);
     return name;

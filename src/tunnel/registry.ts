@@ -10,6 +10,8 @@ import { HEARTBEAT_MS, RESOURCE_TTL_MS, type AnnouncedResource, type ResourceKin
 export const AGENT_KEY = (id: string) => `/agents/${id}`;
 export const RESOURCE_PREFIX = (kind: string) => `/resources/${kind}/`;
 const RESOURCE_KEY = (kind: string, name: string, agentId: string) => `/resources/${kind}/${name}/${agentId}`;
+/** Resources ever announced (no expiry), so "offline" can be told apart from "no such thing". */
+const SEEN_KEY = (kind: string, name: string) => `/seen/${kind}/${name}`;
 /** Records are rewritten this often even when nothing changed, well inside their expiry. */
 const REFRESH_MS = 2 * HEARTBEAT_MS;
 
@@ -120,6 +122,11 @@ export class TunnelRegistry {
     throw this.offline(kind, name);
   }
 
+  /** Whether any agent ever announced this resource (to say "offline" rather than "unknown"). */
+  async known(kind: ResourceKind, name: string): Promise<boolean> {
+    return (await this.backend.get(SEEN_KEY(kind, name))) !== undefined;
+  }
+
   /**
    * A byte stream to a resource, through a live agent that serves it (the least busy of several).
    * Fails fast when no agent serving it is connected.
@@ -184,7 +191,9 @@ export class TunnelRegistry {
     };
     await this.backend.put(AGENT_KEY(info.agentId), JSON.stringify(agent), { expires });
     for (const r of tunnel.resources) {
-      await this.backend.put(RESOURCE_KEY(r.kind, r.name, info.agentId), JSON.stringify({ ...r, agent_id: info.agentId, agent_name: info.agentName }), { expires });
+      const key = RESOURCE_KEY(r.kind, r.name, info.agentId);
+      await this.backend.put(key, JSON.stringify({ ...r, agent_id: info.agentId, agent_name: info.agentName }), { expires });
+      if (!before.has(key)) await this.backend.put(SEEN_KEY(r.kind, r.name), JSON.stringify({ agent_name: info.agentName, at: new Date().toISOString() }));
     }
     for (const key of before) if (!now.has(key)) await this.backend.delete(key);
   }

@@ -1,6 +1,8 @@
 import type { AuthService } from '../../auth/auth-service.js';
 import type { User } from '../../auth/users.js';
+import { knownHostsLine, nodePrincipal, sshUserCertificate } from '../../auth/ssh-certificates.js';
 import { SESSION_COOKIE } from '../../auth/web-sessions.js';
+import type { AccessChecker } from '../../policy/access-checker.js';
 import { PosternError } from '../../errors/postern-error.js';
 import { runOp, opByName } from '../../admin/ops.js';
 import { field, readJson } from './body.js';
@@ -30,7 +32,13 @@ export function registerAuthRoutes(web: WebHandler, auth: AuthService, authn: We
     if (ttl !== undefined && !(Number.isInteger(ttl) && ttl >= 60_000 && ttl <= MAX_REQUESTED_TTL_MS)) throw new PosternError('BAD_REQUEST', 'ttl_ms must be a whole number of milliseconds between 1 minute and 7 days');
     const cert = await auth.issueUserCertificate(user, field(body, 'public_key'), ttl, conn.clientAddr.address);
     const checker = await auth.checkerFor({ username: user.name, roles: user.roles, traits: user.traits });
+    const sshKey = field(body, 'ssh_public_key', true);
+    const ssh = sshKey && {
+      ssh_cert: sshUserCertificate(auth.cluster.ssh.user, { publicKey: sshKey, username: user.name, principals: await loginPrincipals(auth, checker), validBefore: cert.expires, purpose: 'login' }),
+      ssh_known_hosts: knownHostsLine(auth.cluster.ssh.host, auth.cluster.clusterName),
+    };
     sendJson(res, 200, {
+      ...ssh,
       username: user.name,
       roles: cert.roles,
       traits: cert.traits,
@@ -77,6 +85,20 @@ export function registerAuthRoutes(web: WebHandler, auth: AuthService, authn: We
     const result = await runOp(auth, ctx.rest, await readJson(ctx.req), { name: p.username, remoteAddr: ctx.conn.clientAddr.address });
     sendJson(ctx.res, 200, { result });
   });
+}
+
+/**
+ * The login certificate's SSH principals: every login this person may use on every node known
+ * now, bound to that node (see ssh-certificates.ts). OpenSSH takes at most 256.
+ */
+async function loginPrincipals(auth: AuthService, checker: AccessChecker): Promise<string[]> {
+  const nodes = new Map<string, Record<string, string>>();
+  for (const item of await auth.backend.range('/resources/node/')) {
+    const r = JSON.parse(item.value) as { name: string; labels: Record<string, string> };
+    nodes.set(r.name, r.labels);
+  }
+  const principals = [...nodes].flatMap(([name, labels]) => checker.allowedLogins({ kind: 'node', name, labels }).map((login) => nodePrincipal(login, name)));
+  return principals.slice(0, 256);
 }
 
 /** Who someone is, as the UI and `postern status` show it. */
