@@ -18,7 +18,11 @@ export class Sshd {
     readonly userKey: string,
   ) {}
 
-  static async start(): Promise<Sshd> {
+  /**
+   * `configure` gets the host key's .pub path before sshd starts and returns more sshd_config
+   * lines (a Postern node: TrustedUserCAKeys, AuthorizedPrincipalsCommand, HostCertificate).
+   */
+  static async start(opts: { configure?: (hostKeyPub: string, dir: string) => Promise<string[]> } = {}): Promise<Sshd> {
     const dir = tempDir('postern-sshd-');
     const port = await freePort();
     const key = (name: string) => {
@@ -29,9 +33,11 @@ export class Sshd {
     const userKey = key('user_key');
     execFileSync('cp', [`${userKey}.pub`, join(dir, 'authorized_keys')]);
     mkdirSync('/run/sshd', { recursive: true }); // privilege separation needs it to exist
+    const extra = opts.configure ? await opts.configure(`${hostKey}.pub`, dir) : [];
     writeFileSync(
       join(dir, 'sshd_config'),
       [
+        ...extra,
         `Port ${port}`,
         'ListenAddress 127.0.0.1',
         `HostKey ${hostKey}`,
@@ -42,6 +48,7 @@ export class Sshd {
         'KbdInteractiveAuthentication no',
         'PermitRootLogin prohibit-password',
         'UsePAM no',
+        'Subsystem sftp internal-sftp',
       ].join('\n') + '\n',
     );
     const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });

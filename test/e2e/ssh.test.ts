@@ -1,0 +1,166 @@
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../harness/eventually.js';
+import { freePort } from '../harness/ports.js';
+import { Sshd } from '../harness/sshd.js';
+import { TestCluster, type Person } from '../helpers/cluster.js';
+import { haveProgram } from '../helpers/programs.js';
+import { CLI, run, tempDir, type PosternProcess } from '../helpers/postern.js';
+
+const tools = haveProgram('ssh', ['-V']) && haveProgram('/usr/sbin/sshd', ['-V']) && haveProgram('scp', ['-V']) && haveProgram('curl', ['--version']);
+const PASSWORD = 'correct horse battery staple';
+
+describe.runIf(tools)('SSH access: certificates, postern ssh, plain OpenSSH', () => {
+  let cluster: TestCluster;
+  const sshds: Record<string, Sshd> = {};
+  let agent: PosternProcess;
+  let alice: Person;
+  let profileDir: string;
+
+  /** An sshd set up the way `postern ctl auth sign-host` says: trusts the user CA, accepts only its own node's logins, presents a host certificate. */
+  const posternNode = (node: string, trust = true) =>
+    Sshd.start({
+      configure: async (hostKeyPub, dir) => {
+        const signed = await cluster.ctl(['auth', 'sign-host', `--host=${node}`, `--key=${hostKeyPub}`, `--out=${join(dir, 'host-cert.pub')}`]);
+        if (signed.code !== 0) throw new Error(signed.stderr);
+        writeFileSync(join(dir, 'user_ca.pub'), (await cluster.ctl(['auth', 'export', '--type=user-ssh'])).stdout);
+        const lines = [`HostCertificate ${join(dir, 'host-cert.pub')}`, `AuthorizedPrincipalsCommand /bin/echo %u@${node}`, 'AuthorizedPrincipalsCommandUser nobody', 'AuthorizedKeysFile none'];
+        return trust ? [`TrustedUserCAKeys ${join(dir, 'user_ca.pub')}`, ...lines] : lines;
+      },
+    });
+
+  beforeAll(async () => {
+    const config = join(tempDir(), 'postern.yaml');
+    writeFileSync(config, 'auth:\n  second_factor: off\n');
+    cluster = await TestCluster.start(['--config', config]);
+    sshds['web-1'] = await posternNode('web-1');
+    sshds['web-2'] = await posternNode('web-2');
+    sshds['untrusting'] = await posternNode('untrusting', false);
+    agent = await cluster.startAgent(
+      [
+        '--ssh', `name=web-1,addr=127.0.0.1:${sshds['web-1'].port},labels=env=dev`,
+        '--ssh', `name=web-2,addr=127.0.0.1:${sshds['web-2'].port},labels=env=prod`,
+        '--ssh', `name=untrusting,addr=127.0.0.1:${sshds['untrusting'].port},labels=env=dev`,
+      ],
+      { token: await cluster.token('ssh') },
+    );
+    const dir = tempDir();
+    // root only on dev nodes; ubuntu (from the logins trait) everywhere.
+    writeFileSync(join(dir, 'roles.yaml'), 'kind: role\nversion: v1\nmetadata: { name: dev-root }\nspec:\n  allow:\n    logins: [root]\n    node_labels: { env: dev }\n---\nkind: role\nversion: v1\nmetadata: { name: ubuntu-everywhere }\nspec:\n  allow:\n    logins: ["{{internal.logins}}"]\n    node_labels: { "*": "*" }\n');
+    expect((await cluster.ctl(['create', '-f', join(dir, 'roles.yaml')])).code).toBe(0);
+    await cluster.addUser('alice', PASSWORD, 'dev-root,ubuntu-everywhere', ['--logins=ubuntu']);
+    alice = cluster.person();
+    expect((await alice.login('alice', PASSWORD, '')).code).toBe(0);
+    profileDir = join(alice.home, 'profiles', `postern.localhost-${cluster.server.proxyPort}`);
+  });
+  afterAll(async () => {
+    await agent?.stop();
+    for (const s of Object.values(sshds)) await s.stop();
+    await cluster?.stop();
+  });
+
+  const postern = (args: string[]) => alice.run(args);
+
+  it('lists the nodes with the logins allowed on each', async () => {
+    const ls = await postern(['ls']);
+    expect(ls.stdout).toMatch(/web-1\s+env=dev\s+root, ubuntu/);
+    expect(ls.stdout).toMatch(/web-2\s+env=prod\s+ubuntu\n/);
+    expect((await postern(['ls', 'env=prod'])).stdout).not.toContain('web-1');
+  });
+
+  it('runs a command with postern ssh, as a login the roles allow on that node', async () => {
+    const r = await postern(['ssh', 'root@web-1', 'echo "$(whoami) on web-1"']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('root on web-1\n');
+    const audit = await cluster.ctl(['audit', 'ls', '--format', 'json', '--type', 'ssh.session.end', '--user', 'alice']);
+    expect(JSON.parse(audit.stdout.trim().split('\n')[0]!)).toMatchObject({ login: 'root', node: 'web-1', bytes_up: expect.any(Number), duration_ms: expect.any(Number) });
+  });
+
+  it('refuses a login the roles do not allow on that node, naming the logins that are', async () => {
+    const r = await postern(['ssh', 'root@web-2', 'true']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('alice may not log in to web-2 as root');
+    expect(r.stderr).toContain('you may log in to web-2 as: ubuntu');
+  });
+
+  it('keeps per-node login rules for the login certificate used directly, bypassing the proxy', async () => {
+    const direct = (node: string, login: string) =>
+      run('ssh', ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'IdentityAgent=none', '-i', join(profileDir, 'ssh', 'id_ed25519'), '-o', `CertificateFile=${join(profileDir, 'ssh', 'id_ed25519-cert.pub')}`, '-p', String(sshds[node]!.port), `${login}@127.0.0.1`, 'echo in']);
+    expect((await direct('web-1', 'root')).stdout).toBe('in\n'); // allowed: the files work
+    const refused = await direct('web-2', 'root'); // root is not allowed on prod by any path
+    expect(refused.code).toBe(255);
+    expect(refused.stderr).toContain('Permission denied');
+    const principals = (await run('ssh-keygen', ['-L', '-f', join(profileDir, 'ssh', 'id_ed25519-cert.pub')])).stdout;
+    expect(principals).toMatch(/root@web-1/);
+    expect(principals).not.toMatch(/root@web-2/);
+  });
+
+  it('works for plain ssh and scp through postern config, with strict host checking', async () => {
+    const config = (await postern(['config'])).stdout;
+    expect(config).toContain('StrictHostKeyChecking yes');
+    expect(config).toMatch(/@cert-authority \*\.postern\.localhost ssh-ed25519 /);
+    const file = join(tempDir(), 'ssh_config');
+    writeFileSync(file, config);
+    const env = { POSTERN_HOME: alice.home };
+    const plain = await run('ssh', ['-F', file, '-o', 'BatchMode=yes', 'root@web-1.postern.localhost', 'echo plain'], { env });
+    expect(plain.stderr).toBe('');
+    expect(plain.stdout).toBe('plain\n');
+
+    const data = randomBytes(2 * 1024 * 1024);
+    const dir = tempDir();
+    writeFileSync(join(dir, 'up.bin'), data);
+    const remote = join(tempDir(), 'remote.bin');
+    expect((await run('scp', ['-F', file, '-q', join(dir, 'up.bin'), `root@web-1.postern.localhost:${remote}`], { env })).code).toBe(0);
+    expect((await run('scp', ['-F', file, '-q', `root@web-1.postern.localhost:${remote}`, join(dir, 'down.bin')], { env })).code).toBe(0);
+    const sum = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    expect(sum(readFileSync(remote))).toBe(sum(data));
+    expect(sum(readFileSync(join(dir, 'down.bin')))).toBe(sum(data));
+  });
+
+  it('forwards ports with -L and -D, as ssh does', async () => {
+    const web = createServer((_req, res) => res.end('through the forward'));
+    web.listen(0, '127.0.0.1');
+    await once(web, 'listening');
+    const webPort = (web.address() as { port: number }).port;
+    const [local, socks] = [await freePort(), await freePort()];
+    const forward = spawn(process.execPath, [CLI, 'ssh', '-N', '-L', `${local}:127.0.0.1:${webPort}`, '-D', String(socks), 'root@web-1'], { env: { ...process.env, POSTERN_HOME: alice.home } });
+    try {
+      const viaL = await eventually(async () => { const r = await run('curl', ['-sS', '--max-time', '2', `http://127.0.0.1:${local}/`]); return r.code === 0 ? r.stdout : undefined; }, () => 'the -L forward never answered', 10_000);
+      expect(viaL).toBe('through the forward');
+      const viaD = await run('curl', ['-sS', '--max-time', '5', '--socks5-hostname', `127.0.0.1:${socks}`, `http://127.0.0.1:${webPort}/`]);
+      expect(viaD.stdout).toBe('through the forward');
+    } finally {
+      forward.kill();
+      web.close();
+    }
+  });
+
+  it('says what is wrong: an unknown node, a node that does not trust the CA, an expired login', async () => {
+    const unknown = await postern(['ssh', 'root@web-9', 'true']);
+    expect(unknown.stderr).toContain('there is no node "web-9"; `postern ls` lists the nodes you may reach');
+    const untrusting = await postern(['ssh', 'root@untrusting', 'true']);
+    expect(untrusting.code).toBe(255);
+    expect(untrusting.stderr).toContain('untrusting refused the certificate. Its sshd must trust Postern\'s user CA');
+    const profile = join(profileDir, 'profile.json');
+    const saved = readFileSync(profile, 'utf8');
+    writeFileSync(profile, JSON.stringify({ ...JSON.parse(saved), expires: new Date(Date.now() - 1000).toISOString() }));
+    try {
+      const expired = await postern(['ssh', 'root@web-1', 'true']);
+      expect(expired.code).toBe(77);
+      expect(expired.stderr).toMatch(/expired at .*run `postern login`/);
+    } finally {
+      writeFileSync(profile, saved);
+    }
+  });
+
+  it('says a node is offline when its agent is gone', async () => {
+    await agent.stop();
+    const r = await postern(['ssh', 'root@web-1', 'true']);
+    expect(r.stderr).toContain('agent for node "web-1" is offline');
+  });
+});
