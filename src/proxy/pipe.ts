@@ -1,11 +1,19 @@
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 
+/** How long a side that was told to end may take to deliver what it still holds, once its partner has closed. */
+const DRAIN_DEADLINE_MS = 120_000;
+
 /**
- * Joins two byte streams both ways until either side ends, then tears both down. `.pipe()` rather
+ * Joins two byte streams both ways until both are done, then tears both down. `.pipe()` rather
  * than stream.pipeline(): it costs half the CPU per connection and both directions are symmetric.
  * Nagle is turned off on sockets: a relay that batches small writes adds a delayed-ACK stall
  * (~40 ms) to every request/response exchange.
+ *
+ * When one side closes after ending normally, pipe() has asked the other to end too; that side
+ * may still hold bytes (an HTTP/2 stream behind flow control, a TLS socket's queue), so it is
+ * left to deliver them and destroyed when it closes, or after DRAIN_DEADLINE_MS. An error, or a
+ * side that goes away without ending, tears both down at once.
  */
 export function joinStreams(a: Duplex, b: Duplex, onClose?: (err?: Error) => void): void {
   for (const s of [a, b]) if (typeof (s as Socket).setNoDelay === 'function') (s as Socket).setNoDelay(true);
@@ -17,10 +25,16 @@ export function joinStreams(a: Duplex, b: Duplex, onClose?: (err?: Error) => voi
     b.destroy();
     onClose?.(err);
   };
+  const closed = (other: Duplex) => () => {
+    if (done) return;
+    if (!other.writableEnded || other.destroyed || other.closed) return finish();
+    other.once('close', () => finish());
+    setTimeout(() => finish(), DRAIN_DEADLINE_MS).unref();
+  };
   a.on('error', finish);
   b.on('error', finish);
-  a.on('close', () => finish());
-  b.on('close', () => finish());
+  a.once('close', closed(b));
+  b.once('close', closed(a));
   a.pipe(b);
   b.pipe(a);
 }

@@ -42,7 +42,7 @@ describe.runIf(tools)('postern start', () => {
         cluster_name: 'postern.localhost',
         public_addr: 'postern.localhost:3080',
         version: expect.stringMatching(/^\d+\.\d+\.\d+/),
-        protocols: ['postern-reversetunnel', 'postern-tcp', 'h2', 'http/1.1'],
+        protocols: ['postern-reversetunnel', 'postern-ssh', 'postern-tcp', 'h2', 'http/1.1'],
         client_addr: '127.0.0.1',
       });
     }
@@ -96,7 +96,7 @@ describe.runIf(tools)('postern start', () => {
 
   it('refuses protocols that are not built yet, saying so', async () => {
     for (const [args, what] of [
-      [['-alpn', 'postern-ssh'], 'SSH to a node'],
+      [['-alpn', 'postern-mysql'], 'MySQL access'],
       [['-alpn', 'postern-postgres-ping'], 'PostgreSQL access'],
       [['-alpn', 'h2', '-servername', 'kube.postern.localhost'], 'the Kubernetes API'],
     ] as const) {
