@@ -10,7 +10,11 @@ export interface LockView {
   find(subject: LockSubject): Lock | undefined;
 }
 
-/** Parsed identities by certificate fingerprint: parsing extensions costs more than the handshake's own checks. */
+/**
+ * Certificates whose chain was verified, by fingerprint: checking an ECDSA signature and parsing
+ * the extensions cost more than relaying a request, and a keep-alive connection presents the same
+ * certificate for every one. What can change (validity, locks) is checked every time.
+ */
 const CACHE_LIMIT = 10_000;
 
 /**
@@ -21,7 +25,7 @@ const CACHE_LIMIT = 10_000;
  */
 export class IdentityVerifier {
   private readonly cas: Record<IdentityKind, X509Certificate>;
-  private readonly cache = new Map<string, Identity>();
+  private readonly verified = new Map<string, { kind: IdentityKind; identity: Identity }>();
 
   constructor(
     cluster: { authorities: Record<IdentityKind, { certPem: string }> },
@@ -43,6 +47,19 @@ export class IdentityVerifier {
   }
 
   verify(cert: X509Certificate, expected: IdentityKind, now = Date.now()): Identity {
+    const known = this.verified.get(cert.fingerprint256);
+    const identity = known?.kind === expected ? known.identity : this.verifyChain(cert, expected);
+    if (identity.expires.getTime() <= now) {
+      throw new PosternError('CERT_EXPIRED', `the certificate of ${identity.username} expired at ${identity.expires.toISOString()}; run \`postern login\` to get a new one`);
+    }
+    if (Date.parse(cert.validFrom) > now) throw new PosternError('UNAUTHENTICATED', `the certificate is not valid before ${cert.validFrom}; check this machine's clock`);
+    const lock = this.locks.find({ username: identity.username, roles: identity.roles });
+    if (lock) throw lockedError(lock);
+    return identity;
+  }
+
+  /** The checks that never change for a certificate: who signed it, and the identity it carries. */
+  private verifyChain(cert: X509Certificate, expected: IdentityKind): Identity {
     const ca = this.cas[expected];
     if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) {
       const other = expected === 'user' ? 'host' : 'user';
@@ -54,30 +71,15 @@ export class IdentityVerifier {
           : `the certificate was not issued by this cluster's ${expected} CA; log in to this cluster (postern login --proxy …)`,
       );
     }
-    const notAfter = Date.parse(cert.validTo);
-    if (notAfter <= now) {
-      throw new PosternError('CERT_EXPIRED', `the certificate of ${cert.subject.match(/CN=([^\n]*)/)?.[1] ?? 'this identity'} expired at ${new Date(notAfter).toISOString()}; run \`postern login\` to get a new one`);
+    let identity: Identity;
+    try {
+      identity = identityFromCertificate(new x509.X509Certificate(cert.raw));
+    } catch (err) {
+      throw new PosternError('UNAUTHENTICATED', `the certificate carries no valid Postern identity: ${(err as Error).message}`);
     }
-    if (Date.parse(cert.validFrom) > now) throw new PosternError('UNAUTHENTICATED', `the certificate is not valid before ${cert.validFrom}; check this machine's clock`);
-    const identity = this.identityOf(cert);
     if (identity.kind !== expected) throw new PosternError('UNAUTHENTICATED', `a ${identity.kind} certificate cannot be used as a ${expected} certificate`);
-    const lock = this.locks.find({ username: identity.username, roles: identity.roles });
-    if (lock) throw lockedError(lock);
-    return identity;
-  }
-
-  private identityOf(cert: X509Certificate): Identity {
-    const key = cert.fingerprint256;
-    let identity = this.cache.get(key);
-    if (!identity) {
-      try {
-        identity = identityFromCertificate(new x509.X509Certificate(cert.raw));
-      } catch (err) {
-        throw new PosternError('UNAUTHENTICATED', `the certificate carries no valid Postern identity: ${(err as Error).message}`);
-      }
-      if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!);
-      this.cache.set(key, identity);
-    }
+    if (this.verified.size >= CACHE_LIMIT) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(cert.fingerprint256, { kind: expected, identity });
     return identity;
   }
 }

@@ -111,7 +111,7 @@ export async function startServer(config: PosternConfig, log: Logger): Promise<R
     const jwt = new JwtSigner(cluster.authorities.jwt, cluster.clusterName);
     const requests = new RequestLog(audit, log.child({ component: 'apps' }));
     cleanups.push(() => requests.flushAll());
-    const appAccess = new AppAccess({ catalog, sessions: appSessions, auth, verifier, locks: lockWatcher, authorizer, forwarder: new AppForwarder(tunnels), jwt, requests, log: log.child({ component: 'apps' }) });
+    const appAccess = new AppAccess({ catalog, sessions: appSessions, auth, authn, locks: lockWatcher, authorizer, forwarder: new AppForwarder(tunnels), jwt, requests, log: log.child({ component: 'apps' }) });
     web.hostRoute((req, conn) => appAccess.appFor(req, conn) !== undefined, (ctx) => appAccess.handle(ctx));
     web.onUpgrade((req, socket, head, conn) =>
       void appAccess.upgrade(req, socket, head, conn).catch((err: unknown) => {

@@ -19,7 +19,35 @@ export class Nginx {
    * Starts nginx with a `stream { … }` block; `server` is the body of its one server, which
    * listens on a free port (`listenSuffix` adds e.g. " ssl").
    */
-  static async stream(server: (port: number) => string, listenSuffix = ''): Promise<Nginx> {
+  static stream(server: (port: number) => string, listenSuffix = ''): Promise<Nginx> {
+    return Nginx.start((dir, port) => `stream {
+  log_format tcp '$remote_addr -> $upstream_addr [$status] bytes_sent=$bytes_sent bytes_received=$bytes_received';
+  access_log ${join(dir, 'access.log')} tcp;
+  server {
+    listen 127.0.0.1:${port}${listenSuffix};
+    ${server(port)}
+  }
+}`);
+  }
+
+  /**
+   * Starts nginx with an `http { … }` block whose one server listens on a free port with
+   * `listen`'s suffix (" ssl"); `httpLevel` adds directives beside it (an upstream block).
+   */
+  static http(server: (port: number) => string, listenSuffix = '', httpLevel = ''): Promise<Nginx> {
+    return Nginx.start((dir, port) => `http {
+  access_log off;
+  ${httpLevel}
+  client_body_temp_path ${join(dir, 'body')};
+  proxy_temp_path ${join(dir, 'proxy')};
+  server {
+    listen 127.0.0.1:${port}${listenSuffix};
+    ${server(port)}
+  }
+}`);
+  }
+
+  private static async start(block: (dir: string, port: number) => string): Promise<Nginx> {
     const dir = tempDir('postern-nginx-');
     const port = await freePort();
     const conf = `
@@ -29,15 +57,8 @@ master_process off;
 worker_processes 1;
 pid ${join(dir, 'nginx.pid')};
 error_log ${join(dir, 'error.log')} info;
-events { worker_connections 256; }
-stream {
-  log_format tcp '$remote_addr -> $upstream_addr [$status] bytes_sent=$bytes_sent bytes_received=$bytes_received';
-  access_log ${join(dir, 'access.log')} tcp;
-  server {
-    listen 127.0.0.1:${port}${listenSuffix};
-    ${server(port)}
-  }
-}`;
+events { worker_connections 1024; }
+${block(dir, port)}`;
     writeFileSync(join(dir, 'nginx.conf'), conf);
     const child = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';

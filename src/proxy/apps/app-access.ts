@@ -5,7 +5,6 @@ import type { AuthService } from '../../auth/auth-service.js';
 import type { Authorizer } from '../../auth/authorizer.js';
 import type { LockWatcher } from '../../auth/lock-watcher.js';
 import { lockedError } from '../../auth/locks.js';
-import type { IdentityVerifier } from '../../auth/verifier.js';
 import { isPosternError, PosternError, toPosternError } from '../../errors/postern-error.js';
 import type { Logger } from '../../log/logger.js';
 import { expandTemplates, type Subject } from '../../policy/traits.js';
@@ -13,6 +12,7 @@ import type { RoutedConnection } from '../router.js';
 import { cookie } from '../web/body.js';
 import { html, page } from '../web/html.js';
 import { redirect, sendHtml, sendJson, wantsHtml } from '../web/respond.js';
+import type { WebAuthenticator } from '../web/principal.js';
 import type { WebContext, WebRequest } from '../web/web-handler.js';
 import type { App, AppCatalog } from './app-catalog.js';
 import { APP_SESSION_COOKIE, APP_STATE_COOKIE, type AppSessions } from './app-sessions.js';
@@ -39,7 +39,7 @@ export interface AppAccessDeps {
   catalog: AppCatalog;
   sessions: AppSessions;
   auth: AuthService;
-  verifier: IdentityVerifier;
+  authn: WebAuthenticator;
   locks: LockWatcher;
   authorizer: Authorizer;
   forwarder: AppForwarder;
@@ -138,12 +138,13 @@ export class AppAccess {
 
   /** A certificate for this app (`postern apps login`), or an app session cookie; undefined when neither. */
   private async identify(req: WebRequest, conn: RoutedConnection, appName: string): Promise<AppIdentity | undefined> {
-    if (conn.socket.getPeerX509Certificate()) {
-      const id = this.deps.verifier.verifySocket(conn.socket, 'user');
-      if (id.route && (id.route.kind !== 'app' || id.route.name !== appName)) {
-        throw new PosternError('UNAUTHENTICATED', `this certificate is for ${id.route.kind} "${'name' in id.route ? id.route.name : ''}", not app "${appName}"`);
+    const cert = this.deps.authn.certificatePrincipal(conn);
+    if (cert) {
+      const { route } = cert;
+      if (route && (route.kind !== 'app' || route.name !== appName)) {
+        throw new PosternError('UNAUTHENTICATED', `this certificate is for ${route.kind} "${'name' in route ? route.name : ''}", not app "${appName}"`);
       }
-      return { username: id.username, roles: id.roles, traits: id.traits, via: 'certificate', key: `cert:${id.username}:${id.expires.getTime()}` };
+      return { username: cert.username, roles: cert.roles, traits: cert.traits, via: 'certificate', key: `cert:${cert.username}:${cert.expires.getTime()}` };
     }
     const secret = cookie(req.headers, APP_SESSION_COOKIE);
     if (!secret) return undefined;

@@ -5,6 +5,7 @@ import type { LockWatcher } from '../../auth/lock-watcher.js';
 import { lockedError } from '../../auth/locks.js';
 import type { IdentityVerifier } from '../../auth/verifier.js';
 import { SESSION_COOKIE } from '../../auth/web-sessions.js';
+import type { Route } from '../../pki/identity.js';
 import { PosternError } from '../../errors/postern-error.js';
 import type { RoutedConnection } from '../router.js';
 import { cookie } from './body.js';
@@ -19,6 +20,8 @@ export interface Principal {
   expires: Date;
   /** The session cookie's or bearer token's value (logout; re-checking that it still lives). */
   sessionSecret?: string;
+  /** A certificate narrowed to one resource (`postern apps login`). */
+  route?: Route;
 }
 
 const VERIFIED = Symbol('postern.verified');
@@ -45,7 +48,7 @@ export class WebAuthenticator {
 
   /** Whoever the connection's certificate, the cookie or the bearer token names; undefined when none does. */
   async identify(conn: RoutedConnection, headers: IncomingHttpHeaders): Promise<Principal | undefined> {
-    return (await this.fromCertificate(conn)) ?? (await this.fromBearer(headers)) ?? (await this.fromSession(cookie(headers, SESSION_COOKIE)));
+    return this.certificatePrincipal(conn) ?? (await this.fromBearer(headers)) ?? (await this.fromSession(cookie(headers, SESSION_COOKIE)));
   }
 
   /** Checks that a session or token still lives and its user is not locked; the reason when not. */
@@ -57,12 +60,16 @@ export class WebAuthenticator {
     return undefined;
   }
 
-  private async fromCertificate(conn: VerifiedConn): Promise<Principal | undefined> {
+  /**
+   * The connection's client certificate as a principal, verified once per connection: the
+   * connection is then tracked, so a lock or the certificate's expiry ends it.
+   */
+  certificatePrincipal(conn: VerifiedConn): Principal | undefined {
     if (conn[VERIFIED]) return conn[VERIFIED];
     const socket: TLSSocket = conn.socket;
     if (!socket.getPeerX509Certificate()) return undefined;
     const id = this.verifier.verifySocket(socket, 'user');
-    const principal: Principal = { username: id.username, roles: id.roles, traits: id.traits, via: 'certificate', expires: id.expires };
+    const principal: Principal = { username: id.username, roles: id.roles, traits: id.traits, via: 'certificate', expires: id.expires, ...(id.route ? { route: id.route } : {}) };
     conn[VERIFIED] = principal;
     // The connection lives until a lock covers it or the certificate expires, whichever is first.
     const untrack = this.lockWatcher.track({
