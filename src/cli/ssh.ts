@@ -2,9 +2,8 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect as tlsConnect } from 'node:tls';
 import type { Command } from 'commander';
-import { callApi, connectionError, tlsOptionsFor } from '../client/api-client.js';
+import { callApi, connectionError, connectToProxy } from '../client/api-client.js';
 import { profileEndpoint } from '../client/login.js';
 import { ProfileStore, type LoadedProfile } from '../client/profile-store.js';
 import { OneShotAgent } from '../client/ssh-agent.js';
@@ -124,7 +123,7 @@ export function registerSsh(program: Command): void {
       const agent = new OneShotAgent(agentSocket(store, spec));
       await agent.listen();
       const key = newSshKeyPair();
-      const socket = tlsConnect({ ...tlsOptionsFor(endpoint), ALPNProtocols: ['postern-ssh'] });
+      const socket = connectToProxy(endpoint, { ALPNProtocols: ['postern-ssh'] });
       try {
         await once(socket, 'secureConnect');
         if (socket.alpnProtocol !== 'postern-ssh') throw new PosternError('PROXY_UNREACHABLE', `the proxy at ${formatHostPort(endpoint.proxy)} does not serve SSH (postern-ssh)`);

@@ -1,9 +1,10 @@
 import { request } from 'node:https';
-import { rootCertificates } from 'node:tls';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { isIP } from 'node:net';
 import { PosternError } from '../errors/postern-error.js';
 import { formatHostPort, type HostPort } from '../net/addr.js';
 import { lookup } from '../net/localhost.js';
+import { clientContext, connectWithContext } from '../net/secure-contexts.js';
 
 /** How a client trusts and identifies itself to a proxy. */
 export interface ProxyEndpoint {
@@ -24,15 +25,24 @@ const TIMEOUT_MS = 15_000;
 /** TLS errors that mean "this proxy's certificate is not one we trust". */
 const UNTRUSTED = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_HAS_EXPIRED']);
 
-/** TLS options for connecting to the proxy (shared by the API client and the local proxies). */
-export function tlsOptionsFor(ep: ProxyEndpoint) {
+/**
+ * A TLS connection to the proxy with the endpoint's trust and identity (local proxies, postern tcp,
+ * postern proxy ssh): the context is built once and sessions are resumed.
+ */
+export function connectToProxy(ep: ProxyEndpoint, extra: { servername?: string; ALPNProtocols: string[] }): TLSSocket {
+  const base = { host: ep.proxy.host, port: ep.proxy.port, lookup, ...(isIP(ep.proxy.host) ? {} : { servername: ep.proxy.host }), ...extra };
+  if (ep.insecure) return tlsConnect({ ...base, rejectUnauthorized: false, ...(ep.certPem && ep.keyPem ? { cert: ep.certPem, key: ep.keyPem } : {}) });
+  return connectWithContext({ ...base, ...(ep.trustedPem ? { trustedPem: ep.trustedPem } : {}), ...(ep.certPem && ep.keyPem ? { certPem: ep.certPem, keyPem: ep.keyPem } : {}) });
+}
+
+/** TLS options for requests to the proxy's API. */
+function tlsOptionsFor(ep: ProxyEndpoint) {
   return {
     host: ep.proxy.host,
     port: ep.proxy.port,
     ...(isIP(ep.proxy.host) ? {} : { servername: ep.proxy.host }),
     lookup,
-    ...(ep.insecure ? { rejectUnauthorized: false } : { ca: ep.trustedPem ? [...rootCertificates, ep.trustedPem] : [...rootCertificates] }),
-    ...(ep.certPem && ep.keyPem ? { cert: ep.certPem, key: ep.keyPem } : {}),
+    ...(ep.insecure ? { rejectUnauthorized: false, ...(ep.certPem && ep.keyPem ? { cert: ep.certPem, key: ep.keyPem } : {}) } : { secureContext: clientContext(ep) }),
   };
 }
 

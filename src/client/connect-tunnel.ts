@@ -1,8 +1,8 @@
 import { once } from 'node:events';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { PosternError } from '../errors/postern-error.js';
 import { formatHostPort } from '../net/addr.js';
-import { connectionError, tlsOptionsFor, type ProxyEndpoint } from './api-client.js';
+import { connectionError, connectToProxy, type ProxyEndpoint } from './api-client.js';
 
 /** The response head must arrive within this time, and be no larger than this. */
 const ANSWER_TIMEOUT_MS = 15_000;
@@ -25,7 +25,7 @@ export class ConnectRefused extends PosternError {
  */
 export async function connectRoute(endpoint: ProxyEndpoint, authority: string): Promise<TLSSocket> {
   const where = formatHostPort(endpoint.proxy);
-  const socket = tlsConnect({ ...tlsOptionsFor(endpoint), ALPNProtocols: ['http/1.1'] });
+  const socket = connectToProxy(endpoint, { ALPNProtocols: ['http/1.1'] });
   socket.setNoDelay(true);
   const timer = setTimeout(() => socket.destroy(new PosternError('PROXY_UNREACHABLE', `${where} did not answer the CONNECT within ${ANSWER_TIMEOUT_MS / 1000} s`)), ANSWER_TIMEOUT_MS);
   try {

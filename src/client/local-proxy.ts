@@ -1,10 +1,10 @@
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { formatHostPort, type HostPort } from '../net/addr.js';
 import { joinStreams } from '../proxy/pipe.js';
 import { readStatus } from '../proxy/tcp/stream-status.js';
-import { connectionError, tlsOptionsFor, type ProxyEndpoint } from './api-client.js';
+import { connectionError, connectToProxy, type ProxyEndpoint } from './api-client.js';
 
 export interface LocalProxyOptions {
   /** Where to listen, e.g. 127.0.0.1:8080 (port 0: any free port). */
@@ -41,7 +41,7 @@ async function carry(local: Socket, opts: LocalProxyOptions): Promise<void> {
   local.pause();
   let remote: TLSSocket | undefined;
   try {
-    remote = tlsConnect({ ...tlsOptionsFor(opts.endpoint), servername: opts.servername, ALPNProtocols: [opts.alpn] });
+    remote = connectToProxy(opts.endpoint, { servername: opts.servername, ALPNProtocols: [opts.alpn] });
     remote.setNoDelay(true);
     await once(remote, 'secureConnect');
     if (remote.alpnProtocol !== opts.alpn) throw new Error(`the proxy at ${formatHostPort(opts.endpoint.proxy)} does not serve ${opts.alpn}; is it a Postern proxy of this version?`);

@@ -1,9 +1,10 @@
 import { createServer, type Http2Server, type Http2Session, type ServerHttp2Stream } from 'node:http2';
-import { connect as tlsConnect, rootCertificates, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { isIP } from 'node:net';
 import type { Logger } from '../log/logger.js';
 import { formatHostPort, type HostPort } from '../net/addr.js';
 import { lookup } from '../net/localhost.js';
+import { clientContext } from '../net/secure-contexts.js';
 import { Backoff } from './backoff.js';
 import { DEAD_AFTER_MS, H2_SETTINGS, HEADER_ERROR, HEADER_KIND, HEADER_NAME, RESOURCES_PATH, SESSION_WINDOW, type ResourceKind } from './protocol.js';
 
@@ -82,9 +83,7 @@ export class TunnelClient {
       ...(isIP(this.proxy.host) ? {} : { servername: this.proxy.host }),
       lookup,
       ALPNProtocols: [REVERSE_TUNNEL_ALPN],
-      ca: [...rootCertificates, creds.hostCaPem],
-      cert: creds.certPem,
-      key: creds.keyPem,
+      secureContext: clientContext({ trustedPem: creds.hostCaPem, certPem: creds.certPem, keyPem: creds.keyPem }),
     });
     this.socket = socket;
     socket.setNoDelay(true);
