@@ -3,13 +3,38 @@ import { Command, CommanderError } from 'commander';
 import { ERROR_CODES } from '../errors/codes.js';
 import { toPosternError } from '../errors/postern-error.js';
 import { VERSION } from '../version.js';
-import { registerConfigure } from './configure.js';
-import { registerApps } from './apps.js';
-import { registerCtl } from './ctl.js';
-import { registerLogin } from './login.js';
-import { registerSsh } from './ssh.js';
-import { registerStart } from './start.js';
-import { registerTcp } from './tcp.js';
+
+/**
+ * Each command group's module, loaded only when it is needed: the server's modules (X.509,
+ * SQLite) take a third of a second to load, and `postern proxy ssh` runs once per ssh
+ * connection as its ProxyCommand. Help without a command loads them all.
+ */
+type Register = (program: Command) => void;
+const GROUPS: Record<string, () => Promise<Register[]>> = {
+  start: async () => [(await import('./start.js')).registerStart],
+  configure: async () => [(await import('./configure.js')).registerConfigure],
+  login: async () => [(await import('./login.js')).registerLogin],
+  apps: async () => [(await import('./apps.js')).registerApps],
+  tcp: async () => [(await import('./tcp.js')).registerTcp],
+  ssh: async () => [(await import('./ssh.js')).registerSsh],
+  ctl: async () => [(await import('./ctl.js')).registerCtl],
+};
+/** The group that defines each command (`proxy` has subcommands in two groups). */
+const GROUP_OF: Record<string, string[]> = {
+  start: ['start'],
+  configure: ['configure'],
+  login: ['login'],
+  status: ['login'],
+  logout: ['login'],
+  switch: ['login'],
+  apps: ['apps'],
+  proxy: ['apps', 'ssh'],
+  tcp: ['tcp'],
+  ls: ['ssh'],
+  ssh: ['ssh'],
+  config: ['ssh'],
+  ctl: ['ctl'],
+};
 
 // `postern … | head`: when the reader goes away, stop quietly instead of crashing on EPIPE.
 for (const stream of [process.stdout, process.stderr]) {
@@ -31,13 +56,11 @@ const program = new Command('postern')
   .enablePositionalOptions()
   .exitOverride();
 
-registerStart(program);
-registerConfigure(program);
-registerLogin(program);
-registerApps(program);
-registerTcp(program);
-registerSsh(program);
-registerCtl(program);
+const args = process.argv.slice(2);
+const command = args.find((a) => !a.startsWith('-'));
+const versionOnly = !command && args.some((a) => a === '-v' || a === '--version');
+const groups = command && GROUP_OF[command] ? GROUP_OF[command] : versionOnly ? [] : Object.keys(GROUPS);
+for (const group of groups) for (const register of await GROUPS[group]!()) register(program);
 program.commands.forEach(function exitOverrideAll(cmd: Command): void {
   cmd.exitOverride();
   cmd.commands.forEach(exitOverrideAll);
