@@ -10,6 +10,9 @@ import { authorizeScenario } from './scenarios/authorize.js';
 import { handshakeScenario } from './scenarios/handshake.js';
 import { loginScenario } from './scenarios/login.js';
 import { pumpScenario } from './scenarios/pump.js';
+import { tunnelFairnessScenario } from './scenarios/tunnel-fairness.js';
+import { tunnelIdleScenario } from './scenarios/tunnel-idle.js';
+import { tunnelPumpScenario } from './scenarios/tunnel-pump.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -30,6 +33,9 @@ const scenarios: Record<string, (tls: Awaited<ReturnType<typeof benchTls>>) => P
   handshake: (tls) => handshakeScenario(tls, { count: quick ? 300 : 1000, rounds: quick ? 1 : 9 }),
   authorize: () => authorizeScenario({ quick }),
   login: () => loginScenario({ quick }),
+  'tunnel-pump': (tls) => tunnelPumpScenario(tls, { mib: quick ? 32 : 256, rounds: quick ? 1 : 3 }),
+  'tunnel-idle': () => tunnelIdleScenario({ agents: quick ? 200 : 1000, settleMs: quick ? 1000 : 12_000 }),
+  'tunnel-fairness': (tls) => tunnelFairnessScenario(tls, { streams: 20, exchanges: quick ? 100 : 500, rounds: quick ? 1 : 3 }),
 };
 
 const tls = await benchTls();

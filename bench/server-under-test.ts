@@ -6,11 +6,14 @@
  * Started with --expose-gc (see server-process.ts) so CPU readings can include a full collection.
  *
  * Kinds: node-relay and postern relay TLS to the sink; bare-tls and postern-end end each
- * connection right after its handshake (for the new-connection cost).
+ * connection right after its handshake (for the new-connection cost); node-relay-tls relays TLS
+ * to TLS (the "sink port" is then a node-relay's): with a node-relay behind it, the two TLS legs
+ * of a reverse tunnel without the tunnel. plain-relay-tls takes plain TCP and relays it over TLS
+ * (what `postern tcp --listen` does, without Postern).
  */
 import { readFileSync } from 'node:fs';
-import { connect } from 'node:net';
-import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { connect, createServer } from 'node:net';
+import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { createInterface } from 'node:readline';
 import { Registry } from 'prom-client';
 import { silentLogger } from '../src/log/logger.js';
@@ -23,11 +26,19 @@ const [kind, sinkPortText, tlsFile] = process.argv.slice(2);
 const sinkPort = Number(sinkPortText);
 const tls = JSON.parse(readFileSync(tlsFile!, 'utf8')) as { cert: string; key: string };
 const relay = (socket: TLSSocket) => joinStreams(socket, connect(sinkPort, '127.0.0.1'));
+const relayTls = (socket: TLSSocket) => joinStreams(socket, tlsConnect({ port: sinkPort, host: '127.0.0.1', servername: 'postern.localhost', ALPNProtocols: ['postern-tcp'], rejectUnauthorized: false }));
 const end = (socket: TLSSocket) => socket.end();
+const handlers: Record<string, (socket: TLSSocket) => void> = { 'node-relay': relay, 'node-relay-tls': relayTls, 'bare-tls': end };
 
 async function listen(): Promise<number> {
-  if (kind === 'node-relay' || kind === 'bare-tls') {
-    const server = createTlsServer({ ...tls, ALPNProtocols: ['postern-tcp', 'http/1.1'] }, kind === 'node-relay' ? relay : end);
+  if (kind === 'plain-relay-tls') {
+    const server = createServer({ noDelay: true }, (socket) => joinStreams(socket, tlsConnect({ port: sinkPort, host: '127.0.0.1', servername: 'postern.localhost', ALPNProtocols: ['postern-tcp'], rejectUnauthorized: false })));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return (server.address() as { port: number }).port;
+  }
+  const handler = handlers[kind!];
+  if (handler) {
+    const server = createTlsServer({ ...tls, ALPNProtocols: ['postern-tcp', 'http/1.1'] }, handler);
     server.on('tlsClientError', () => {});
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     return (server.address() as { port: number }).port;

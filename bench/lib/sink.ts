@@ -2,7 +2,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 
 /**
  * The TCP target behind every relay: in `upload` mode it counts bytes and reports when `total`
- * arrived; in `download` mode it sends `total` bytes to each connection and ends.
+ * arrived; in `download` mode it sends `total` bytes to each connection and ends (Infinity: until
+ * the connection goes); in `echo` mode it sends back what it gets.
  */
 export class Sink {
   private server!: Server;
@@ -10,7 +11,7 @@ export class Sink {
   private onUpload: ((bytes: number) => void) | undefined;
 
   constructor(
-    private readonly mode: 'upload' | 'download',
+    private readonly mode: 'upload' | 'download' | 'echo',
     private readonly total: number,
   ) {}
 
@@ -33,6 +34,7 @@ export class Sink {
   private serve(socket: Socket): void {
     socket.setNoDelay(true);
     socket.on('error', () => {});
+    if (this.mode === 'echo') return void socket.pipe(socket);
     if (this.mode === 'download') {
       const chunk = Buffer.alloc(64 * 1024, 0x5a);
       let left = this.total;

@@ -1,36 +1,9 @@
-import { once } from 'node:events';
-import { connect } from 'node:tls';
 import { Nginx } from '../../test/harness/nginx.js';
 import type { BenchTls } from '../lib/fixture.js';
 import { ServerProcess } from '../lib/server-process.js';
 import { Sink } from '../lib/sink.js';
 import { median, type Row } from '../lib/stats.js';
-
-type Direction = 'upload' | 'download';
-
-/** Moves `total` bytes through one TLS connection to the relay at `port`; returns MB/s. */
-async function transfer(port: number, sink: Sink, direction: Direction, total: number): Promise<number> {
-  const sock = connect({ port, host: '127.0.0.1', servername: 'postern.localhost', ALPNProtocols: ['postern-tcp'], rejectUnauthorized: false });
-  sock.setNoDelay(true);
-  await once(sock, 'secureConnect');
-  const started = performance.now();
-  if (direction === 'upload') {
-    const arrived = sink.nextUpload();
-    const chunk = Buffer.alloc(64 * 1024, 0xa5);
-    for (let sent = 0; sent < total; sent += chunk.length) {
-      if (!sock.write(chunk)) await once(sock, 'drain');
-    }
-    await arrived;
-  } else {
-    let got = 0;
-    sock.on('data', (d: Buffer) => (got += d.length));
-    await once(sock, 'end');
-    if (got !== total) throw new Error(`download got ${got} of ${total} bytes`);
-  }
-  const seconds = (performance.now() - started) / 1000;
-  sock.destroy();
-  return total / 1e6 / seconds;
-}
+import { tlsClient, transfer } from '../lib/transfer.js';
 
 /**
  * Bytes through the router: client → TLS → Postern's listener and router → TCP sink, against a
@@ -54,7 +27,7 @@ export async function pumpScenario(tls: BenchTls, opts: { mib: number; rounds: n
     }
     const results: Record<string, number[]> = Object.fromEntries(Object.keys(servers).map((k) => [k, []]));
     for (let round = 0; round < opts.rounds; round++) {
-      for (const [name, server] of Object.entries(servers)) results[name]!.push(await transfer(server.port, sink, direction, total));
+      for (const [name, server] of Object.entries(servers)) results[name]!.push(await transfer(tlsClient(server.port), sink, direction, total));
     }
     const base = median(results['node relay']!);
     for (const name of Object.keys(servers).filter((n) => n !== 'node relay')) {

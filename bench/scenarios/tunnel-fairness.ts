@@ -1,0 +1,153 @@
+import type { Duplex } from 'node:stream';
+import type { BenchTls } from '../lib/fixture.js';
+import { startRelayChain } from '../lib/relay-chain.js';
+import { Sink } from '../lib/sink.js';
+import { median, percentile, type Row } from '../lib/stats.js';
+import { tlsClient, type Connect, type Direction } from '../lib/transfer.js';
+import { BenchCluster } from '../lib/tunnel-cluster.js';
+
+const DIRECTIONS: Direction[] = ['download', 'upload'];
+const MESSAGE = Buffer.alloc(100, 0x42);
+/** How long a bulk stream runs before the exchanges are timed, and how long its teardown gets to drain. */
+const SETTLE_MS = 500;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** One connection to the echo target: sends 100 bytes, waits for all of them back, and times each exchange. */
+class Pinger {
+  private waiting: (() => void) | undefined;
+  private pending = 0;
+
+  constructor(private readonly sock: Duplex) {
+    sock.on('data', (d: Buffer) => {
+      this.pending -= d.length;
+      if (this.pending <= 0) this.waiting?.();
+    });
+    // A client that read a status line first left the stream paused.
+    sock.resume();
+  }
+
+  async exchange(count: number, into: number[]): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      const started = performance.now();
+      await new Promise<void>((resolve) => {
+        this.waiting = resolve;
+        this.pending = MESSAGE.length;
+        this.sock.write(MESSAGE);
+      });
+      into.push(performance.now() - started);
+    }
+  }
+
+  close(): void {
+    this.sock.destroy();
+  }
+}
+
+/** One stream moving bytes as fast as it can in one direction until stopped. */
+class Bulk {
+  private bytes = 0;
+  private stopped = false;
+  private readonly started = performance.now();
+  private readonly chunk = Buffer.alloc(64 * 1024, 0xa5);
+
+  private constructor(private readonly sock: Duplex, direction: Direction) {
+    if (direction === 'upload') {
+      this.pump();
+    } else {
+      sock.on('data', (d: Buffer) => (this.bytes += d.length));
+      sock.resume();
+    }
+  }
+
+  static async start(open: Connect, direction: Direction): Promise<Bulk> {
+    return new Bulk(await open(), direction);
+  }
+
+  /** Ends the stream; returns the MB/s it moved. */
+  stop(): number {
+    this.stopped = true;
+    this.sock.destroy();
+    return this.bytes / 1e6 / ((performance.now() - this.started) / 1000);
+  }
+
+  private readonly pump = (): void => {
+    while (!this.stopped) {
+      this.bytes += this.chunk.length;
+      if (!this.sock.write(this.chunk)) return void this.sock.once('drain', this.pump);
+    }
+  };
+}
+
+/** How one path (the tunnel, or the relays) opens a client connection to a target. */
+type Opener = (target: 'echo' | Direction) => Connect;
+
+interface Latencies {
+  quiet: number[];
+  loaded: number[];
+  /** MB/s of each round's bulk stream. */
+  rates: number[];
+}
+
+/** Every pinger does `count` exchanges at once; returns all their latencies. */
+async function exchanges(pingers: Pinger[], count: number): Promise<number[]> {
+  const out: number[] = [];
+  await Promise.all(pingers.map((p) => p.exchange(count, out)));
+  return out;
+}
+
+/** Rounds of exchanges without, then with, a bulk stream in `direction` running on the same path. */
+async function compare(open: Opener, pingers: Pinger[], direction: Direction, opts: { exchanges: number; rounds: number }): Promise<Latencies> {
+  const result: Latencies = { quiet: [], loaded: [], rates: [] };
+  for (let round = 0; round < opts.rounds; round++) {
+    result.quiet.push(...(await exchanges(pingers, opts.exchanges)));
+    const bulk = await Bulk.start(open(direction), direction);
+    await sleep(SETTLE_MS);
+    result.loaded.push(...(await exchanges(pingers, opts.exchanges)));
+    result.rates.push(bulk.stop());
+    await sleep(SETTLE_MS);
+  }
+  return result;
+}
+
+/**
+ * Small exchanges sharing one tunnel with a bulk stream: `streams` connections to an echo target,
+ * each doing sequential 100-byte ping-pongs, timed with a bulk stream (to or from a sink, through
+ * the same agent) running and without it. Rounds alternate the two, so drift hits both alike;
+ * the p99 of every exchange of each kind is compared. The same runs through two plain relays,
+ * where each stream has its own connections, show how much of the rise is the machine (every
+ * process shares its cores with the bulk stream) rather than the tunnel.
+ */
+export async function tunnelFairnessScenario(tls: BenchTls, opts: { streams: number; exchanges: number; rounds: number }): Promise<Row[]> {
+  const targets = { echo: await new Sink('echo', 0).start(), download: await new Sink('download', Infinity).start(), upload: await new Sink('upload', Infinity).start() };
+  const cluster = await BenchCluster.start();
+  const agent = await cluster.startAgent(Object.entries(targets).map(([name, t]) => ({ name, port: t.port })));
+  const app = await cluster.userConnect();
+  const chains = { echo: await startRelayChain(tls, targets.echo.port), download: await startRelayChain(tls, targets.download.port), upload: await startRelayChain(tls, targets.upload.port) };
+  const paths: Record<'tunnel' | 'relays', Opener> = { tunnel: app, relays: (target) => tlsClient(chains[target].port) };
+  const rows: Row[] = [];
+  for (const [path, open] of Object.entries(paths)) {
+    const pingers = await Promise.all(Array.from({ length: opts.streams }, async () => new Pinger(await open('echo')())));
+    await exchanges(pingers, opts.exchanges); // warm up the JIT on every hop
+    for (const direction of DIRECTIONS) rows.push(describe(path, direction, await compare(open, pingers, direction, opts), opts.streams));
+    for (const p of pingers) p.close();
+  }
+  for (const chain of Object.values(chains)) await chain.stop();
+  await agent.stop();
+  await cluster.stop();
+  for (const t of Object.values(targets)) await t.close();
+  return rows;
+}
+
+function describe(path: string, direction: Direction, r: Latencies, streams: number): Row {
+  const ms = (values: number[], p: number) => percentile(values, p).toFixed(2);
+  const ratio = percentile(r.loaded, 99) / percentile(r.quiet, 99);
+  const tunnel = path === 'tunnel';
+  return {
+    scenario: tunnel ? `tunnel fairness: ${streams} ping-pong streams p99, bulk ${direction}` : `  same through 2 node TLS relays (own connections)`,
+    figure: `${ms(r.loaded, 99)} ms (p50 ${ms(r.loaded, 50)}; bulk ${median(r.rates).toFixed(0)} MB/s)`,
+    baseline: `no bulk ${ms(r.quiet, 99)} ms (p50 ${ms(r.quiet, 50)})`,
+    ratio,
+    ...(tunnel ? { target: '<= 2.00x', pass: ratio <= 2 } : {}),
+  };
+}
