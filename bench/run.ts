@@ -6,10 +6,13 @@
 import { execFileSync } from 'node:child_process';
 import { benchTls } from './lib/fixture.js';
 import { printTable, type Row } from './lib/stats.js';
+import { appRequestsScenario } from './scenarios/app-requests.js';
 import { authorizeScenario } from './scenarios/authorize.js';
 import { handshakeScenario } from './scenarios/handshake.js';
 import { loginScenario } from './scenarios/login.js';
 import { pumpScenario } from './scenarios/pump.js';
+import { sshScpScenario } from './scenarios/ssh-scp.js';
+import { tcpRouteScenario } from './scenarios/tcp-route.js';
 import { tunnelFairnessScenario } from './scenarios/tunnel-fairness.js';
 import { tunnelIdleScenario } from './scenarios/tunnel-idle.js';
 import { tunnelPumpScenario } from './scenarios/tunnel-pump.js';
@@ -18,14 +21,17 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
 
+let nginxFound: boolean | undefined;
 function nginxInstalled(): boolean {
+  if (nginxFound !== undefined) return nginxFound;
   try {
     execFileSync('nginx', ['-v'], { stdio: 'ignore' });
-    return true;
+    nginxFound = true;
   } catch {
-    process.stdout.write('nginx is not installed: the nginx stream baseline is left out (apt-get install nginx-light libnginx-mod-stream)\n');
-    return false;
+    process.stdout.write('nginx is not installed: the nginx baselines are left out (apt-get install nginx-light libnginx-mod-stream)\n');
+    nginxFound = false;
   }
+  return nginxFound;
 }
 
 const scenarios: Record<string, (tls: Awaited<ReturnType<typeof benchTls>>) => Promise<Row[]>> = {
@@ -36,6 +42,9 @@ const scenarios: Record<string, (tls: Awaited<ReturnType<typeof benchTls>>) => P
   'tunnel-pump': (tls) => tunnelPumpScenario(tls, { mib: quick ? 32 : 256, rounds: quick ? 1 : 3 }),
   'tunnel-idle': () => tunnelIdleScenario({ agents: quick ? 200 : 1000, settleMs: quick ? 1000 : 12_000 }),
   'tunnel-fairness': (tls) => tunnelFairnessScenario(tls, { streams: 20, exchanges: quick ? 100 : 500, rounds: quick ? 1 : 3 }),
+  'app-requests': (tls) => appRequestsScenario(tls, { seconds: quick ? 3 : 10, rounds: quick ? 1 : 3, nginx: nginxInstalled() }),
+  'tcp-route': (tls) => tcpRouteScenario(tls, { mib: quick ? 32 : 256, rounds: quick ? 1 : 3, connections: quick ? 50 : 200, nginx: nginxInstalled() }),
+  'ssh-scp': () => sshScpScenario({ mib: quick ? 32 : 128, rounds: quick ? 1 : 3 }),
 };
 
 const tls = await benchTls();
