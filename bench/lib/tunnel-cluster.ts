@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
@@ -161,7 +161,8 @@ export class BenchCluster {
     const type = [...(apps.length ? ['app'] : []), ...(nodes.length ? ['ssh'] : [])].join(',');
     const { token, ca_pin } = await this.withAdmin((admin) => admin.run('tokens.add', { type }));
     const before = await this.tunnels();
-    const args = ['start', '--roles=agent', '--data-dir', tempDir('postern-bench-agent-'), `--proxy=127.0.0.1:${this.port}`, `--token=${token}`, `--ca-pin=${ca_pin}`, '--log-level=error'];
+    const dataDir = tempDir('postern-bench-agent-');
+    const args = ['start', '--roles=agent', '--data-dir', dataDir, `--proxy=127.0.0.1:${this.port}`, `--token=${token}`, `--ca-pin=${ca_pin}`, '--log-level=error'];
     const resources = [...apps.map((a) => `--app=name=${a.name},uri=${appSpec(a).uri}`), ...nodes.map((n) => `--ssh=name=${n.name},addr=127.0.0.1:${n.port}`)];
     const child = spawn(process.execPath, [...profileFlags(), CLI, ...args, ...resources], { stdio: ['ignore', 'ignore', 'inherit'] });
     const exited = once(child, 'exit');
@@ -174,6 +175,7 @@ export class BenchCluster {
         process.off('exit', kill);
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
         await exited;
+        rmSync(dataDir, { recursive: true, force: true });
       },
     };
   }
@@ -222,9 +224,10 @@ export class BenchCluster {
     return home;
   }
 
-  /** Stops the proxy gracefully. */
-  stop(): Promise<void> {
-    return this.proxy.stop();
+  /** Stops the proxy gracefully and removes the cluster's data (a thousand agents' audit trail is tens of MB). */
+  async stop(): Promise<void> {
+    await this.proxy.stop();
+    rmSync(this.dir, { recursive: true, force: true });
   }
 
   /** Admin operations straight on the data directory, as `postern ctl` on the server host runs them. */

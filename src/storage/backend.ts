@@ -35,6 +35,12 @@ export interface Backend {
    * key does not exist). Throws PosternError COMPARE_FAILED otherwise.
    */
   compareAndSwap(key: string, expected: number | null, value: string, opts?: PutOptions): Promise<Item>;
+  /**
+   * Renews the leases of existing items: moves their expiry to `expires` without writing them, so
+   * no new revision and no watch event (an idle agent's records stay quiet). Returns the keys it
+   * could not renew because they do not exist or have expired already; write those again.
+   */
+  touch(keys: string[], expires: Date): Promise<string[]>;
   /** Returns whether an item was deleted. */
   delete(key: string): Promise<boolean>;
   /** Items whose key starts with `prefix`, in key order. */

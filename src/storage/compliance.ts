@@ -62,6 +62,28 @@ export function backendComplianceSuite(name: string, target: ComplianceTarget): 
       await b.compareAndSwap('/hb/agent', null, 'again');
     });
 
+    it('touch renews leases quietly: no revision, no event, nothing created', async () => {
+      const b = setup();
+      const w = b.watch('/hb/');
+      await w.ready;
+      const put = await b.put('/hb/agent', 'x', { expires: new Date(Date.now() + 300) });
+      await b.put('/hb/forever', 'y');
+      expect(await b.touch(['/hb/agent', '/hb/none', '/hb/forever'], new Date(Date.now() + 60_000))).toEqual(['/hb/none', '/hb/forever']);
+      await new Promise((r) => setTimeout(r, 600));
+      const renewed = await b.get('/hb/agent');
+      expect(renewed?.revision).toBe(put.revision);
+      expect(renewed!.expires!.getTime()).toBeGreaterThan(Date.now() + 50_000);
+      expect(await b.get('/hb/none')).toBeUndefined();
+      expect((await b.get('/hb/forever'))?.expires).toBeUndefined();
+      await b.put('/hb/marker', 'z');
+      expect((await take(w, 3, 5000)).map(describeEvent)).toEqual(['put /hb/agent', 'put /hb/forever', 'put /hb/marker']);
+      // An item whose lease ran out cannot be renewed: it is gone and must be written again.
+      await b.put('/hb/late', 'x', { expires: new Date(Date.now() + 50) });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(await b.touch(['/hb/late'], new Date(Date.now() + 60_000))).toEqual(['/hb/late']);
+      expect(await b.get('/hb/late')).toBeUndefined();
+    });
+
     it('compare-and-swap: creates only when absent, updates only at the expected revision', async () => {
       const b = setup();
       const first = await b.compareAndSwap('/lock', null, 'a');

@@ -23,7 +23,6 @@ export class AgentTunnel {
   readonly connectedAt = new Date();
   resources: AnnouncedResource[] = [];
   agentVersion = '';
-  lastHeartbeat = new Date();
   openStreams = 0;
   private readonly session: ClientHttp2Session;
   /** The heartbeat poll in flight, cancelled on close so a graceful close need not wait for it. */
@@ -35,7 +34,7 @@ export class AgentTunnel {
     readonly info: TunnelInfo,
     socket: TLSSocket,
     private readonly log: Logger,
-    private readonly onResources: (tunnel: AgentTunnel) => void,
+    private readonly onResources: (tunnel: AgentTunnel, changed: boolean) => void,
   ) {
     // The authority is never sent anywhere; http: makes Node speak HTTP/2 straight over the socket.
     this.session = connect('http://agent.postern.invalid', { createConnection: () => socket, settings: H2_SETTINGS });
@@ -101,13 +100,13 @@ export class AgentTunnel {
     while (!this.closed) {
       try {
         const message = resourcesMessage.parse(await this.get(`${RESOURCES_PATH}?after=${version}`));
-        this.lastHeartbeat = new Date();
         this.agentVersion = message.agent.version;
-        if (message.version !== version) {
+        const changed = message.version !== version;
+        if (changed) {
           version = message.version;
           this.resources = message.resources;
         }
-        this.onResources(this);
+        this.onResources(this, changed);
       } catch (err) {
         if (!this.closed) this.close(`no heartbeat: ${(err as Error).message}`);
       }

@@ -24,7 +24,6 @@ export interface AgentRecord {
   remote_addr: string;
   version: string;
   connected_at: string;
-  last_heartbeat: string;
 }
 
 /**
@@ -80,21 +79,23 @@ export class TunnelRegistry {
     });
   }
 
-  /** Called after each heartbeat: indexes the tunnel's resources and records them in storage. */
-  async update(tunnel: AgentTunnel): Promise<void> {
+  /**
+   * Called after each heartbeat. A new announcement re-indexes the tunnel and rewrites its records;
+   * an unchanged one only renews their leases now and then (no write, so no watch event: a
+   * thousand idle agents cost storage a few quiet updates a second, not a stream of events).
+   */
+  async update(tunnel: AgentTunnel, changed: boolean): Promise<void> {
     if (tunnel.closed || this.byAgent.get(tunnel.info.agentId) !== tunnel) return;
-    this.unindex(tunnel);
-    this.changes++;
-    const indexKeys = tunnel.resources.map((r) => `${r.kind}/${r.name}`);
-    for (const key of indexKeys) this.index(key).add(tunnel);
-    this.indexed.set(tunnel, indexKeys);
     const previous = this.written.get(tunnel);
+    if (!changed && previous && Date.now() - previous.at < REFRESH_MS) return;
+    if (changed) this.reindex(tunnel);
     const keys = new Set(tunnel.resources.map((r) => RESOURCE_KEY(r.kind, r.name, tunnel.info.agentId)));
-    const changed = !previous || previous.keys.size !== keys.size || [...keys].some((k) => !previous.keys.has(k));
-    if (!changed && Date.now() - previous.at < REFRESH_MS) return;
     this.written.set(tunnel, { at: Date.now(), keys });
+    const expires = new Date(Date.now() + RESOURCE_TTL_MS);
     try {
-      await this.record(tunnel, previous?.keys ?? new Set(), keys);
+      if (changed || !previous) await this.record(tunnel, previous?.keys ?? new Set(), keys, expires);
+      // Records that expired anyway (storage was slow, the clock jumped) are written again.
+      else if ((await this.backend.touch([AGENT_KEY(tunnel.info.agentId), ...keys], expires)).length > 0) await this.record(tunnel, keys, keys, expires);
     } catch (err) {
       this.log.error('recording an agent in storage failed', { err, agent: tunnel.info.agentName });
     }
@@ -176,8 +177,7 @@ export class TunnelRegistry {
     }
   }
 
-  private async record(tunnel: AgentTunnel, before: Set<string>, now: Set<string>): Promise<void> {
-    const expires = new Date(Date.now() + RESOURCE_TTL_MS);
+  private async record(tunnel: AgentTunnel, before: Set<string>, now: Set<string>, expires: Date): Promise<void> {
     const { info } = tunnel;
     const agent: AgentRecord = {
       id: info.agentId,
@@ -187,7 +187,6 @@ export class TunnelRegistry {
       remote_addr: info.remoteAddr,
       version: tunnel.agentVersion,
       connected_at: tunnel.connectedAt.toISOString(),
-      last_heartbeat: tunnel.lastHeartbeat.toISOString(),
     };
     await this.backend.put(AGENT_KEY(info.agentId), JSON.stringify(agent), { expires });
     for (const r of tunnel.resources) {
@@ -202,6 +201,13 @@ export class TunnelRegistry {
     let set = this.byResource.get(key);
     if (!set) this.byResource.set(key, (set = new Set()));
     return set;
+  }
+
+  private reindex(tunnel: AgentTunnel): void {
+    this.unindex(tunnel);
+    const indexKeys = tunnel.resources.map((r) => `${r.kind}/${r.name}`);
+    for (const key of indexKeys) this.index(key).add(tunnel);
+    this.indexed.set(tunnel, indexKeys);
   }
 
   private unindex(tunnel: AgentTunnel): void {

@@ -130,6 +130,30 @@ describe.runIf(tools)('agents and reverse tunnels', () => {
     expect(audit.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { event: string }).event)).toEqual(['token.used', 'agent.join', 'agent.connect']);
   });
 
+  it('keeps an idle agent online past its records\' expiry by renewing their leases, without writing them', async () => {
+    const agent = await startAgent(['--agent-name=idle-1', '--app', `name=idle,uri=tcp://127.0.0.1:${echo.port}`], { token: await cluster.token('app') });
+    const listed = JSON.parse((await cluster.ctl(['get', 'agents', '--format', 'json'])).stdout) as { id: string; name: string }[];
+    const id = listed.find((a) => a.name === 'idle-1')!.id;
+    const backend = new SqliteBackend({ path: storePath(cluster.server.dataDir) });
+    const watcher = backend.watch('/');
+    await watcher.ready;
+    const writes: string[] = [];
+    const watching = (async () => {
+      for await (const e of watcher) if ((e.type === 'put' ? e.item.key : e.key).includes(id)) writes.push(`${e.type} ${e.type === 'put' ? e.item.key : e.key}`);
+    })();
+    try {
+      await new Promise((r) => setTimeout(r, 17_000)); // past RESOURCE_TTL_MS (15 s)
+      expect(await backend.get(`/agents/${id}`)).toBeDefined();
+      expect((await cluster.ctl(['get', 'apps'])).stdout).toContain('idle');
+      expect(writes).toEqual([]);
+    } finally {
+      watcher.close();
+      await watching;
+      await backend.close();
+      await agent.stop();
+    }
+  }, 30_000);
+
   it('refuses a used, unknown or wrong-type token and a wrong pin, with errors that say what to do', async () => {
     const agentArgs = (token: string, pin = cluster.pin) => ['start', '--roles=agent', `--proxy=${cluster.proxy}`, `--ca-pin=${pin}`, `--token=${token}`, '--data-dir', join(tempDir(), 'data'), '--app', `name=x,uri=tcp://127.0.0.1:${echo.port}`];
     const token = await cluster.token('app');

@@ -91,6 +91,7 @@ export class SqliteBackend implements Backend {
         'INSERT INTO kv (key, value, expires, revision) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires, revision = excluded.revision',
       ),
       remove: this.db.prepare<[string]>('DELETE FROM kv WHERE key = ?'),
+      renew: this.db.prepare<[number, string, number]>('UPDATE kv SET expires = ? WHERE key = ? AND expires IS NOT NULL AND expires > ?'),
       expired: this.db.prepare<[number], { key: string }>('SELECT key FROM kv WHERE expires IS NOT NULL AND expires <= ?'),
       anyExpired: this.db.prepare<[number], { key: string }>('SELECT key FROM kv WHERE expires IS NOT NULL AND expires <= ? LIMIT 1'),
       eventsAfter: this.db.prepare<[number], EventRow>('SELECT id, type, key, value, expires FROM events WHERE id > ? ORDER BY id LIMIT 1000'),
@@ -120,6 +121,11 @@ export class SqliteBackend implements Backend {
       }
       return this.upsert(key, value, opts?.expires);
     });
+  }
+
+  async touch(keys: string[], expires: Date): Promise<string[]> {
+    const now = Date.now();
+    return this.write(() => keys.filter((key) => this.stmts.renew.run(expires.getTime(), key, now).changes === 0));
   }
 
   async delete(key: string): Promise<boolean> {
