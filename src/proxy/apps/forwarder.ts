@@ -39,18 +39,18 @@ export interface ForwardContext {
  * away from apps, and rewrites redirects that point at the app's internal address.
  */
 export class AppForwarder {
-  private readonly pools = new Map<string, TunnelAgent>();
+  private readonly pools = new Map<string, Pool>();
 
   constructor(private readonly tunnels: TunnelRegistry) {}
 
   forward(req: WebRequest, res: WebResponse, ctx: ForwardContext, done: (err: Error | undefined, stats?: ForwardStats) => void): void {
     const started = performance.now();
-    const target = new URL(ctx.app.uri);
+    const { agent, target } = this.pool(ctx.app);
     let bytesIn = 0;
     let bytesOut = 0;
     const upstream = request(
       {
-        agent: this.pool(ctx.app, target),
+        agent,
         method: req.method,
         path: req.url,
         headers: outgoingHeaders(req.headers, target, ctx),
@@ -69,8 +69,12 @@ export class AppForwarder {
       if (!res.headersSent) done(err);
       else res.destroy();
     });
-    req.on('data', (chunk: Buffer) => (bytesIn += chunk.length));
-    (req as NodeJS.ReadableStream).pipe(upstream);
+    if (hasNoBody(req)) {
+      upstream.end(); // most requests: no pipe to set up and tear down
+    } else {
+      req.on('data', (chunk: Buffer) => (bytesIn += chunk.length));
+      (req as NodeJS.ReadableStream).pipe(upstream);
+    }
     res.once('close', () => {
       // The browser went away: stop the app's side too, unless it already finished.
       if (!upstream.writableFinished || !res.writableFinished) upstream.destroy();
@@ -82,7 +86,7 @@ export class AppForwarder {
    * headers) and, from then on, bytes flow both ways untouched; the app's 101 goes straight back.
    */
   async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: ForwardContext): Promise<void> {
-    const target = new URL(ctx.app.uri);
+    const { target } = this.pool(ctx.app);
     const stream = await this.tunnels.dial('app', ctx.app.name);
     const headers = outgoingHeaders(req.headers, target, ctx);
     // The upgrade's own hop-by-hop headers are the point here: put them back.
@@ -97,15 +101,35 @@ export class AppForwarder {
     joinStreams(socket, stream);
   }
 
-  private pool(app: App, target: URL): TunnelAgent {
-    let pool = this.pools.get(app.name);
+  /** The app's keep-alive pool and parsed target; a new URI (the agent re-announced) gets a new pool. */
+  private pool(app: App): Pool {
+    const key = `${app.name} ${app.uri}`;
+    let pool = this.pools.get(key);
     if (!pool) {
+      const target = new URL(app.uri);
       const tls = target.protocol === 'https:' ? { servername: target.hostname, verify: true } : undefined;
-      pool = new TunnelAgent(() => this.tunnels.dial('app', app.name), tls);
-      this.pools.set(app.name, pool);
+      pool = { agent: new TunnelAgent(() => this.tunnels.dial('app', app.name), tls), target };
+      for (const [old, stale] of this.pools) {
+        if (!old.startsWith(`${app.name} `)) continue;
+        stale.agent.destroy();
+        this.pools.delete(old);
+      }
+      this.pools.set(key, pool);
     }
     return pool;
   }
+}
+
+interface Pool {
+  agent: TunnelAgent;
+  target: URL;
+}
+
+/** Whether a request is complete with its headers (RFC 9112 §6.3: no length, no chunking; HTTP/2: END_STREAM on HEADERS). */
+function hasNoBody(req: WebRequest): boolean {
+  if ('stream' in req) return req.stream.endAfterHeaders;
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0');
 }
 
 /** The request headers the app sees. */
