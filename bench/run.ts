@@ -44,7 +44,7 @@ const scenarios: Record<string, (tls: Awaited<ReturnType<typeof benchTls>>) => P
   'tunnel-fairness': (tls) => tunnelFairnessScenario(tls, { streams: 20, exchanges: quick ? 100 : 500, rounds: quick ? 1 : 3 }),
   'app-requests': (tls) => appRequestsScenario(tls, { seconds: quick ? 3 : 10, rounds: quick ? 1 : 3, nginx: nginxInstalled() }),
   'tcp-route': (tls) => tcpRouteScenario(tls, { mib: quick ? 32 : 256, rounds: quick ? 1 : 3, connections: quick ? 50 : 200, nginx: nginxInstalled() }),
-  'ssh-scp': () => sshScpScenario({ mib: quick ? 32 : 128, rounds: quick ? 1 : 3 }),
+  'ssh-scp': (tls) => sshScpScenario(tls, { mib: quick ? 32 : 256, rounds: quick ? 1 : 3 }),
 };
 
 const tls = await benchTls();

@@ -31,8 +31,13 @@ const UNTRUSTED = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_C
  */
 export function connectToProxy(ep: ProxyEndpoint, extra: { servername?: string; ALPNProtocols: string[] }): TLSSocket {
   const base = { host: ep.proxy.host, port: ep.proxy.port, lookup, ...(isIP(ep.proxy.host) ? {} : { servername: ep.proxy.host }), ...extra };
-  if (ep.insecure) return tlsConnect({ ...base, rejectUnauthorized: false, ...(ep.certPem && ep.keyPem ? { cert: ep.certPem, key: ep.keyPem } : {}) });
-  return connectWithContext({ ...base, ...(ep.trustedPem ? { trustedPem: ep.trustedPem } : {}), ...(ep.certPem && ep.keyPem ? { certPem: ep.certPem, keyPem: ep.keyPem } : {}) });
+  const socket = ep.insecure
+    ? tlsConnect({ ...base, rejectUnauthorized: false, ...(ep.certPem && ep.keyPem ? { cert: ep.certPem, key: ep.keyPem } : {}) })
+    : connectWithContext({ ...base, ...(ep.trustedPem ? { trustedPem: ep.trustedPem } : {}), ...(ep.certPem && ep.keyPem ? { certPem: ep.certPem, keyPem: ep.keyPem } : {}) });
+  // Interactive protocols (SSH's window updates, a shell's keystrokes) stall ~40 ms per small
+  // write behind Nagle and delayed ACKs.
+  socket.setNoDelay(true);
+  return socket;
 }
 
 /** TLS options for requests to the proxy's API. */

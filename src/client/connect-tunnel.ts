@@ -26,7 +26,6 @@ export class ConnectRefused extends PosternError {
 export async function connectRoute(endpoint: ProxyEndpoint, authority: string): Promise<TLSSocket> {
   const where = formatHostPort(endpoint.proxy);
   const socket = connectToProxy(endpoint, { ALPNProtocols: ['http/1.1'] });
-  socket.setNoDelay(true);
   const timer = setTimeout(() => socket.destroy(new PosternError('PROXY_UNREACHABLE', `${where} did not answer the CONNECT within ${ANSWER_TIMEOUT_MS / 1000} s`)), ANSWER_TIMEOUT_MS);
   try {
     await once(socket, 'secureConnect');

@@ -42,7 +42,6 @@ async function carry(local: Socket, opts: LocalProxyOptions): Promise<void> {
   let remote: TLSSocket | undefined;
   try {
     remote = connectToProxy(opts.endpoint, { servername: opts.servername, ALPNProtocols: [opts.alpn] });
-    remote.setNoDelay(true);
     await once(remote, 'secureConnect');
     if (remote.alpnProtocol !== opts.alpn) throw new Error(`the proxy at ${formatHostPort(opts.endpoint.proxy)} does not serve ${opts.alpn}; is it a Postern proxy of this version?`);
     if (opts.alpn === 'postern-tcp') await readStatus(remote);
