@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { AccessChecker, CheckerCache, type Resource, type Subject } from './access-checker.js';
+import { DEV_ACCESS_SPEC } from '../../test/helpers/example-role.js';
 import { BUILTIN_ROLES, parseRole, type Role } from './role.js';
 
 /** A role from YAML that holds only its spec, under `name`. */
@@ -8,18 +9,7 @@ function role(name: string, spec: string): Role {
   return parseRole({ kind: 'role', version: 'v1', metadata: { name }, spec: parse(spec) });
 }
 
-const devAccess = role(
-  'dev-access',
-  `
-options: { max_session_ttl: 8h }
-allow:
-  logins: ["{{internal.logins}}", root]
-  node_labels: { env: dev }
-  app_labels: { env: [dev, staging], team: "^(web|api)$" }
-deny:
-  app_labels: { team: finance }
-`,
-);
+const devAccess = role('dev-access', DEV_ACCESS_SPEC);
 const allApps = role('all-apps', 'allow: { app_labels: { "*": "*" } }');
 const rootOnDev = role('root-dev', 'allow: { node_labels: { env: dev }, logins: [root] }');
 const ubuntuOnProd = role('ubuntu-prod', 'allow: { node_labels: { env: prod }, logins: [ubuntu] }');

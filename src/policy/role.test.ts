@@ -2,21 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { isPosternError } from '../errors/postern-error.js';
+import { DEV_ACCESS_YAML } from '../../test/helpers/example-role.js';
 import { BUILTIN_ROLES, parseRole, roleToYaml, type Role } from './role.js';
-
-const EXAMPLE = `
-kind: role
-version: v1
-metadata: { name: dev-access }
-spec:
-  options: { max_session_ttl: 8h }
-  allow:
-    logins: ["{{internal.logins}}", root]
-    node_labels: { env: dev }
-    app_labels: { env: [dev, staging], team: "^(web|api)$" }
-  deny:
-    app_labels: { team: finance }
-`;
 
 function errorOf(fn: () => unknown): string {
   try {
@@ -30,14 +17,14 @@ function errorOf(fn: () => unknown): string {
 
 /** A valid role with `change` applied to a copy of its parsed YAML. */
 function exampleWith(change: (raw: Record<string, any>) => void): Record<string, unknown> {
-  const raw = parse(EXAMPLE) as Record<string, any>;
+  const raw = parse(DEV_ACCESS_YAML) as Record<string, any>;
   change(raw);
   return raw;
 }
 
 describe('parseRole', () => {
   it('parses the documented example', () => {
-    expect(parseRole(parse(EXAMPLE))).toEqual({
+    expect(parseRole(parse(DEV_ACCESS_YAML))).toEqual({
       kind: 'role',
       version: 'v1',
       metadata: { name: 'dev-access' },
@@ -65,7 +52,7 @@ describe('parseRole', () => {
   });
 
   it('freezes the role, so matchers remembered by object stay true', () => {
-    const role = parseRole(parse(EXAMPLE));
+    const role = parseRole(parse(DEV_ACCESS_YAML));
     expect(Object.isFrozen(role.spec.allow.app_labels)).toBe(true);
     expect(Object.isFrozen(role.spec.allow.logins)).toBe(true);
   });

@@ -11,6 +11,7 @@ import { EC_ALGORITHM } from '../../src/pki/crypto.js';
 import { SqliteBackend, storePath } from '../../src/storage/sqlite/sqlite-backend.js';
 import { eventually } from '../harness/eventually.js';
 import { TestCluster, type Person } from '../helpers/cluster.js';
+import { DEV_ACCESS_YAML } from '../helpers/example-role.js';
 import { haveProgram } from '../helpers/programs.js';
 import { CLI, run, tempDir } from '../helpers/postern.js';
 
@@ -201,21 +202,7 @@ describe.runIf(tools)('identity: users, login, certificates, locks, sessions, au
 
   it('custom roles from YAML: bad fields are named, the session TTL is capped, and access check explains', async () => {
     const dir = tempDir();
-    writeFileSync(
-      join(dir, 'role.yaml'),
-      `kind: role
-version: v1
-metadata: { name: dev-access }
-spec:
-  options: { max_session_ttl: 8h }
-  allow:
-    logins: ["{{internal.logins}}", root]
-    node_labels: { env: dev }
-    app_labels: { env: [dev, staging], team: "^(web|api)$" }
-  deny:
-    app_labels: { team: finance }
-`,
-    );
+    writeFileSync(join(dir, 'role.yaml'), DEV_ACCESS_YAML);
     const created = await cluster.ctl(['create', '-f', join(dir, 'role.yaml')]);
     expect(created.stdout).toBe('role "dev-access" created\n');
     writeFileSync(join(dir, 'bad.yaml'), 'kind: role\nversion: v1\nmetadata: { name: broken }\nspec:\n  allow:\n    app_labels: { team: "^(web" }\n');
