@@ -4,11 +4,10 @@ import type { ClusterState } from '../../auth/cluster-state.js';
 import type { LockWatcher } from '../../auth/lock-watcher.js';
 import { nodePrincipal, SSH_SESSION_CERT_TTL_MS, sshUserCertificate } from '../../auth/ssh-certificates.js';
 import type { IdentityVerifier } from '../../auth/verifier.js';
-import { PosternError, toPosternError } from '../../errors/postern-error.js';
+import { PosternError } from '../../errors/postern-error.js';
 import type { TunnelRegistry } from '../../tunnel/registry.js';
-import { joinStreams } from '../pipe.js';
 import type { ProtocolHandler, RoutedConnection } from '../router.js';
-import { readLine, writeOk, writeRefusal } from '../tcp/stream-status.js';
+import { readLine, relayAuthorized, serveRaw } from '../tcp/stream-status.js';
 
 /** The client must say which node and login it wants this soon after the handshake. */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -26,11 +25,7 @@ export class SshHandler implements ProtocolHandler {
   constructor(private readonly deps: { verifier: IdentityVerifier; authorizer: Authorizer; tunnels: TunnelRegistry; locks: LockWatcher; audit: AuditLog; cluster: ClusterState }) {}
 
   handle(conn: RoutedConnection): void {
-    void this.serve(conn).catch((err: unknown) => {
-      const e = toPosternError(err);
-      conn.log.info('refused an SSH connection', { reason: e.message, code: e.code });
-      if (!conn.socket.destroyed) writeRefusal(conn.socket, e);
-    });
+    serveRaw(conn, 'an SSH connection', () => this.serve(conn));
   }
 
   private async serve(conn: RoutedConnection): Promise<void> {
@@ -59,18 +54,14 @@ export class SshHandler implements ProtocolHandler {
       purpose: `ssh ${login}@${node}`,
     });
     const upstream = await tunnels.dial('node', node);
-    if (conn.socket.destroyed) return void upstream.destroy();
-    writeOk(conn.socket, { certificate });
     const started = performance.now();
     let up = 0;
     let down = 0;
     conn.socket.on('data', (d: Buffer) => (up += d.length));
     upstream.on('data', (d: Buffer) => (down += d.length));
     const base = { user: identity.username, remote_addr: conn.clientAddr.address, login, node };
-    void audit.emit({ event: 'ssh.session.start', ...base });
-    const untrack = locks.track({ subject: identity, end: () => conn.socket.destroy() });
-    joinStreams(conn.socket, upstream, () => {
-      untrack();
+    if (!conn.socket.destroyed) void audit.emit({ event: 'ssh.session.start', ...base });
+    relayAuthorized(conn, upstream, locks, identity, { certificate }, () => {
       void audit.emit({ event: 'ssh.session.end', ...base, bytes_up: up, bytes_down: down, duration_ms: Math.round(performance.now() - started) });
     });
   }

@@ -2,11 +2,10 @@ import type { AuditLog } from '../../audit/audit-log.js';
 import type { Authorizer } from '../../auth/authorizer.js';
 import type { LockWatcher } from '../../auth/lock-watcher.js';
 import type { IdentityVerifier } from '../../auth/verifier.js';
-import { PosternError, toPosternError } from '../../errors/postern-error.js';
+import { PosternError } from '../../errors/postern-error.js';
 import type { TunnelRegistry } from '../../tunnel/registry.js';
-import { joinStreams } from '../pipe.js';
 import type { ProtocolHandler, RoutedConnection } from '../router.js';
-import { writeOk, writeRefusal } from './stream-status.js';
+import { relayAuthorized, serveRaw } from './stream-status.js';
 
 /**
  * `postern-tcp`: a raw byte stream to a TCP app, named by the server name `<app>.<public host>`,
@@ -24,11 +23,7 @@ export class TcpHandler implements ProtocolHandler {
   }
 
   handle(conn: RoutedConnection): void {
-    void this.serve(conn).catch((err: unknown) => {
-      const e = toPosternError(err);
-      conn.log.info('refused a TCP connection', { reason: e.message, code: e.code });
-      if (!conn.socket.destroyed) writeRefusal(conn.socket, e);
-    });
+    serveRaw(conn, 'a TCP connection', () => this.serve(conn));
   }
 
   private async serve(conn: RoutedConnection): Promise<void> {
@@ -41,11 +36,7 @@ export class TcpHandler implements ProtocolHandler {
       await audit.emit({ event: 'access.denied', user: identity.username, remote_addr: conn.clientAddr.address, kind: 'app', resource: name, reasons: decision.reasons });
       throw new PosternError('ACCESS_DENIED', `${identity.username} may not reach app "${name}": ${decision.reasons.join('; ')}`);
     }
-    const upstream = await tunnels.dial('app', name);
-    if (conn.socket.destroyed) return void upstream.destroy();
-    writeOk(conn.socket);
-    const untrack = locks.track({ subject: identity, end: () => conn.socket.destroy() });
-    joinStreams(conn.socket, upstream, untrack);
+    relayAuthorized(conn, await tunnels.dial('app', name), locks, identity);
   }
 
   private appName(servername: string | undefined): string {
