@@ -57,8 +57,9 @@ export class TestApp {
     });
     const wss = new WebSocketServer({ server, path: '/ws' });
     wss.on('connection', (ws, req) => {
-      void verify(req).then((claims) => ws.send(`hello ${'username' in claims ? String(claims.username) : 'nobody'}`));
-      ws.on('message', (data) => ws.send(`echo ${String(data)}`));
+      // The greeting waits for the JWT check; echoes queue behind it so the order is fixed.
+      const greeted = verify(req).then((claims) => ws.send(`hello ${'username' in claims ? String(claims.username) : 'nobody'}`));
+      ws.on('message', (data) => void greeted.then(() => ws.send(`echo ${String(data)}`)));
     });
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
