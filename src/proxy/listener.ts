@@ -203,7 +203,9 @@ export class ProxyListener {
     if (!resolved || !handler) {
       // Only a client that offered no ALPN gets here (a kube.* name): the ALPN callback refuses the rest.
       const what = resolved ? `${resolved.protocol.description} is not available in this version of Postern yet` : 'no protocol matches';
-      this.fail(pending, 'protocol_unavailable', `closed after the handshake: ${what} (server name ${servername ?? 'none'}, no ALPN)`);
+      // The TLS socket is destroyed, never the TCP socket under it: destroying that first while TLS
+      // still wraps it crashes Node 20 (a segfault, not an exception).
+      this.fail(pending, 'protocol_unavailable', `closed after the handshake: ${what} (server name ${servername ?? 'none'}, no ALPN)`, false);
       socket.destroy();
       return;
     }

@@ -107,6 +107,16 @@ describe.runIf(tools)('postern start', () => {
     }
   });
 
+  it('closes a kube.* connection that offered no ALPN after the handshake, and stays up', async () => {
+    // No ALPN means no alert can be sent; the handshake completes and the proxy hangs up.
+    const r = await sClient(server.proxyPort, ['-servername', 'kube.postern.localhost']);
+    expect(r.out).toContain('CONNECTED');
+    const line = await server.waitForLog((l) => l.reason === 'protocol_unavailable' && String(l.msg).includes('no ALPN'));
+    expect(line.msg).toMatch(/the Kubernetes API is not available in this version of Postern yet/);
+    const ping = await run('curl', ['-sS', '--cacert', caFile, '-o', '/dev/null', '-w', '%{http_code}', server.url('/webapi/ping')]);
+    expect(ping.stdout).toBe('200');
+  });
+
   it('serves health, readiness and Prometheus metrics on the diagnostics address', async () => {
     const diag = `http://127.0.0.1:${server.diagPort}`;
     expect((await run('curl', ['-sS', `${diag}/healthz`])).stdout).toBe('ok\n');
