@@ -5,7 +5,7 @@ import type { AgentConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import { formatHostPort, type HostPort } from '../net/addr.js';
 import { joinStreams } from '../proxy/pipe.js';
-import { HEADER_ERROR, type AnnouncedResource, type ResourceKind, type ResourcesMessage } from '../tunnel/protocol.js';
+import { HEADER_ERROR, ROLE_OF_KIND, type AnnouncedResource, type ResourceKind, type ResourcesMessage } from '../tunnel/protocol.js';
 import type { TunnelService } from '../tunnel/tunnel-client.js';
 import { VERSION } from '../version.js';
 
@@ -46,8 +46,8 @@ export class AgentResources implements TunnelService {
 
   /** The token roles this agent needs: app for apps, ssh for nodes, db for databases. */
   roles(): AgentRole[] {
-    const kinds = new Set([...this.served.values()].map((s) => s.resource.kind));
-    return (['app', 'ssh', 'db'] as const).filter((r) => kinds.has(r === 'ssh' ? 'node' : r));
+    const needed = new Set([...this.served.values()].map((s) => ROLE_OF_KIND[s.resource.kind]));
+    return (['app', 'ssh', 'db'] as const).filter((r) => needed.has(r));
   }
 
   list(): AnnouncedResource[] {

@@ -39,7 +39,7 @@ export const AUDIT_EVENTS = {
   'app.session.start': { code: 'PA1900I', summary: 'An app session started: a person opened `app` in a browser (`session_id`).' },
   'app.session.request': {
     code: 'PA1901I',
-    summary: 'Requests made in an app session, in chunks: `requests` lists each one (method, path, status, bytes in and out, duration).',
+    summary: 'Requests made to an app, in chunks: `requests` lists each one (method, path, status, bytes in and out, duration); `session_id` for an app session, `via: certificate` for a certificate from `postern apps login` or `postern proxy app`.',
   },
   'app.session.end': { code: 'PA1902I', summary: 'An app session ended: logout from the app, or its web session ended; `reason` says which.' },
   'route.tunnel.start': { code: 'PA2000I', summary: 'A TCP tunnel through a route opened: `authority`, `target`, `via` (certificate or token).' },

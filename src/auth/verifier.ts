@@ -50,7 +50,8 @@ export class IdentityVerifier {
     const known = this.verified.get(cert.fingerprint256);
     const identity = known?.kind === expected ? known.identity : this.verifyChain(cert, expected);
     if (identity.expires.getTime() <= now) {
-      throw new PosternError('CERT_EXPIRED', `the certificate of ${identity.username} expired at ${identity.expires.toISOString()}; run \`postern login\` to get a new one`);
+      const fix = expected === 'host' ? 'start the agent again with a new --token (postern ctl tokens add)' : 'run `postern login` to get a new one';
+      throw new PosternError('CERT_EXPIRED', `the certificate of ${identity.username} expired at ${identity.expires.toISOString()}; ${fix}`);
     }
     if (Date.parse(cert.validFrom) > now) throw new PosternError('UNAUTHENTICATED', `the certificate is not valid before ${cert.validFrom}; check this machine's clock`);
     const lock = this.locks.find({ username: identity.username, roles: identity.roles });

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -68,6 +68,19 @@ describe('config', () => {
     expect(msg).toMatch(/proxy\.use_proxy_protcol: unknown field; did you mean use_proxy_protocol\?/);
     expect(msg).toMatch(/cluster_name: use lower-case letters/);
     expect(msg).toMatch(/postern configure prints a commented sample/);
+  });
+
+  it('checks what an agent would announce before it dials', () => {
+    const { file } = withFile(
+      'agent:\n  apps:\n    - { name: ui, uri: "http://localhost:3000", public_addr: "login.postern.example.com" }\n    - { name: docs, uri: "http://localhost:3001", description: "' +
+        'x'.repeat(1025) +
+        '" }\n',
+    );
+    expect(errorOf(() => loadConfig({ file }))).toMatch(/agent\.proxy: the agent needs the proxy to dial: give --proxy host:port/);
+    const withProxy = withFile(`agent:\n  proxy: postern.example.com:443\n${readFileSync(file, 'utf8').split('\n').slice(1).join('\n')}`);
+    const msg = errorOf(() => loadConfig({ file: withProxy.file }));
+    expect(msg).toMatch(/agent\.apps\.0\.public_addr: login\.postern\.example\.com is the proxy's own name or one under it/);
+    expect(msg).toMatch(/agent\.apps\.1\.description: a description is at most 1024 characters/);
   });
 
   it('names the flag when a flag value is wrong', () => {

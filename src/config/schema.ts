@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseHostPort, type HostPort } from '../net/addr.js';
+import { isProxyName, parseHostPort, PUBLIC_ADDR, type HostPort } from '../net/addr.js';
 import { formatDuration, parseDuration } from './duration.js';
 
 /**
@@ -104,9 +104,11 @@ const targetUri = (schemes: string[]) =>
     }
   }, `give a URI with host and port, like ${schemes[0]}//localhost:3000 (schemes: ${schemes.map((x) => x.slice(0, -1)).join(', ')})`);
 
+const description = z.string().max(1024, 'a description is at most 1024 characters').optional();
+
 const agentSchema = z.strictObject({
   /** The proxy to dial, host:port. */
-  proxy: hostPort('postern.example.com:443', 443),
+  proxy: z.string({ error: 'the agent needs the proxy to dial: give --proxy host:port (or agent.proxy in postern.yaml)' }).pipe(hostPort('postern.example.com:443', 443)),
   token: z.string().min(1).optional(),
   ca_pin: z.string().regex(/^sha256:[0-9a-fA-F]{64}$/, 'a pin is sha256: and 64 hex digits, as `postern ctl status` prints it').optional(),
   /** How this agent is listed (default: the host name). */
@@ -117,17 +119,25 @@ const agentSchema = z.strictObject({
         name: resourceName,
         uri: targetUri(['http:', 'https:', 'tcp:']),
         labels: labelMap,
-        description: z.string().optional(),
-        public_addr: z.string().optional(),
+        description,
+        /** host[:port] people use instead of <name>.<proxy host>; it needs a certificate in proxy.certificates. */
+        public_addr: z.string().regex(PUBLIC_ADDR, 'write a public address as host or host:port, like grafana.example.com').optional(),
         /** Headers added to every request, with trait templates: `X-User: {{internal.username}}`. */
         rewrite: z.strictObject({ headers: z.array(z.string().regex(/^[A-Za-z0-9-]+: ?.+$/, 'write a header as "Name: value", like "X-User: {{internal.username}}"')).default([]) }).optional(),
       }),
     )
     .default([]),
-  ssh: z.array(z.strictObject({ name: resourceName, addr: hostPort('127.0.0.1:22', 22), labels: labelMap, description: z.string().optional() })).default([]),
+  ssh: z.array(z.strictObject({ name: resourceName, addr: hostPort('127.0.0.1:22', 22), labels: labelMap, description })).default([]),
   databases: z
-    .array(z.strictObject({ name: resourceName, protocol: z.enum(['postgres', 'mysql', 'mongodb']), uri: hostPort('127.0.0.1:5432'), labels: labelMap, description: z.string().optional() }))
+    .array(z.strictObject({ name: resourceName, protocol: z.enum(['postgres', 'mysql', 'mongodb']), uri: hostPort('127.0.0.1:5432'), labels: labelMap, description }))
     .default([]),
+}).superRefine((agent, ctx) => {
+  // The proxy's own host and the names under it are the proxy's: an app there would take over its pages.
+  agent.apps.forEach((app, i) => {
+    if (app.public_addr && isProxyName(app.public_addr, agent.proxy.host)) {
+      ctx.addIssue({ code: 'custom', path: ['apps', i, 'public_addr'], message: `${app.public_addr} is the proxy's own name or one under it (apps get <name>.${agent.proxy.host} without public_addr); choose a name outside ${agent.proxy.host}` });
+    }
+  });
 });
 export type AgentConfig = z.output<typeof agentSchema>;
 

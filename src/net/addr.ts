@@ -37,3 +37,13 @@ export function parseHostPort(input: string, defaultPort?: number): HostPort | s
 export function formatHostPort({ host, port }: HostPort): string {
   return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }
+
+/** An app's own public address: a DNS name, optionally with a port (what a Host header carries). */
+export const PUBLIC_ADDR = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,251}[a-zA-Z0-9])?(:\d{1,5})?$/;
+
+/** Whether `addr` (host or host:port) is the proxy's own host or a name under it. */
+export function isProxyName(addr: string, proxyHost: string): boolean {
+  const host = addr.toLowerCase().replace(/:\d+$/, '');
+  const proxy = proxyHost.toLowerCase();
+  return host === proxy || host.endsWith(`.${proxy}`);
+}

@@ -1,7 +1,7 @@
 import { connect, createServer } from 'node:net';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { formatHostPort, parseHostPort } from './addr.js';
+import { formatHostPort, isProxyName, parseHostPort } from './addr.js';
 import { isLocalhostName, lookup } from './localhost.js';
 
 describe('parseHostPort', () => {
@@ -40,5 +40,14 @@ describe('localhost names', () => {
     expect(String(data)).toBe('hi');
     sock.destroy();
     server.close();
+  });
+});
+
+describe('proxy names', () => {
+  it('tells the proxy host and the names under it from other hosts', () => {
+    expect(isProxyName('postern.localhost:3080', 'postern.localhost')).toBe(true);
+    expect(isProxyName('Grafana.Postern.localhost', 'postern.localhost')).toBe(true);
+    expect(isProxyName('grafana.example.com', 'postern.localhost')).toBe(false);
+    expect(isProxyName('notpostern.localhost', 'postern.localhost')).toBe(false);
   });
 });

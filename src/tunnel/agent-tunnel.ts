@@ -2,7 +2,7 @@ import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream } f
 import type { TLSSocket } from 'node:tls';
 import { PosternError } from '../errors/postern-error.js';
 import type { Logger } from '../log/logger.js';
-import { DEAD_AFTER_MS, H2_SETTINGS, HEADER_ERROR, HEADER_KIND, HEADER_NAME, RESOURCES_PATH, resourcesMessage, SESSION_WINDOW, type AnnouncedResource, type ResourceKind } from './protocol.js';
+import { acceptResources, DEAD_AFTER_MS, H2_SETTINGS, HEADER_ERROR, HEADER_KIND, HEADER_NAME, RESOURCES_PATH, resourcesMessage, SESSION_WINDOW, type AnnouncedResource, type ResourceKind } from './protocol.js';
 
 /** How long a dial waits for the agent to say whether it reached the target. */
 const DIAL_TIMEOUT_MS = 10_000;
@@ -104,7 +104,9 @@ export class AgentTunnel {
         const changed = message.version !== version;
         if (changed) {
           version = message.version;
-          this.resources = message.resources;
+          const { accepted, refused } = acceptResources(message.resources, this.info.roles);
+          if (refused.length) this.log.warn(`left out ${refused.length} of the agent's resources: ${refused.join('; ')}`, { refused });
+          this.resources = accepted;
         }
         this.onResources(this, changed);
       } catch (err) {

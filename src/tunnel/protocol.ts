@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PUBLIC_ADDR } from '../net/addr.js';
 
 /**
  * The reverse tunnel's wire contract (DESIGN.md §6), shared by both ends. The agent dials the
@@ -33,7 +34,7 @@ export const RESOURCE_TTL_MS = 3 * HEARTBEAT_MS;
  */
 export const STREAM_WINDOW = 1 << 20;
 export const SESSION_WINDOW = 32 << 20;
-export const H2_SETTINGS = { initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: 10_000, enablePush: false };
+export const H2_SETTINGS = { initialWindowSize: STREAM_WINDOW, maxFrameSize: 64 << 10, maxConcurrentStreams: 10_000, enablePush: false };
 
 /** What an agent announces; checked on the proxy, since it comes off the network. */
 export const announcedResource = z.object({
@@ -44,18 +45,67 @@ export const announcedResource = z.object({
   /** Apps: http(s):// or tcp:// URI of the target, as the agent reaches it. */
   uri: z.string().max(2048).optional(),
   /** Apps: a public address of their own instead of <name>.<proxy host>. */
-  public_addr: z.string().max(253).optional(),
+  public_addr: z.string().max(259).regex(PUBLIC_ADDR).optional(),
   /** Databases: postgres | mysql | mongodb. */
   protocol: z.string().max(32).optional(),
   /** Apps: headers the proxy adds to every request, `Name: value` with trait templates. */
   rewrite_headers: z.array(z.string().max(1024)).max(64).optional(),
 });
 export type AnnouncedResource = z.output<typeof announcedResource>;
+
+const announcementKeys = new WeakMap<AnnouncedResource, string>();
+
+/**
+ * An announcement as a string that is equal for equal announcements, whatever their keys' order.
+ * Announcements are never changed once parsed (a new one replaces them), so the key is kept.
+ */
+export function announcementKey(resource: AnnouncedResource | undefined): string {
+  if (!resource) return '';
+  let key = announcementKeys.get(resource);
+  if (key === undefined) {
+    key = JSON.stringify(resource, (_name, value: unknown) =>
+      value && typeof value === 'object' && !Array.isArray(value) ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b))) : value,
+    );
+    announcementKeys.set(resource, key);
+  }
+  return key;
+}
 export type ResourceKind = AnnouncedResource['kind'];
 
+/** Which join-token role lets an agent serve each kind of resource (its host certificate lists its roles). */
+export const ROLE_OF_KIND = { app: 'app', node: 'ssh', db: 'db' } as const satisfies Record<ResourceKind, string>;
+
+/** The envelope; each resource is checked on its own (acceptResources), so one bad entry does not take the tunnel down. */
 export const resourcesMessage = z.object({
   version: z.number().int(),
   agent: z.object({ name: z.string().max(253), version: z.string().max(64) }),
-  resources: z.array(announcedResource).max(10_000),
+  resources: z.array(z.unknown()).max(10_000),
 });
-export type ResourcesMessage = z.output<typeof resourcesMessage>;
+export interface ResourcesMessage {
+  version: number;
+  agent: { name: string; version: string };
+  resources: AnnouncedResource[];
+}
+
+/**
+ * The announced resources the proxy takes from an agent: well-formed, and of a kind its
+ * certificate's roles allow (a token for SSH nodes does not let the agent publish apps). The
+ * rest are left out, each with the reason, for the log.
+ */
+export function acceptResources(announced: unknown[], roles: readonly string[]): { accepted: AnnouncedResource[]; refused: string[] } {
+  const accepted: AnnouncedResource[] = [];
+  const refused: string[] = [];
+  announced.forEach((raw, i) => {
+    const parsed = announcedResource.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      refused.push(`resource ${i + 1}: ${issue.path.join('.') || '(entry)'}: ${issue.message}`);
+      return;
+    }
+    const r = parsed.data;
+    const role = ROLE_OF_KIND[r.kind];
+    if (!roles.includes(role)) refused.push(`${r.kind} "${r.name}": the agent's certificate allows ${roles.join(', ') || 'nothing'}, not ${role}; join it with a token of type ${role}`);
+    else accepted.push(r);
+  });
+  return { accepted, refused };
+}

@@ -4,7 +4,7 @@ import { isPosternError, PosternError } from '../errors/postern-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Backend } from '../storage/backend.js';
 import type { AgentTunnel } from './agent-tunnel.js';
-import { HEARTBEAT_MS, RESOURCE_TTL_MS, type AnnouncedResource, type ResourceKind } from './protocol.js';
+import { announcementKey, HEARTBEAT_MS, RESOURCE_TTL_MS, type AnnouncedResource, type ResourceKind } from './protocol.js';
 
 /** Where online agents and their resources are recorded, for every proxy, `ctl` and the UI. */
 export const AGENT_KEY = (id: string) => `/agents/${id}`;
@@ -101,26 +101,27 @@ export class TunnelRegistry {
     }
   }
 
-  /** Every resource of a kind that some live agent serves now, once per name, by name. */
+  /** Every resource of a kind that some live agent serves now, once per name (as resolve() sees it), by name. */
   list(kind: ResourceKind): AnnouncedResource[] {
-    const found = new Map<string, AnnouncedResource>();
-    for (const tunnel of this.byAgent.values()) {
-      if (tunnel.closed) continue;
-      for (const r of tunnel.resources) if (r.kind === kind && !found.has(r.name)) found.set(r.name, r);
+    const found: AnnouncedResource[] = [];
+    for (const key of this.byResource.keys()) {
+      if (!key.startsWith(`${kind}/`)) continue;
+      const r = this.primary(kind, key.slice(kind.length + 1));
+      if (r) found.push(r);
     }
-    return [...found.values()].sort((a, b) => a.name.localeCompare(b.name));
+    return found.sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /**
    * What a live agent announced for a resource (its labels, URI), for authorizing before the dial.
-   * Fails fast, and is counted as a dial error, when no agent serving it is connected.
+   * Several agents may serve one name; the first to announce it is the one that counts, and only
+   * agents whose announcement is the same are dialled (see dial). Fails fast, and is counted as a
+   * dial error, when no agent serving it is connected.
    */
   resolve(kind: ResourceKind, name: string): AnnouncedResource {
-    for (const tunnel of this.byResource.get(`${kind}/${name}`) ?? []) {
-      const found = !tunnel.closed && tunnel.resources.find((r) => r.kind === kind && r.name === name);
-      if (found) return found;
-    }
-    throw this.offline(kind, name);
+    const found = this.primary(kind, name);
+    if (!found) throw this.offline(kind, name);
+    return found;
   }
 
   /** Whether any agent ever announced this resource (to say "offline" rather than "unknown"). */
@@ -130,11 +131,16 @@ export class TunnelRegistry {
 
   /**
    * A byte stream to a resource, through a live agent that serves it (the least busy of several).
-   * Fails fast when no agent serving it is connected.
+   * Only agents whose announcement is the one that was authorized (by default, resolve()'s) are
+   * candidates: labels decide access, so an agent announcing the same name with other labels or
+   * another target must not be where the stream lands. Fails fast when no such agent is connected.
    */
-  async dial(kind: ResourceKind, name: string): Promise<Duplex> {
+  async dial(kind: ResourceKind, name: string, authorized: AnnouncedResource = this.resolve(kind, name)): Promise<Duplex> {
     const started = performance.now();
-    const candidates = [...(this.byResource.get(`${kind}/${name}`) ?? [])].filter((t) => !t.closed).sort((a, b) => a.openStreams - b.openStreams);
+    const wanted = announcementKey(authorized);
+    const candidates = [...(this.byResource.get(`${kind}/${name}`) ?? [])]
+      .filter((t) => !t.closed && announcementKey(announcementOf(t, kind, name)) === wanted)
+      .sort((a, b) => a.openStreams - b.openStreams);
     if (candidates.length === 0) throw this.offline(kind, name);
     let last: unknown;
     for (const tunnel of candidates) {
@@ -150,6 +156,15 @@ export class TunnelRegistry {
     }
     this.metrics.dialErrors.inc({ reason: isPosternError(last) ? last.code.toLowerCase() : 'internal' });
     throw last;
+  }
+
+  /** The announcement of the first live agent (in the order they announced) that serves the resource. */
+  private primary(kind: ResourceKind, name: string): AnnouncedResource | undefined {
+    for (const tunnel of this.byResource.get(`${kind}/${name}`) ?? []) {
+      const found = !tunnel.closed && announcementOf(tunnel, kind, name);
+      if (found) return found;
+    }
+    return undefined;
   }
 
   private offline(kind: ResourceKind, name: string): PosternError {
@@ -206,6 +221,12 @@ export class TunnelRegistry {
   private reindex(tunnel: AgentTunnel): void {
     this.unindex(tunnel);
     const indexKeys = tunnel.resources.map((r) => `${r.kind}/${r.name}`);
+    for (const r of tunnel.resources) {
+      const first = this.primary(r.kind, r.name);
+      if (first && announcementKey(first) !== announcementKey(r)) {
+        this.log.warn(`agent ${tunnel.info.agentName} announces ${r.kind} "${r.name}" differently (labels, target or options) from the agent that announced it first; streams go only to agents that agree with the first. Give every agent of one resource the same configuration`, { kind: r.kind, name: r.name, agent: tunnel.info.agentName });
+      }
+    }
     for (const key of indexKeys) this.index(key).add(tunnel);
     this.indexed.set(tunnel, indexKeys);
   }
@@ -219,3 +240,8 @@ export class TunnelRegistry {
     this.indexed.delete(tunnel);
   }
 }
+
+function announcementOf(tunnel: AgentTunnel, kind: ResourceKind, name: string): AnnouncedResource | undefined {
+  return tunnel.resources.find((r) => r.kind === kind && r.name === name);
+}
+

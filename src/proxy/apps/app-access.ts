@@ -116,9 +116,9 @@ export class AppAccess {
         sendPage(ctx, e.code === 'AGENT_OFFLINE' ? 503 : 502, e.code === 'AGENT_OFFLINE' ? offlinePage(app.name, this.deps.catalog.proxyUrl) : errorPage(app.name, e.message));
         return;
       }
-      if (identity.session && stats) {
+      if (stats) {
         this.deps.requests.record(
-          { id: identity.session.id, user: identity.username, app: app.name, remoteAddr: ctx.conn.clientAddr.address },
+          { key: identity.key, fields: identity.session ? { session_id: identity.session.id } : { via: 'certificate' }, user: identity.username, app: app.name, remoteAddr: ctx.conn.clientAddr.address },
           { time: new Date().toISOString(), method: ctx.req.method ?? 'GET', path: ctx.path, status: stats.status, bytes_in: stats.bytesIn, bytes_out: stats.bytesOut, duration_ms: Math.round(stats.durationMs * 10) / 10 },
         );
       }
@@ -203,8 +203,7 @@ export class AppAccess {
     const { secret, session } = await this.deps.sessions.create(code);
     await this.deps.auth.emit({ event: 'app.session.start', user: session.user, remote_addr: ctx.conn.clientAddr.address, app: name, session_id: session.id });
     const maxAge = Math.max(0, Math.floor((Date.parse(session.expires) - Date.now()) / 1000));
-    const path = code.path.startsWith('/') && !code.path.startsWith('//') && !code.path.includes('\\') ? code.path : '/';
-    redirect(ctx.res, path, {
+    redirect(ctx.res, appPath(code.path), {
       'set-cookie': [`${APP_SESSION_COOKIE}=${secret}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=${maxAge}`, `${APP_STATE_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0`],
     });
   }
@@ -225,6 +224,16 @@ export class AppAccess {
       { 'set-cookie': `${APP_SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0` },
     );
   }
+}
+
+/**
+ * A path on the app's own domain to land on after sign-in: it must start with one `/` (never `//`,
+ * a backslash or a control character, which browsers drop or read so that `/\t/evil.example`
+ * becomes another host), else the app's root. Keeps the launch
+ * flow from being an open redirect.
+ */
+export function appPath(path: string | null | undefined): string {
+  return path && path.startsWith('/') && !path.startsWith('//') && !/[\\\x00-\x1f]/.test(path) ? path : '/';
 }
 
 function hostOf(req: WebRequest | IncomingMessage): string | undefined {

@@ -1,4 +1,4 @@
-import { formatHostPort, type HostPort } from '../../net/addr.js';
+import { formatHostPort, isProxyName, type HostPort } from '../../net/addr.js';
 import type { AnnouncedResource } from '../../tunnel/protocol.js';
 import type { TunnelRegistry } from '../../tunnel/registry.js';
 
@@ -15,6 +15,8 @@ export interface App {
   publicAddr: string;
   /** Headers added to every request (`Name: value` with trait templates). */
   rewriteHeaders: string[];
+  /** What the agent announced: authorized against, and what a dial must find again (TunnelRegistry.dial). */
+  announced: AnnouncedResource;
 }
 
 /**
@@ -86,8 +88,10 @@ export class AppCatalog {
       labels: r.labels,
       type: r.uri?.startsWith('tcp:') ? 'tcp' : 'http',
       uri: r.uri ?? '',
-      publicAddr: r.public_addr ?? `${r.name}.${this.proxy.host}${this.portSuffix}`,
+      // Never the proxy's own host or a name under it: those are the proxy's pages and the app subdomains.
+      publicAddr: r.public_addr && !isProxyName(r.public_addr, this.proxy.host) ? r.public_addr : `${r.name}.${this.proxy.host}${this.portSuffix}`,
       rewriteHeaders: r.rewrite_headers ?? [],
+      announced: r,
     };
   }
 }

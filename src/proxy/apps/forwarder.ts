@@ -1,11 +1,12 @@
 import { request, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { announcementKey } from '../../tunnel/protocol.js';
 import type { TunnelRegistry } from '../../tunnel/registry.js';
 import { joinStreams } from '../pipe.js';
 import type { WebRequest } from '../web/web-handler.js';
 import type { WebResponse } from '../web/respond.js';
 import type { App } from './app-catalog.js';
-import { TunnelAgent } from './tunnel-agent.js';
+import { openAppStream, TunnelAgent, type AppTls } from './tunnel-agent.js';
 
 /** Headers that describe one hop, never forwarded (RFC 9110 §7.6.1), plus HTTP/2's own. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings']);
@@ -86,8 +87,8 @@ export class AppForwarder {
    * headers) and, from then on, bytes flow both ways untouched; the app's 101 goes straight back.
    */
   async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: ForwardContext): Promise<void> {
-    const { target } = this.pool(ctx.app);
-    const stream = await this.tunnels.dial('app', ctx.app.name);
+    const { target, tls } = this.pool(ctx.app);
+    const stream = await openAppStream(() => this.tunnels.dial('app', ctx.app.name, ctx.app.announced), tls);
     const headers = outgoingHeaders(req.headers, target, ctx);
     // The upgrade's own hop-by-hop headers are the point here: put them back.
     headers.connection = 'Upgrade';
@@ -101,14 +102,14 @@ export class AppForwarder {
     joinStreams(socket, stream);
   }
 
-  /** The app's keep-alive pool and parsed target; a new URI (the agent re-announced) gets a new pool. */
+  /** The app's keep-alive pool and parsed target; a new announcement (URI, labels) gets a new pool. */
   private pool(app: App): Pool {
-    const key = `${app.name} ${app.uri}`;
+    const key = `${app.name} ${announcementKey(app.announced)}`;
     let pool = this.pools.get(key);
     if (!pool) {
       const target = new URL(app.uri);
       const tls = target.protocol === 'https:' ? { servername: target.hostname, verify: true } : undefined;
-      pool = { agent: new TunnelAgent(() => this.tunnels.dial('app', app.name), tls), target };
+      pool = { agent: new TunnelAgent(() => this.tunnels.dial('app', app.name, app.announced), tls), target, tls };
       for (const [old, stale] of this.pools) {
         if (!old.startsWith(`${app.name} `)) continue;
         stale.agent.destroy();
@@ -123,6 +124,7 @@ export class AppForwarder {
 interface Pool {
   agent: TunnelAgent;
   target: URL;
+  tls: AppTls | undefined;
 }
 
 /** Whether a request is complete with its headers (RFC 9112 §6.3: no length, no chunking; HTTP/2: END_STREAM on HEADERS). */

@@ -5,7 +5,7 @@ import { isPosternError } from '../../errors/postern-error.js';
 import type { WebAuthenticator } from '../web/principal.js';
 import { redirect, sendHtml } from '../web/respond.js';
 import type { WebContext, WebHandler } from '../web/web-handler.js';
-import { deniedPage, offlinePage, AUTH_CALLBACK } from './app-access.js';
+import { appPath, deniedPage, offlinePage, AUTH_CALLBACK } from './app-access.js';
 import type { AppCatalog } from './app-catalog.js';
 import type { AppSessions } from './app-sessions.js';
 
@@ -21,7 +21,7 @@ export function registerLauncher(web: WebHandler, deps: { catalog: AppCatalog; s
     const name = ctx.rest;
     const params = new URL(ctx.req.url ?? '/', 'https://proxy').searchParams;
     const state = params.get('state');
-    const path = params.get('path') ?? '/';
+    const path = appPath(params.get('path'));
     let principal;
     try {
       principal = await deps.authn.principal(ctx);

@@ -53,7 +53,7 @@ export class SshHandler implements ProtocolHandler {
       validBefore: new Date(Math.min(Date.now() + SSH_SESSION_CERT_TTL_MS, identity.expires.getTime())),
       purpose: `ssh ${login}@${node}`,
     });
-    const upstream = await tunnels.dial('node', node);
+    const upstream = await tunnels.dial('node', node, resource);
     const started = performance.now();
     let up = 0;
     let down = 0;

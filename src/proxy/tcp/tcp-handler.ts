@@ -36,7 +36,7 @@ export class TcpHandler implements ProtocolHandler {
       await audit.emit({ event: 'access.denied', user: identity.username, remote_addr: conn.clientAddr.address, kind: 'app', resource: name, reasons: decision.reasons });
       throw new PosternError('ACCESS_DENIED', `${identity.username} may not reach app "${name}": ${decision.reasons.join('; ')}`);
     }
-    relayAuthorized(conn, await tunnels.dial('app', name), locks, identity);
+    relayAuthorized(conn, await tunnels.dial('app', name, resource), locks, identity);
   }
 
   private appName(servername: string | undefined): string {
