@@ -4,7 +4,7 @@ import { createAuthority, issueCertificate, loadAuthority, type CertAuthority } 
 import { EC_ALGORITHM } from '../pki/crypto.js';
 import type { Identity } from '../pki/identity.js';
 import { lockMatches, type Lock } from './locks.js';
-import { IdentityVerifier } from './verifier.js';
+import { checkRouteScope, IdentityVerifier } from './verifier.js';
 
 const user = await loadAuthority(await createAuthority('user', 'example.com'));
 const host = await loadAuthority(await createAuthority('host', 'example.com'));
@@ -54,5 +54,17 @@ describe('IdentityVerifier', () => {
     expect(() => verifier([lock({ user: 'alice' })]).verify(cert, 'user')).toThrow(/user alice is locked: incident/);
     expect(() => verifier([lock({ role: 'dev' })]).verify(cert, 'user')).toThrow(/role dev is locked/);
     expect(verifier([lock({ user: 'bob' }), lock({ role: 'ops' })]).verify(cert, 'user').username).toBe('alice');
+  });
+});
+
+describe('certificates narrowed to one resource', () => {
+  const grafana = { kind: 'app' as const, name: 'grafana' };
+  it('are accepted for that resource only', () => {
+    expect(() => checkRouteScope(grafana, grafana)).not.toThrow();
+    expect(() => checkRouteScope(undefined, undefined)).not.toThrow();
+    expect(() => checkRouteScope(undefined, grafana)).not.toThrow(); // a login certificate goes anywhere its roles allow
+    expect(() => checkRouteScope(grafana, { kind: 'app', name: 'redis' })).toThrow('this certificate is only for app "grafana", not app "redis"');
+    expect(() => checkRouteScope(grafana, undefined)).toThrow(/only for app "grafana"; use your login certificate/);
+    expect(() => checkRouteScope({ kind: 'db', service: 'pg' }, undefined)).toThrow(/only for db "pg"/);
   });
 });

@@ -2,12 +2,29 @@ import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { PosternError } from '../errors/postern-error.js';
 import { x509 } from '../pki/crypto.js';
-import { identityFromCertificate, type Identity, type IdentityKind } from '../pki/identity.js';
+import { identityFromCertificate, type Identity, type IdentityKind, type Route } from '../pki/identity.js';
 import { lockedError, type Lock, type LockSubject } from './locks.js';
 
 /** What the verifier asks of the lock view: the lock covering a subject now, if any. */
 export interface LockView {
   find(subject: LockSubject): Lock | undefined;
+}
+
+/** The one resource a connection is for, where a certificate narrowed to it may be used. */
+export interface RouteScope {
+  kind: 'app';
+  name: string;
+}
+
+/** Refuses a certificate narrowed to one resource (its route) anywhere but on that resource. */
+export function checkRouteScope(route: Route | undefined, scope: RouteScope | undefined): void {
+  if (!route) return;
+  const name = route.kind === 'app' ? route.name : route.kind === 'db' ? route.service : route.cluster;
+  if (scope && route.kind === scope.kind && name === scope.name) return;
+  throw new PosternError(
+    'ACCESS_DENIED',
+    `this certificate is only for ${route.kind} "${name}"${scope ? `, not ${scope.kind} "${scope.name}"` : ''}; use your login certificate (\`postern login\`) for anything else`,
+  );
 }
 
 /**
@@ -34,8 +51,19 @@ export class IdentityVerifier {
     this.cas = { user: new X509Certificate(cluster.authorities.user.certPem), host: new X509Certificate(cluster.authorities.host.certPem) };
   }
 
-  /** Verifies the peer certificate of a TLS connection. Throws a PosternError that says what to do. */
-  verifySocket(socket: TLSSocket, expected: IdentityKind): Identity {
+  /**
+   * Verifies the peer certificate of a TLS connection. Throws a PosternError that says what to do.
+   * A certificate narrowed to one resource (`postern apps login`) is accepted only where `scope`
+   * names that resource: it is no login certificate for anything else.
+   */
+  verifySocket(socket: TLSSocket, expected: IdentityKind, scope?: RouteScope): Identity {
+    const identity = this.verifyPeer(socket, expected);
+    checkRouteScope(identity.route, scope);
+    return identity;
+  }
+
+  /** verifySocket without the route check, for a caller that checks the route itself (per request). */
+  verifyPeer(socket: TLSSocket, expected: IdentityKind): Identity {
     const cert = socket.getPeerX509Certificate();
     if (!cert) {
       throw new PosternError(

@@ -144,6 +144,12 @@ describe.runIf(tools)('web app access', () => {
     const files = JSON.parse(login.stdout) as { certFile: string; keyFile: string; ca_file: string };
     const viaCert = await run('curl', ['-sS', '--cert', files.certFile, '--key', files.keyFile, '--cacert', files.ca_file, '-H', 'Postern-Jwt-Assertion: forged', appUrl('/whoami')]);
     expect((JSON.parse(viaCert.stdout) as { claims: { username: string } }).claims.username).toBe('alice');
+    // That certificate is for grafana only: not a login for the proxy's API (nor CONNECT, which asks the same) or other certificates.
+    const certArgs = ['-sS', '--cert', files.certFile, '--key', files.keyFile, '--cacert', files.ca_file, '-w', '\n%{http_code}'];
+    for (const extra of [[cluster.server.url('/webapi/nodes')], ['-X', 'POST', '-d', '{}', cluster.server.url('/webapi/apps/grafana/certificate')]]) {
+      const refused = await run('curl', [...certArgs, ...extra]);
+      expect(refused.stdout).toMatch(/this certificate is only for app \\"grafana\\"; use your login certificate[^]*\n403$/);
+    }
 
     const port = await freePort();
     const local = spawn(process.execPath, [CLI, 'proxy', 'app', 'grafana', '--port', String(port)], { env: { ...process.env, POSTERN_HOME: alice.home } });

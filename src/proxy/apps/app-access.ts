@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { AuthService } from '../../auth/auth-service.js';
 import type { Authorizer } from '../../auth/authorizer.js';
 import type { LockWatcher } from '../../auth/lock-watcher.js';
+import { checkRouteScope } from '../../auth/verifier.js';
 import { lockedError } from '../../auth/locks.js';
 import { isPosternError, PosternError, toPosternError } from '../../errors/postern-error.js';
 import type { Logger } from '../../log/logger.js';
@@ -140,10 +141,7 @@ export class AppAccess {
   private async identify(req: WebRequest, conn: RoutedConnection, appName: string): Promise<AppIdentity | undefined> {
     const cert = this.deps.authn.certificatePrincipal(conn);
     if (cert) {
-      const { route } = cert;
-      if (route && (route.kind !== 'app' || route.name !== appName)) {
-        throw new PosternError('UNAUTHENTICATED', `this certificate is for ${route.kind} "${'name' in route ? route.name : ''}", not app "${appName}"`);
-      }
+      checkRouteScope(cert.route, { kind: 'app', name: appName });
       return { username: cert.username, roles: cert.roles, traits: cert.traits, via: 'certificate', key: `cert:${cert.username}:${cert.expires.getTime()}` };
     }
     const secret = cookie(req.headers, APP_SESSION_COOKIE);

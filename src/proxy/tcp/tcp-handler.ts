@@ -28,8 +28,8 @@ export class TcpHandler implements ProtocolHandler {
 
   private async serve(conn: RoutedConnection): Promise<void> {
     const { verifier, authorizer, tunnels, locks, audit } = this.deps;
-    const identity = verifier.verifySocket(conn.socket, 'user');
     const name = this.appName(conn.servername);
+    const identity = verifier.verifySocket(conn.socket, 'user', { kind: 'app', name });
     const resource = tunnels.resolve('app', name);
     const decision = authorizer.checker(identity).checkResource({ kind: 'app', name, labels: resource.labels });
     if (!decision.allow) {

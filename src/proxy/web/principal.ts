@@ -3,7 +3,7 @@ import type { TLSSocket } from 'node:tls';
 import type { AuthService } from '../../auth/auth-service.js';
 import type { LockWatcher } from '../../auth/lock-watcher.js';
 import { lockedError } from '../../auth/locks.js';
-import type { IdentityVerifier } from '../../auth/verifier.js';
+import { checkRouteScope, type IdentityVerifier } from '../../auth/verifier.js';
 import { SESSION_COOKIE } from '../../auth/web-sessions.js';
 import type { Route } from '../../pki/identity.js';
 import { PosternError } from '../../errors/postern-error.js';
@@ -48,7 +48,9 @@ export class WebAuthenticator {
 
   /** Whoever the connection's certificate, the cookie or the bearer token names; undefined when none does. */
   async identify(conn: RoutedConnection, headers: IncomingHttpHeaders): Promise<Principal | undefined> {
-    return this.certificatePrincipal(conn) ?? (await this.fromBearer(headers)) ?? (await this.fromSession(cookie(headers, SESSION_COOKIE)));
+    const cert = this.certificatePrincipal(conn);
+    if (cert) checkRouteScope(cert.route, undefined); // an app's certificate is no login for the proxy's API
+    return cert ?? (await this.fromBearer(headers)) ?? (await this.fromSession(cookie(headers, SESSION_COOKIE)));
   }
 
   /** Checks that a session or token still lives and its user is not locked; the reason when not. */
@@ -62,13 +64,14 @@ export class WebAuthenticator {
 
   /**
    * The connection's client certificate as a principal, verified once per connection: the
-   * connection is then tracked, so a lock or the certificate's expiry ends it.
+   * connection is then tracked, so a lock or the certificate's expiry ends it. A certificate
+   * narrowed to one app comes back with its route: callers check it (checkRouteScope).
    */
   certificatePrincipal(conn: VerifiedConn): Principal | undefined {
     if (conn[VERIFIED]) return conn[VERIFIED];
     const socket: TLSSocket = conn.socket;
     if (!socket.getPeerX509Certificate()) return undefined;
-    const id = this.verifier.verifySocket(socket, 'user');
+    const id = this.verifier.verifyPeer(socket, 'user');
     const principal: Principal = { username: id.username, roles: id.roles, traits: id.traits, via: 'certificate', expires: id.expires, ...(id.route ? { route: id.route } : {}) };
     conn[VERIFIED] = principal;
     // The connection lives until a lock covers it or the certificate expires, whichever is first.
