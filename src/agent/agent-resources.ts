@@ -75,7 +75,7 @@ export class AgentResources implements TunnelService {
       refuse(stream, 404, `this agent does not serve ${kind} "${name}"`);
       return;
     }
-    const target = connect({ host: served.target.host, port: served.target.port, noDelay: true, timeout: CONNECT_TIMEOUT_MS });
+    const target = connect({ host: served.target.host, port: served.target.port, noDelay: true, allowHalfOpen: true, timeout: CONNECT_TIMEOUT_MS });
     const fail = (err: Error) => {
       this.log.warn(`cannot reach ${kind} ${name} at ${formatHostPort(served.target)}`, { err });
       refuse(stream, 502, `${formatHostPort(served.target)}: ${(err as NodeJS.ErrnoException).code ?? err.message}`);

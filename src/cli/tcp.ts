@@ -10,6 +10,7 @@ import { ProfileStore } from '../client/profile-store.js';
 import { TokenCache } from '../client/token-cache.js';
 import { PosternError } from '../errors/postern-error.js';
 import { formatHostPort, parseHostPort, type HostPort } from '../net/addr.js';
+import { listenLocally } from '../net/listen.js';
 import { joinStreams } from '../proxy/pipe.js';
 
 interface TcpOptions {
@@ -129,7 +130,7 @@ async function stdio(tunnel: Duplex): Promise<void> {
 
 /** --listen ADDR: every local connection gets its own tunnel; failures are reported per connection. */
 async function listener(addr: HostPort, open: () => Promise<Duplex>, authority: string): Promise<void> {
-  const server = createServer({ noDelay: true }, (local: Socket) => {
+  const server = createServer({ noDelay: true, allowHalfOpen: true }, (local: Socket) => {
     local.on('error', () => {});
     local.pause();
     open().then(
@@ -140,10 +141,8 @@ async function listener(addr: HostPort, open: () => Promise<Duplex>, authority: 
       },
     );
   });
-  server.listen(addr.port, addr.host);
-  await once(server, 'listening');
-  const bound = server.address() as { address: string; port: number };
-  say(`Listening on ${formatHostPort({ host: bound.address, port: bound.port })} → ${authority}. Ctrl-C stops it.`);
+  const bound = await listenLocally(server, addr, '--listen');
+  say(`Listening on ${formatHostPort(bound)} → ${authority}. Ctrl-C stops it.`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { formatHostPort, type HostPort } from '../net/addr.js';
+import { listenLocally } from '../net/listen.js';
 import { joinStreams } from '../proxy/pipe.js';
 import { readStatus } from '../proxy/tcp/stream-status.js';
 import { connectionError, connectToProxy, type ProxyEndpoint } from './api-client.js';
@@ -25,13 +26,11 @@ export interface LocalProxyOptions {
  * over TLS with the right server name, ALPN and certificate, and bytes flow untouched.
  */
 export async function startLocalProxy(opts: LocalProxyOptions): Promise<{ server: Server; addr: HostPort; close(): Promise<void> }> {
-  const server = createServer({ noDelay: true }, (local) => void carry(local, opts));
-  server.listen(opts.listen.port, opts.listen.host);
-  await once(server, 'listening');
-  const bound = server.address() as { address: string; port: number };
+  const server = createServer({ noDelay: true, allowHalfOpen: true }, (local) => void carry(local, opts));
+  const addr = await listenLocally(server, opts.listen, '--port');
   return {
     server,
-    addr: { host: bound.address, port: bound.port },
+    addr,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

@@ -10,13 +10,20 @@ const DRAIN_DEADLINE_MS = 120_000;
  * Nagle is turned off on sockets: a relay that batches small writes adds a delayed-ACK stall
  * (~40 ms) to every request/response exchange.
  *
+ * Both sides are made half-open (allowHalfOpen): a side that has sent all it will (FIN) still
+ * receives the rest of the answer; each direction ends on its own, and a side closes once both
+ * have. (Only relays want this: an HTTP or HTTP/2 connection should close when its peer's does.)
+ *
  * When one side closes after ending normally, pipe() has asked the other to end too; that side
  * may still hold bytes (an HTTP/2 stream behind flow control, a TLS socket's queue), so it is
  * left to deliver them and destroyed when it closes, or after DRAIN_DEADLINE_MS. An error, or a
  * side that goes away without ending, tears both down at once.
  */
 export function joinStreams(a: Duplex, b: Duplex, onClose?: (err?: Error) => void): void {
-  for (const s of [a, b]) if (typeof (s as Socket).setNoDelay === 'function') (s as Socket).setNoDelay(true);
+  for (const s of [a, b]) {
+    s.allowHalfOpen = true;
+    if (typeof (s as Socket).setNoDelay === 'function') (s as Socket).setNoDelay(true);
+  }
   let done = false;
   const finish = (err?: Error) => {
     if (done) return;

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { haveChromium, launchChromium, spkiFromPin } from '../harness/browser.js';
 import { eventually } from '../harness/eventually.js';
@@ -17,11 +18,14 @@ const tools = haveProgram('ssh', ['-V']) && haveProgram('/usr/sbin/sshd', ['-V']
 const PASSWORD = 'correct horse battery staple';
 
 /** postern.yaml with routes to the sshd: by policy, by roles' route_labels, and by source address. */
-function config(sshPort: number, extra = ''): string {
+function config(sshPort: number, extra = '', replyPort = 9): string {
   return `auth:
   second_factor: off
 proxy:
 ${extra}  routes:
+    - from: tcp+https://reply.example.com:7
+      to: tcp://127.0.0.1:${replyPort}
+      policy: [{ allow: { and: [{ authenticated_user: true }] } }]
     - from: tcp+https://ssh.example.com:22
       to: tcp://127.0.0.1:${sshPort}
       policy:
@@ -46,10 +50,19 @@ describe.runIf(tools)('TCP routes: postern tcp, HTTP CONNECT and policies', () =
   let cluster: TestCluster;
   let alice: Person;
 
+  /** Answers only once the client has sent all it will (FIN): how many bytes it got. */
+  const replyServer = createServer({ allowHalfOpen: true }, (socket) => {
+    let bytes = 0;
+    socket.on('data', (d: Buffer) => (bytes += d.length));
+    socket.on('end', () => socket.end(`got ${bytes} bytes\n`));
+  });
+
   beforeAll(async () => {
     sshd = await Sshd.start();
+    replyServer.listen(0, '127.0.0.1');
+    await once(replyServer, 'listening');
     const file = join(tempDir(), 'postern.yaml');
-    writeFileSync(file, config(sshd.port));
+    writeFileSync(file, config(sshd.port, '', (replyServer.address() as { port: number }).port));
     cluster = await TestCluster.start(['--config', file]);
     const dir = tempDir();
     writeFileSync(join(dir, 'dev-routes.yaml'), 'kind: role\nversion: v1\nmetadata: { name: dev-routes }\nspec:\n  allow:\n    route_labels: { env: dev }\n');
@@ -63,12 +76,35 @@ describe.runIf(tools)('TCP routes: postern tcp, HTTP CONNECT and policies', () =
   afterAll(async () => {
     await cluster?.stop();
     await sshd?.stop();
+    replyServer.close();
   });
 
   const proxyCommand = (extra = '') => `${process.execPath} ${CLI} tcp --listen - %h:%p${extra}`;
   /** OpenSSH through the proxy, as `person`, running `command` on the sshd. */
   const ssh = (person: Person, host: string, command: string, extra = '') =>
     run('ssh', [...sshd.sshArgs(proxyCommand(extra)), '-p', '22', `root@${host}`, command], { env: { POSTERN_HOME: person.home }, timeoutMs: 30_000 });
+
+  it('delivers the answer to a client that has finished sending (half-close), on stdio and on a listener', async () => {
+    const viaStdio = await run(process.execPath, [CLI, 'tcp', '--listen', '-', 'reply.example.com:7'], { input: 'hello', env: { POSTERN_HOME: alice.home } });
+    expect(viaStdio.stdout).toBe('got 5 bytes\n');
+    const port = await freePort();
+    const listener = spawn(process.execPath, [CLI, 'tcp', 'reply.example.com:7', '--listen', `127.0.0.1:${port}`], { env: { ...process.env, POSTERN_HOME: alice.home } });
+    try {
+      let err = '';
+      listener.stderr.on('data', (d: Buffer) => (err += d));
+      await eventually(() => (err.includes('Listening') ? true : undefined), () => err);
+      for (let i = 0; i < 3; i++) {
+        const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+        socket.end('x'.repeat(1000 * (i + 1)));
+        let answer = '';
+        socket.on('data', (d: Buffer) => (answer += d));
+        await once(socket, 'close');
+        expect(answer).toBe(`got ${1000 * (i + 1)} bytes\n`);
+      }
+    } finally {
+      listener.kill();
+    }
+  });
 
   it('carries OpenSSH through the proxy with ProxyCommand, with the login certificate', async () => {
     const r = await ssh(alice, 'ssh.example.com', 'echo "hello from $(whoami)"');
@@ -80,7 +116,8 @@ describe.runIf(tools)('TCP routes: postern tcp, HTTP CONNECT and policies', () =
     expect(access).toMatchObject({ response_code: 200, response_code_details: 'ok', user: 'alice', client: '127.0.0.1', bytes_up: expect.any(Number), bytes_down: expect.any(Number), duration_ms: expect.any(Number) });
     expect(Number(access.bytes_up)).toBeGreaterThan(1000);
     const audit = await cluster.ctl(['audit', 'ls', '--format', 'json', '--type', 'route.tunnel.end', '--user', 'alice']);
-    expect(JSON.parse(audit.stdout.trim().split('\n')[0]!)).toMatchObject({ authority: 'ssh.example.com:22', target: `127.0.0.1:${sshd.port}`, reason: 'ended' });
+    const ends = audit.stdout.trim().split('\n').map((l) => JSON.parse(l) as { authority: string });
+    expect(ends.find((e) => e.authority === 'ssh.example.com:22')).toMatchObject({ target: `127.0.0.1:${sshd.port}`, reason: 'ended' });
   });
 
   it('answers route_not_found for a port no route has, naming the port that does', async () => {
@@ -169,6 +206,33 @@ describe.runIf(tools)('TCP routes: postern tcp, HTTP CONNECT and policies', () =
     expect(closed.reason).toBe('its route no longer allows it');
     const end = await cluster.ctl(['audit', 'ls', '--format', 'json', '--type', 'route.tunnel.end', '--user', 'erin']);
     expect(end.stdout).toContain('"reason":"revoked: its route no longer allows it"');
+  });
+
+  it('closes a token-authenticated tunnel within a second when the user loses the role', async () => {
+    const roleFile = join(tempDir(), 'gina-routes.yaml');
+    writeFileSync(roleFile, 'kind: role\nversion: v1\nmetadata: { name: gina-routes }\nspec:\n  allow:\n    route_labels: { env: dev }\n');
+    await cluster.ctl(['create', '-f', roleFile]);
+    await cluster.addUser('gina', PASSWORD, 'gina-routes');
+    const ca = (await cluster.ctl(['auth', 'export'])).stdout;
+    // A web session's secret is what a CLI browser login hands `postern tcp` as its bearer token.
+    const jar = join(tempDir(), 'jar');
+    const caFile = join(tempDir(), 'ca.pem');
+    writeFileSync(caFile, ca);
+    await run('curl', ['-sS', '--cacert', caFile, '-c', jar, '-H', 'content-type: application/json', '-d', JSON.stringify({ user: 'gina', password: PASSWORD }), cluster.server.url('/webapi/sessions')]);
+    const token = /__Host-postern_session\t(\S+)/.exec(readFileSync(jar, 'utf8'))![1]!;
+    const socket = tlsConnect({ port: cluster.server.proxyPort, host: '127.0.0.1', servername: 'postern.localhost', ca, ALPNProtocols: ['http/1.1'] });
+    await once(socket, 'secureConnect');
+    socket.write(`CONNECT labelled.example.com:22 HTTP/1.1\r\nHost: labelled.example.com:22\r\nProxy-Authorization: Bearer ${token}\r\n\r\n`);
+    let received = '';
+    socket.on('data', (d: Buffer) => (received += d));
+    await eventually(() => (/SSH-2\.0-OpenSSH/.test(received) ? true : undefined), () => received);
+    expect(received).toMatch(/^HTTP\/1\.1 200/);
+    const changedAt = Date.now();
+    await cluster.ctl(['users', 'update', 'gina', '--roles=auditor']);
+    await once(socket, 'close');
+    expect(Date.now() - changedAt).toBeLessThan(2000);
+    const closed = await cluster.server.waitForLog((l) => l.msg === 'closing a tunnel: its grant was revoked' && l.user === 'gina');
+    expect(closed.reason).toBe('its route no longer allows it');
   });
 
   it('closes a live SSH session within a second of a lock on its user', async () => {

@@ -95,7 +95,7 @@ export class ConnectHandler {
     if (route.target.kind === 'app') return this.deps.tunnels.dial('app', route.target.name);
     const { addr } = route.target;
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: addr.host, port: addr.port, noDelay: true, timeout: DIAL_TIMEOUT_MS });
+      const socket = connect({ host: addr.host, port: addr.port, noDelay: true, allowHalfOpen: true, timeout: DIAL_TIMEOUT_MS });
       const fail = (err: NodeJS.ErrnoException) => {
         socket.destroy();
         reject(new PosternError('TARGET_UNREACHABLE', `the proxy cannot reach ${formatHostPort(addr)} (the target of ${route.from}): ${err.code ?? err.message}`));
@@ -123,7 +123,11 @@ export class ConnectHandler {
     void deps.audit.emit({ event: 'route.tunnel.start', ...auditBase, via: principal?.via ?? 'none', request_id: req.requestId });
     let revoked: string | undefined;
     const release = deps.grants.add({
-      recheck: async () => (await (principal ? deps.authn.stillValid(principal) : undefined)) ?? (this.decide(route, principal, req.conn.clientAddr.address).allow ? undefined : 'its route no longer allows it'),
+      recheck: async () => {
+        const now = principal ? await deps.authn.current(principal) : { principal };
+        if ('reason' in now) return now.reason;
+        return this.decide(route, now.principal, req.conn.clientAddr.address).allow ? undefined : 'its route no longer allows it';
+      },
       close: (reason) => {
         revoked = reason;
         log.info('closing a tunnel: its grant was revoked', { user, reason });

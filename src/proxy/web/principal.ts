@@ -6,7 +6,7 @@ import { lockedError } from '../../auth/locks.js';
 import { checkRouteScope, type IdentityVerifier } from '../../auth/verifier.js';
 import { SESSION_COOKIE } from '../../auth/web-sessions.js';
 import type { Route } from '../../pki/identity.js';
-import { PosternError } from '../../errors/postern-error.js';
+import { isPosternError, PosternError } from '../../errors/postern-error.js';
 import type { RoutedConnection } from '../router.js';
 import { cookie } from './body.js';
 import type { WebContext } from './web-handler.js';
@@ -53,13 +53,24 @@ export class WebAuthenticator {
     return cert ?? (await this.fromBearer(headers)) ?? (await this.fromSession(cookie(headers, SESSION_COOKIE)));
   }
 
-  /** Checks that a session or token still lives and its user is not locked; the reason when not. */
-  async stillValid(principal: Principal): Promise<string | undefined> {
-    if (principal.expires.getTime() <= Date.now()) return principal.via === 'certificate' ? 'the certificate expired' : 'the session expired';
-    const lock = this.lockWatcher.find(principal);
-    if (lock) return `a lock now covers it (${lock.message || lock.id})`;
-    if (principal.sessionSecret && !(await this.auth.sessions.get(principal.sessionSecret))) return 'the session was ended';
-    return undefined;
+  /**
+   * The principal as it stands now, for re-checking a long-lived grant: a session or token is
+   * looked up again (so the user's current roles and traits count, and an ended session, a
+   * removed user or a lock shows); a certificate keeps its roles until it expires or a lock
+   * covers it. Either the current principal, or why there is none.
+   */
+  async current(principal: Principal): Promise<{ principal: Principal } | { reason: string }> {
+    if (principal.expires.getTime() <= Date.now()) return { reason: principal.via === 'certificate' ? 'the certificate expired' : 'the session expired' };
+    if (principal.via === 'certificate') {
+      const lock = this.lockWatcher.find(principal);
+      return lock ? { reason: `a lock now covers it (${lock.message || lock.id})` } : { principal };
+    }
+    try {
+      return { principal: (await this.fromSession(principal.sessionSecret, principal.via))! };
+    } catch (err) {
+      if (isPosternError(err)) return { reason: err.message };
+      throw err;
+    }
   }
 
   /**
