@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { KeyObject } from 'node:crypto';
@@ -30,6 +30,8 @@ export class OneShotAgent {
   private identity: Promise<AgentIdentity>;
   private provide: (id: AgentIdentity) => void = () => {};
   private fail: (err: Error) => void = () => {};
+  /** The socket file this agent made, to remove it and nothing else. */
+  private inode = -1;
 
   constructor(private readonly path: string) {
     this.identity = new Promise((resolve, reject) => {
@@ -40,13 +42,21 @@ export class OneShotAgent {
     this.server = createServer((socket) => this.serve(socket));
   }
 
+  /**
+   * Listens on a name of its own, then renames it onto the path ssh knows (IdentityAgent): two
+   * connections to the same login@host at once never delete each other's socket, and the path
+   * always leads to a live agent whose certificate is for that login@host.
+   */
   async listen(): Promise<void> {
     mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
-    rmSync(this.path, { force: true });
+    const own = `${this.path}.${process.pid}`;
+    rmSync(own, { force: true });
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(this.path, () => resolve());
+      this.server.listen(own, () => resolve());
     });
+    renameSync(own, this.path);
+    this.inode = statSync(this.path).ino;
     // However the process ends (ssh closing the ProxyCommand, a signal), the socket goes with it.
     process.once('exit', () => this.close());
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => process.exit(130));
@@ -61,7 +71,12 @@ export class OneShotAgent {
   close(): void {
     if (!this.server.listening) return;
     this.server.close();
-    rmSync(this.path, { force: true });
+    // Only our own socket: a newer connection's agent may have taken the path since.
+    try {
+      if (statSync(this.path).ino === this.inode) rmSync(this.path, { force: true });
+    } catch {
+      // gone already
+    }
   }
 
   private serve(socket: Socket): void {
@@ -98,8 +113,6 @@ export class OneShotAgent {
         const key = reader.string();
         const data = reader.string();
         if (!key.equals(Buffer.from(certificate.split(' ')[1]!, 'base64'))) return Buffer.from([SSH_AGENT_FAILURE]);
-        // One connection signs in once: the socket has done its job (a few seconds' grace for ssh's retries).
-        setTimeout(() => this.close(), 5000).unref();
         return Buffer.concat([Buffer.from([SSH_AGENT_SIGN_RESPONSE]), sshString(sshSignature(privateKey, data))]);
       }
     } catch {

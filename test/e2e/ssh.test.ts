@@ -122,6 +122,21 @@ describe.runIf(tools)('SSH access: certificates, postern ssh, plain OpenSSH', ()
     expect(sum(readFileSync(join(dir, 'down.bin')))).toBe(sum(data));
   });
 
+  it('keeps several plain ssh connections to the same login@node apart (each its own agent socket)', async () => {
+    const file = join(tempDir(), 'ssh_config');
+    writeFileSync(file, (await postern(['config'])).stdout);
+    const env = { POSTERN_HOME: alice.home };
+    // Staggered so that some sign in while others are still running: no one's exit may take another's socket.
+    const sessions = [0, 1, 2, 3].map(async (i) => {
+      await new Promise((r) => setTimeout(r, i * 1500));
+      return run('ssh', ['-F', file, '-o', 'BatchMode=yes', 'root@web-1.postern.localhost', `sleep 3; echo session ${i}`], { env, timeoutMs: 30_000 });
+    });
+    for (const [i, r] of (await Promise.all(sessions)).entries()) {
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe(`session ${i}\n`);
+    }
+  });
+
   it('forwards ports with -L and -D, as ssh does', async () => {
     const web = createServer((_req, res) => res.end('through the forward'));
     web.listen(0, '127.0.0.1');
