@@ -4,7 +4,7 @@ import { AUDIT_EVENTS, type AuditEventType } from '../audit/events.js';
 import type { AuthService } from '../auth/auth-service.js';
 import { parseAgentRoles, type JoinToken } from '../auth/join-tokens.js';
 import { describeLock, type Lock } from '../auth/locks.js';
-import { hashPassword } from '../auth/password.js';
+import { hashPassword, passwordProblem } from '../auth/password.js';
 import { knownHostsLine, sshdConfigLines, sshHostCertificate } from '../auth/ssh-certificates.js';
 import { newTotpSecret, totpUri } from '../auth/totp.js';
 import type { User } from '../auth/users.js';
@@ -64,6 +64,9 @@ export const ADMIN_OPS = {
     args: z.object({ name, roles: list.min(1), traits: z.record(z.string(), list).default({}), password: z.string().optional() }),
     async run(auth, args, actor): Promise<UserAdded> {
       await requireRoles(auth, args.roles);
+      // Checked before the user exists: a refused password must not leave a user behind.
+      const problem = args.password === undefined ? undefined : passwordProblem(args.password);
+      if (problem) throw new PosternError('BAD_REQUEST', `${problem}; nothing was created`);
       const user = await auth.users.create({ name: args.name, roles: args.roles, traits: args.traits, created_by: actor.name });
       await auth.emit({ event: 'user.create', user: actor.name, remote_addr: actor.remoteAddr, target: user.name, roles: user.roles });
       if (args.password === undefined) return { user, ...(await invite(auth, 'invite', user.name, actor)) };

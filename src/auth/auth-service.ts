@@ -59,6 +59,8 @@ export class AuthService {
   readonly sessions: WebSessions;
   private readonly userFailures = new FailureLimiter(USER_FAILURES.max, USER_FAILURES.windowMs);
   private readonly addrFailures = new FailureLimiter(ADDR_FAILURES.max, ADDR_FAILURES.windowMs);
+  /** When a refused, rate-limited attempt was last audited, per user and address. */
+  private readonly limitedAudited = new Map<string, number>();
 
   constructor(
     readonly backend: Backend,
@@ -81,8 +83,19 @@ export class AuthService {
   async login(req: LoginRequest): Promise<User> {
     const wait = Math.max(this.userFailures.retryAfter(req.user), this.addrFailures.retryAfter(req.remoteAddr));
     if (wait > 0) {
-      await this.auditFailure(req, 'rate limited');
+      // Audited once a minute per user and address: a flood of refused attempts must not flood the audit log.
+      const key = `${req.user}\0${req.remoteAddr}`;
+      const last = this.limitedAudited.get(key) ?? 0;
+      if (Date.now() - last >= 60_000) {
+        if (this.limitedAudited.size >= 10_000) this.limitedAudited.clear();
+        this.limitedAudited.set(key, Date.now());
+        await this.auditFailure(req, 'rate limited');
+      }
       throw new PosternError('RATE_LIMITED', `too many failed logins; try again in ${Math.ceil(wait / 60_000)} min`);
+    }
+    // Asked before anything is checked, so that leaving the code out cannot test a password.
+    if (this.settings.secondFactor !== 'off' && !req.otp) {
+      throw new PosternError('OTP_REQUIRED', 'this cluster asks for a one-time code from your authenticator app with the password: pass --otp CODE, or answer the prompt');
     }
     const user = await this.users.get(req.user);
     const creds = user && (await this.users.getCredentials(user.name));
@@ -92,8 +105,7 @@ export class AuthService {
       this.userFailures.fail(req.user);
       this.addrFailures.fail(req.remoteAddr);
       await this.auditFailure(req, reason);
-      const hint = reason === 'one-time code missing' ? ' (this cluster asks for a one-time code: pass --otp CODE or answer the prompt)' : '';
-      throw new PosternError('LOGIN_FAILED', `login refused: wrong user name, password or one-time code${hint}`);
+      throw new PosternError('LOGIN_FAILED', 'login refused: wrong user name, password or one-time code');
     }
     const lock = await this.findLock(user!);
     if (lock) {

@@ -50,7 +50,7 @@ export function registerLogin(program: Command): void {
       result = await attempt(opts.otp);
     } catch (err) {
       // The cluster wants a code the user has not given yet: ask once, on a terminal.
-      if (opts.otp || !(err instanceof PosternError) || err.code !== 'LOGIN_FAILED' || !/one-time code/.test(err.message) || !process.stdin.isTTY || opts.passwordStdin) throw err;
+      if (!(err instanceof PosternError) || err.code !== 'OTP_REQUIRED' || !process.stdin.isTTY || opts.passwordStdin) throw err;
       result = await attempt(await ask('One-time code: ', { flag: '--otp' }));
     }
     process.stdout.write(`Logged in as ${result.profile.user} to ${result.profile.proxy} (cluster ${result.profile.cluster}).\n\n`);

@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   LISTEN_FAILED: { status: 500, exit: 69, summary: 'A listener could not bind its address.' },
   UNAUTHENTICATED: { status: 401, exit: 77, summary: 'The request carries no valid identity: log in (postern login) or send a valid certificate or session.' },
   LOGIN_FAILED: { status: 401, exit: 77, summary: 'The user name, password or one-time code is wrong.' },
+  OTP_REQUIRED: { status: 401, exit: 77, summary: 'The cluster asks for a one-time code with the password; nothing was checked yet (pass --otp CODE).' },
   CERT_EXPIRED: { status: 401, exit: 77, summary: 'The certificate has expired; run postern login again.' },
   ACCESS_DENIED: { status: 403, exit: 77, summary: 'The identity is valid but no role allows this; the message gives the reasons.' },
   LOCKED: { status: 403, exit: 77, summary: 'The user or one of its roles is locked by an administrator.' },

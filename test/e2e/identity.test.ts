@@ -99,24 +99,44 @@ describe.runIf(tools)('identity: users, login, certificates, locks, sessions, au
     expect(reasons).toEqual(['wrong password', 'wrong one-time code', 'wrong password', 'wrong password', 'wrong password', 'rate limited']);
   });
 
+  it('asks for the one-time code before checking anything, so leaving it out cannot test a password', async () => {
+    await cluster.addUser('olga', PASSWORD);
+    const olga = cluster.person();
+    for (const password of [PASSWORD, 'not the password at all']) {
+      const r = await olga.run(['login', `--proxy=${cluster.proxy}`, '--user=olga', '--password-stdin', `--ca-pin=${cluster.pin}`], password);
+      expect(r.code).toBe(77);
+      expect(r.stderr).toContain('this cluster asks for a one-time code from your authenticator app with the password: pass --otp CODE');
+    }
+    const audit = await cluster.ctl(['audit', 'ls', '--user', 'olga', '--type', 'user.login.failed', '--format', 'json']);
+    expect(audit.stdout.trim()).toBe(''); // nothing was checked, so nothing failed
+  });
+
+  it('refuses a too-short password for a new user without creating the user', async () => {
+    const short = await cluster.ctl(['users', 'add', 'sam', '--roles=access', '--password-stdin'], 'short');
+    expect(short.code).not.toBe(0);
+    expect(short.stderr).toContain('the password is too short: use at least 12 characters; nothing was created');
+    expect((await cluster.ctl(['get', 'users'])).stdout).not.toMatch(/^sam\s/m);
+    expect((await cluster.ctl(['users', 'add', 'sam', '--roles=access', '--password-stdin'], PASSWORD)).code).toBe(0);
+  });
+
   it('refuses an expired certificate with "run postern login", on the server and in the CLI', async () => {
     const secret = await cluster.addUser('eve', PASSWORD);
     const eve = cluster.person();
     expect((await eve.login('eve', PASSWORD, secret)).code).toBe(0);
-    // A real certificate from the cluster's user CA that lives one second.
+    // A real certificate from the cluster's user CA that lives three seconds (long enough for one curl on a busy machine).
     const backend = new SqliteBackend({ path: storePath(cluster.server.dataDir) });
     const { authorities } = await readClusterState(backend, cluster.server.dataDir);
     await backend.close();
     const keys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const publicKey = await webcrypto.subtle.importKey('spki', keys.publicKey.export({ type: 'spki', format: 'der' }), EC_ALGORITHM, true, ['verify']);
-    const cert = await issueCertificate(authorities.user, { publicKey, commonName: 'eve', ttlMs: 1000, usage: 'client', identity: { kind: 'user', roles: ['access'], traits: {} } });
+    const cert = await issueCertificate(authorities.user, { publicKey, commonName: 'eve', ttlMs: 3000, usage: 'client', identity: { kind: 'user', roles: ['access'], traits: {} } });
     const dir = tempDir();
     writeFileSync(join(dir, 'cert.pem'), cert.toString('pem'));
     writeFileSync(join(dir, 'key.pem'), keys.privateKey.export({ type: 'pkcs8', format: 'pem' }));
     const whoami = () => curl(['--cert', join(dir, 'cert.pem'), '--key', join(dir, 'key.pem'), cluster.server.url('/webapi/whoami', 'postern.localhost')]);
     // The same certificate while it is valid, then after it expired.
     expect(JSON.parse((await whoami()).stdout)).toMatchObject({ username: 'eve', via: 'certificate' });
-    await new Promise((r) => setTimeout(r, 1200));
+    await new Promise((r) => setTimeout(r, Math.max(0, cert.notAfter.getTime() - Date.now()) + 200));
     const expired = JSON.parse((await whoami()).stdout) as { error: { code: string; message: string } };
     expect(expired.error.code).toBe('CERT_EXPIRED');
     expect(expired.error.message).toMatch(/expired at .*run `postern login`/);
@@ -198,6 +218,13 @@ describe.runIf(tools)('identity: users, login, certificates, locks, sessions, au
     expect(users.stdout).toMatch(/ivan\s+access, editor/);
     const audit = await cluster.ctl(['audit', 'ls', '--type', 'access.denied', '--user', 'ivan', '--format', 'json']);
     expect(JSON.parse(audit.stdout.trim().split('\n')[0]!)).toMatchObject({ event: 'access.denied', code: 'PA1700W', remote_addr: '127.0.0.1', resource: 'user:list' });
+    // Demoted: the certificate still says editor, but admin rights follow the user as stored now.
+    expect((await cluster.ctl(['users', 'update', 'ivan', '--roles=access'])).code).toBe(0);
+    const demoted = await ivan.run(['ctl', 'get', 'users']);
+    expect(demoted.code).toBe(77);
+    expect(demoted.stderr).toMatch(/ivan may not list users/);
+    expect((await cluster.ctl(['users', 'rm', 'ivan'])).code).toBe(0);
+    expect((await ivan.run(['ctl', 'get', 'users'])).stderr).toMatch(/user ivan no longer exists/);
   });
 
   it('custom roles from YAML: bad fields are named, the session TTL is capped, and access check explains', async () => {

@@ -73,14 +73,17 @@ export function registerAuthRoutes(web: WebHandler, auth: AuthService, authn: We
   });
 
   // Admin operations (postern ctl from a user's machine): the caller's roles must allow the op's resource and verb.
+  // The roles are the user's as stored now, not those a certificate was issued with: a removed or
+  // demoted editor loses admin rights at once, not when the certificate expires.
   web.route('POST', '/webapi/admin/*', async (ctx) => {
     const p = await authn.principal(ctx);
     const op = opByName(ctx.rest);
-    const decision = (await auth.checkerFor(p)).checkRule(op.resource, op.verb);
+    const user = await auth.users.get(p.username);
+    if (!user) throw new PosternError('UNAUTHENTICATED', `user ${p.username} no longer exists`);
+    const decision = (await auth.checkerFor({ username: user.name, roles: user.roles, traits: user.traits })).checkRule(op.resource, op.verb);
     if (!decision.allow) {
       await auth.emit({ event: 'access.denied', user: p.username, remote_addr: ctx.conn.clientAddr.address, kind: 'admin', resource: `${op.resource}:${op.verb}`, reasons: decision.reasons });
-      const stale = p.via === 'certificate' ? ` (your certificate carries roles ${p.roles.join(', ')}; if you were given a role since, run \`postern login\` again)` : '';
-      throw new PosternError('ACCESS_DENIED', `${p.username} may not ${op.verb} ${op.resource}s: ${decision.reasons.join('; ')}${stale}`);
+      throw new PosternError('ACCESS_DENIED', `${p.username} may not ${op.verb} ${op.resource}s: ${decision.reasons.join('; ')}`);
     }
     const result = await runOp(auth, ctx.rest, await readJson(ctx.req), { name: p.username, remoteAddr: ctx.conn.clientAddr.address });
     sendJson(ctx.res, 200, { result });
