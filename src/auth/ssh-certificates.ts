@@ -2,7 +2,7 @@ import { parsePublicKeyLine, SSH_CERT_HOST, SSH_CERT_USER, signSshCertificate } 
 import type { SshAuthority } from './cluster-state.js';
 
 /**
- * How Postern's SSH certificates keep per-node login rules (DESIGN.md §3, "SSH"): every user
+ * How Postern's SSH certificates keep per-node login rules (docs/architecture.md, "SSH"): every user
  * certificate names logins *bound to nodes*, `root@web-1`, and each node's sshd accepts only
  * principals for itself (`AuthorizedPrincipalsCommand /bin/echo %u@web-1`). So a certificate
  * that lets alice in as root on web-1 is useless on web-2, whichever way it is used: through

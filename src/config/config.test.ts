@@ -83,6 +83,14 @@ describe('config', () => {
     expect(msg).toMatch(/agent\.apps\.1\.description: a description is at most 1024 characters/);
   });
 
+  it('takes the public port from --listen-addr when no public address is given', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'postern-config-'));
+    const { config } = loadConfig({ cwd: dir, overrides: [{ path: 'proxy.listen_addr', flag: '--listen-addr', value: '127.0.0.1:8443' }] });
+    expect(config.proxy.public_addr).toEqual({ host: 'postern.localhost', port: 8443 });
+    const both = loadConfig({ cwd: dir, overrides: [{ path: 'proxy.listen_addr', flag: '--listen-addr', value: '127.0.0.1:8443' }, { path: 'proxy.public_addr', flag: '--public-addr', value: 'postern.example.com:443' }] });
+    expect(both.config.proxy.public_addr).toEqual({ host: 'postern.example.com', port: 443 });
+  });
+
   it('names the flag when a flag value is wrong', () => {
     const msg = errorOf(() => loadConfig({ cwd: tmpdir(), overrides: [{ path: 'proxy.listen_addr', flag: '--listen-addr', value: '[::1' }] }));
     expect(msg).toMatch(/--listen-addr \(proxy\.listen_addr\):/);

@@ -49,6 +49,11 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const result = configSchema.safeParse(raw);
   if (!result.success) throw configError(result.error, file, flagByPath);
   const config = result.data;
+  // Without a public address of its own, the one printed and put in links follows the listen port
+  // (`--listen-addr 127.0.0.1:8443` alone must not send people to :3080).
+  if ((raw.proxy as { public_addr?: unknown } | undefined)?.public_addr === undefined && config.proxy.listen_addr.port !== 0) {
+    config.proxy.public_addr = { ...config.proxy.public_addr, port: config.proxy.listen_addr.port };
+  }
   let name = config.cluster_name;
   if (name === undefined) {
     const derived = config.proxy.public_addr.host.toLowerCase();

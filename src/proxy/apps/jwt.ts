@@ -19,7 +19,7 @@ const RESIGN_BEFORE_S = 60;
  * re-signs only near expiry: the cache key is the session, the value its token.
  */
 export class JwtSigner {
-  private readonly cache = new Map<string, { token: string; refreshAt: number }>();
+  private readonly cache = new Map<string, { token: string; refreshAt: number; claims: string }>();
   private readonly jwk: JWK;
   readonly kid: string;
 
@@ -36,8 +36,10 @@ export class JwtSigner {
   /** The assertion for a session (cached), for an app identified by its URI (`aud`). */
   async assertion(sessionKey: string, subject: AssertionSubject, audience: string): Promise<string> {
     const now = Math.floor(Date.now() / 1000);
+    // The claims that can change within a session: new roles or traits get a new assertion at once.
+    const claims = JSON.stringify([subject.roles, subject.traits, audience]);
     const cached = this.cache.get(sessionKey);
-    if (cached && cached.refreshAt > now) return cached.token;
+    if (cached && cached.refreshAt > now && cached.claims === claims) return cached.token;
     const token = await new SignJWT({ username: subject.username, roles: subject.roles, traits: subject.traits })
       .setProtectedHeader({ alg: 'ES256', kid: this.kid, typ: 'JWT' })
       .setIssuer(this.issuer)
@@ -48,7 +50,7 @@ export class JwtSigner {
       .setExpirationTime(now + LIFETIME_S)
       .sign(this.authority.privateKey);
     if (this.cache.size > 50_000) this.cache.clear();
-    this.cache.set(sessionKey, { token, refreshAt: now + LIFETIME_S - RESIGN_BEFORE_S });
+    this.cache.set(sessionKey, { token, refreshAt: now + LIFETIME_S - RESIGN_BEFORE_S, claims });
     return token;
   }
 
