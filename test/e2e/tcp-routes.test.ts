@@ -181,7 +181,14 @@ describe.runIf(tools)('TCP routes: postern tcp, HTTP CONNECT and policies', () =
       first.destroy();
       expect(err).toContain('Signed in as alice.');
       const cached = join(fresh.home, 'tokens', `postern.localhost-${cluster.server.proxyPort}.json`);
-      expect(JSON.parse(readFileSync(cached, 'utf8'))).toMatchObject({ user: 'alice', token: expect.any(String) });
+      const saved = JSON.parse(readFileSync(cached, 'utf8')) as { user: string; token: string };
+      expect(saved).toMatchObject({ user: 'alice', token: expect.any(String) });
+      // The token opens tunnels; it says who it is, and is no login for the rest of the API.
+      const caFile = join(tempDir(), 'ca.pem');
+      writeFileSync(caFile, (await cluster.ctl(['auth', 'export'])).stdout);
+      const api = (path: string) => run('curl', ['-sS', '--cacert', caFile, '-H', `authorization: Bearer ${saved.token}`, '-w', '\n%{http_code}', cluster.server.url(path)]);
+      expect((await api('/webapi/whoami')).stdout).toMatch(/"username":"alice"[^]*\n200$/);
+      expect((await api('/webapi/nodes')).stdout).toMatch(/this token from `postern tcp` opens TCP tunnels only[^]*\n403$/);
     } finally {
       await browser.close();
       tcp.kill();

@@ -62,13 +62,13 @@ export function registerAuthRoutes(web: WebHandler, auth: AuthService, authn: We
   });
 
   web.route('DELETE', '/webapi/sessions', async (ctx) => {
-    const principal = await authn.principal(ctx);
+    const principal = await authn.principal(ctx, { tunnelToken: true });
     await endSession(auth, principal.username, principal.sessionSecret, ctx);
     sendJson(ctx.res, 200, { ended: principal.via === 'session' }, { 'set-cookie': clearedCookie() });
   });
 
   web.route('GET', '/webapi/whoami', async (ctx) => {
-    const p = await authn.principal(ctx);
+    const p = await authn.principal(ctx, { tunnelToken: true });
     sendJson(ctx.res, 200, await whoami(auth, p, p.via, p.expires.toISOString()));
   });
 

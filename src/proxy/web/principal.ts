@@ -22,6 +22,8 @@ export interface Principal {
   sessionSecret?: string;
   /** A certificate narrowed to one resource (`postern apps login`). */
   route?: Route;
+  /** A token from `postern tcp`'s browser or device login: it opens TCP tunnels, and is no login for the API. */
+  tunnelsOnly?: boolean;
 }
 
 const VERIFIED = Symbol('postern.verified');
@@ -40,9 +42,16 @@ export class WebAuthenticator {
     private readonly lockWatcher: LockWatcher,
   ) {}
 
-  async principal(ctx: WebContext): Promise<Principal> {
+  /**
+   * Who made an API request. A `postern tcp` token is refused here unless `tunnelToken` says the
+   * route takes one (whoami, logout): it was granted to open tunnels, and nothing more.
+   */
+  async principal(ctx: WebContext, opts: { tunnelToken?: boolean } = {}): Promise<Principal> {
     const found = await this.identify(ctx.conn, ctx.req.headers);
     if (!found) throw new PosternError('UNAUTHENTICATED', 'log in first: `postern login`, or sign in at /web in a browser');
+    if (found.tunnelsOnly && !opts.tunnelToken) {
+      throw new PosternError('ACCESS_DENIED', 'this token from `postern tcp` opens TCP tunnels only; for the API run `postern login`, or sign in at /web');
+    }
     return found;
   }
 
@@ -116,6 +125,6 @@ export class WebAuthenticator {
     if (!user) throw new PosternError('UNAUTHENTICATED', 'the user of this session no longer exists');
     const lock = this.lockWatcher.find({ username: user.name, roles: user.roles });
     if (lock) throw lockedError(lock);
-    return { username: user.name, roles: user.roles, traits: user.traits, via, expires: new Date(session.expires), sessionSecret: secret };
+    return { username: user.name, roles: user.roles, traits: user.traits, via, expires: new Date(session.expires), sessionSecret: secret, ...(session.kind === 'cli' ? { tunnelsOnly: true } : {}) };
   }
 }
