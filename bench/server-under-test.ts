@@ -9,9 +9,13 @@
  * connection right after its handshake (for the new-connection cost); node-relay-tls relays TLS
  * to TLS (the "sink port" is then a node-relay's): with a node-relay behind it, the two TLS legs
  * of a reverse tunnel without the tunnel. plain-relay-tls takes plain TCP and relays it over TLS
- * (what `postern tcp --listen` does, without Postern).
+ * (what `postern tcp --listen` does, without Postern). node-http-proxy is the plainest Node TLS
+ * reverse proxy (https server, keep-alive http.request to the app at the "sink port", .pipe() both
+ * ways, no auth): what one Node hop of HTTP costs, the ceiling for Postern's app requests.
  */
 import { readFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { connect, createServer } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { createInterface } from 'node:readline';
@@ -33,6 +37,19 @@ const handlers: Record<string, (socket: TLSSocket) => void> = { 'node-relay': re
 async function listen(): Promise<number> {
   if (kind === 'plain-relay-tls') {
     const server = createServer({ noDelay: true }, (socket) => joinStreams(socket, tlsConnect({ port: sinkPort, host: '127.0.0.1', servername: 'postern.localhost', ALPNProtocols: ['postern-tcp'], rejectUnauthorized: false })));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return (server.address() as { port: number }).port;
+  }
+  if (kind === 'node-http-proxy') {
+    const agent = new Agent({ keepAlive: true, maxSockets: 512 });
+    const server = createHttpsServer({ ...tls, keepAliveTimeout: 60_000 }, (req, res) => {
+      const upstream = request({ host: '127.0.0.1', port: sinkPort, method: req.method, path: req.url, headers: req.headers, agent }, (upRes) => {
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        upRes.pipe(res);
+      });
+      upstream.on('error', () => res.destroy());
+      req.pipe(upstream);
+    });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     return (server.address() as { port: number }).port;
   }

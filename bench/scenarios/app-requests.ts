@@ -36,7 +36,8 @@ async function load(url: string, seconds: number, tls?: { ca: string; cert?: str
 /**
  * Requests per second to a web app, keep-alive, 50 connections, a small body: straight to the
  * app, through Postern (TLS, proxy → tunnel → agent → app, with the JWT assertion added), and
- * through nginx as a TLS reverse proxy where installed. Every path runs in the same run,
+ * through the plainest Node TLS reverse proxy (one hop, no tunnel, no auth: what Node's HTTP stack
+ * costs by itself) and through nginx as a TLS reverse proxy where installed. Every path runs in the same run,
  * alternating rounds; medians are reported. The target: Postern ≥ 0.5× direct.
  */
 export async function appRequestsScenario(tls: BenchTls, opts: { seconds: number; rounds: number; nginx: boolean }): Promise<Row[]> {
@@ -44,6 +45,7 @@ export async function appRequestsScenario(tls: BenchTls, opts: { seconds: number
   const cluster = await BenchCluster.start();
   const agent = await cluster.startAgent([{ name: 'web', port: app.port, uri: `http://127.0.0.1:${app.port}` }]);
   const user = await cluster.userTls();
+  const nodeProxy = await ServerProcess.start('node-http-proxy', app.port, tls.jsonFile);
   const nginx = opts.nginx
     ? await Nginx.http(
         () => `ssl_certificate ${tls.certFile};\n    ssl_certificate_key ${tls.keyFile};\n    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }`,
@@ -54,6 +56,7 @@ export async function appRequestsScenario(tls: BenchTls, opts: { seconds: number
   const paths: Record<string, () => Promise<Load>> = {
     direct: () => load(`http://127.0.0.1:${app.port}/`, opts.seconds),
     postern: () => load(`https://web.postern.localhost:${cluster.port}/`, opts.seconds, user),
+    'node reverse proxy (one hop, no auth)': () => load(`https://127.0.0.1:${nodeProxy.port}/`, opts.seconds, { ca: tls.caPem }),
     ...(nginx ? { nginx: () => load(`https://127.0.0.1:${nginx.port}/`, opts.seconds, { ca: tls.caPem }) } : {}),
   };
   const results: Record<string, Load[]> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
@@ -61,6 +64,7 @@ export async function appRequestsScenario(tls: BenchTls, opts: { seconds: number
     for (const [name, run] of Object.entries(paths)) results[name]!.push(await run());
   }
   await nginx?.stop();
+  await nodeProxy.stop();
   await agent.stop();
   await cluster.stop();
   await app.stop();
@@ -78,5 +82,5 @@ export async function appRequestsScenario(tls: BenchTls, opts: { seconds: number
       ...(target ? { target, pass: ratio >= 0.5 && errors === 0 } : {}),
     };
   };
-  return [row('postern', '>= 0.50x'), ...(nginx ? [row('nginx')] : [])];
+  return [row('postern', '>= 0.50x'), row('node reverse proxy (one hop, no auth)'), ...(nginx ? [row('nginx')] : [])];
 }
