@@ -12,7 +12,7 @@ import type { WebSession } from '../auth/web-sessions.js';
 import { PosternError } from '../errors/postern-error.js';
 import type { Decision, ResourceKind } from '../policy/access-checker.js';
 import { ADMIN_RESOURCES, parseRole, roleToYaml, type Role } from '../policy/role.js';
-import type { AnnouncedResource } from '../tunnel/protocol.js';
+import { RESOURCE_TTL_MS, type AnnouncedResource } from '../tunnel/protocol.js';
 import { RESOURCE_PREFIX, type AgentRecord } from '../tunnel/registry.js';
 
 /** A resource as `ctl get apps` shows it: what was announced, and which agents serve it now. */
@@ -231,7 +231,12 @@ export const ADMIN_OPS = {
     resource: 'agent',
     verb: 'list',
     args: noArgs,
-    run: async (auth): Promise<AgentRecord[]> => (await auth.backend.range('/agents/')).map((i) => JSON.parse(i.value) as AgentRecord),
+    // The record's lease is renewed on heartbeats (at most every 10 s): its expiry tells when the last one was recorded.
+    run: async (auth): Promise<(AgentRecord & { last_heartbeat?: string })[]> =>
+      (await auth.backend.range('/agents/')).map((i) => ({
+        ...(JSON.parse(i.value) as AgentRecord),
+        ...(i.expires ? { last_heartbeat: new Date(i.expires.getTime() - RESOURCE_TTL_MS).toISOString() } : {}),
+      })),
   }),
   'ssh.sign-host': op({
     resource: 'node',

@@ -59,7 +59,12 @@ const KINDS = {
     plural: 'agents',
     list: (a) => a.run('agents.ls', {}),
     remove: () => Promise.reject(new PosternError('USAGE', 'agents are listed while connected; to cut one off, lock it: postern ctl lock --agent NAME')),
-    table: (rows) => table(['NAME', 'ID', 'SERVES', 'FROM', 'CONNECTED', 'VERSION'], rows.map((g) => [g.name, g.id, g.resources.map((r) => `${r.kind} ${r.name}`).join(', '), g.remote_addr, g.connected_at, g.version]), '(no agents connected)'),
+    table: (rows) =>
+      table(
+        ['NAME', 'ID', 'SERVES', 'FROM', 'CONNECTED', 'LAST HEARTBEAT', 'VERSION'],
+        rows.map((g) => [g.name, g.id, g.resources.map((r) => `${r.kind} ${r.name}`).join(', '), g.remote_addr, g.connected_at, g.last_heartbeat ? `${Math.max(0, Math.round((Date.now() - Date.parse(g.last_heartbeat)) / 1000))}s ago` : '', g.version]),
+        '(no agents connected)',
+      ),
   }),
   app: resourceKind('app', 'apps', 'URI'),
   node: resourceKind('node', 'nodes', 'ADDRESS'),

@@ -119,7 +119,7 @@ describe.runIf(tools)('agents and reverse tunnels', () => {
     expect(agent.stdout).toContain(`app echo → tcp://127.0.0.1:${echo.port} (env=dev, team=web)`);
     for (const file of ['key.pem', 'cert.pem', 'identity.json']) expect(statSync(join(agent.dataDir, 'agent', file)).mode & 0o777).toBe(0o600);
 
-    expect((await cluster.ctl(['get', 'agents'])).stdout).toMatch(/edge-1\s+[0-9a-f-]{36}\s+app echo\s+127\.0\.0\.1/);
+    expect((await cluster.ctl(['get', 'agents'])).stdout).toMatch(/edge-1\s+[0-9a-f-]{36}\s+app echo\s+127\.0\.0\.1\s+\S+\s+\d+s ago\s/);
     const apps = JSON.parse((await cluster.ctl(['get', 'apps', '--format', 'json'])).stdout) as unknown[];
     expect(apps).toEqual([{ kind: 'app', name: 'echo', labels: { env: 'dev', team: 'web' }, uri: `tcp://127.0.0.1:${echo.port}`, agents: ['edge-1'] }]);
 
