@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { Command } from 'commander';
 import type { ProxyEndpoint } from '../client/api-client.js';
 import { browserLogin, canOpenBrowser, deviceLogin } from '../client/browser-login.js';
-import { ConnectRefused, connectRoute } from '../client/connect-tunnel.js';
+import { ConnectRefused, connectRoute, SpareConnection } from '../client/connect-tunnel.js';
 import { establishTrust } from '../client/login.js';
 import { ProfileStore } from '../client/profile-store.js';
 import { TokenCache } from '../client/token-cache.js';
@@ -45,7 +45,7 @@ export function registerTcp(program: Command): void {
     .option('--device', 'sign in with a code on another device instead of a browser here (default on machines without a display)')
     .action(async (target: string, opts: TcpOptions) => {
       const authority = parseTarget(target);
-      const open = await tunnelOpener(authority, opts);
+      const open = await tunnelOpener(authority, opts, opts.listen !== '-');
       if (opts.listen === '-') return stdio(await open());
       const listen = parseHostPort(opts.listen);
       if (typeof listen === 'string') throw new PosternError('USAGE', `--listen: ${listen}`);
@@ -64,7 +64,7 @@ function parseTarget(target: string): string {
  * for this proxy; else with a cached token; else with none at first (some routes need none). A 401
  * drops the cached token and signs in again, once.
  */
-async function tunnelOpener(authority: string, opts: TcpOptions): Promise<() => Promise<Duplex>> {
+async function tunnelOpener(authority: string, opts: TcpOptions, many: boolean): Promise<() => Promise<Duplex>> {
   const proxy = proxyAddress(authority, opts.proxyUrl);
   const store = new ProfileStore();
   const base: ProxyEndpoint = await establishTrust(formatHostPort(proxy), { ...(opts.caFile ? { caFile: opts.caFile } : {}), ...(opts.caPin ? { caPin: opts.caPin } : {}), ...(opts.insecure ? { insecure: true } : {}) }, store);
@@ -72,7 +72,9 @@ async function tunnelOpener(authority: string, opts: TcpOptions): Promise<() => 
   const profile = store.names().includes(profileName) ? store.load(profileName) : undefined;
   if (profile && Date.parse(profile.expires) > Date.now()) {
     const endpoint = { ...base, certPem: profile.certPem, keyPem: profile.keyPem };
-    return () => connectRoute(endpoint, authority).catch((err: unknown) => Promise.reject(explain(err, authority)));
+    // A listener keeps one handshaken connection ready, so each new tunnel skips the TLS handshake.
+    const spare = many ? new SpareConnection(endpoint) : undefined;
+    return () => (spare ? spare.connectRoute(authority) : connectRoute(endpoint, authority)).catch((err: unknown) => Promise.reject(explain(err, authority)));
   }
   const tokens = new TokenCache(store.home);
   let signingIn: Promise<string> | undefined;

@@ -23,12 +23,12 @@ export class ConnectRefused extends PosternError {
  * endpoint's certificate or bearer token. Resolves with the TLS socket once the proxy answered
  * 200 (any bytes after the answer are kept for the reader); rejects with the proxy's reason.
  */
-export async function connectRoute(endpoint: ProxyEndpoint, authority: string): Promise<TLSSocket> {
+export async function connectRoute(endpoint: ProxyEndpoint, authority: string, connection?: TLSSocket): Promise<TLSSocket> {
   const where = formatHostPort(endpoint.proxy);
-  const socket = connectToProxy(endpoint, { ALPNProtocols: ['http/1.1'] });
+  const socket = connection ?? connectToProxy(endpoint, { ALPNProtocols: ['http/1.1'] });
   const timer = setTimeout(() => socket.destroy(new PosternError('PROXY_UNREACHABLE', `${where} did not answer the CONNECT within ${ANSWER_TIMEOUT_MS / 1000} s`)), ANSWER_TIMEOUT_MS);
   try {
-    await once(socket, 'secureConnect');
+    if (!connection) await once(socket, 'secureConnect');
     const auth = endpoint.bearer ? `Proxy-Authorization: Bearer ${endpoint.bearer}\r\n` : '';
     socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${auth}\r\n`);
     const { status, body, rest } = await readAnswer(socket);
@@ -79,4 +79,55 @@ function readAnswer(socket: TLSSocket): Promise<{ status: number; body: string; 
     };
     socket.on('data', onData).once('end', onEnd).once('error', finish);
   });
+}
+
+/**
+ * One TLS connection to the proxy, handshake done ahead of need, for a listener that opens
+ * tunnels one after another: a new tunnel then costs the CONNECT round trip and not a TLS
+ * handshake as well. The spare is replaced as soon as it is taken; one the proxy has closed
+ * meanwhile (it drops connections that send no request for a while) is never used.
+ */
+export class SpareConnection {
+  private spare: Promise<TLSSocket | undefined> | undefined;
+
+  constructor(private readonly endpoint: ProxyEndpoint) {}
+
+  /** The spare if it is still open, else undefined (the caller connects as usual); a new spare is started either way. */
+  async take(): Promise<TLSSocket | undefined> {
+    const spare = this.spare;
+    this.spare = this.prepare();
+    const socket = await spare;
+    if (!socket || socket.destroyed || socket.readyState !== 'open') return undefined;
+    socket.ref();
+    return socket;
+  }
+
+  /**
+   * A tunnel over the spare connection; if the proxy closed that one just as it was taken (or
+   * timed it out with a 408), over a new connection. Other refusals are the proxy's answer and
+   * are not retried.
+   */
+  async connectRoute(authority: string, endpoint: ProxyEndpoint = this.endpoint): Promise<TLSSocket> {
+    const warm = await this.take();
+    if (!warm) return connectRoute(endpoint, authority);
+    try {
+      return await connectRoute(endpoint, authority, warm);
+    } catch (err) {
+      if (err instanceof ConnectRefused && err.httpStatus !== 408) throw err;
+      return connectRoute(endpoint, authority);
+    }
+  }
+
+  private async prepare(): Promise<TLSSocket | undefined> {
+    const socket = connectToProxy(this.endpoint, { ALPNProtocols: ['http/1.1'] });
+    socket.on('error', () => {}); // a spare that fails is simply not used
+    socket.unref(); // nor does one keep the process alive
+    try {
+      await once(socket, 'secureConnect');
+      return socket;
+    } catch {
+      socket.destroy();
+      return undefined;
+    }
+  }
 }
