@@ -171,6 +171,9 @@ describe.runIf(tools)('web app access', () => {
     await eventually(async () => (JSON.parse((await run('curl', ['-sS', '--cacert', caFile, '-b', jar, cluster.server.url('/webapi/apps')])).stdout) as { apps: [] }).apps.length === 0 || undefined, () => 'still listed');
     const r = await run('curl', ['-sS', '--cacert', caFile, '-b', jar, '-H', 'accept: text/html', '-w', '\n%{http_code}', appUrl('/')]);
     expect(r.stdout).toMatch(/grafana is offline[\s\S]*agent for grafana is offline[\s\S]*\n503$/);
+    // A name no agent ever announced is not "offline": it does not exist.
+    const unknown = await run('curl', ['-sS', '-L', '--cacert', caFile, '-b', jar, '-H', 'accept: text/html', '-w', '\n%{http_code}', appUrl('/').replace('grafana.', 'nosuch.')]);
+    expect(unknown.stdout).toMatch(/There is no app named nosuch[\s\S]*\n404$/);
   });
 
   it('serves the JWKS without authentication', async () => {

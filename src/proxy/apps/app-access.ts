@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AuthService } from '../../auth/auth-service.js';
 import type { Authorizer } from '../../auth/authorizer.js';
@@ -15,7 +15,7 @@ import { html, page } from '../web/html.js';
 import { redirect, sendHtml, sendJson, wantsHtml } from '../web/respond.js';
 import type { WebAuthenticator } from '../web/principal.js';
 import type { WebContext, WebRequest } from '../web/web-handler.js';
-import type { App, AppCatalog } from './app-catalog.js';
+import { offlinePage, type App, type AppCatalog } from './app-catalog.js';
 import { APP_SESSION_COOKIE, APP_STATE_COOKIE, type AppSessions } from './app-sessions.js';
 import type { AppForwarder } from './forwarder.js';
 import type { JwtSigner } from './jwt.js';
@@ -85,7 +85,10 @@ export class AppAccess {
       if (!isPosternError(err, 'UNAUTHENTICATED')) throw err;
     }
     if (!identity) return this.startLaunch(ctx, name);
-    if (!app) return sendPage(ctx, 503, offlinePage(name, this.deps.catalog.proxyUrl));
+    if (!app) {
+      const { status, body } = await this.deps.catalog.notOnlinePage(name);
+      return sendPage(ctx, status, body);
+    }
     const decision = this.deps.authorizer.checker(identity).checkResource({ kind: 'app', name, labels: app.labels });
     if (!decision.allow) {
       await this.deps.auth.emit({ event: 'access.denied', user: identity.username, remote_addr: ctx.conn.clientAddr.address, kind: 'app', resource: name, reasons: decision.reasons });
@@ -97,10 +100,10 @@ export class AppAccess {
   /** WebSockets: the same identity and authorization, then the upgrade goes through as bytes. */
   async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, conn: RoutedConnection): Promise<void> {
     const refuse = (status: number, reason: string): void => {
-      socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Forbidden'}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${reason}\n`);
+      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${reason}\n`);
     };
     const found = this.appFor(req, conn);
-    if (!found?.app) return refuse(403, `app ${found?.name ?? ''} is offline`);
+    if (!found?.app) return refuse(503, `app ${found?.name ?? ''} is offline`);
     const identity = await this.identify(req, conn, found.name).catch(() => undefined);
     if (!identity) return refuse(401, 'no app session: open the app in the browser first');
     const decision = this.deps.authorizer.checker(identity).checkResource({ kind: 'app', name: found.name, labels: found.app.labels });
@@ -240,10 +243,6 @@ function hostOf(req: WebRequest | IncomingMessage): string | undefined {
 
 function sendPage(ctx: WebContext, status: number, body: string, headers: Record<string, string | string[]> = {}): void {
   if (!ctx.res.headersSent) sendHtml(ctx.res, status, body, headers);
-}
-
-export function offlinePage(app: string, proxyUrl: string): string {
-  return page(`${app} is offline`, html`<h1>${app} is offline</h1><p class="error">agent for ${app} is offline: no agent serving it is connected right now.</p><p>Try again in a minute; if it stays offline, ask the people who run ${app} to check its Postern agent.</p><p><a href="${proxyUrl}/web">Back to your applications</a></p>`);
 }
 
 export function deniedPage(user: string, app: string, reasons: string[], proxyUrl: string): string {

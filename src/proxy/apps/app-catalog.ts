@@ -1,6 +1,7 @@
 import { formatHostPort, isProxyName, type HostPort } from '../../net/addr.js';
 import type { AnnouncedResource } from '../../tunnel/protocol.js';
 import type { TunnelRegistry } from '../../tunnel/registry.js';
+import { html, page } from '../web/html.js';
 
 /** An app as the proxy serves it: what its agent announced, and where people reach it. */
 export interface App {
@@ -42,6 +43,12 @@ export class AppCatalog {
 
   get(name: string): App | undefined {
     return this.current().byName.get(name);
+  }
+
+  /** The page for an app that is not online: "offline" if an agent ever announced it, else "no such app". */
+  async notOnlinePage(name: string): Promise<{ status: number; body: string }> {
+    if (await this.tunnels.known('app', name)) return { status: 503, body: offlinePage(name, this.proxyUrl) };
+    return { status: 404, body: unknownAppPage(name, this.proxyUrl) };
   }
 
   /**
@@ -94,4 +101,12 @@ export class AppCatalog {
       announced: r,
     };
   }
+}
+
+export function offlinePage(app: string, proxyUrl: string): string {
+  return page(`${app} is offline`, html`<h1>${app} is offline</h1><p class="error">agent for ${app} is offline: no agent serving it is connected right now.</p><p>Try again in a minute; if it stays offline, ask the people who run ${app} to check its Postern agent.</p><p><a href="${proxyUrl}/web">Back to your applications</a></p>`);
+}
+
+function unknownAppPage(app: string, proxyUrl: string): string {
+  return page(`No app named ${app}`, html`<h1>There is no app named ${app}</h1><p class="error">No agent has ever announced an app called "${app}" to this cluster.</p><p>Check the address; your applications are listed on the <a href="${proxyUrl}/web">applications page</a>.</p>`);
 }

@@ -5,7 +5,7 @@ import { isPosternError } from '../../errors/postern-error.js';
 import type { WebAuthenticator } from '../web/principal.js';
 import { redirect, sendHtml } from '../web/respond.js';
 import type { WebContext, WebHandler } from '../web/web-handler.js';
-import { appPath, deniedPage, offlinePage, AUTH_CALLBACK } from './app-access.js';
+import { appPath, deniedPage, AUTH_CALLBACK } from './app-access.js';
 import type { AppCatalog } from './app-catalog.js';
 import type { AppSessions } from './app-sessions.js';
 
@@ -30,7 +30,10 @@ export function registerLauncher(web: WebHandler, deps: { catalog: AppCatalog; s
       return redirect(ctx.res, `/web?next=${encodeURIComponent(ctx.req.url ?? `/web/launch/${name}`)}`);
     }
     const app = deps.catalog.get(name);
-    if (!app) return sendHtml(ctx.res, 503, offlinePage(name, deps.catalog.proxyUrl));
+    if (!app) {
+      const { status, body } = await deps.catalog.notOnlinePage(name);
+      return sendHtml(ctx.res, status, body);
+    }
     if (!state) return redirect(ctx.res, deps.catalog.appUrl(app, path));
     const decision = deps.authorizer.checker(principal).checkResource({ kind: 'app', name, labels: app.labels });
     if (!decision.allow) {
