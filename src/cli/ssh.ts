@@ -4,6 +4,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { callApi, connectionError, connectToProxy } from '../client/api-client.js';
+import { tunnelLost } from '../client/connect-tunnel.js';
 import { profileEndpoint } from '../client/login.js';
 import { ProfileStore, type LoadedProfile } from '../client/profile-store.js';
 import { OneShotAgent } from '../client/ssh-agent.js';
@@ -137,8 +138,13 @@ export function registerSsh(program: Command): void {
       }
       process.stdin.pipe(socket);
       socket.pipe(process.stdout);
-      await once(socket, 'close');
-      agent.close();
+      try {
+        await once(socket, 'close');
+      } catch (err) {
+        throw tunnelLost(err as NodeJS.ErrnoException, `node ${node}`);
+      } finally {
+        agent.close();
+      }
       process.exit(0);
     });
 

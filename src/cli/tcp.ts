@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { Command } from 'commander';
 import type { ProxyEndpoint } from '../client/api-client.js';
 import { browserLogin, canOpenBrowser, deviceLogin } from '../client/browser-login.js';
-import { ConnectRefused, connectRoute, SpareConnection } from '../client/connect-tunnel.js';
+import { ConnectRefused, connectRoute, SpareConnections, tunnelLost } from '../client/connect-tunnel.js';
 import { establishTrust } from '../client/login.js';
 import { ProfileStore } from '../client/profile-store.js';
 import { TokenCache } from '../client/token-cache.js';
@@ -46,7 +46,7 @@ export function registerTcp(program: Command): void {
     .action(async (target: string, opts: TcpOptions) => {
       const authority = parseTarget(target);
       const open = await tunnelOpener(authority, opts, opts.listen !== '-');
-      if (opts.listen === '-') return stdio(await open());
+      if (opts.listen === '-') return stdio(await open(), authority);
       const listen = parseHostPort(opts.listen);
       if (typeof listen === 'string') throw new PosternError('USAGE', `--listen: ${listen}`);
       await listener(listen, open, authority);
@@ -70,12 +70,12 @@ async function tunnelOpener(authority: string, opts: TcpOptions, many: boolean):
   const base: ProxyEndpoint = await establishTrust(formatHostPort(proxy), { ...(opts.caFile ? { caFile: opts.caFile } : {}), ...(opts.caPin ? { caPin: opts.caPin } : {}), ...(opts.insecure ? { insecure: true } : {}) }, store);
   const profileName = ProfileStore.nameFor(proxy);
   const profile = store.names().includes(profileName) ? store.load(profileName) : undefined;
-  if (profile && Date.parse(profile.expires) > Date.now()) {
-    const endpoint = { ...base, certPem: profile.certPem, keyPem: profile.keyPem };
-    // A listener keeps one handshaken connection ready, so each new tunnel skips the TLS handshake.
-    const spare = many ? new SpareConnection(endpoint) : undefined;
-    return () => (spare ? spare.connectRoute(authority) : connectRoute(endpoint, authority)).catch((err: unknown) => Promise.reject(explain(err, authority)));
-  }
+  const withCertificate = profile && Date.parse(profile.expires) > Date.now();
+  const endpoint = withCertificate ? { ...base, certPem: profile.certPem, keyPem: profile.keyPem } : base;
+  // A listener keeps handshaken connections ready, so each new tunnel skips the TLS handshake.
+  const spares = many ? new SpareConnections(endpoint) : undefined;
+  const tunnel = (bearer?: string) => (spares ? spares.connectRoute(authority, bearer) : connectRoute(bearer ? { ...endpoint, bearer } : endpoint, authority));
+  if (withCertificate) return () => tunnel().catch((err: unknown) => Promise.reject(explain(err, authority)));
   const tokens = new TokenCache(store.home);
   let signingIn: Promise<string> | undefined;
   const signIn = () =>
@@ -89,12 +89,12 @@ async function tunnelOpener(authority: string, opts: TcpOptions, many: boolean):
   return async () => {
     const cached = tokens.get(proxy)?.token;
     try {
-      return await connectRoute({ ...base, ...(cached ? { bearer: cached } : {}) }, authority);
+      return await tunnel(cached);
     } catch (err) {
       if (!(err instanceof ConnectRefused) || err.httpStatus !== 401) throw explain(err, authority);
       tokens.drop(proxy);
       const fresh = await signIn();
-      return connectRoute({ ...base, bearer: fresh }, authority).catch((e: unknown) => Promise.reject(explain(e, authority)));
+      return tunnel(fresh).catch((e: unknown) => Promise.reject(explain(e, authority)));
     }
   };
 }
@@ -123,10 +123,14 @@ function explain(err: unknown, authority: string): Error {
 }
 
 /** --listen -: the tunnel carries standard input and output (OpenSSH's ProxyCommand). */
-async function stdio(tunnel: Duplex): Promise<void> {
+async function stdio(tunnel: Duplex, authority: string): Promise<void> {
   process.stdin.pipe(tunnel);
   tunnel.pipe(process.stdout);
-  await Promise.race([once(tunnel, 'close'), once(process.stdin, 'end').then(() => once(tunnel, 'close'))]);
+  try {
+    await Promise.race([once(tunnel, 'close'), once(process.stdin, 'end').then(() => once(tunnel, 'close'))]);
+  } catch (err) {
+    throw tunnelLost(err as NodeJS.ErrnoException, authority);
+  }
   process.exit(0);
 }
 
@@ -136,7 +140,10 @@ async function listener(addr: HostPort, open: () => Promise<Duplex>, authority: 
     local.on('error', () => {});
     local.pause();
     open().then(
-      (tunnel) => joinStreams(local, tunnel),
+      (tunnel) => {
+        tunnel.once('error', (err: NodeJS.ErrnoException) => say(`postern: ${tunnelLost(err, authority).message}`));
+        joinStreams(local, tunnel);
+      },
       (err: Error) => {
         say(`postern: ${err.message}`);
         local.destroy();

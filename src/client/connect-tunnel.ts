@@ -52,6 +52,17 @@ export async function connectRoute(endpoint: ProxyEndpoint, authority: string, c
   }
 }
 
+/**
+ * The proxy reset an open tunnel (to `what`: a route's host:port, a node). It says why only in
+ * its logs, so the message names the usual causes.
+ */
+export function tunnelLost(err: NodeJS.ErrnoException, what: string): PosternError {
+  return new PosternError(
+    'TUNNEL_CLOSED',
+    `the proxy ended the tunnel to ${what} (${err.code ?? err.message}): a lock, a role change or an expired certificate ends open tunnels at once, as does a proxy restart; run the command again to see the proxy's answer`,
+  );
+}
+
 /** Reads the response head (and, for errors, a Content-Length body) off the socket. */
 function readAnswer(socket: TLSSocket): Promise<{ status: number; body: string; rest: Buffer }> {
   return new Promise((resolve, reject) => {
@@ -81,53 +92,122 @@ function readAnswer(socket: TLSSocket): Promise<{ status: number; body: string; 
   });
 }
 
+/** How many handshaken connections a listener keeps ready, and when they are made. */
+export interface SpareOptions {
+  /** Two, so that tunnels opened one after another never wait on the handshake of the one before. */
+  size?: number;
+  /** Below the proxy's 20 s limit for a connection that sends no request, so a spare is never stale. */
+  renewAfterMs?: number;
+  /** A taken spare is replaced this long after its tunnel is open, not while it opens. */
+  refillDelayMs?: number;
+}
+
+interface Spare {
+  ready: Promise<TLSSocket | undefined>;
+  renew: NodeJS.Timeout;
+}
+
 /**
- * One TLS connection to the proxy, handshake done ahead of need, for a listener that opens
- * tunnels one after another: a new tunnel then costs the CONNECT round trip and not a TLS
- * handshake as well. The spare is replaced as soon as it is taken; one the proxy has closed
- * meanwhile (it drops connections that send no request for a while) is never used.
+ * TLS connections to the proxy with the handshake done ahead of need, for a listener that opens
+ * tunnels (`postern tcp --listen`): a new tunnel then costs the CONNECT round trip and not a TLS
+ * handshake as well. Starting a TLS connection costs about 1 ms of this process's CPU, so a
+ * taken spare is replaced only once its tunnel is open, and the pool holds two so the next
+ * tunnel need not wait for that. Spares are renewed before the proxy would drop them for sending
+ * no request; one the proxy closed meanwhile is never used. The connection carries no identity
+ * of its own beyond the endpoint's certificate: a bearer token goes in each CONNECT.
  */
-export class SpareConnection {
-  private spare: Promise<TLSSocket | undefined> | undefined;
+export class SpareConnections {
+  private readonly spares: Spare[] = [];
+  private readonly size: number;
+  private readonly renewAfterMs: number;
+  private readonly refillDelayMs: number;
+  private refillTimer: NodeJS.Timeout | undefined;
+  private closed = false;
 
-  constructor(private readonly endpoint: ProxyEndpoint) {}
+  constructor(
+    private readonly endpoint: ProxyEndpoint,
+    opts: SpareOptions = {},
+  ) {
+    this.size = opts.size ?? 2;
+    this.renewAfterMs = opts.renewAfterMs ?? 15_000;
+    this.refillDelayMs = opts.refillDelayMs ?? 10;
+    this.fill();
+  }
 
-  /** The spare if it is still open, else undefined (the caller connects as usual); a new spare is started either way. */
-  async take(): Promise<TLSSocket | undefined> {
-    const spare = this.spare;
-    this.spare = this.prepare();
-    const socket = await spare;
+  /**
+   * A tunnel over a spare connection, else over a new one. If the proxy closed the spare just as
+   * it was taken (or timed it out with a 408), the tunnel is opened again on a new connection;
+   * other refusals are the proxy's answer and are not retried.
+   */
+  async connectRoute(authority: string, bearer?: string): Promise<TLSSocket> {
+    const endpoint = bearer ? { ...this.endpoint, bearer } : this.endpoint;
+    try {
+      const warm = await this.take();
+      if (!warm) return await connectRoute(endpoint, authority);
+      try {
+        return await connectRoute(endpoint, authority, warm);
+      } catch (err) {
+        if (err instanceof ConnectRefused && err.httpStatus !== 408) throw err;
+        return await connectRoute(endpoint, authority);
+      }
+    } finally {
+      this.scheduleRefill();
+    }
+  }
+
+  /** Closes the spares and makes no more; tunnels already open are left alone. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.refillTimer);
+    for (const spare of this.spares.splice(0)) {
+      clearTimeout(spare.renew);
+      void spare.ready.then((socket) => socket?.destroy());
+    }
+  }
+
+  /** The oldest spare if it is still open, else undefined. */
+  private async take(): Promise<TLSSocket | undefined> {
+    const spare = this.spares.shift();
+    if (!spare) return undefined;
+    clearTimeout(spare.renew);
+    const socket = await spare.ready;
     if (!socket || socket.destroyed || socket.readyState !== 'open') return undefined;
     socket.ref();
     return socket;
   }
 
-  /**
-   * A tunnel over the spare connection; if the proxy closed that one just as it was taken (or
-   * timed it out with a 408), over a new connection. Other refusals are the proxy's answer and
-   * are not retried.
-   */
-  async connectRoute(authority: string, endpoint: ProxyEndpoint = this.endpoint): Promise<TLSSocket> {
-    const warm = await this.take();
-    if (!warm) return connectRoute(endpoint, authority);
-    try {
-      return await connectRoute(endpoint, authority, warm);
-    } catch (err) {
-      if (err instanceof ConnectRefused && err.httpStatus !== 408) throw err;
-      return connectRoute(endpoint, authority);
-    }
+  private scheduleRefill(): void {
+    this.refillTimer ??= setTimeout(() => {
+      this.refillTimer = undefined;
+      this.fill();
+    }, this.refillDelayMs).unref();
   }
 
-  private async prepare(): Promise<TLSSocket | undefined> {
+  private fill(): void {
+    while (!this.closed && this.spares.length < this.size) this.spares.push(this.prepare());
+  }
+
+  private prepare(): Spare {
     const socket = connectToProxy(this.endpoint, { ALPNProtocols: ['http/1.1'] });
     socket.on('error', () => {}); // a spare that fails is simply not used
     socket.unref(); // nor does one keep the process alive
-    try {
-      await once(socket, 'secureConnect');
-      return socket;
-    } catch {
-      socket.destroy();
-      return undefined;
-    }
+    const ready = once(socket, 'secureConnect').then(
+      () => socket,
+      () => {
+        socket.destroy();
+        return undefined;
+      },
+    );
+    const spare: Spare = {
+      ready,
+      renew: setTimeout(() => {
+        const at = this.spares.indexOf(spare);
+        if (at < 0) return;
+        this.spares.splice(at, 1);
+        void ready.then((s) => s?.destroy());
+        this.fill();
+      }, this.renewAfterMs).unref(),
+    };
+    return spare;
   }
 }

@@ -123,7 +123,7 @@ export async function startServer(config: PosternConfig, log: Logger): Promise<R
     registerAppRoutes(web, { catalog, authn, authorizer, auth, verifier });
     const grants = new LiveGrants(log.child({ component: 'routes' }));
     cleanups.push(() => grants.stop());
-    const connect = new ConnectHandler({ routes: new RouteTable(config.proxy.routes), authn, authorizer, tunnels, grants, audit, log: log.child({ component: 'routes' }) });
+    const connect = new ConnectHandler({ routes: new RouteTable(config.proxy.routes), authn, authorizer, tunnels, grants, audit, log: log.child({ component: 'routes' }), loginUrl: `${publicUrl}/web/login` });
     web.onConnect((req) => connect.handle(req));
     registerCliLogin(web, auth, authn);
     registerNodeRoutes(web, { tunnels, authn, authorizer });

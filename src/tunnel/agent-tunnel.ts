@@ -2,7 +2,8 @@ import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream } f
 import type { TLSSocket } from 'node:tls';
 import { PosternError } from '../errors/postern-error.js';
 import type { Logger } from '../log/logger.js';
-import { acceptResources, DEAD_AFTER_MS, H2_SETTINGS, HEADER_ERROR, HEADER_KIND, HEADER_NAME, RESOURCES_PATH, resourcesMessage, SESSION_WINDOW, type AnnouncedResource, type ResourceKind } from './protocol.js';
+import { widenSessionWindow } from '../net/h2-flow.js';
+import { acceptResources, DEAD_AFTER_MS, H2_SETTINGS, HEADER_ERROR, HEADER_KIND, HEADER_NAME, RESOURCES_PATH, resourcesMessage, type AnnouncedResource, type ResourceKind } from './protocol.js';
 
 /** How long a dial waits for the agent to say whether it reached the target. */
 const DIAL_TIMEOUT_MS = 10_000;
@@ -39,7 +40,7 @@ export class AgentTunnel {
     // The authority is never sent anywhere; http: makes Node speak HTTP/2 straight over the socket.
     this.session = connect('http://agent.postern.invalid', { createConnection: () => socket, settings: H2_SETTINGS });
     this.session.on('error', (err) => this.log.debug('tunnel session error', { err }));
-    this.session.on('connect', () => this.session.setLocalWindowSize(SESSION_WINDOW));
+    widenSessionWindow(this.session);
     this.session.once('close', () => this.finish(this.closedReason ?? 'the agent disconnected'));
     void this.pollResources();
   }

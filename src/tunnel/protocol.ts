@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PUBLIC_ADDR } from '../net/addr.js';
+import { bulkSettings } from '../net/h2-flow.js';
 
 /**
  * The reverse tunnel's wire contract (DESIGN.md §6), shared by both ends. The agent dials the
@@ -26,15 +27,8 @@ export const DEAD_AFTER_MS = 3 * HEARTBEAT_MS;
 /** How long a resource record outlives its last heartbeat in storage (a proxy that died cannot delete it). */
 export const RESOURCE_TTL_MS = 3 * HEARTBEAT_MS;
 
-/**
- * HTTP/2 settings for both ends. The 64 KiB default stream window caps a stream at about one
- * window per round trip; 1 MiB per stream lets one stream fill a fast link while still bounding
- * how much a stalled stream can hold. The connection window is larger so that a few stalled
- * streams cannot starve the rest.
- */
-export const STREAM_WINDOW = 1 << 20;
-export const SESSION_WINDOW = 32 << 20;
-export const H2_SETTINGS = { initialWindowSize: STREAM_WINDOW, maxFrameSize: 64 << 10, maxConcurrentStreams: 10_000, enablePush: false };
+/** HTTP/2 settings for both ends of a tunnel (flow control: net/h2-flow.ts). */
+export const H2_SETTINGS = bulkSettings(10_000);
 
 /** What an agent announces; checked on the proxy, since it comes off the network. */
 export const announcedResource = z.object({

@@ -3,10 +3,11 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { isIP } from 'node:net';
 import type { Logger } from '../log/logger.js';
 import { formatHostPort, type HostPort } from '../net/addr.js';
+import { widenSessionWindow } from '../net/h2-flow.js';
 import { lookup } from '../net/localhost.js';
 import { clientContext } from '../net/secure-contexts.js';
 import { Backoff } from './backoff.js';
-import { DEAD_AFTER_MS, H2_SETTINGS, HEADER_ERROR, HEADER_KIND, HEADER_NAME, RESOURCES_PATH, SESSION_WINDOW, type ResourceKind } from './protocol.js';
+import { DEAD_AFTER_MS, H2_SETTINGS, HEADER_ERROR, HEADER_KIND, HEADER_NAME, RESOURCES_PATH, type ResourceKind } from './protocol.js';
 
 export const REVERSE_TUNNEL_ALPN = 'postern-reversetunnel';
 
@@ -112,7 +113,7 @@ export class TunnelClient {
 
   /** Liveness: the proxy polls for resources every few seconds; silence means the tunnel is dead. */
   private watch(session: Http2Session): void {
-    session.setLocalWindowSize(SESSION_WINDOW);
+    widenSessionWindow(session);
     session.on('error', (err) => this.log.debug('tunnel session error', { err }));
     session.on('goaway', (_code, _last, data) => {
       if (data?.length) this.refusal = `refused by the proxy: ${describeRefusal(data)}`;

@@ -148,6 +148,10 @@ describe.runIf(tools)('TCP routes: postern tcp, HTTP CONNECT and policies', () =
     const r = await run('curl', ['-sS', '-v', '--proxy', `https://postern.localhost:${cluster.server.proxyPort}`, '--proxy-cacert', caFile, '--proxytunnel', '--max-time', '5', 'telnet://ssh.example.com:22']);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/< HTTP\/1\.1 401 Unauthorized/);
+    // A client that accepts HTML (a browser) is sent to sign in instead.
+    const html = await run('curl', ['-sS', '-v', '--proxy', `https://postern.localhost:${cluster.server.proxyPort}`, '--proxy-cacert', caFile, '--proxytunnel', '--proxy-header', 'Accept: text/html', '--max-time', '5', 'telnet://ssh.example.com:22']);
+    expect(html.stderr).toMatch(/< HTTP\/1\.1 302 Found/);
+    expect(html.stderr).toContain(`< Location: https://postern.localhost:${cluster.server.proxyPort}/web/login`);
   });
 
   it('signs in through the browser when there is no certificate, and caches the token', async () => {
@@ -209,6 +213,8 @@ describe.runIf(tools)('TCP routes: postern tcp, HTTP CONNECT and policies', () =
     const r = await session;
     expect(Date.now() - changedAt).toBeLessThan(2000);
     expect(r.stdout).toBe('started\n');
+    // The ProxyCommand says why it stopped, and does not exit as if sshd had hung up.
+    expect(r.stderr).toContain('the proxy ended the tunnel to labelled.example.com:22');
     const closed = await cluster.server.waitForLog((l) => l.msg === 'closing a tunnel: its grant was revoked' && l.user === 'erin');
     expect(closed.reason).toBe('its route no longer allows it');
     const end = await cluster.ctl(['audit', 'ls', '--format', 'json', '--type', 'route.tunnel.end', '--user', 'erin']);
@@ -235,11 +241,16 @@ describe.runIf(tools)('TCP routes: postern tcp, HTTP CONNECT and policies', () =
     await eventually(() => (/SSH-2\.0-OpenSSH/.test(received) ? true : undefined), () => received);
     expect(received).toMatch(/^HTTP\/1\.1 200/);
     const changedAt = Date.now();
+    let reset: NodeJS.ErrnoException | undefined;
+    socket.on('error', (err) => (reset = err));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
     await cluster.ctl(['users', 'update', 'gina', '--roles=auditor']);
-    await once(socket, 'close');
+    await closed;
     expect(Date.now() - changedAt).toBeLessThan(2000);
-    const closed = await cluster.server.waitForLog((l) => l.msg === 'closing a tunnel: its grant was revoked' && l.user === 'gina');
-    expect(closed.reason).toBe('its route no longer allows it');
+    // Reset, not ended: the client can tell a revoked tunnel from a service that hung up.
+    expect(reset?.code).toBe('ECONNRESET');
+    const revoked = await cluster.server.waitForLog((l) => l.msg === 'closing a tunnel: its grant was revoked' && l.user === 'gina');
+    expect(revoked.reason).toBe('its route no longer allows it');
   });
 
   it('closes a live SSH session within a second of a lock on its user', async () => {
@@ -254,6 +265,7 @@ describe.runIf(tools)('TCP routes: postern tcp, HTTP CONNECT and policies', () =
     expect(Date.now() - lockedAt).toBeLessThan(2500);
     expect(r.stdout).toBe('started\n');
     expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('the proxy ended the tunnel to ssh.example.com:22');
     // The lock watcher ends the certificate's connection at once (LiveGrants would within a second).
     await cluster.server.waitForLog((l) => (l.msg === 'closing a connection: a lock now covers its user' || l.msg === 'closing a tunnel: its grant was revoked') && l.user === 'alice');
     const locks = JSON.parse((await cluster.ctl(['get', 'locks', '--format', 'json'])).stdout) as { id: string }[];

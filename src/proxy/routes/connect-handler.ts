@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AuditLog } from '../../audit/audit-log.js';
@@ -8,7 +9,7 @@ import { formatHostPort } from '../../net/addr.js';
 import type { Decision } from '../../policy/access-checker.js';
 import { evaluateRoutePolicy } from '../../policy/route-policy/index.js';
 import type { TunnelRegistry } from '../../tunnel/registry.js';
-import { joinStreams } from '../pipe.js';
+import { abortStream, joinStreams } from '../pipe.js';
 import type { ConnectRequest } from '../web/connect-request.js';
 import type { Principal, WebAuthenticator } from '../web/principal.js';
 import type { LiveGrants } from './live-grants.js';
@@ -24,12 +25,15 @@ export interface ConnectDeps {
   grants: LiveGrants;
   audit: AuditLog;
   log: Logger;
+  /** The web UI's sign-in page, where a browser without identity is sent. */
+  loginUrl: string;
 }
 
 /**
  * TCP routes over HTTP CONNECT on the web port (seed 003): the authority (host and port) picks a
  * route; the caller's identity (certificate or bearer token; none is possible) is checked against
- * the route's inline policy, or roles' route_labels when it has none; then bytes flow to the
+ * the route's inline policy, or roles' route_labels when it has none (no identity: 401, or a
+ * redirect to sign in for a client that accepts HTML); then bytes flow to the
  * target. Each decision is one authorize log line, each tunnel one access log line when it ends,
  * and an open tunnel stays open only while its grant holds (see LiveGrants).
  */
@@ -69,6 +73,7 @@ export class ConnectHandler {
     log.info('authorize', { user: principal?.username, email: principal?.traits.email?.[0], allow: decision.allow, reasons: decision.reasons });
     if (!decision.allow) {
       this.accessLog(log, { status: principal ? 403 : 401, details: principal ? 'denied' : 'unauthenticated' });
+      if (!principal && acceptsHtml(req.headers)) return req.redirect(deps.loginUrl);
       if (!principal) return req.refuse(new PosternError('UNAUTHENTICATED', `sign in to reach ${req.authority}: ${decision.reasons.join('; ')} (postern tcp signs you in through a browser, or --device on machines without one)`));
       await deps.audit.emit({ event: 'access.denied', user: principal.username, remote_addr: clientAddr, kind: 'route', resource: route.authority, reasons: decision.reasons });
       return req.refuse(new PosternError('ACCESS_DENIED', `${principal.username} may not reach ${req.authority}: ${decision.reasons.join('; ')}`));
@@ -131,7 +136,7 @@ export class ConnectHandler {
       close: (reason) => {
         revoked = reason;
         log.info('closing a tunnel: its grant was revoked', { user, reason });
-        client.destroy();
+        abortStream(client);
       },
     });
     joinStreams(client, target, () => {
@@ -147,6 +152,11 @@ export class ConnectHandler {
     const { status, details, ...rest } = fields;
     log.info('access', { response_code: status, response_code_details: details, ...rest });
   }
+}
+
+/** A browser (it asks for HTML) is better sent to sign in than told 401. */
+function acceptsHtml(headers: IncomingHttpHeaders): boolean {
+  return /\btext\/html\b/i.test(headers.accept ?? '');
 }
 
 function notFound(authority: string, sameHost: Route[]): PosternError {

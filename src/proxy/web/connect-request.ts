@@ -20,6 +20,8 @@ export interface ConnectRequest {
   accept(): Duplex;
   /** Answers with an error (the wire form) and closes. */
   refuse(err: PosternError, headers?: Record<string, string>): void;
+  /** Answers 302 to `location` and closes (a browser that should sign in first). */
+  redirect(location: string): void;
 }
 
 export function http1Connect(req: IncomingMessage, socket: Duplex, head: Buffer, conn: RoutedConnection): ConnectRequest {
@@ -38,6 +40,9 @@ export function http1Connect(req: IncomingMessage, socket: Duplex, head: Buffer,
       const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
       socket.end(`HTTP/1.1 ${err.status} ${reasonPhrase(err.status)}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`);
     },
+    redirect(location) {
+      socket.end(`HTTP/1.1 302 Found\r\nLocation: ${location.replace(/[\r\n]/g, '')}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    },
   };
 }
 
@@ -53,6 +58,9 @@ export function http2Connect(req: Http2ServerRequest, res: Http2ServerResponse, 
     },
     refuse(err, headers = {}) {
       sendJson(res, err.status, err.toJSON(this.requestId), headers);
+    },
+    redirect(location) {
+      res.writeHead(302, { location }).end();
     },
   };
 }

@@ -7,6 +7,7 @@ import { checkRouteScope, type IdentityVerifier } from '../../auth/verifier.js';
 import { SESSION_COOKIE } from '../../auth/web-sessions.js';
 import type { Route } from '../../pki/identity.js';
 import { isPosternError, PosternError } from '../../errors/postern-error.js';
+import { abortStream } from '../pipe.js';
 import type { RoutedConnection } from '../router.js';
 import { cookie } from './body.js';
 import type { WebContext } from './web-handler.js';
@@ -99,10 +100,10 @@ export class WebAuthenticator {
       subject: { username: id.username, roles: id.roles },
       end: (lock) => {
         conn.log.info('closing a connection: a lock now covers its user', { user: id.username, lock: lock.id });
-        socket.destroy();
+        abortStream(socket);
       },
     });
-    const expiry = setTimeout(() => socket.destroy(), Math.max(0, id.expires.getTime() - Date.now())).unref();
+    const expiry = setTimeout(() => abortStream(socket), Math.max(0, id.expires.getTime() - Date.now())).unref();
     socket.once('close', () => {
       untrack();
       clearTimeout(expiry);

@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { PosternError, toPosternError } from '../../errors/postern-error.js';
 import type { Logger } from '../../log/logger.js';
+import { bulkSettings, widenSessionWindow } from '../../net/h2-flow.js';
 import type { ProtocolHandler, RoutedConnection } from '../router.js';
 import { http1Connect, http2Connect, type ConnectRequest } from './connect-request.js';
 import { sendError, type WebResponse } from './respond.js';
@@ -33,6 +34,8 @@ export type WebRoute = (ctx: WebContext) => void | Promise<void>;
 const IDLE_TIMEOUT_MS = 120_000;
 /** An HTTP/1.1 request must have sent all its headers within this time. */
 const HEADERS_TIMEOUT_MS = 20_000;
+/** Streams a browser or `postern tcp` may have open on one connection (each may be a tunnel). */
+const MAX_STREAMS = 256;
 const CONN = Symbol('postern.conn');
 
 /**
@@ -76,8 +79,8 @@ export class WebHandler implements ProtocolHandler {
       this.log.debug('malformed HTTP/1.1 request', { err });
       socket.destroy();
     });
-    // Larger flow-control windows than the 64 KiB default, which caps throughput on fast links.
-    this.http2 = createHttp2Server({ settings: { initialWindowSize: 1 << 20 } }, dispatch);
+    // Windows sized for CONNECT tunnels (see h2-flow.ts); pages and API calls do not notice.
+    this.http2 = createHttp2Server({ settings: bulkSettings(MAX_STREAMS) }, dispatch);
     this.http2.on('connect', (req: Http2ServerRequest, res: Http2ServerResponse) => {
       const conn = (req.socket as TLSSocket & { [CONN]?: RoutedConnection })[CONN];
       if (!conn || !this.connectHandler) return void res.writeHead(405).end();
@@ -86,7 +89,10 @@ export class WebHandler implements ProtocolHandler {
     this.http2.on('sessionError', (err) => this.log.debug('http/2 session error', { err }));
     // HTTP/2 frames are read by the session's native code, so the socket's own idle timer never
     // sees them; the session's timer does.
-    this.http2.on('session', (session) => session.setTimeout(IDLE_TIMEOUT_MS, () => session.close()));
+    this.http2.on('session', (session) => {
+      session.setTimeout(IDLE_TIMEOUT_MS, () => session.close());
+      widenSessionWindow(session);
+    });
   }
 
   close(): void {
