@@ -3,6 +3,7 @@
  * measured in the same run. `--quick` uses smaller sizes (a smoke run); `--only NAME` runs one
  * scenario. Exits 0 even when a target is missed: targets are reported, machines are noisy.
  */
+import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { benchTls } from './lib/fixture.js';
 import { printTable, type Row } from './lib/stats.js';
@@ -44,8 +45,23 @@ const scenarios: Record<string, (tls: Awaited<ReturnType<typeof benchTls>>) => P
   'tunnel-fairness': (tls) => tunnelFairnessScenario(tls, { streams: 20, exchanges: quick ? 100 : 500, rounds: quick ? 1 : 3 }),
   'app-requests': (tls) => appRequestsScenario(tls, { seconds: quick ? 3 : 10, rounds: quick ? 1 : 3, nginx: nginxInstalled() }),
   'tcp-route': (tls) => tcpRouteScenario(tls, { mib: quick ? 32 : 256, rounds: quick ? 1 : 3, connections: quick ? 50 : 200, nginx: nginxInstalled() }),
-  'ssh-scp': (tls) => sshScpScenario(tls, { mib: quick ? 32 : 256, rounds: quick ? 1 : 3 }),
+  'ssh-scp': async (tls) => {
+    if (!existsSync('/usr/sbin/sshd')) {
+      process.stdout.write('sshd is not installed: the scp scenario is left out (apt-get install openssh-server openssh-client)\n');
+      return [];
+    }
+    return sshScpScenario(tls, { mib: quick ? 32 : 256, rounds: quick ? 1 : 3 });
+  },
 };
+
+if (args.includes('--help') || args.includes('-h')) {
+  process.stdout.write(`Usage: npm run bench -- [--quick] [--only NAME]\n\nRuns each scenario against its baselines in the same run and prints ratios and targets.\n  --quick      smaller sizes and fewer rounds (a smoke run, not figures to quote)\n  --only NAME  one scenario: ${Object.keys(scenarios).join(', ')}\n`);
+  process.exit(0);
+}
+if (only !== undefined && !(only in scenarios)) {
+  process.stderr.write(`--only: no scenario named "${only}"; the scenarios are ${Object.keys(scenarios).join(', ')}\n`);
+  process.exit(64);
+}
 
 const tls = await benchTls();
 const rows: Row[] = [];
