@@ -92,14 +92,12 @@ function readAnswer(socket: TLSSocket): Promise<{ status: number; body: string; 
   });
 }
 
-/** How many handshaken connections a listener keeps ready, and when they are made. */
+/** How many handshaken connections a listener keeps ready, and for how long. */
 export interface SpareOptions {
   /** Two, so that tunnels opened one after another never wait on the handshake of the one before. */
   size?: number;
   /** Below the proxy's 20 s limit for a connection that sends no request, so a spare is never stale. */
   renewAfterMs?: number;
-  /** A taken spare is replaced this long after its tunnel is open, not while it opens. */
-  refillDelayMs?: number;
 }
 
 interface Spare {
@@ -111,8 +109,9 @@ interface Spare {
  * TLS connections to the proxy with the handshake done ahead of need, for a listener that opens
  * tunnels (`postern tcp --listen`): a new tunnel then costs the CONNECT round trip and not a TLS
  * handshake as well. Starting a TLS connection costs about 1 ms of this process's CPU, so a
- * taken spare is replaced only once its tunnel is open, and the pool holds two so the next
- * tunnel need not wait for that. Spares are renewed before the proxy would drop them for sending
+ * taken spare is replaced once its CONNECT has gone out (while this process would otherwise
+ * wait for the proxy's answer), and the pool holds two so the next tunnel need not wait for
+ * that handshake to finish. Spares are renewed before the proxy would drop them for sending
  * no request; one the proxy closed meanwhile is never used. The connection carries no identity
  * of its own beyond the endpoint's certificate: a bearer token goes in each CONNECT.
  */
@@ -120,8 +119,7 @@ export class SpareConnections {
   private readonly spares: Spare[] = [];
   private readonly size: number;
   private readonly renewAfterMs: number;
-  private readonly refillDelayMs: number;
-  private refillTimer: NodeJS.Timeout | undefined;
+  private refill: NodeJS.Immediate | undefined;
   private closed = false;
 
   constructor(
@@ -130,7 +128,6 @@ export class SpareConnections {
   ) {
     this.size = opts.size ?? 2;
     this.renewAfterMs = opts.renewAfterMs ?? 15_000;
-    this.refillDelayMs = opts.refillDelayMs ?? 10;
     this.fill();
   }
 
@@ -141,24 +138,26 @@ export class SpareConnections {
    */
   async connectRoute(authority: string, bearer?: string): Promise<TLSSocket> {
     const endpoint = bearer ? { ...this.endpoint, bearer } : this.endpoint;
+    const warm = await this.take();
+    // connectRoute writes the CONNECT before it first waits; the refill comes after that.
+    const answer = warm ? connectRoute(endpoint, authority, warm) : undefined;
+    this.refill ??= setImmediate(() => {
+      this.refill = undefined;
+      this.fill();
+    });
+    if (!answer) return connectRoute(endpoint, authority);
     try {
-      const warm = await this.take();
-      if (!warm) return await connectRoute(endpoint, authority);
-      try {
-        return await connectRoute(endpoint, authority, warm);
-      } catch (err) {
-        if (err instanceof ConnectRefused && err.httpStatus !== 408) throw err;
-        return await connectRoute(endpoint, authority);
-      }
-    } finally {
-      this.scheduleRefill();
+      return await answer;
+    } catch (err) {
+      if (err instanceof ConnectRefused && err.httpStatus !== 408) throw err;
+      return connectRoute(endpoint, authority);
     }
   }
 
   /** Closes the spares and makes no more; tunnels already open are left alone. */
   close(): void {
     this.closed = true;
-    clearTimeout(this.refillTimer);
+    clearImmediate(this.refill);
     for (const spare of this.spares.splice(0)) {
       clearTimeout(spare.renew);
       void spare.ready.then((socket) => socket?.destroy());
@@ -174,13 +173,6 @@ export class SpareConnections {
     if (!socket || socket.destroyed || socket.readyState !== 'open') return undefined;
     socket.ref();
     return socket;
-  }
-
-  private scheduleRefill(): void {
-    this.refillTimer ??= setTimeout(() => {
-      this.refillTimer = undefined;
-      this.fill();
-    }, this.refillDelayMs).unref();
   }
 
   private fill(): void {
