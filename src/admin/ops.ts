@@ -3,6 +3,7 @@ import type { AuditEvent } from '../audit/audit-log.js';
 import { AUDIT_EVENTS, type AuditEventType } from '../audit/events.js';
 import type { AuthService } from '../auth/auth-service.js';
 import { parseAgentRoles, type JoinToken } from '../auth/join-tokens.js';
+import { didYouMean } from '../errors/did-you-mean.js';
 import { describeLock, type Lock } from '../auth/locks.js';
 import { hashPassword, passwordProblem } from '../auth/password.js';
 import { knownHostsLine, sshdConfigLines, sshHostCertificate } from '../auth/ssh-certificates.js';
@@ -175,6 +176,9 @@ export const ADMIN_OPS = {
     async run(auth, args, actor): Promise<Lock & { description: string }> {
       const given = [args.user, args.role, args.agent].filter((t) => t !== undefined);
       if (given.length !== 1) throw new PosternError('USAGE', 'lock exactly one target: --user NAME, --role NAME or --agent NAME_OR_ID');
+      // A misspelt name would lock no one and leave the real user in: refuse it.
+      if (args.user !== undefined) await auth.users.require(args.user);
+      if (args.role !== undefined) await existingRole(auth, args.role);
       const target = args.user !== undefined ? { user: args.user } : args.role !== undefined ? { role: args.role } : { agent: await agentId(auth, args.agent!) };
       const lock = await auth.locks.create(target, { createdBy: actor.name, ...(args.message ? { message: args.message } : {}), ...(args.ttl_ms ? { ttlMs: args.ttl_ms } : {}) });
       await auth.emit({ event: 'lock.create', user: actor.name, remote_addr: actor.remoteAddr, lock_id: lock.id, target, message: lock.message, expires: lock.expires });
@@ -335,6 +339,13 @@ async function setCredentials(auth: AuthService, user: string, password: string,
   await auth.users.setCredentials(user, { password_hash: hash, ...(secret ? { totp_secret: secret } : {}) });
   await auth.emit({ event: 'user.password.set', user: actor.name, remote_addr: actor.remoteAddr, target: user, how: 'set by an administrator' });
   return secret ? { otp_uri: totpUri(secret, user, `Postern ${auth.cluster.clusterName}`) } : {};
+}
+
+async function existingRole(auth: AuthService, name: string): Promise<void> {
+  if (await auth.roles.get(name)) return;
+  const names = (await auth.roles.list()).map((r) => r.metadata.name);
+  const guess = didYouMean(name, names);
+  throw new PosternError('NOT_FOUND', `role "${name}" does not exist${guess ? ` (did you mean "${guess}"?)` : ''}; the roles are ${names.join(', ')}`);
 }
 
 /** An agent's ID from its ID or the name it is listed under (`ctl get agents`). */

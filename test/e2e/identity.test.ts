@@ -171,6 +171,12 @@ describe.runIf(tools)('identity: users, login, certificates, locks, sessions, au
         req.end();
       });
     expect((await get()).status).toBe(200);
+    // A misspelt name locks no one, so it is refused rather than accepted silently.
+    const typo = await cluster.ctl(['lock', '--user', 'frnak']);
+    expect(typo.code).not.toBe(0);
+    expect(typo.stderr).toContain('user "frnak" does not exist');
+    const badRole = await cluster.ctl(['lock', '--role', 'acess']);
+    expect(badRole.stderr).toContain('role "acess" does not exist (did you mean "access"?)');
     const closed = new Promise<number>((resolve) => session.once('close', () => resolve(Date.now())));
     const lock = await cluster.ctl(['lock', '--user', 'frank', '--message', 'incident 42']);
     expect(lock.code, lock.stderr).toBe(0);
