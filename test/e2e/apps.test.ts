@@ -33,7 +33,9 @@ describe.runIf(tools)('web app access', () => {
     // The agent's config file gives the app a header rewrite with a trait template.
     writeFileSync(
       join(dir, 'agent.yaml'),
-      `agent:\n  proxy: ${cluster.proxy}\n  apps:\n    - name: grafana\n      uri: ${app.uri}\n      labels: { env: dev }\n      rewrite:\n        headers: ["X-User: {{internal.username}}", "X-Logins: {{internal.logins}}"]\n`,
+      `agent:\n  proxy: ${cluster.proxy}\n  apps:\n    - name: grafana\n      uri: ${app.uri}\n      labels: { env: dev }\n      rewrite:\n        headers: ["X-User: {{internal.username}}", "X-Logins: {{internal.logins}}"]\n` +
+        // A TCP app (nothing listens there: the proxy must not even try to reach it over HTTP).
+        `    - name: cache\n      uri: tcp://127.0.0.1:9\n      labels: { env: dev }\n`,
     );
     agent = await cluster.startAgent(['--config', join(dir, 'agent.yaml')], { token: await cluster.token('app') });
     writeFileSync(join(dir, 'prod-only.yaml'), 'kind: role\nversion: v1\nmetadata: { name: prod-only }\nspec:\n  allow:\n    app_labels: { env: prod }\n');
@@ -162,6 +164,14 @@ describe.runIf(tools)('web app access', () => {
     } finally {
       local.kill();
     }
+  });
+
+  it('tells a browser that opens a TCP app how to connect to it instead', async () => {
+    const jar = await signedIn('alice');
+    const r = await browse(jar, `https://cache.postern.localhost:${cluster.server.proxyPort}/`);
+    expect(r.stdout).toContain('cache is a TCP app');
+    expect(r.stdout).toContain('postern proxy app cache --port PORT');
+    expect(r.stdout.trim().split('\n').at(-1)).toMatch(/^400 /);
   });
 
   it('shows an offline page, not a bare 502, when the app\'s agent is gone', async () => {

@@ -94,6 +94,8 @@ export class AppAccess {
       await this.deps.auth.emit({ event: 'access.denied', user: identity.username, remote_addr: ctx.conn.clientAddr.address, kind: 'app', resource: name, reasons: decision.reasons });
       return sendPage(ctx, 403, deniedPage(identity.username, name, decision.reasons, this.deps.catalog.proxyUrl));
     }
+    // HTTP to a TCP service would reach it as garbage: say how to connect instead.
+    if (app.type === 'tcp') return sendPage(ctx, 400, tcpAppPage(name, this.deps.catalog.proxyUrl));
     await this.forward(ctx, app, identity);
   }
 
@@ -108,6 +110,7 @@ export class AppAccess {
     if (!identity) return refuse(401, 'no app session: open the app in the browser first');
     const decision = this.deps.authorizer.checker(identity).checkResource({ kind: 'app', name: found.name, labels: found.app.labels });
     if (!decision.allow) return refuse(403, decision.reasons.join('; '));
+    if (found.app.type === 'tcp') return refuse(400, `${found.name} is a TCP app: connect with postern proxy app ${found.name} --port PORT`);
     await this.deps.forwarder.upgrade(req, socket, head, { app: found.app, clientAddr: conn.clientAddr.address, publicHost: found.app.publicAddr, identityHeaders: await this.identityHeaders(identity, found.app) });
   }
 
@@ -249,6 +252,13 @@ export function deniedPage(user: string, app: string, reasons: string[], proxyUr
   return page(
     `Access to ${app} denied`,
     html`<h1>You may not open ${app}</h1><p class="error">${user} is not allowed to reach app "${app}".</p><p>Why:</p><ul>${reasons.map((r) => html`<li>${r}</li>`)}</ul><p>Ask an administrator for a role that allows this app (they can check with <code>postern ctl access check --user ${user} --kind app --name ${app}</code>).</p><p><a href="${proxyUrl}/web">Back to your applications</a></p>`,
+  );
+}
+
+function tcpAppPage(app: string, proxyUrl: string): string {
+  return page(
+    `${app} is a TCP app`,
+    html`<h1>${app} is a TCP app</h1><p>A browser cannot open it: it speaks its own protocol, not HTTP. Connect from your machine instead:</p><pre>postern proxy app ${app} --port PORT</pre><p>then point your client (a database client, redis-cli, …) at <code>localhost:PORT</code>.</p><p><a href="${proxyUrl}/web">Back to your applications</a></p>`,
   );
 }
 
