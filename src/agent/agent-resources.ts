@@ -38,7 +38,8 @@ export class AgentResources implements TunnelService {
       const port = uri.port ? Number(uri.port) : DEFAULT_PORTS[uri.protocol];
       if (!port) throw new Error(`app ${app.name}: ${app.uri} needs a port`);
       const rewrite = app.rewrite?.headers.length ? { rewrite_headers: app.rewrite.headers } : {};
-      this.add({ kind: 'app', name: app.name, labels: app.labels, uri: app.uri, ...opt('description', app.description), ...opt('public_addr', app.public_addr), ...rewrite }, { host: uri.hostname.replace(/^\[|\]$/g, ''), port });
+      const skipVerify = app.insecure_skip_verify ? { insecure_skip_verify: true } : {};
+      this.add({ kind: 'app', name: app.name, labels: app.labels, uri: app.uri, ...opt('description', app.description), ...opt('public_addr', app.public_addr), ...rewrite, ...skipVerify }, { host: uri.hostname.replace(/^\[|\]$/g, ''), port });
     }
     for (const node of config.ssh) this.add({ kind: 'node', name: node.name, labels: node.labels, ...opt('description', node.description) }, node.addr);
     for (const db of config.databases) this.add({ kind: 'db', name: db.name, labels: db.labels, protocol: db.protocol, uri: formatHostPort(db.uri), ...opt('description', db.description) }, db.uri);

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { isPosternError } from '../errors/postern-error.js';
 import { parseDuration } from './duration.js';
 import { loadConfig } from './load.js';
+import { parseResourceFlag } from './resource-flags.js';
 import { sampleConfig } from './sample.js';
 
 function withFile(text: string): { dir: string; file: string } {
@@ -81,6 +82,15 @@ describe('config', () => {
     const msg = errorOf(() => loadConfig({ file: withProxy.file }));
     expect(msg).toMatch(/agent\.apps\.0\.public_addr: login\.postern\.example\.com is the proxy's own name or one under it/);
     expect(msg).toMatch(/agent\.apps\.1\.description: a description is at most 1024 characters/);
+  });
+
+  it('takes insecure_skip_verify for https apps from YAML and from --app', () => {
+    const app = (spec: string) => ({ path: 'agent.apps', flag: '--app', value: [parseResourceFlag('--app', spec)] });
+    const proxy = { path: 'agent.proxy', flag: '--proxy', value: 'postern.example.com:443' };
+    const { config } = loadConfig({ cwd: tmpdir(), overrides: [proxy, app('name=wiki,uri=https://localhost:8443,insecure_skip_verify=true')] });
+    expect(config.agent?.apps[0]?.insecure_skip_verify).toBe(true);
+    const msg = errorOf(() => loadConfig({ cwd: tmpdir(), overrides: [proxy, app('name=wiki,uri=https://localhost:8443,insecure_skip_verify=maybe')] }));
+    expect(msg).toContain("--app (agent.apps.0.insecure_skip_verify): write true or false");
   });
 
   it('takes the public port from --listen-addr when no public address is given', () => {

@@ -2,7 +2,7 @@ import { InvalidArgumentError } from 'commander';
 
 /** The fields each resource flag takes besides `labels`. */
 const FIELDS = {
-  '--app': ['name', 'uri', 'description', 'public_addr'],
+  '--app': ['name', 'uri', 'description', 'public_addr', 'insecure_skip_verify'],
   '--ssh': ['name', 'addr', 'description'],
   '--db': ['name', 'protocol', 'uri', 'description'],
 } as const;

@@ -72,6 +72,9 @@ proxy:
 #       labels: { env: dev }
 #     - name: redis               # a TCP app
 #       uri: tcp://localhost:6379
+#     - name: wiki                # an https app with a self-signed certificate
+#       uri: https://localhost:8443
+#       insecure_skip_verify: true  # still encrypted, but the app is not authenticated
 #   ssh:
 #     - name: web-1
 #       addr: 127.0.0.1:22

@@ -105,6 +105,8 @@ const targetUri = (schemes: string[]) =>
   }, `give a URI with host and port, like ${schemes[0]}//localhost:3000 (schemes: ${schemes.map((x) => x.slice(0, -1)).join(', ')})`);
 
 const description = z.string().max(1024, 'a description is at most 1024 characters').optional();
+/** true or false, in YAML or as the text of a flag field (`--app …,insecure_skip_verify=true`). */
+const flagBoolean = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean({ error: 'write true or false' }));
 
 const agentSchema = z.strictObject({
   /** The proxy to dial, host:port. */
@@ -124,6 +126,8 @@ const agentSchema = z.strictObject({
         public_addr: z.string().regex(PUBLIC_ADDR, 'write a public address as host or host:port, like grafana.example.com').optional(),
         /** Headers added to every request, with trait templates: `X-User: {{internal.username}}`. */
         rewrite: z.strictObject({ headers: z.array(z.string().regex(/^[A-Za-z0-9-]+: ?.+$/, 'write a header as "Name: value", like "X-User: {{internal.username}}"')).default([]) }).optional(),
+        /** https:// apps with a self-signed certificate: still encrypted, but the app is not authenticated. */
+        insecure_skip_verify: flagBoolean.optional(),
       }),
     )
     .default([]),

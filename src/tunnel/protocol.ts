@@ -44,6 +44,8 @@ export const announcedResource = z.object({
   protocol: z.string().max(32).optional(),
   /** Apps: headers the proxy adds to every request, `Name: value` with trait templates. */
   rewrite_headers: z.array(z.string().max(1024)).max(64).optional(),
+  /** https:// apps: the proxy accepts any certificate from the app (a self-signed internal app). */
+  insecure_skip_verify: z.boolean().optional(),
 });
 export type AnnouncedResource = z.output<typeof announcedResource>;
 

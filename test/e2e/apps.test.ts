@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer, type Server } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -15,11 +16,23 @@ import { TestApp } from '../helpers/test-app.js';
 const tools = haveProgram('curl', ['--version']);
 const PASSWORD = 'correct horse battery staple';
 
+/** An https server with a self-signed certificate (made by openssl) that says what it was asked. */
+async function selfSignedHttpsApp(): Promise<{ server: Server; port: number }> {
+  const dir = tempDir();
+  const r = await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost', '-days', '1']);
+  expect(r.code, r.stderr).toBe(0);
+  const server = createHttpsServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => res.end(`https app saw ${req.method} ${req.url} over TLS`));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, port: (server.address() as { port: number }).port };
+}
+
 describe.runIf(tools)('web app access', () => {
   let cluster: TestCluster;
   let app: TestApp;
   let agent: PosternProcess;
   let caFile: string;
+  let httpsApp: { server: Server; port: number };
 
   beforeAll(async () => {
     // Password-only logins: this suite signs people in many times, and one-time codes are tested elsewhere.
@@ -29,13 +42,17 @@ describe.runIf(tools)('web app access', () => {
     caFile = join(tempDir(), 'ca.pem');
     writeFileSync(caFile, (await cluster.ctl(['auth', 'export'])).stdout);
     app = await TestApp.start({ proxyPort: cluster.server.proxyPort, caPem: readFileSync(caFile, 'utf8'), issuer: 'postern.localhost' });
+    httpsApp = await selfSignedHttpsApp();
     const dir = tempDir();
     // The agent's config file gives the app a header rewrite with a trait template.
     writeFileSync(
       join(dir, 'agent.yaml'),
       `agent:\n  proxy: ${cluster.proxy}\n  apps:\n    - name: grafana\n      uri: ${app.uri}\n      labels: { env: dev }\n      rewrite:\n        headers: ["X-User: {{internal.username}}", "X-Logins: {{internal.logins}}"]\n` +
         // A TCP app (nothing listens there: the proxy must not even try to reach it over HTTP).
-        `    - name: cache\n      uri: tcp://127.0.0.1:9\n      labels: { env: dev }\n`,
+        `    - name: cache\n      uri: tcp://127.0.0.1:9\n      labels: { env: dev }\n` +
+        // The same https app with a self-signed certificate, verified (refused) and not.
+        `    - name: internal\n      uri: https://localhost:${httpsApp.port}\n      labels: { env: dev }\n` +
+        `    - name: internal-unverified\n      uri: https://localhost:${httpsApp.port}\n      labels: { env: dev }\n      insecure_skip_verify: true\n`,
     );
     agent = await cluster.startAgent(['--config', join(dir, 'agent.yaml')], { token: await cluster.token('app') });
     writeFileSync(join(dir, 'prod-only.yaml'), 'kind: role\nversion: v1\nmetadata: { name: prod-only }\nspec:\n  allow:\n    app_labels: { env: prod }\n');
@@ -46,6 +63,7 @@ describe.runIf(tools)('web app access', () => {
   afterAll(async () => {
     await agent?.stop();
     app?.close();
+    httpsApp?.server.close();
     await cluster?.stop();
   });
 
@@ -172,6 +190,17 @@ describe.runIf(tools)('web app access', () => {
     expect(r.stdout).toContain('cache is a TCP app');
     expect(r.stdout).toContain('postern proxy app cache --port PORT');
     expect(r.stdout.trim().split('\n').at(-1)).toMatch(/^400 /);
+  });
+
+  it('reaches https apps over TLS, and says how to accept a self-signed one', async () => {
+    const jar = await signedIn('alice');
+    const refused = await browse(jar, `https://internal.postern.localhost:${cluster.server.proxyPort}/`);
+    expect(refused.stdout.trim().split('\n').at(-1)).toMatch(/^502 /);
+    expect(refused.stdout).toContain('certificate is not trusted');
+    expect(refused.stdout).toContain('insecure_skip_verify: true');
+    const accepted = await browse(jar, `https://internal-unverified.postern.localhost:${cluster.server.proxyPort}/hello`);
+    expect(accepted.stdout).toContain('https app saw GET /hello over TLS');
+    expect(accepted.stdout.trim().split('\n').at(-1)).toMatch(/^200 /);
   });
 
   it('shows an offline page, not a bare 502, when the app\'s agent is gone', async () => {

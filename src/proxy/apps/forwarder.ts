@@ -108,7 +108,7 @@ export class AppForwarder {
     let pool = this.pools.get(key);
     if (!pool) {
       const target = new URL(app.uri);
-      const tls = target.protocol === 'https:' ? { servername: target.hostname, verify: true } : undefined;
+      const tls = target.protocol === 'https:' ? { servername: target.hostname, verify: !app.announced.insecure_skip_verify } : undefined;
       pool = { agent: new TunnelAgent(() => this.tunnels.dial('app', app.name, app.announced), tls), target, tls };
       for (const [old, stale] of this.pools) {
         if (!old.startsWith(`${app.name} `)) continue;

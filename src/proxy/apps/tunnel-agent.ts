@@ -1,6 +1,7 @@
 import { Agent, type ClientRequestArgs } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
+import { PosternError } from '../../errors/postern-error.js';
 
 /** Opens a byte stream to the app (through its agent's tunnel). */
 export type Dialer = () => Promise<Duplex>;
@@ -21,11 +22,20 @@ export async function openAppStream(dial: Dialer, tls: AppTls | undefined): Prom
   return new Promise((resolve, reject) => {
     const secure = tlsConnect({ socket: stream, servername: tls.servername, ALPNProtocols: ['http/1.1'], rejectUnauthorized: tls.verify });
     secure.once('secureConnect', () => resolve(secure));
-    secure.once('error', (err) => {
+    secure.once('error', (err: NodeJS.ErrnoException) => {
       stream.destroy();
-      reject(err);
+      reject(untrusted(err, tls.servername) ?? err);
     });
   });
+}
+
+/** A certificate the proxy could not verify: say so, and what the app's owner can do. */
+function untrusted(err: NodeJS.ErrnoException, servername: string): PosternError | undefined {
+  if (!err.code || !/CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ALTNAME/.test(err.code)) return undefined;
+  return new PosternError(
+    'TARGET_UNREACHABLE',
+    `the app's certificate is not trusted (${err.code}: ${err.message}). If ${servername} uses a self-signed certificate, set insecure_skip_verify: true for this app in the agent's configuration (the connection stays encrypted, but the app is not authenticated)`,
+  );
 }
 
 /**
