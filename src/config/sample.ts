@@ -57,6 +57,9 @@ proxy:
   handshake_timeout: 10s
   # Connections open at once; further ones are refused until some close.
   max_connections: 10000
+  # SSH nodes the proxy reaches itself, with no agent (example):
+  # ssh_nodes:
+  #   - { name: db-1, addr: "10.0.0.7:22", labels: { env: prod } }
 
 
 # An agent: runs inside a private network, dials out to the proxy (no inbound port needed) and

@@ -57,6 +57,24 @@ const routeSchema = z
   .refine((r) => (r.to === undefined) !== (r.app === undefined), { message: 'give exactly one target: to: tcp://HOST:PORT (reached from the proxy) or app: NAME (a TCP app behind an agent)' });
 export type RouteConfig = z.output<typeof routeSchema>;
 
+const resourceName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'use lower-case letters, digits and dashes (it becomes a DNS label: <name>.<proxy host>)');
+const labelMap = z.record(z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._/-]{0,62}$/, 'label keys are letters, digits and . _ / -'), z.string().max(256)).default({});
+const targetUri = (schemes: string[]) =>
+  z.string().refine((s) => {
+    try {
+      const u = new URL(s);
+      return schemes.includes(u.protocol) && u.hostname !== '';
+    } catch {
+      return false;
+    }
+  }, `give a URI with host and port, like ${schemes[0]}//localhost:3000 (schemes: ${schemes.map((x) => x.slice(0, -1)).join(', ')})`);
+
+const description = z.string().max(1024, 'a description is at most 1024 characters').optional();
+/** true or false, in YAML or as the text of a flag field (`--app …,insecure_skip_verify=true`). */
+const flagBoolean = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean({ error: 'write true or false' }));
+/** An SSH node: its name (`postern ssh root@web-1`), where its sshd listens, and labels for roles. */
+const sshNode = z.strictObject({ name: resourceName, addr: hostPort('127.0.0.1:22', 22), labels: labelMap, description });
+
 const proxySchema = z.strictObject({
   listen_addr: hostPort('0.0.0.0:3080').prefault('0.0.0.0:3080'),
   public_addr: hostPort('postern.example.com:443', 443).prefault('postern.localhost:3080'),
@@ -65,6 +83,8 @@ const proxySchema = z.strictObject({
   handshake_timeout: duration(100, 10 * 60_000, '10s').prefault('10s'),
   max_connections: z.number().int().min(1).default(10_000),
   routes: z.array(routeSchema).default([]),
+  /** SSH nodes the proxy reaches itself, with no agent in between. */
+  ssh_nodes: z.array(sshNode).default([]),
 });
 
 /** `app,ssh:the-token-value`: a join token that does not expire, for agents started by automation. */
@@ -92,22 +112,6 @@ const authSchema = z.strictObject({
   tokens: z.array(staticToken).default([]),
 });
 
-const resourceName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'use lower-case letters, digits and dashes (it becomes a DNS label: <name>.<proxy host>)');
-const labelMap = z.record(z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._/-]{0,62}$/, 'label keys are letters, digits and . _ / -'), z.string().max(256)).default({});
-const targetUri = (schemes: string[]) =>
-  z.string().refine((s) => {
-    try {
-      const u = new URL(s);
-      return schemes.includes(u.protocol) && u.hostname !== '';
-    } catch {
-      return false;
-    }
-  }, `give a URI with host and port, like ${schemes[0]}//localhost:3000 (schemes: ${schemes.map((x) => x.slice(0, -1)).join(', ')})`);
-
-const description = z.string().max(1024, 'a description is at most 1024 characters').optional();
-/** true or false, in YAML or as the text of a flag field (`--app …,insecure_skip_verify=true`). */
-const flagBoolean = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean({ error: 'write true or false' }));
-
 const agentSchema = z.strictObject({
   /** The proxy to dial, host:port. */
   proxy: z.string({ error: 'the agent needs the proxy to dial: give --proxy host:port (or agent.proxy in postern.yaml)' }).pipe(hostPort('postern.example.com:443', 443)),
@@ -131,7 +135,7 @@ const agentSchema = z.strictObject({
       }),
     )
     .default([]),
-  ssh: z.array(z.strictObject({ name: resourceName, addr: hostPort('127.0.0.1:22', 22), labels: labelMap, description })).default([]),
+  ssh: z.array(sshNode).default([]),
   databases: z
     .array(z.strictObject({ name: resourceName, protocol: z.enum(['postgres', 'mysql', 'mongodb']), uri: hostPort('127.0.0.1:5432'), labels: labelMap, description }))
     .default([]),

@@ -24,6 +24,7 @@ import { registerLauncher } from '../proxy/apps/launcher.js';
 import { RequestLog } from '../proxy/apps/request-log.js';
 import { ConnectHandler } from '../proxy/routes/connect-handler.js';
 import { registerNodeRoutes } from '../proxy/ssh/node-routes.js';
+import { NodeCatalog } from '../proxy/ssh/node-catalog.js';
 import { SshHandler } from '../proxy/ssh/ssh-handler.js';
 import { LiveGrants } from '../proxy/routes/live-grants.js';
 import { RouteTable } from '../proxy/routes/route-table.js';
@@ -100,7 +101,8 @@ export async function startServer(config: PosternConfig, log: Logger): Promise<R
     const tunnels = new TunnelRegistry(backend, log.child({ component: 'tunnels' }), registry);
     router.register('reversetunnel', new TunnelServer(tunnels, verifier, lockWatcher, audit));
     router.register('tcp', new TcpHandler(publicHost, { verifier, authorizer, tunnels, locks: lockWatcher, audit }));
-    router.register('ssh', new SshHandler({ verifier, authorizer, tunnels, locks: lockWatcher, audit, cluster }));
+    const nodes = new NodeCatalog(config.proxy.ssh_nodes, tunnels);
+    router.register('ssh', new SshHandler({ verifier, authorizer, nodes, locks: lockWatcher, audit, cluster }));
     const web = new WebHandler(log.child({ component: 'web' }));
     web.route('GET', '/webapi/ping', pingRoute({ clusterName: cluster.clusterName, publicAddr: formatHostPort(config.proxy.public_addr), version: VERSION, protocols: () => router.served() }));
     const authn = new WebAuthenticator(auth, verifier, lockWatcher);
@@ -126,7 +128,7 @@ export async function startServer(config: PosternConfig, log: Logger): Promise<R
     const connect = new ConnectHandler({ routes: new RouteTable(config.proxy.routes), authn, authorizer, tunnels, grants, audit, log: log.child({ component: 'routes' }), loginUrl: `${publicUrl}/web/login` });
     web.onConnect((req) => connect.handle(req));
     registerCliLogin(web, auth, authn);
-    registerNodeRoutes(web, { tunnels, authn, authorizer });
+    registerNodeRoutes(web, { nodes, authn, authorizer });
     registerLauncher(web, { catalog, sessions: appSessions, auth, authn, authorizer });
     const ui = new UiFiles();
     web.route('GET', '/web', (ctx) => ui.serve(ctx));

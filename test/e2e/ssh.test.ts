@@ -23,8 +23,9 @@ describe.runIf(tools)('SSH access: certificates, postern ssh, plain OpenSSH', ()
   let profileDir: string;
 
   /** An sshd set up the way `postern ctl auth sign-host` says: trusts the user CA, accepts only its own node's logins, presents a host certificate. */
-  const posternNode = (node: string, trust = true) =>
+  const posternNode = (node: string, trust = true, port?: number) =>
     Sshd.start({
+      ...(port ? { port } : {}),
       configure: async (hostKeyPub, dir) => {
         const signed = await cluster.ctl(['auth', 'sign-host', `--host=${node}`, `--key=${hostKeyPub}`, `--out=${join(dir, 'host-cert.pub')}`]);
         if (signed.code !== 0) throw new Error(signed.stderr);
@@ -36,8 +37,11 @@ describe.runIf(tools)('SSH access: certificates, postern ssh, plain OpenSSH', ()
 
   beforeAll(async () => {
     const config = join(tempDir(), 'postern.yaml');
-    writeFileSync(config, 'auth:\n  second_factor: off\n');
+    // db-1 is reached by the proxy itself (proxy.ssh_nodes), with no agent: its port is chosen first.
+    const directPort = await freePort();
+    writeFileSync(config, `auth:\n  second_factor: off\nproxy:\n  ssh_nodes:\n    - { name: db-1, addr: "127.0.0.1:${directPort}", labels: { env: dev } }\n`);
     cluster = await TestCluster.start(['--config', config]);
+    sshds['db-1'] = await posternNode('db-1', true, directPort);
     sshds['web-1'] = await posternNode('web-1');
     sshds['web-2'] = await posternNode('web-2');
     sshds['untrusting'] = await posternNode('untrusting', false);
@@ -68,6 +72,7 @@ describe.runIf(tools)('SSH access: certificates, postern ssh, plain OpenSSH', ()
 
   it('lists the nodes with the logins allowed on each', async () => {
     const ls = await postern(['ls']);
+    expect(ls.stdout).toMatch(/db-1\s+env=dev\s+root, ubuntu/);
     expect(ls.stdout).toMatch(/web-1\s+env=dev\s+root, ubuntu/);
     expect(ls.stdout).toMatch(/web-2\s+env=prod\s+ubuntu\n/);
     expect((await postern(['ls', 'env=prod'])).stdout).not.toContain('web-1');
@@ -79,6 +84,14 @@ describe.runIf(tools)('SSH access: certificates, postern ssh, plain OpenSSH', ()
     expect(r.stdout).toBe('root on web-1\n');
     const audit = await cluster.ctl(['audit', 'ls', '--format', 'json', '--type', 'ssh.session.end', '--user', 'alice']);
     expect(JSON.parse(audit.stdout.trim().split('\n')[0]!)).toMatchObject({ login: 'root', node: 'web-1', bytes_up: expect.any(Number), duration_ms: expect.any(Number) });
+  });
+
+  it('reaches a node the proxy dials itself (proxy.ssh_nodes), with the same login rules', async () => {
+    const r = await postern(['ssh', 'root@db-1', 'echo "$(whoami) on db-1"']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('root on db-1\n');
+    const audit = await cluster.ctl(['audit', 'ls', '--format', 'json', '--type', 'ssh.session.start', '--user', 'alice']);
+    expect(audit.stdout).toContain('"node":"db-1"');
   });
 
   it('refuses a login the roles do not allow on that node, naming the logins that are', async () => {

@@ -22,9 +22,9 @@ export class Sshd {
    * `configure` gets the host key's .pub path before sshd starts and returns more sshd_config
    * lines (a Postern node: TrustedUserCAKeys, AuthorizedPrincipalsCommand, HostCertificate).
    */
-  static async start(opts: { configure?: (hostKeyPub: string, dir: string) => Promise<string[]> } = {}): Promise<Sshd> {
+  static async start(opts: { configure?: (hostKeyPub: string, dir: string) => Promise<string[]>; port?: number } = {}): Promise<Sshd> {
     const dir = tempDir('postern-sshd-');
-    const port = await freePort();
+    const port = opts.port ?? (await freePort());
     const key = (name: string) => {
       execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, name)]);
       return join(dir, name);

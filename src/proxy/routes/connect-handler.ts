@@ -1,11 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AuditLog } from '../../audit/audit-log.js';
 import type { Authorizer } from '../../auth/authorizer.js';
 import { isPosternError, PosternError, toPosternError } from '../../errors/postern-error.js';
 import type { Logger } from '../../log/logger.js';
 import { formatHostPort } from '../../net/addr.js';
+import { dialTcp } from '../../net/dial.js';
 import type { Decision } from '../../policy/access-checker.js';
 import { evaluateRoutePolicy } from '../../policy/route-policy/index.js';
 import type { TunnelRegistry } from '../../tunnel/registry.js';
@@ -14,8 +14,6 @@ import type { ConnectRequest } from '../web/connect-request.js';
 import type { Principal, WebAuthenticator } from '../web/principal.js';
 import type { LiveGrants } from './live-grants.js';
 import type { Route, RouteTable } from './route-table.js';
-
-const DIAL_TIMEOUT_MS = 10_000;
 
 export interface ConnectDeps {
   routes: RouteTable;
@@ -98,21 +96,7 @@ export class ConnectHandler {
 
   private dial(route: Route): Promise<Duplex> {
     if (route.target.kind === 'app') return this.deps.tunnels.dial('app', route.target.name);
-    const { addr } = route.target;
-    return new Promise((resolve, reject) => {
-      const socket = connect({ host: addr.host, port: addr.port, noDelay: true, allowHalfOpen: true, timeout: DIAL_TIMEOUT_MS });
-      const fail = (err: NodeJS.ErrnoException) => {
-        socket.destroy();
-        reject(new PosternError('TARGET_UNREACHABLE', `the proxy cannot reach ${formatHostPort(addr)} (the target of ${route.from}): ${err.code ?? err.message}`));
-      };
-      socket.once('error', fail);
-      socket.once('timeout', () => fail(new Error(`no answer within ${DIAL_TIMEOUT_MS / 1000} s`)));
-      socket.once('connect', () => {
-        socket.off('error', fail);
-        socket.setTimeout(0);
-        resolve(socket);
-      });
-    });
+    return dialTcp(route.target.addr, `the target of ${route.from}`);
   }
 
   private relay(req: ConnectRequest, route: Route, principal: Principal | undefined, target: Duplex, log: Logger): void {

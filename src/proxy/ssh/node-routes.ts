@@ -1,15 +1,15 @@
 import type { Authorizer } from '../../auth/authorizer.js';
-import type { TunnelRegistry } from '../../tunnel/registry.js';
 import type { WebAuthenticator } from '../web/principal.js';
 import { sendJson } from '../web/respond.js';
+import type { NodeCatalog } from './node-catalog.js';
 import type { WebHandler } from '../web/web-handler.js';
 
 /** `GET /webapi/nodes`: the SSH nodes online that this person may log in to, and as whom. */
-export function registerNodeRoutes(web: WebHandler, deps: { tunnels: TunnelRegistry; authn: WebAuthenticator; authorizer: Authorizer }): void {
+export function registerNodeRoutes(web: WebHandler, deps: { nodes: NodeCatalog; authn: WebAuthenticator; authorizer: Authorizer }): void {
   web.route('GET', '/webapi/nodes', async (ctx) => {
     const checker = deps.authorizer.checker(await deps.authn.principal(ctx));
-    const nodes = deps.tunnels
-      .list('node')
+    const nodes = deps.nodes
+      .list()
       .map((n) => ({ name: n.name, labels: n.labels, ...(n.description ? { description: n.description } : {}), logins: checker.allowedLogins({ kind: 'node', name: n.name, labels: n.labels }) }))
       .filter((n) => n.logins.length > 0);
     sendJson(ctx.res, 200, { nodes });

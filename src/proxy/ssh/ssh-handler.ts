@@ -5,9 +5,9 @@ import type { LockWatcher } from '../../auth/lock-watcher.js';
 import { nodePrincipal, SSH_SESSION_CERT_TTL_MS, sshUserCertificate } from '../../auth/ssh-certificates.js';
 import type { IdentityVerifier } from '../../auth/verifier.js';
 import { PosternError } from '../../errors/postern-error.js';
-import type { TunnelRegistry } from '../../tunnel/registry.js';
 import type { ProtocolHandler, RoutedConnection } from '../router.js';
 import { readLine, relayAuthorized, serveRaw } from '../tcp/stream-status.js';
+import type { NodeCatalog } from './node-catalog.js';
 
 /** The client must say which node and login it wants this soon after the handshake. */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -18,18 +18,19 @@ const LOGIN = /^[a-z_][a-z0-9_.-]{0,31}$/i;
  * OpenSSH ProxyCommand) sends one line, `{"node", "login", "public_key"}`; the proxy checks the
  * user's certificate, that the node is online, and that a role allows this login on this node,
  * then answers with a certificate for exactly that login on that node (`root@web-1`, valid two
- * minutes: enough to authenticate) and relays the SSH bytes to the node through its agent.
+ * minutes: enough to authenticate) and relays the SSH bytes to the node, through its agent or,
+ * for a node in proxy.ssh_nodes, straight from the proxy.
  * OpenSSH runs end to end; the proxy never sees inside the session.
  */
 export class SshHandler implements ProtocolHandler {
-  constructor(private readonly deps: { verifier: IdentityVerifier; authorizer: Authorizer; tunnels: TunnelRegistry; locks: LockWatcher; audit: AuditLog; cluster: ClusterState }) {}
+  constructor(private readonly deps: { verifier: IdentityVerifier; authorizer: Authorizer; nodes: NodeCatalog; locks: LockWatcher; audit: AuditLog; cluster: ClusterState }) {}
 
   handle(conn: RoutedConnection): void {
     serveRaw(conn, 'an SSH connection', () => this.serve(conn));
   }
 
   private async serve(conn: RoutedConnection): Promise<void> {
-    const { verifier, authorizer, tunnels, locks, audit, cluster } = this.deps;
+    const { verifier, authorizer, nodes, locks, audit, cluster } = this.deps;
     const identity = verifier.verifySocket(conn.socket, 'user');
     const timer = setTimeout(() => conn.socket.destroy(), REQUEST_TIMEOUT_MS);
     const request = await readLine(conn.socket).finally(() => clearTimeout(timer));
@@ -53,7 +54,7 @@ export class SshHandler implements ProtocolHandler {
       validBefore: new Date(Math.min(Date.now() + SSH_SESSION_CERT_TTL_MS, identity.expires.getTime())),
       purpose: `ssh ${login}@${node}`,
     });
-    const upstream = await tunnels.dial('node', node, resource);
+    const upstream = await nodes.dial(node, resource);
     const started = performance.now();
     let up = 0;
     let down = 0;
@@ -69,9 +70,9 @@ export class SshHandler implements ProtocolHandler {
   /** The node's announcement, or an error that tells "no such node" from "its agent is offline". */
   private async online(node: string) {
     try {
-      return this.deps.tunnels.resolve('node', node);
+      return this.deps.nodes.resolve(node);
     } catch (err) {
-      if (await this.deps.tunnels.known('node', node)) throw err;
+      if (await this.deps.nodes.known(node)) throw err;
       throw new PosternError('NOT_FOUND', `there is no node "${node}"; \`postern ls\` lists the nodes you may reach`);
     }
   }
