@@ -112,6 +112,20 @@ describe('sqlite audit log: append and query', () => {
     expect(await log.query({})).toEqual([]);
   });
 
+  it('writes appends together, and close() writes the ones nobody waited for', async () => {
+    const path = freshPath();
+    const log = new SqliteAuditLog({ path });
+    const first = log.emit({ event: 'lock.create', user: 'admin', name: 'a' });
+    const second = log.emit({ event: 'lock.create', user: 'admin', name: 'b' });
+    expect((await first).index + 1).toBe((await second).index);
+    // Fired and forgotten (as a tunnel's start event is), then the process shuts down.
+    void log.emit({ event: 'lock.delete', user: 'admin', name: 'a' });
+    await log.close();
+    const reopened = new SqliteAuditLog({ path });
+    expect((await reopened.query({})).map((e) => e.event)).toEqual(['lock.create', 'lock.create', 'lock.delete']);
+    await reopened.close();
+  });
+
   it("lives in the backend's file beside its tables, and refuses use once closed", async () => {
     const path = freshPath();
     const backend = new SqliteBackend({ path });
