@@ -54,6 +54,30 @@ export function joinStreams(a: Duplex, b: Duplex, onClose?: (err?: Error) => voi
   b.on('error', finish);
   a.once('close', closed(b));
   b.once('close', closed(a));
+  coalesceWrites(a, b);
+  coalesceWrites(b, a);
   a.pipe(b);
   b.pipe(a);
 }
+
+/**
+ * Chunks that `from` delivers in one turn of the event loop reach `to` as one write. TLS hands
+ * over each 16 KiB record on its own, and an HTTP/2 stream each piece of a DATA frame that a TLS
+ * record holds (16 KiB frames cross record boundaries, so about two per record); written one by
+ * one, each costs a system call and, to TLS, a record of its own. Corked until the turn's
+ * check phase, they leave in one writev. Only a large chunk (a bulk transfer) starts a cork: a
+ * small one (a keystroke, a request, a first byte) is written at once, since deferring it costs
+ * interactive traffic latency. Registered before pipe() so that the cork is in place before its
+ * write.
+ */
+function coalesceWrites(from: Duplex, to: Duplex): void {
+  const uncork = () => to.uncork();
+  from.on('data', (chunk: Buffer) => {
+    if (chunk.length < BULK_CHUNK || to.writableCorked) return;
+    to.cork();
+    setImmediate(uncork);
+  });
+}
+
+/** A chunk at least this large is taken as part of a bulk transfer (see coalesceWrites). */
+const BULK_CHUNK = 4096;
