@@ -36,7 +36,12 @@ const HEARTBEAT_WAIT_MS = 5_000;
 export class TunnelClient {
   private readonly h2: Http2Server;
   private readonly backoff = new Backoff();
+  /** The tunnel in use, or being dialled. */
   private socket: TLSSocket | undefined;
+  /** Every socket still open: after a renewal, the old tunnel's until the proxy lets it go. */
+  private readonly sockets = new Set<TLSSocket>();
+  /** The socket whose HTTP/2 session is being set up (the server announces it synchronously). */
+  private handingOver: TLSSocket | undefined;
   private stopped = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private connectedOnce: (() => void) | undefined;
@@ -62,15 +67,20 @@ export class TunnelClient {
     this.dial();
   }
 
-  /** Drops the current tunnel and dials again at once (after a certificate renewal). */
+  /**
+   * Dials a new tunnel at once (after a certificate renewal), make before break: the proxy
+   * replaces the old tunnel when the new one registers, so the agent's resources never go
+   * offline in between; the old socket's close is then no disconnect.
+   */
   redial(): void {
-    this.socket?.destroy();
+    clearTimeout(this.retryTimer);
+    this.dial();
   }
 
   close(): void {
     this.stopped = true;
     clearTimeout(this.retryTimer);
-    this.socket?.destroy();
+    for (const socket of this.sockets) socket.destroy();
     this.h2.close();
   }
 
@@ -87,6 +97,7 @@ export class TunnelClient {
       secureContext: clientContext({ trustedPem: creds.hostCaPem, certPem: creds.certPem, keyPem: creds.keyPem }),
     });
     this.socket = socket;
+    this.sockets.add(socket);
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 15_000);
     const connectTimer = setTimeout(() => socket.destroy(new Error('the TLS handshake took over 10 s')), 10_000);
@@ -96,13 +107,16 @@ export class TunnelClient {
         socket.destroy(new Error(`${where} did not accept ${REVERSE_TUNNEL_ALPN}; is it a Postern proxy?`));
         return;
       }
+      this.handingOver = socket;
       this.h2.emit('connection', socket);
+      this.handingOver = undefined;
     });
     socket.once('error', (err) => this.log.debug('tunnel socket error', { err }));
     socket.once('close', () => {
       clearTimeout(connectTimer);
-      if (this.socket === socket) this.socket = undefined;
-      if (this.stopped) return;
+      this.sockets.delete(socket);
+      if (this.socket !== socket || this.stopped) return; // a replaced tunnel, or stopping
+      this.socket = undefined;
       const delay = this.backoff.next();
       const why = this.refusal ?? 'the connection closed';
       this.refusal = undefined;
@@ -113,6 +127,7 @@ export class TunnelClient {
 
   /** Liveness: the proxy polls for resources every few seconds; silence means the tunnel is dead. */
   private watch(session: Http2Session): void {
+    const socket = this.handingOver;
     widenSessionWindow(session);
     session.on('error', (err) => this.log.debug('tunnel session error', { err }));
     session.on('goaway', (_code, _last, data) => {
@@ -124,7 +139,7 @@ export class TunnelClient {
       if (Date.now() - heard > DEAD_AFTER_MS) {
         this.log.warn('no heartbeat from the proxy; reconnecting');
         session.destroy();
-        this.socket?.destroy();
+        socket?.destroy();
       }
     }, 1000).unref();
     session.once('close', () => clearInterval(check));

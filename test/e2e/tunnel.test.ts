@@ -327,6 +327,8 @@ describe.runIf(tools)('agent certificates', () => {
       const issued = await cluster.ctl(['audit', 'ls', '--format', 'json', '--type', 'cert.issued']);
       expect(issued.stdout.trim().split('\n').filter((l) => l.includes('"cert_kind":"host"')).length).toBeGreaterThanOrEqual(2);
       expect(agent.logs.some((l) => l.level === 'error')).toBe(false);
+      // Make before break: the renewed tunnel replaced the old one, which never went down.
+      expect(agent.logs.filter((l) => / is down /.test(l.msg)).map((l) => l.msg)).toEqual([]);
     } finally {
       await agent.stop();
       echo.server.close();
