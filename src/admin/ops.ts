@@ -178,7 +178,7 @@ export const ADMIN_OPS = {
       if (given.length !== 1) throw new PosternError('USAGE', 'lock exactly one target: --user NAME, --role NAME or --agent NAME_OR_ID');
       // A misspelt name would lock no one and leave the real user in: refuse it.
       if (args.user !== undefined) await auth.users.require(args.user);
-      if (args.role !== undefined) await existingRole(auth, args.role);
+      if (args.role !== undefined) await requireRoles(auth, [args.role]);
       const target = args.user !== undefined ? { user: args.user } : args.role !== undefined ? { role: args.role } : { agent: await agentId(auth, args.agent!) };
       const lock = await auth.locks.create(target, { createdBy: actor.name, ...(args.message ? { message: args.message } : {}), ...(args.ttl_ms ? { ttlMs: args.ttl_ms } : {}) });
       await auth.emit({ event: 'lock.create', user: actor.name, remote_addr: actor.remoteAddr, lock_id: lock.id, target, message: lock.message, expires: lock.expires });
@@ -323,7 +323,13 @@ function checkEventType(type: string): AuditEventType {
 
 async function requireRoles(auth: AuthService, roles: string[]): Promise<void> {
   const missing = await auth.roles.missing(roles);
-  if (missing.length) throw new PosternError('BAD_REQUEST', `no such role: ${missing.join(', ')}; list roles with \`postern ctl get roles\` or create it with \`postern ctl create -f role.yaml\``);
+  if (!missing.length) return;
+  const names = (await auth.roles.list()).map((r) => r.metadata.name);
+  const described = missing.map((m) => {
+    const guess = didYouMean(m, names);
+    return guess ? `${m} (did you mean "${guess}"?)` : m;
+  });
+  throw new PosternError('BAD_REQUEST', `no such role: ${described.join(', ')}; list roles with \`postern ctl get roles\` or create it with \`postern ctl create -f role.yaml\``);
 }
 
 async function invite(auth: AuthService, kind: 'invite' | 'reset', user: string, actor: Actor): Promise<{ invite_url: string; invite_expires: string }> {
@@ -339,13 +345,6 @@ async function setCredentials(auth: AuthService, user: string, password: string,
   await auth.users.setCredentials(user, { password_hash: hash, ...(secret ? { totp_secret: secret } : {}) });
   await auth.emit({ event: 'user.password.set', user: actor.name, remote_addr: actor.remoteAddr, target: user, how: 'set by an administrator' });
   return secret ? { otp_uri: totpUri(secret, user, `Postern ${auth.cluster.clusterName}`) } : {};
-}
-
-async function existingRole(auth: AuthService, name: string): Promise<void> {
-  if (await auth.roles.get(name)) return;
-  const names = (await auth.roles.list()).map((r) => r.metadata.name);
-  const guess = didYouMean(name, names);
-  throw new PosternError('NOT_FOUND', `role "${name}" does not exist${guess ? ` (did you mean "${guess}"?)` : ''}; the roles are ${names.join(', ')}`);
 }
 
 /** An agent's ID from its ID or the name it is listed under (`ctl get agents`). */

@@ -3,6 +3,20 @@ import type { Socket } from 'node:net';
 
 /** How long a side that was told to end may take to deliver what it still holds, once its partner has closed. */
 const DRAIN_DEADLINE_MS = 120_000;
+/** A chunk at least this large is taken as part of a bulk transfer (see coalesceWrites). */
+const BULK_CHUNK = 4096;
+
+/**
+ * Ends a relayed stream so that its peer sees an error rather than an ordinary end: under TLS,
+ * a TCP reset (there is no in-band way to say why on a CONNECT tunnel over HTTP/1.1); an HTTP/2
+ * stream is reset by destroy(). `postern tcp` then exits non-zero instead of as if the
+ * service had hung up.
+ */
+export function abortStream(stream: Duplex): void {
+  const parent = (stream as Duplex & { _parent?: Socket })._parent;
+  if (parent && typeof parent.resetAndDestroy === 'function' && !parent.destroyed) parent.resetAndDestroy();
+  stream.destroy();
+}
 
 /**
  * Joins two byte streams both ways until both are done, then tears both down. `.pipe()` rather
@@ -19,18 +33,6 @@ const DRAIN_DEADLINE_MS = 120_000;
  * left to deliver them and destroyed when it closes, or after DRAIN_DEADLINE_MS. An error, or a
  * side that goes away without ending, tears both down at once.
  */
-/**
- * Ends a relayed stream so that its peer sees an error rather than an ordinary end: under TLS,
- * a TCP reset (there is no in-band way to say why on a CONNECT tunnel over HTTP/1.1); an HTTP/2
- * stream is reset by destroy(). `postern tcp` then exits non-zero instead of as if the
- * service had hung up.
- */
-export function abortStream(stream: Duplex): void {
-  const parent = (stream as Duplex & { _parent?: Socket })._parent;
-  if (parent && typeof parent.resetAndDestroy === 'function' && !parent.destroyed) parent.resetAndDestroy();
-  stream.destroy();
-}
-
 export function joinStreams(a: Duplex, b: Duplex, onClose?: (err?: Error) => void): void {
   for (const s of [a, b]) {
     s.allowHalfOpen = true;
@@ -78,6 +80,3 @@ function coalesceWrites(from: Duplex, to: Duplex): void {
     setImmediate(uncork);
   });
 }
-
-/** A chunk at least this large is taken as part of a bulk transfer (see coalesceWrites). */
-const BULK_CHUNK = 4096;

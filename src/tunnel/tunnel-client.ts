@@ -40,8 +40,6 @@ export class TunnelClient {
   private socket: TLSSocket | undefined;
   /** Every socket still open: after a renewal, the old tunnel's until the proxy lets it go. */
   private readonly sockets = new Set<TLSSocket>();
-  /** The socket whose HTTP/2 session is being set up (the server announces it synchronously). */
-  private handingOver: TLSSocket | undefined;
   private stopped = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private connectedOnce: (() => void) | undefined;
@@ -107,9 +105,7 @@ export class TunnelClient {
         socket.destroy(new Error(`${where} did not accept ${REVERSE_TUNNEL_ALPN}; is it a Postern proxy?`));
         return;
       }
-      this.handingOver = socket;
       this.h2.emit('connection', socket);
-      this.handingOver = undefined;
     });
     socket.once('error', (err) => this.log.debug('tunnel socket error', { err }));
     socket.once('close', () => {
@@ -127,7 +123,6 @@ export class TunnelClient {
 
   /** Liveness: the proxy polls for resources every few seconds; silence means the tunnel is dead. */
   private watch(session: Http2Session): void {
-    const socket = this.handingOver;
     widenSessionWindow(session);
     session.on('error', (err) => this.log.debug('tunnel session error', { err }));
     session.on('goaway', (_code, _last, data) => {
@@ -138,8 +133,7 @@ export class TunnelClient {
     const check = setInterval(() => {
       if (Date.now() - heard > DEAD_AFTER_MS) {
         this.log.warn('no heartbeat from the proxy; reconnecting');
-        session.destroy();
-        socket?.destroy();
+        session.destroy(); // and its socket, whose close dials again
       }
     }, 1000).unref();
     session.once('close', () => clearInterval(check));

@@ -176,7 +176,7 @@ describe.runIf(tools)('identity: users, login, certificates, locks, sessions, au
     expect(typo.code).not.toBe(0);
     expect(typo.stderr).toContain('user "frnak" does not exist');
     const badRole = await cluster.ctl(['lock', '--role', 'acess']);
-    expect(badRole.stderr).toContain('role "acess" does not exist (did you mean "access"?)');
+    expect(badRole.stderr).toContain('no such role: acess (did you mean "access"?)');
     const closed = new Promise<number>((resolve) => session.once('close', () => resolve(Date.now())));
     const lock = await cluster.ctl(['lock', '--user', 'frank', '--message', 'incident 42']);
     expect(lock.code, lock.stderr).toBe(0);

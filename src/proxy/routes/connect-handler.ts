@@ -70,8 +70,9 @@ export class ConnectHandler {
     const decision = this.decide(route, principal, clientAddr);
     log.info('authorize', { user: principal?.username, email: principal?.traits.email?.[0], allow: decision.allow, reasons: decision.reasons });
     if (!decision.allow) {
-      this.accessLog(log, { status: principal ? 403 : 401, details: principal ? 'denied' : 'unauthenticated' });
-      if (!principal && acceptsHtml(req.headers)) return req.redirect(deps.loginUrl);
+      const redirect = !principal && acceptsHtml(req.headers);
+      this.accessLog(log, { status: principal ? 403 : redirect ? 302 : 401, details: principal ? 'denied' : 'unauthenticated' });
+      if (redirect) return req.redirect(deps.loginUrl);
       if (!principal) return req.refuse(new PosternError('UNAUTHENTICATED', `sign in to reach ${req.authority}: ${decision.reasons.join('; ')} (postern tcp signs you in through a browser, or --device on machines without one)`));
       await deps.audit.emit({ event: 'access.denied', user: principal.username, remote_addr: clientAddr, kind: 'route', resource: route.authority, reasons: decision.reasons });
       return req.refuse(new PosternError('ACCESS_DENIED', `${principal.username} may not reach ${req.authority}: ${decision.reasons.join('; ')}`));
