@@ -1,7 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { PosternError } from '../errors/postern-error.js';
-import { x509 } from '../pki/crypto.js';
 import { identityFromCertificate, type Identity, type IdentityKind, type Route } from '../pki/identity.js';
 import { lockedError, type Lock, type LockSubject } from './locks.js';
 
@@ -102,7 +101,7 @@ export class IdentityVerifier {
     }
     let identity: Identity;
     try {
-      identity = identityFromCertificate(new x509.X509Certificate(cert.raw));
+      identity = identityFromCertificate(cert.raw);
     } catch (err) {
       throw new PosternError('UNAUTHENTICATED', `the certificate carries no valid Postern identity: ${(err as Error).message}`);
     }

@@ -1,5 +1,6 @@
 import * as asn1js from 'asn1js';
 import { x509 } from './crypto.js';
+import { certificateFields, children, readDer, TAG, utf8, type CertificateFields, type Der } from './der.js';
 
 /**
  * The identity a Postern certificate carries (DESIGN.md §3). The username is the subject CN and
@@ -49,54 +50,56 @@ export function identityExtensions(id: Identity): x509.Extension[] {
 }
 
 /**
- * Reads the identity out of a certificate. Call it only on a certificate whose chain was verified:
- * it checks the encoding, not the signature. Throws with a reason on anything malformed.
+ * Reads the identity out of a DER certificate. Call it only on a certificate whose chain was
+ * verified: it checks the encoding, not the signature. Throws with a reason on anything malformed.
  */
-export function identityFromCertificate(cert: x509.X509Certificate): Identity {
-  const username = cert.subjectName.getField('CN')[0];
+export function identityFromCertificate(der: Uint8Array): Identity {
+  const cert = certificateFields(der);
+  const username = cert.commonName;
   if (!username) throw new Error('certificate has no subject common name (username)');
-  const kind = readUtf8(cert, IDENTITY_OIDS.kind, true);
+  const kind = readUtf8(der, cert, IDENTITY_OIDS.kind, true);
   if (kind !== 'user' && kind !== 'host') throw new Error(`certificate has an unknown identity kind "${kind}"`);
   const identity: Identity = {
     kind,
     username,
-    roles: readRoles(cert),
-    traits: parseTraits(readUtf8(cert, IDENTITY_OIDS.traits, true)!),
+    roles: readRoles(der, cert),
+    traits: parseTraits(readUtf8(der, cert, IDENTITY_OIDS.traits, true)!),
     expires: cert.notAfter,
   };
-  const route = readUtf8(cert, IDENTITY_OIDS.route, false);
+  const route = readUtf8(der, cert, IDENTITY_OIDS.route, false);
   if (route !== undefined) identity.route = parseRoute(route);
   return identity;
 }
 
-function extensionValue(cert: x509.X509Certificate, oid: string): ArrayBuffer | undefined {
-  return cert.extensions.find((e) => e.type === oid)?.value;
+/** The DER value inside one of the certificate's extensions. */
+function decode(der: Uint8Array, cert: CertificateFields, oid: string): Der | undefined {
+  const wrapped = cert.extensions.get(oid);
+  if (!wrapped) return undefined;
+  try {
+    const value = readDer(der, wrapped.start, wrapped.end);
+    if (value.end !== wrapped.end) throw new Error();
+    return value;
+  } catch {
+    throw new Error(`certificate extension ${oid} is not valid DER`);
+  }
 }
 
-function decode(cert: x509.X509Certificate, oid: string): asn1js.AsnType | undefined {
-  const raw = extensionValue(cert, oid);
-  if (!raw) return undefined;
-  const parsed = asn1js.fromBER(raw);
-  if (parsed.offset === -1) throw new Error(`certificate extension ${oid} is not valid DER`);
-  return parsed.result;
-}
-
-function readUtf8(cert: x509.X509Certificate, oid: string, required: boolean): string | undefined {
-  const value = decode(cert, oid);
+function readUtf8(der: Uint8Array, cert: CertificateFields, oid: string, required: boolean): string | undefined {
+  const value = decode(der, cert, oid);
   if (!value) {
     if (required) throw new Error(`certificate lacks the Postern extension ${oid}; it was not issued by Postern`);
     return undefined;
   }
-  if (!(value instanceof asn1js.Utf8String)) throw new Error(`certificate extension ${oid} is not a UTF8String`);
-  return value.getValue();
+  if (value.tag !== TAG.utf8String) throw new Error(`certificate extension ${oid} is not a UTF8String`);
+  return utf8(der, value);
 }
 
-function readRoles(cert: x509.X509Certificate): string[] {
-  const value = decode(cert, IDENTITY_OIDS.roles);
-  if (!(value instanceof asn1js.Sequence)) throw new Error('certificate roles extension is missing or not a SEQUENCE');
-  return value.valueBlock.value.map((v) => {
-    if (!(v instanceof asn1js.Utf8String)) throw new Error('certificate roles extension holds a non-string');
-    return v.getValue();
+function readRoles(der: Uint8Array, cert: CertificateFields): string[] {
+  const value = decode(der, cert, IDENTITY_OIDS.roles);
+  if (value?.tag !== TAG.sequence) throw new Error('certificate roles extension is missing or not a SEQUENCE');
+  return children(der, value).map((v) => {
+    if (v.tag !== TAG.utf8String) throw new Error('certificate roles extension holds a non-string');
+    return utf8(der, v);
   });
 }
 

@@ -58,14 +58,14 @@ describe('identity in certificates', () => {
       route: { kind: 'db', service: 'pg', username: 'alice', database: 'orders' },
     };
     const cert = await issueFor(id);
-    const back = identityFromCertificate(cert);
+    const back = identityFromCertificate(new Uint8Array(cert.rawData));
     expect(back).toEqual({ ...id, expires: cert.notAfter });
     expect(back.expires.getTime()).toBeGreaterThan(Date.now() + 3_500_000);
   });
 
   it('round-trips a host identity with no route and no roles', async () => {
     const id: Omit<Identity, 'expires'> = { kind: 'host', username: 'agent-7f3a', roles: [], traits: {} };
-    const back = identityFromCertificate(await issueFor(id));
+    const back = identityFromCertificate(new Uint8Array((await issueFor(id)).rawData));
     expect(back.route).toBeUndefined();
     expect(back).toMatchObject(id);
   });
@@ -85,7 +85,7 @@ describe('identity in certificates', () => {
       keys,
       signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
     });
-    expect(() => identityFromCertificate(foreign)).toThrow(/not issued by Postern/);
+    expect(() => identityFromCertificate(new Uint8Array(foreign.rawData))).toThrow(/not issued by Postern/);
     const bad = await x509.X509CertificateGenerator.createSelfSigned({
       serialNumber: '02',
       name: 'CN=eve',
@@ -93,6 +93,6 @@ describe('identity in certificates', () => {
       signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
       extensions: [new x509.Extension(IDENTITY_OIDS.kind, false, new Uint8Array([0x0c, 0x05, 0x61, 0x64, 0x6d, 0x69, 0x6e]))],
     });
-    expect(() => identityFromCertificate(bad)).toThrow(/unknown identity kind "admin"/);
+    expect(() => identityFromCertificate(new Uint8Array(bad.rawData))).toThrow(/unknown identity kind "admin"/);
   });
 });
