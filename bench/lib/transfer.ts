@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { connect } from 'node:tls';
+import { readStatus } from '../../src/proxy/tcp/stream-status.js';
 import type { Sink } from './sink.js';
 
 export type Direction = 'upload' | 'download';
@@ -15,14 +16,36 @@ export class TruncatedTransfer extends Error {
 /** Opens one client connection through the relay under test, ready to carry the target's bytes. */
 export type Connect = () => Promise<Duplex>;
 
-/** A TLS client of a relay that sends the target's bytes right after the handshake (no status line). */
-export function tlsClient(port: number): Connect {
+/**
+ * How to open a client connection through a relay under test, as plain data, so another process
+ * can open the same kind of connection (a bulk stream that must not share the measuring process).
+ */
+export interface ConnectSpec {
+  port: number;
+  servername: string;
+  /** A client certificate, and the CA to verify the server with (none: not verified). */
+  tls: { cert?: string; key?: string; ca?: string };
+  /** Whether the server answers with a status line (postern-tcp) before the target's bytes. */
+  status: boolean;
+}
+
+export function connectTo(spec: ConnectSpec): Connect {
   return async () => {
-    const sock = connect({ port, host: '127.0.0.1', servername: 'postern.localhost', ALPNProtocols: ['postern-tcp'], rejectUnauthorized: false });
+    const sock = connect({ port: spec.port, host: '127.0.0.1', servername: spec.servername, ALPNProtocols: ['postern-tcp'], ...spec.tls, rejectUnauthorized: spec.tls.ca !== undefined });
     sock.setNoDelay(true);
     await once(sock, 'secureConnect');
+    if (spec.status) await readStatus(sock);
     return sock;
   };
+}
+
+/** A relay that sends the target's bytes right after the handshake (no status line). */
+export function tlsSpec(port: number): ConnectSpec {
+  return { port, servername: 'postern.localhost', tls: {}, status: false };
+}
+
+export function tlsClient(port: number): Connect {
+  return connectTo(tlsSpec(port));
 }
 
 /**

@@ -3,18 +3,16 @@ import { generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { LocalAdmin } from '../../src/admin/admin-client.js';
 import { AgentEnrollment } from '../../src/auth/agent-enrollment.js';
 import { loadConfig, type ConfigOverride } from '../../src/config/load.js';
 import type { PosternConfig } from '../../src/config/schema.js';
 import { caPin } from '../../src/pki/pin.js';
-import { readStatus } from '../../src/proxy/tcp/stream-status.js';
 import { freePort } from '../../test/harness/ports.js';
 import { tempDir } from '../../test/harness/temp.js';
 import { profileFlags, ServerProcess } from './server-process.js';
-import type { Connect } from './transfer.js';
+import { connectTo, type Connect, type ConnectSpec } from './transfer.js';
 
 const TUNNEL_SCRIPT = fileURLToPath(new URL('../tunnel-under-test.js', import.meta.url));
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -142,15 +140,14 @@ export class BenchCluster {
   }
 
   /** How the bench user opens a connection to one of its TCP apps (postern-tcp). */
-  async userConnect(): Promise<(app: string) => Connect> {
+  async userSpec(): Promise<(app: string) => ConnectSpec> {
     const tls = await this.userTls();
-    return (app) => async () => {
-      const sock = connect({ port: this.port, host: '127.0.0.1', servername: `${app}.${PUBLIC_HOST}`, ALPNProtocols: ['postern-tcp'], ...tls });
-      sock.setNoDelay(true);
-      await once(sock, 'secureConnect');
-      await readStatus(sock);
-      return sock;
-    };
+    return (app) => ({ port: this.port, servername: `${app}.${PUBLIC_HOST}`, tls, status: true });
+  }
+
+  async userConnect(): Promise<(app: string) => Connect> {
+    const spec = await this.userSpec();
+    return (app) => connectTo(spec(app));
   }
 
   /**

@@ -1,11 +1,17 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { tempDir } from '../../test/harness/temp.js';
 import type { BenchTls } from '../lib/fixture.js';
 import { startRelayChain } from '../lib/relay-chain.js';
+import { ServerProcess } from '../lib/server-process.js';
 import { Sink } from '../lib/sink.js';
 import { median, percentile, type Row } from '../lib/stats.js';
-import { tlsClient, type Connect, type Direction } from '../lib/transfer.js';
+import { connectTo, tlsSpec, type ConnectSpec, type Direction } from '../lib/transfer.js';
 import { BenchCluster } from '../lib/tunnel-cluster.js';
 
+const BULK_CLIENT = fileURLToPath(new URL('../bulk-client.js', import.meta.url));
 const DIRECTIONS: Direction[] = ['download', 'upload'];
 const MESSAGE = Buffer.alloc(100, 0x42);
 /** How long a bulk stream runs before the exchanges are timed, and how long its teardown gets to drain. */
@@ -44,43 +50,26 @@ class Pinger {
   }
 }
 
-/** One stream moving bytes as fast as it can in one direction until stopped. */
+/** One stream moving bytes as fast as it can in one direction, from its own process (bulk-client.ts). */
 class Bulk {
-  private bytes = 0;
-  private stopped = false;
-  private readonly started = performance.now();
-  private readonly chunk = Buffer.alloc(64 * 1024, 0xa5);
+  private constructor(private readonly client: ServerProcess) {}
 
-  private constructor(private readonly sock: Duplex, direction: Direction) {
-    if (direction === 'upload') {
-      this.pump();
-    } else {
-      sock.on('data', (d: Buffer) => (this.bytes += d.length));
-      sock.resume();
-    }
-  }
-
-  static async start(open: Connect, direction: Direction): Promise<Bulk> {
-    return new Bulk(await open(), direction);
+  static async start(spec: ConnectSpec, direction: Direction): Promise<Bulk> {
+    const file = join(tempDir('postern-bench-bulk-'), 'spec.json');
+    writeFileSync(file, JSON.stringify(spec));
+    return new Bulk(await ServerProcess.spawn(BULK_CLIENT, [file, direction]));
   }
 
   /** Ends the stream; returns the MB/s it moved. */
-  stop(): number {
-    this.stopped = true;
-    this.sock.destroy();
-    return this.bytes / 1e6 / ((performance.now() - this.started) / 1000);
+  async stop(): Promise<number> {
+    const { mb_per_s } = await this.client.ask<{ mb_per_s: number }>('stop');
+    await this.client.stop();
+    return mb_per_s;
   }
-
-  private readonly pump = (): void => {
-    while (!this.stopped) {
-      this.bytes += this.chunk.length;
-      if (!this.sock.write(this.chunk)) return void this.sock.once('drain', this.pump);
-    }
-  };
 }
 
 /** How one path (the tunnel, or the relays) opens a client connection to a target. */
-type Opener = (target: 'echo' | Direction) => Connect;
+type Opener = (target: 'echo' | Direction) => ConnectSpec;
 
 interface Latencies {
   quiet: number[];
@@ -104,7 +93,7 @@ async function compare(open: Opener, pingers: Pinger[], direction: Direction, op
     const bulk = await Bulk.start(open(direction), direction);
     await sleep(SETTLE_MS);
     result.loaded.push(...(await exchanges(pingers, opts.exchanges)));
-    result.rates.push(bulk.stop());
+    result.rates.push(await bulk.stop());
     await sleep(SETTLE_MS);
   }
   return result;
@@ -122,12 +111,12 @@ export async function tunnelFairnessScenario(tls: BenchTls, opts: { streams: num
   const targets = { echo: await new Sink('echo', 0).start(), download: await new Sink('download', Infinity).start(), upload: await new Sink('upload', Infinity).start() };
   const cluster = await BenchCluster.start();
   const agent = await cluster.startAgent(Object.entries(targets).map(([name, t]) => ({ name, port: t.port })));
-  const app = await cluster.userConnect();
+  const app = await cluster.userSpec();
   const chains = { echo: await startRelayChain(tls, targets.echo.port), download: await startRelayChain(tls, targets.download.port), upload: await startRelayChain(tls, targets.upload.port) };
-  const paths: Record<'tunnel' | 'relays', Opener> = { tunnel: app, relays: (target) => tlsClient(chains[target].port) };
+  const paths: Record<'tunnel' | 'relays', Opener> = { tunnel: app, relays: (target) => tlsSpec(chains[target].port) };
   const rows: Row[] = [];
   for (const [path, open] of Object.entries(paths)) {
-    const pingers = await Promise.all(Array.from({ length: opts.streams }, async () => new Pinger(await open('echo')())));
+    const pingers = await Promise.all(Array.from({ length: opts.streams }, async () => new Pinger(await connectTo(open('echo'))())));
     await exchanges(pingers, opts.exchanges); // warm up the JIT on every hop
     for (const direction of DIRECTIONS) rows.push(describe(path, direction, await compare(open, pingers, direction, opts), opts.streams));
     for (const p of pingers) p.close();
