@@ -11,7 +11,9 @@
  * of a reverse tunnel without the tunnel. plain-relay-tls takes plain TCP and relays it over TLS
  * (what `postern tcp --listen` does, without Postern). node-http-proxy is the plainest Node TLS
  * reverse proxy (https server, keep-alive http.request to the app at the "sink port", .pipe() both
- * ways, no auth): what one Node hop of HTTP costs, the ceiling for Postern's app requests.
+ * ways, no auth): what one Node hop of HTTP costs, the ceiling for Postern's app requests. banner
+ * is a plain TCP server that sends one byte to each new connection, as sshd sends its banner (a
+ * set-up target in a process of its own, as a real service is).
  */
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -25,6 +27,7 @@ import { ProxyListener } from '../src/proxy/listener.js';
 import { ProxyMetrics } from '../src/proxy/metrics.js';
 import { joinStreams } from '../src/proxy/pipe.js';
 import { Router, type RoutedConnection } from '../src/proxy/router.js';
+import { Sink } from './lib/sink.js';
 
 const [kind, sinkPortText, tlsFile] = process.argv.slice(2);
 const sinkPort = Number(sinkPortText);
@@ -35,6 +38,7 @@ const end = (socket: TLSSocket) => socket.end();
 const handlers: Record<string, (socket: TLSSocket) => void> = { 'node-relay': relay, 'node-relay-tls': relayTls, 'bare-tls': end };
 
 async function listen(): Promise<number> {
+  if (kind === 'banner') return (await new Sink('download', 1).start()).port;
   if (kind === 'plain-relay-tls') {
     const server = createServer({ noDelay: true }, (socket) => joinStreams(socket, tlsConnect({ port: sinkPort, host: '127.0.0.1', servername: 'postern.localhost', ALPNProtocols: ['postern-tcp'], rejectUnauthorized: false })));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -92,6 +92,13 @@ function readAnswer(socket: TLSSocket): Promise<{ status: number; body: string; 
   });
 }
 
+/**
+ * A taken spare is replaced this long after its tunnel was answered: a handshake costs the proxy
+ * and this process about 1 ms of CPU each, which would otherwise land just as the new tunnel's
+ * first bytes (an SSH banner, a key exchange) go through both.
+ */
+const REFILL_DELAY_MS = 5;
+
 /** How many handshaken connections a listener keeps ready, and for how long. */
 export interface SpareOptions {
   /** Two, so that tunnels opened one after another never wait on the handshake of the one before. */
@@ -108,10 +115,9 @@ interface Spare {
 /**
  * TLS connections to the proxy with the handshake done ahead of need, for a listener that opens
  * tunnels (`postern tcp --listen`): a new tunnel then costs the CONNECT round trip and not a TLS
- * handshake as well. Starting a TLS connection costs about 1 ms of this process's CPU, so a
- * taken spare is replaced once its CONNECT has gone out (while this process would otherwise
- * wait for the proxy's answer), and the pool holds two so the next tunnel need not wait for
- * that handshake to finish. Spares are renewed before the proxy would drop them for sending
+ * handshake as well. A taken spare is replaced shortly after its tunnel is answered (see
+ * REFILL_DELAY_MS), and the pool holds two so the next tunnel need not wait for that handshake
+ * to finish. Spares are renewed before the proxy would drop them for sending
  * no request; one the proxy closed meanwhile is never used. The connection carries no identity
  * of its own beyond the endpoint's certificate: a bearer token goes in each CONNECT.
  */
@@ -119,7 +125,7 @@ export class SpareConnections {
   private readonly spares: Spare[] = [];
   private readonly size: number;
   private readonly renewAfterMs: number;
-  private refill: NodeJS.Immediate | undefined;
+  private refill: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(
@@ -139,25 +145,26 @@ export class SpareConnections {
   async connectRoute(authority: string, bearer?: string): Promise<TLSSocket> {
     const endpoint = bearer ? { ...this.endpoint, bearer } : this.endpoint;
     const warm = await this.take();
-    // connectRoute writes the CONNECT before it first waits; the refill comes after that.
-    const answer = warm ? connectRoute(endpoint, authority, warm) : undefined;
-    this.refill ??= setImmediate(() => {
-      this.refill = undefined;
-      this.fill();
-    });
-    if (!answer) return connectRoute(endpoint, authority);
     try {
-      return await answer;
-    } catch (err) {
-      if (err instanceof ConnectRefused && err.httpStatus !== 408) throw err;
-      return connectRoute(endpoint, authority);
+      if (!warm) return await connectRoute(endpoint, authority);
+      try {
+        return await connectRoute(endpoint, authority, warm);
+      } catch (err) {
+        if (err instanceof ConnectRefused && err.httpStatus !== 408) throw err;
+        return await connectRoute(endpoint, authority);
+      }
+    } finally {
+      this.refill ??= setTimeout(() => {
+        this.refill = undefined;
+        this.fill();
+      }, REFILL_DELAY_MS);
     }
   }
 
   /** Closes the spares and makes no more; tunnels already open are left alone. */
   close(): void {
     this.closed = true;
-    clearImmediate(this.refill);
+    clearTimeout(this.refill);
     for (const spare of this.spares.splice(0)) {
       clearTimeout(spare.renew);
       void spare.ready.then((socket) => socket?.destroy());
