@@ -152,6 +152,16 @@ describe.runIf(tools)('TCP routes: postern tcp, HTTP CONNECT and policies', () =
     const html = await run('curl', ['-sS', '-v', '--proxy', `https://postern.localhost:${cluster.server.proxyPort}`, '--proxy-cacert', caFile, '--proxytunnel', '--proxy-header', 'Accept: text/html', '--max-time', '5', 'telnet://ssh.example.com:22']);
     expect(html.stderr).toMatch(/< HTTP\/1\.1 302 Found/);
     expect(html.stderr).toContain(`< Location: https://postern.localhost:${cluster.server.proxyPort}/web/login`);
+    // Where signing in cannot help (this client's address is outside the route's source_ip), 403 and why.
+    const office = await run('curl', ['-sS', '-v', '--proxy', `https://postern.localhost:${cluster.server.proxyPort}`, '--proxy-cacert', caFile, '--proxytunnel', '--proxy-header', 'Accept: text/html', '--max-time', '5', 'telnet://office.example.com:22']);
+    expect(office.stderr).toMatch(/< HTTP\/1\.1 403 Forbidden/);
+  });
+
+  it('tells postern tcp without identity that signing in would not help where the address rules it out', async () => {
+    const fresh = cluster.person(); // no profile and a browser that never answers: it must not try to sign in
+    const r = await run(process.execPath, [CLI, 'tcp', '--listen', '-', '--proxy-url', `https://postern.localhost:${cluster.server.proxyPort}`, '--ca-pin', cluster.pin, '--browser-cmd', '/bin/false', 'office.example.com:22'], { env: { POSTERN_HOME: fresh.home }, input: '' });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/refused \(HTTP 403, access_denied\): this client may not reach office\.example\.com:22, signed in or not: no allow rule matched: .*10\.0\.0\.0\/8.*127\.0\.0\.1/);
   });
 
   it('signs in through the browser when there is no certificate, and caches the token', async () => {

@@ -4,6 +4,7 @@ import { criterionCondition, expectTrue, type Criterion } from './criterion.js';
 export const accept: Criterion = {
   name: 'accept',
   takesName: false,
+  readsIdentity: false,
   example: 'true',
   compile(value, path) {
     expectTrue(value, path, 'accept');

@@ -4,6 +4,7 @@ import { criterionCondition, expectTrue, NO_IDENTITY, type Criterion } from './c
 export const authenticatedUser: Criterion = {
   name: 'authenticated_user',
   takesName: false,
+  readsIdentity: true,
   example: 'true',
   compile(value, path) {
     expectTrue(value, path, 'authenticated_user');

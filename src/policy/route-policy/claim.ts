@@ -11,6 +11,7 @@ const OPS = [...LIST_MATCHERS, ...STRING_MATCHERS] as const;
 export const claim: Criterion = {
   name: 'claim',
   takesName: true,
+  readsIdentity: true,
   example: '{ has: sre }',
   compile(value, path, name) {
     if (name === undefined || name === '') {

@@ -35,7 +35,15 @@ export interface Condition {
   missed(input: PolicyInput, nested: boolean): string;
   /** What it asks and what the input had, whatever the outcome; read after "not". */
   asked(input: PolicyInput, nested: boolean): string;
+  /**
+   * `test` for a request with no identity, in three values: undefined when signing in could
+   * still make it hold or not (it reads the identity), else whether it holds anyway.
+   */
+  withoutIdentity(input: PolicyInput): boolean | undefined;
 }
+
+/** What a criterion compiles to; the parser adds withoutIdentity from the criterion's readsIdentity. */
+export type CriterionCondition = Omit<Condition, 'withoutIdentity'>;
 
 /** One entry of the criteria table (criteria.ts). */
 export interface Criterion {
@@ -43,6 +51,8 @@ export interface Criterion {
   readonly name: string;
   /** True when the key carries a name after a slash: `claim/team`. */
   readonly takesName: boolean;
+  /** True when it reads the identity (so signing in could change it), false for request facts (`source_ip`). */
+  readonly readsIdentity: boolean;
   /** A value that works, shown in error messages: `{ ends_with: "@example.com" }`. */
   readonly example: string;
   /**
@@ -50,7 +60,7 @@ export interface Criterion {
    * (`proxy.routes[0].policy[1].allow.and[0].email`); `name` is the part after the slash, for a
    * criterion that takes one. Throws PolicyProblem for a value it cannot use.
    */
-  compile(value: unknown, path: string, name: string | undefined): Condition;
+  compile(value: unknown, path: string, name: string | undefined): CriterionCondition;
 }
 
 /** A problem in a policy, at a path; collected by the parser and thrown as one CONFIG_INVALID error. */
@@ -113,6 +123,6 @@ export function criterionCondition(
   test: (input: PolicyInput) => boolean,
   held: (input: PolicyInput) => string,
   asked: (input: PolicyInput) => string,
-): Condition {
+): CriterionCondition {
   return { test, held, missed: asked, asked };
 }

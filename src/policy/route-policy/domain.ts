@@ -8,6 +8,7 @@ import { compileMatcher, STRING_MATCHERS, valueCondition } from './string-matche
 export const domain: Criterion = {
   name: 'domain',
   takesName: false,
+  readsIdentity: true,
   example: 'example.com',
   compile(value, path) {
     const matcher = compileMatcher(value, path, { ops: STRING_MATCHERS, plain: 'is', ignoreCase: true, example: '{ in: [example.com, example.org] }' });

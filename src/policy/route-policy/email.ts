@@ -8,6 +8,7 @@ import { compileMatcher, STRING_MATCHERS, valueCondition } from './string-matche
 export const email: Criterion = {
   name: 'email',
   takesName: false,
+  readsIdentity: true,
   example: '{ ends_with: "@example.com" }',
   compile(value, path) {
     const matcher = compileMatcher(value, path, { ops: STRING_MATCHERS, plain: 'is', ignoreCase: true, example: '{ ends_with: "@example.com" }' });

@@ -5,6 +5,7 @@ import { compileMatcher, firstMatch, LIST_MATCHERS } from './string-matcher.js';
 export const groups: Criterion = {
   name: 'groups',
   takesName: false,
+  readsIdentity: true,
   example: '{ has: sre }',
   compile(value, path) {
     const matcher = compileMatcher(value, path, { ops: LIST_MATCHERS, plain: 'has', example: '{ has: sre }' });

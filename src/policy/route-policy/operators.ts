@@ -21,7 +21,24 @@ function group(parts: string[], sep: string, nested: boolean): string {
 
 function empty(op: Operator): Condition {
   const phrase = `a non-empty ${op} list (an empty list matches nothing)`;
-  return { test: () => false, held: () => phrase, missed: () => phrase, asked: () => phrase };
+  return { test: () => false, held: () => phrase, missed: () => phrase, asked: () => phrase, withoutIdentity: () => false };
+}
+
+/**
+ * Kleene's three-valued logic over the items' answers without identity (undefined: could go either
+ * way once signed in): `decisive` decides the operator at once; otherwise an unknown leaves it
+ * unknown; otherwise the operator did not see its decisive value.
+ */
+function threeValued(items: readonly Condition[], decisive: boolean, result: { decided: boolean; otherwise: boolean }) {
+  return (input: PolicyInput): boolean | undefined => {
+    let unknown = false;
+    for (const item of items) {
+      const value = item.withoutIdentity(input);
+      if (value === decisive) return result.decided;
+      if (value === undefined) unknown = true;
+    }
+    return unknown ? undefined : result.otherwise;
+  };
 }
 
 export function combine(op: Operator, items: readonly Condition[]): Condition {
@@ -38,6 +55,7 @@ export function combine(op: Operator, items: readonly Condition[]): Condition {
         // The first criterion that fails is enough to say why, and keeps the reason short.
         missed: (input, nested) => items.find((c) => !c.test(input))!.missed(input, nested),
         asked: (input, nested) => group(items.map((c) => c.asked(input, true)), ' and ', nested),
+        withoutIdentity: threeValued(items, false, { decided: false, otherwise: true }),
       };
     case 'or':
       return {
@@ -48,6 +66,7 @@ export function combine(op: Operator, items: readonly Condition[]): Condition {
         held: (input, nested) => items.find((c) => c.test(input))!.held(input, nested),
         missed: (input, nested) => group(items.map((c) => c.missed(input, true)), ' or ', nested),
         asked: (input, nested) => group(items.map((c) => c.asked(input, true)), ' or ', nested),
+        withoutIdentity: threeValued(items, true, { decided: true, otherwise: false }),
       };
     case 'not':
       return {
@@ -58,6 +77,7 @@ export function combine(op: Operator, items: readonly Condition[]): Condition {
         held: (input, nested) => group(items.map((c) => `not ${c.missed(input, true)}`), ' and ', nested),
         missed: (input, nested) => group(items.filter((c) => c.test(input)).map((c) => `not ${c.asked(input, true)}`), ' and ', nested),
         asked: (input, nested) => group(items.map((c) => `not ${c.asked(input, true)}`), ' and ', nested),
+        withoutIdentity: threeValued(items, true, { decided: false, otherwise: true }),
       };
     case 'nor':
       return {
@@ -68,6 +88,7 @@ export function combine(op: Operator, items: readonly Condition[]): Condition {
         held: (input) => `not ${items.find((c) => !c.test(input))!.missed(input, true)}`,
         missed: (input) => `not ${items.length > 1 ? `(${asked(input, ' and ')})` : asked(input, '')}`,
         asked: (input) => `not ${items.length > 1 ? `(${asked(input, ' and ')})` : asked(input, '')}`,
+        withoutIdentity: threeValued(items, false, { decided: true, otherwise: false }),
       };
   }
 }

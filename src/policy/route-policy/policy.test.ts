@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { PolicyInput } from './criterion.js';
-import { evaluateRoutePolicy, parseRoutePolicy } from './policy.js';
+import { evaluateRoutePolicy, parseRoutePolicy, signingInCouldAllow } from './policy.js';
 
 const policy = (yaml: string) => parseRoutePolicy(parse(yaml), 'proxy.routes[0].policy');
 const decide = (yaml: string, input: PolicyInput) => evaluateRoutePolicy(policy(yaml), input);
@@ -219,5 +219,36 @@ describe('decisions', () => {
     expect(evaluateRoutePolicy(p, user('a', {}, '192.168.0.1')).allow).toBe(false);
     expect(evaluateRoutePolicy(p, user('a', {}, '10.0.0.1')).allow).toBe(true);
     expect(evaluateRoutePolicy(p, user('a', {}, '2001:db9::1')).allow).toBe(false);
+  });
+});
+
+describe('signingInCouldAllow (401 or 403 for a request without identity)', () => {
+  const could = (yaml: string, sourceIp = '10.1.2.3') => signingInCouldAllow(policy(yaml), { sourceIp });
+  const email = '{ email: { ends_with: "@example.com" } }';
+  const office = '{ source_ip: 10.0.0.0/8 }';
+  const home = '{ source_ip: 192.168.0.0/16 }';
+
+  it('says yes when an allow rule reads the identity and nothing outside it refuses', () => {
+    expect(could(`[{ allow: { and: [{ authenticated_user: true }] } }]`)).toBe(true);
+    expect(could(`[{ allow: { and: [${office}, ${email}] } }]`)).toBe(true);
+    expect(could(`[{ allow: { or: [${home}, ${email}] } }]`)).toBe(true);
+  });
+
+  it('says no when the request facts already rule every allow rule out', () => {
+    expect(could(`[{ allow: { and: [${home}, ${email}] } }]`)).toBe(false);
+    expect(could(`[{ allow: { and: [${home}] } }, { allow: { and: [${R}, ${email}] } }]`)).toBe(false);
+    expect(could(`[{ deny: { and: [${office}] } }, { allow: { and: [${email}] } }]`)).toBe(false);
+    expect(could(`[{ allow: { not: [${office}, ${email}] } }]`)).toBe(false);
+    expect(could('[]')).toBe(false);
+  });
+
+  it('follows three-valued logic through every operator', () => {
+    // nor: not all match; one request fact failing settles it, an unknown leaves it open.
+    expect(could(`[{ allow: { nor: [${home}, ${email}] } }]`)).toBe(true);
+    expect(could(`[{ allow: { nor: [${office}, ${A}] } }]`)).toBe(false);
+    // A deny that depends on who you are does not settle anything before sign-in.
+    expect(could(`[{ deny: { and: [${office}, ${email}] } }, { allow: { and: [${A}] } }]`)).toBe(true);
+    expect(could(`[{ allow: { and: [{ or: [${home}, { not: [${email}] }] }] } }]`)).toBe(true);
+    expect(could(`[{ allow: { and: [{ or: [${home}, { and: [${R}, ${email}] }] }] } }]`)).toBe(false);
   });
 });

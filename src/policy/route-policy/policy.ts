@@ -75,6 +75,18 @@ export function evaluateRoutePolicy(policy: RoutePolicy, input: PolicyInput): De
   return decision(false, [`no allow rule matched: ${misses.length > 0 ? misses.join('; ') : 'the policy has only deny rules'}`]);
 }
 
+/**
+ * Whether signing in could get a request that carries no identity through: no deny rule refuses it
+ * whatever the identity, and some allow rule could match once there is one. When not (a source_ip
+ * rule that the client's address fails, say), the answer is 403, not an invitation to sign in.
+ */
+export function signingInCouldAllow(policy: RoutePolicy, input: PolicyInput): boolean {
+  const anonymous = { sourceIp: input.sourceIp };
+  const rules = policy[RULES];
+  if (rules.some((rule) => rule.deny?.withoutIdentity(anonymous) === true)) return false;
+  return rules.some((rule) => rule.allow !== undefined && rule.allow.withoutIdentity(anonymous) !== false);
+}
+
 function decision(allow: boolean, reasons: string[]): Decision {
   Object.freeze(reasons);
   return Object.freeze({ allow, reasons });
@@ -193,7 +205,8 @@ function compileItem(value: unknown, path: string, problems: RoutePolicyProblem[
     return undefined;
   }
   try {
-    return criterion.compile(value[key], at, name);
+    const condition = criterion.compile(value[key], at, name);
+    return { ...condition, withoutIdentity: criterion.readsIdentity ? () => undefined : (input) => condition.test(input) };
   } catch (err) {
     if (!(err instanceof PolicyProblem)) throw err;
     problems.push({ path: err.path, message: err.message });

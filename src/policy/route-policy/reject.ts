@@ -4,6 +4,7 @@ import { criterionCondition, expectTrue, type Criterion } from './criterion.js';
 export const reject: Criterion = {
   name: 'reject',
   takesName: false,
+  readsIdentity: false,
   example: 'true',
   compile(value, path) {
     expectTrue(value, path, 'reject');

@@ -8,6 +8,7 @@ import { findRange, parseRange, type IpRange } from './ip.js';
 export const sourceIp: Criterion = {
   name: 'source_ip',
   takesName: false,
+  readsIdentity: false,
   example: '10.66.0.0/16',
   compile(value, path) {
     const ranges = compileRanges(value, path);

@@ -1,5 +1,5 @@
 import { didYouMean } from '../../errors/did-you-mean.js';
-import { criterionCondition, isMapping, PolicyProblem, quote, type Condition, type PolicyInput } from './criterion.js';
+import { criterionCondition, isMapping, PolicyProblem, quote, type CriterionCondition, type PolicyInput } from './criterion.js';
 
 /**
  * Matchers: how a criterion compares a value. A string matcher (`user`, `email`, `domain`) is a
@@ -124,7 +124,7 @@ export interface ValueSource {
 }
 
 /** A criterion comparing one string of the input (`user`, `email`, `domain`) with a matcher. */
-export function valueCondition(label: string, matcher: StringMatcher, source: ValueSource): Condition {
+export function valueCondition(label: string, matcher: StringMatcher, source: ValueSource): CriterionCondition {
   return criterionCondition(
     (input) => {
       const value = source.read(input);

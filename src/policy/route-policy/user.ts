@@ -5,6 +5,7 @@ import { compileMatcher, STRING_MATCHERS, valueCondition } from './string-matche
 export const user: Criterion = {
   name: 'user',
   takesName: false,
+  readsIdentity: true,
   example: 'alice',
   compile(value, path) {
     const matcher = compileMatcher(value, path, { ops: STRING_MATCHERS, plain: 'is', example: '{ in: [alice, bob] }' });

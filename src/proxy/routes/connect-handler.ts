@@ -7,7 +7,7 @@ import type { Logger } from '../../log/logger.js';
 import { formatHostPort } from '../../net/addr.js';
 import { dialTcp } from '../../net/dial.js';
 import type { Decision } from '../../policy/access-checker.js';
-import { evaluateRoutePolicy } from '../../policy/route-policy/index.js';
+import { evaluateRoutePolicy, signingInCouldAllow } from '../../policy/route-policy/index.js';
 import type { TunnelRegistry } from '../../tunnel/registry.js';
 import { abortStream, joinStreams } from '../pipe.js';
 import type { ConnectRequest } from '../web/connect-request.js';
@@ -70,12 +70,15 @@ export class ConnectHandler {
     const decision = this.decide(route, principal, clientAddr);
     log.info('authorize', { user: principal?.username, email: principal?.traits.email?.[0], allow: decision.allow, reasons: decision.reasons });
     if (!decision.allow) {
-      const redirect = !principal && acceptsHtml(req.headers);
-      this.accessLog(log, { status: principal ? 403 : redirect ? 302 : 401, details: principal ? 'denied' : 'unauthenticated' });
+      // Without identity, sign-in is the answer only where it could help: not where the client's
+      // address (or a reject) already rules the route out for everyone.
+      const signIn = !principal && (!route.policy || signingInCouldAllow(route.policy, { sourceIp: clientAddr }));
+      const redirect = signIn && acceptsHtml(req.headers);
+      this.accessLog(log, { status: signIn ? (redirect ? 302 : 401) : 403, details: signIn ? 'unauthenticated' : 'denied' });
       if (redirect) return req.redirect(deps.loginUrl);
-      if (!principal) return req.refuse(new PosternError('UNAUTHENTICATED', `sign in to reach ${req.authority}: ${decision.reasons.join('; ')} (postern tcp signs you in through a browser, or --device on machines without one)`));
-      await deps.audit.emit({ event: 'access.denied', user: principal.username, remote_addr: clientAddr, kind: 'route', resource: route.authority, reasons: decision.reasons });
-      return req.refuse(new PosternError('ACCESS_DENIED', `${principal.username} may not reach ${req.authority}: ${decision.reasons.join('; ')}`));
+      if (signIn) return req.refuse(new PosternError('UNAUTHENTICATED', `sign in to reach ${req.authority}: ${decision.reasons.join('; ')} (postern tcp signs you in through a browser, or --device on machines without one)`));
+      await deps.audit.emit({ event: 'access.denied', user: principal?.username, remote_addr: clientAddr, kind: 'route', resource: route.authority, reasons: decision.reasons });
+      return req.refuse(new PosternError('ACCESS_DENIED', `${principal ? principal.username : 'this client'} may not reach ${req.authority}${principal ? '' : ', signed in or not'}: ${decision.reasons.join('; ')}`));
     }
     let target: Duplex;
     try {
