@@ -26,9 +26,13 @@ export class ServerProcess {
     return ServerProcess.spawn(SCRIPT, [kind, String(sinkPort), tlsFile]);
   }
 
-  /** Runs `script` with --expose-gc (so readings can include a full collection) and waits for its ready line. */
-  static async spawn(script: string, args: string[], readyTimeoutMs = 60_000): Promise<ServerProcess> {
-    const child = spawn(process.execPath, ['--expose-gc', ...profileFlags(), script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  /**
+   * Runs `script` with --expose-gc (so readings can include a full collection) and `nodeFlags`
+   * (NODE_FLAGS for a Postern process, as the postern command has them), and waits for its ready line.
+   */
+  static async spawn(script: string, args: string[], opts: { readyTimeoutMs?: number; nodeFlags?: readonly string[] } = {}): Promise<ServerProcess> {
+    const readyTimeoutMs = opts.readyTimeoutMs ?? 60_000;
+    const child = spawn(process.execPath, ['--expose-gc', ...(opts.nodeFlags ?? []), ...profileFlags(), script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     const lines = createInterface({ input: child.stdout! });
     const what = `${script} ${args[0] ?? ''}`;

@@ -8,6 +8,7 @@ import { LocalAdmin } from '../../src/admin/admin-client.js';
 import { AgentEnrollment } from '../../src/auth/agent-enrollment.js';
 import { loadConfig, type ConfigOverride } from '../../src/config/load.js';
 import type { PosternConfig } from '../../src/config/schema.js';
+import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { caPin } from '../../src/pki/pin.js';
 import { freePort } from '../../test/harness/ports.js';
 import { tempDir } from '../../test/harness/temp.js';
@@ -81,7 +82,7 @@ export class BenchCluster {
     const dir = tempDir('postern-bench-tunnel-');
     const port = await freePort();
     if (yaml) writeFileSync(join(dir, 'postern.yaml'), yaml);
-    return new BenchCluster(dir, port, await ServerProcess.spawn(TUNNEL_SCRIPT, ['proxy', dir, String(port)]));
+    return new BenchCluster(dir, port, await ServerProcess.spawn(TUNNEL_SCRIPT, ['proxy', dir, String(port)], { nodeFlags: NODE_FLAGS }));
   }
 
   /** The proxy's process, for cpu and mem readings. */
@@ -94,7 +95,7 @@ export class BenchCluster {
     const t0 = performance.now();
     await this.proxy.stop('SIGINT');
     const t1 = performance.now();
-    this.proxy = await ServerProcess.spawn(TUNNEL_SCRIPT, ['proxy', this.dir, String(this.port)]);
+    this.proxy = await ServerProcess.spawn(TUNNEL_SCRIPT, ['proxy', this.dir, String(this.port)], { nodeFlags: NODE_FLAGS });
     return { stopMs: t1 - t0, startMs: performance.now() - t1 };
   }
 
@@ -161,7 +162,7 @@ export class BenchCluster {
     const dataDir = tempDir('postern-bench-agent-');
     const args = ['start', '--roles=agent', '--data-dir', dataDir, `--proxy=127.0.0.1:${this.port}`, `--token=${token}`, `--ca-pin=${ca_pin}`, '--log-level=error'];
     const resources = [...apps.map((a) => `--app=name=${a.name},uri=${appSpec(a).uri}`), ...nodes.map((n) => `--ssh=name=${n.name},addr=127.0.0.1:${n.port}`)];
-    const child = spawn(process.execPath, [...profileFlags(), CLI, ...args, ...resources], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const child = spawn(process.execPath, [...NODE_FLAGS, ...profileFlags(), CLI, ...args, ...resources], { stdio: ['ignore', 'ignore', 'inherit'] });
     const exited = once(child, 'exit');
     // Its stdin is not ours, so it would outlive a bench that crashed, dialling a dead proxy forever.
     const kill = () => child.kill('SIGKILL');
@@ -197,7 +198,7 @@ export class BenchCluster {
     });
     const file = join(this.dir, 'agents.json');
     writeFileSync(file, JSON.stringify(spec));
-    return ServerProcess.spawn(TUNNEL_SCRIPT, ['agents', file], 120_000);
+    return ServerProcess.spawn(TUNNEL_SCRIPT, ['agents', file], { readyTimeoutMs: 120_000, nodeFlags: NODE_FLAGS });
   }
 
   /** `postern ctl …` on the cluster's data directory (as on the server host). */

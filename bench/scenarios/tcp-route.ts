@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { Nginx } from '../../test/harness/nginx.js';
 import { freePort } from '../../test/harness/ports.js';
 import type { BenchTls } from '../lib/fixture.js';
@@ -37,7 +38,7 @@ async function firstByte(port: number, count: number): Promise<number[]> {
 async function posternTcp(cluster: BenchCluster, authority: string): Promise<{ port: number; child: ChildProcess }> {
   const env = { ...process.env, POSTERN_HOME: await cluster.loginHome() };
   const port = await freePort();
-  const child = spawn(process.execPath, [CLI, 'tcp', '--listen', `127.0.0.1:${port}`, authority], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'tcp', '--listen', `127.0.0.1:${port}`, authority], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d));
   for (let i = 0; !err.includes('Listening on'); i++) {
