@@ -30,6 +30,7 @@ if (direction === 'upload') {
   sock.resume();
 }
 process.stdout.write(JSON.stringify({ port: 0 }) + '\n');
+process.stdin.once('end', () => process.exit(1)); // the bench went away without saying stop
 createInterface({ input: process.stdin }).once('line', () => {
   stopped = true;
   process.stdout.write(JSON.stringify({ mb_per_s: bytes / 1e6 / ((performance.now() - started) / 1000) }) + '\n');

@@ -35,10 +35,11 @@ async function firstByte(port: number, count: number): Promise<number[]> {
 }
 
 /** `postern tcp --listen` for a route, with a profile from `postern login` (the cached certificate). */
-async function posternTcp(cluster: BenchCluster, authority: string): Promise<{ port: number; child: ChildProcess }> {
+async function posternTcp(cluster: BenchCluster, authority: string, started: Set<ChildProcess>): Promise<{ port: number; child: ChildProcess }> {
   const env = { ...process.env, POSTERN_HOME: await cluster.loginHome() };
   const port = await freePort();
   const child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'tcp', '--listen', `127.0.0.1:${port}`, authority], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  started.add(child); // killed when the scenario ends, however it ends (its stdin is not ours)
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d));
   for (let i = 0; !err.includes('Listening on'); i++) {
@@ -64,10 +65,11 @@ export async function tcpRouteScenario(tls: BenchTls, opts: { mib: number; round
   const sinks = { upload: await new Sink('upload', total).start(), download: await new Sink('download', total).start() };
   const yaml = `auth:\n  second_factor: off\nproxy:\n  routes:\n${routes.join('\n').replace('PORT_upload', String(sinks.upload.port)).replace('PORT_download', String(sinks.download.port))}\n    - from: tcp+https://banner.bench:9\n      to: tcp://127.0.0.1:${banner.port}\n      policy: [{ allow: { and: [{ authenticated_user: true }] } }]\n`;
   const cluster = await BenchCluster.start(yaml);
+  const children = new Set<ChildProcess>();
   try {
     for (const direction of ['upload', 'download'] as Direction[]) {
       const sink = sinks[direction];
-      const postern = await posternTcp(cluster, `${direction}.bench:9`);
+      const postern = await posternTcp(cluster, `${direction}.bench:9`, children);
       const right = await ServerProcess.start('node-relay', sink.port, tls.jsonFile);
       const left = await ServerProcess.start('plain-relay-tls', right.port, tls.jsonFile);
       const nginx = opts.nginx ? await Nginx.stream(() => `proxy_pass 127.0.0.1:${right.port};\n    proxy_ssl on;\n    proxy_ssl_server_name on;\n    proxy_ssl_name postern.localhost;`) : undefined;
@@ -93,7 +95,7 @@ export async function tcpRouteScenario(tls: BenchTls, opts: { mib: number; round
       postern.child.kill();
     }
 
-    const postern = await posternTcp(cluster, 'banner.bench:9');
+    const postern = await posternTcp(cluster, 'banner.bench:9', children);
     await firstByte(postern.port, 20); // warm-up
     // Alternating in batches of ten, so both see the machine in the same state (it drifts).
     const direct: number[] = [];
@@ -113,9 +115,8 @@ export async function tcpRouteScenario(tls: BenchTls, opts: { mib: number; round
       pass: added <= 3,
     });
   } finally {
-    await cluster.stop();
-    await banner.stop();
-    for (const s of [sinks.upload, sinks.download]) await s.close();
+    for (const child of children) child.kill();
+    await Promise.allSettled([cluster.stop(), banner.stop(), sinks.upload.close(), sinks.download.close()]);
   }
   return rows;
 }

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -55,9 +55,14 @@ class Bulk {
   private constructor(private readonly client: ServerProcess) {}
 
   static async start(spec: ConnectSpec, direction: Direction): Promise<Bulk> {
-    const file = join(tempDir('postern-bench-bulk-'), 'spec.json');
-    writeFileSync(file, JSON.stringify(spec));
-    return new Bulk(await ServerProcess.spawn(BULK_CLIENT, [file, direction]));
+    // The spec holds the bench user's private key: gone once the child has read it.
+    const dir = tempDir('postern-bench-bulk-');
+    writeFileSync(join(dir, 'spec.json'), JSON.stringify(spec), { mode: 0o600 });
+    try {
+      return new Bulk(await ServerProcess.spawn(BULK_CLIENT, [join(dir, 'spec.json'), direction]));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   /** Ends the stream; returns the MB/s it moved. */
@@ -102,7 +107,8 @@ async function compare(open: Opener, pingers: Pinger[], direction: Direction, op
 /**
  * Small exchanges sharing one tunnel with a bulk stream: `streams` connections to an echo target,
  * each doing sequential 100-byte ping-pongs, timed with a bulk stream (to or from a sink, through
- * the same agent) running and without it. Rounds alternate the two, so drift hits both alike;
+ * the same agent, from a process of its own) running and without it. Rounds alternate the two,
+ * so drift hits both alike (the targets, plain TCP, share this process on both paths);
  * the p99 of every exchange of each kind is compared. The same runs through two plain relays,
  * where each stream has its own connections, show how much of the rise is the machine (every
  * process shares its cores with the bulk stream) rather than the tunnel.

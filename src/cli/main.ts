@@ -1,4 +1,8 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/bin/sh
+//bin/true; exec /usr/bin/env node --max-semi-space-size=4 "$0" "$@"
+// The two lines above are for the shell: they start Node with NODE_FLAGS (cli/node-flags.ts),
+// which a `#!/usr/bin/env node` line cannot pass everywhere (BusyBox env has no -S). To Node, the
+// second line is a comment.
 import { Command, CommanderError } from 'commander';
 import { ERROR_CODES } from '../errors/codes.js';
 import { toPosternError } from '../errors/postern-error.js';

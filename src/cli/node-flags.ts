@@ -1,6 +1,7 @@
 /**
- * The V8 flags `postern` runs with: main.ts's #! line and `npm start` carry them, and the bench
- * starts its Postern processes with them (node-flags.test.ts keeps the three in step).
+ * The V8 flags `postern` runs with: main.ts's first lines (a shell preamble) and `npm start`
+ * carry them, and the bench starts its Postern processes with them (node-flags.test.ts keeps the
+ * three in step).
  *
  * A relay allocates little on the JavaScript heap but a Buffer outside it for every chunk it
  * reads. With V8's default young generation (semi-spaces that grow to 16 MiB), scavenges come so

@@ -98,6 +98,8 @@ function readAnswer(socket: TLSSocket): Promise<{ status: number; body: string; 
  * first bytes (an SSH banner, a key exchange) go through both.
  */
 const REFILL_DELAY_MS = 5;
+/** …and at the latest this long after it was taken, however long the answer takes. */
+const REFILL_LATEST_MS = 250;
 
 /** How many handshaken connections a listener keeps ready, and for how long. */
 export interface SpareOptions {
@@ -125,7 +127,7 @@ export class SpareConnections {
   private readonly spares: Spare[] = [];
   private readonly size: number;
   private readonly renewAfterMs: number;
-  private refill: NodeJS.Timeout | undefined;
+  private refill: { due: number; timer: NodeJS.Timeout } | undefined;
   private closed = false;
 
   constructor(
@@ -145,6 +147,8 @@ export class SpareConnections {
   async connectRoute(authority: string, bearer?: string): Promise<TLSSocket> {
     const endpoint = bearer ? { ...this.endpoint, bearer } : this.endpoint;
     const warm = await this.take();
+    // A slow answer (a target that takes long to dial) must not leave the pool empty meanwhile.
+    this.refillWithin(REFILL_LATEST_MS);
     try {
       if (!warm) return await connectRoute(endpoint, authority);
       try {
@@ -154,17 +158,29 @@ export class SpareConnections {
         return await connectRoute(endpoint, authority);
       }
     } finally {
-      this.refill ??= setTimeout(() => {
+      this.refillWithin(REFILL_DELAY_MS);
+    }
+  }
+
+  /** Tops the pool up within `ms` (or sooner, if already due sooner). */
+  private refillWithin(ms: number): void {
+    if (this.closed) return;
+    const due = performance.now() + ms;
+    if (this.refill && this.refill.due <= due) return;
+    clearTimeout(this.refill?.timer);
+    this.refill = {
+      due,
+      timer: setTimeout(() => {
         this.refill = undefined;
         this.fill();
-      }, REFILL_DELAY_MS);
-    }
+      }, ms).unref(),
+    };
   }
 
   /** Closes the spares and makes no more; tunnels already open are left alone. */
   close(): void {
     this.closed = true;
-    clearTimeout(this.refill);
+    clearTimeout(this.refill?.timer);
     for (const spare of this.spares.splice(0)) {
       clearTimeout(spare.renew);
       void spare.ready.then((socket) => socket?.destroy());

@@ -55,8 +55,37 @@ describe('certificateFields', () => {
 });
 
 describe('oidText', () => {
+  const oid = (...bytes: number[]) => {
+    const der = Buffer.from([0x06, bytes.length, ...bytes]);
+    return oidText(der, readDer(der, 0));
+  };
+
   it('decodes multi-byte arcs', () => {
-    const der = Buffer.from([0x06, 0x08, 0x2b, 0xce, 0x0f, 0x8c, 0x3d, 0x01, 0x02, 0x03]);
-    expect(oidText(der, readDer(der, 0))).toBe('1.3.9999.1597.1.2.3');
+    expect(oid(0x2b, 0xce, 0x0f, 0x8c, 0x3d, 0x01, 0x02, 0x03)).toBe('1.3.9999.1597.1.2.3');
+    expect(oid(0x55, 0x04, 0x03)).toBe('2.5.4.3');
+  });
+
+  it('refuses OIDs that could be read as another: unfinished, padded, empty or huge', () => {
+    expect(() => oid(0x55, 0x04, 0x83)).toThrow(/middle of an arc/);
+    expect(() => oid(0x55, 0x80, 0x04)).toThrow(/padded/);
+    expect(() => oid()).toThrow(/empty/);
+    expect(() => oid(0x55, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f)).toThrow(/too large/);
+  });
+});
+
+describe('certificateFields on crafted certificates', () => {
+  it('refuses a repeated extension, a common name that is not UTF-8, and multi-byte tags', async () => {
+    const ext = new x509.Extension('1.3.9999.1597.3', false, new Uint8Array([TAG.utf8String, 0x00]));
+    expect(() => certificateFields(Buffer.alloc(0))).toThrow();
+    await expect(selfSigned('CN=x', new Date(Date.now() + 86_400_000), [ext, ext]).then(certificateFields)).rejects.toThrow(/appears twice/);
+    const der = Buffer.from(await selfSigned('CN=ab', new Date(Date.now() + 86_400_000)));
+    // The last "ab": the issuer (the same name, self-signed) comes before the subject.
+    const cn = Math.max(der.lastIndexOf(Buffer.from([TAG.utf8String, 0x02, 0x61, 0x62])), der.lastIndexOf(Buffer.from([TAG.printableString, 0x02, 0x61, 0x62])));
+    expect(cn).toBeGreaterThan(0);
+    der[cn + 2] = 0xff; // not UTF-8
+    expect(() => certificateFields(der)).toThrow(/not valid UTF-8/);
+    der[cn] = 0x1e; // BMPString
+    expect(() => certificateFields(der)).toThrow(/neither a UTF8String nor a PrintableString/);
+    expect(() => readDer(Buffer.from([0x1f, 0x81, 0x00]), 0)).toThrow(/multi-byte tags/);
   });
 });

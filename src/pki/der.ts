@@ -19,6 +19,7 @@ export const TAG = {
   octetString: 0x04,
   oid: 0x06,
   utf8String: 0x0c,
+  printableString: 0x13,
   sequence: 0x30,
   set: 0x31,
   utcTime: 0x17,
@@ -29,6 +30,7 @@ export const TAG = {
 export function readDer(buf: Uint8Array, offset: number, limit = buf.length): Der {
   if (offset + 2 > limit) throw new Error('DER element runs past its end');
   const tag = buf[offset]!;
+  if ((tag & 0x1f) === 0x1f) throw new Error('DER multi-byte tags are not used in X.509 certificates');
   let length = buf[offset + 1]!;
   let start = offset + 2;
   if (length & 0x80) {
@@ -59,22 +61,36 @@ export function expectTag(el: Der | undefined, tag: number, what: string): Der {
   return el;
 }
 
-/** An OBJECT IDENTIFIER's dotted form. */
+/** An OBJECT IDENTIFIER's dotted form; a malformed one (empty, unfinished, padded, huge arcs) throws. */
 export function oidText(buf: Uint8Array, el: Der): string {
+  if (el.start === el.end) throw new Error('an OID is empty');
   const parts: number[] = [];
   let value = 0;
+  let arcStart = true;
   for (let i = el.start; i < el.end; i++) {
-    value = value * 128 + (buf[i]! & 0x7f);
-    if (buf[i]! & 0x80) continue;
+    const byte = buf[i]!;
+    if (arcStart && byte === 0x80) throw new Error('an OID arc is padded');
+    if (value > 2 ** 32) throw new Error('an OID arc is too large');
+    value = value * 128 + (byte & 0x7f);
+    arcStart = (byte & 0x80) === 0;
+    if (!arcStart) continue;
     if (parts.length === 0) parts.push(value < 80 ? Math.floor(value / 40) : 2, value < 80 ? value % 40 : value - 80);
     else parts.push(value);
     value = 0;
   }
+  if (!arcStart) throw new Error('an OID ends in the middle of an arc');
   return parts.join('.');
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The contents as UTF-8; bytes that are not valid UTF-8 throw. */
 export function utf8(buf: Uint8Array, el: Der): string {
-  return Buffer.from(buf.buffer, buf.byteOffset + el.start, el.end - el.start).toString('utf8');
+  try {
+    return strictUtf8.decode(buf.subarray(el.start, el.end));
+  } catch {
+    throw new Error('a string is not valid UTF-8');
+  }
 }
 
 /** UTCTime (YYMMDDHHMMSSZ, RFC 5280: 50–99 are 19xx) or GeneralizedTime (YYYYMMDDHHMMSSZ). */
@@ -113,7 +129,9 @@ export function certificateFields(der: Uint8Array): CertificateFields {
     const parts = children(der, expectTag(ext, TAG.sequence, 'an extension'));
     const oid = expectTag(parts[0], TAG.oid, "an extension's OID");
     const value = expectTag(parts[parts.length - 1], TAG.octetString, "an extension's value");
-    out.extensions.set(oidText(der, oid), value);
+    const name = oidText(der, oid);
+    if (out.extensions.has(name)) throw new Error(`extension ${name} appears twice (RFC 5280 §4.2 allows one)`);
+    out.extensions.set(name, value);
   }
   return out;
 }
@@ -122,7 +140,9 @@ function commonName(der: Uint8Array, subject: Der): string | undefined {
   for (const rdn of children(der, subject)) {
     for (const attribute of children(der, expectTag(rdn, TAG.set, 'a name component'))) {
       const [type, value] = children(der, expectTag(attribute, TAG.sequence, 'a name attribute'));
-      if (type && value && oidText(der, expectTag(type, TAG.oid, 'a name attribute type')) === COMMON_NAME) return utf8(der, value);
+      if (!type || !value || oidText(der, expectTag(type, TAG.oid, 'a name attribute type')) !== COMMON_NAME) continue;
+      if (value.tag !== TAG.utf8String && value.tag !== TAG.printableString) throw new Error('the common name is neither a UTF8String nor a PrintableString');
+      return utf8(der, value);
     }
   }
   return undefined;

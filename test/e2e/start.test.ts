@@ -1,8 +1,9 @@
-import { writeFileSync } from 'node:fs';
+import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { haveProgram } from '../helpers/programs.js';
-import { PosternProcess, postern, run, tempDir } from '../helpers/postern.js';
+import { CLI, PosternProcess, postern, run, tempDir } from '../helpers/postern.js';
 import { sClient } from '../helpers/openssl.js';
 
 const tools = haveProgram('curl', ['--version']) && haveProgram('openssl', ['version']);
@@ -221,5 +222,18 @@ describe('postern CLI errors', () => {
       expect(r.stdout).toMatch(/^Usage: postern /);
     }
     expect((await postern(['start', '--help'])).stdout).toMatch(/--diag-addr <host:port>\s+serve \/healthz/);
+  });
+
+  it('runs as an installed command: the shell preamble starts Node with its V8 flags', async () => {
+    // npm links `postern` to this file; a symlink is how it is run, with its own name in $0.
+    const dir = tempDir();
+    const link = join(dir, 'postern');
+    symlinkSync(CLI, link);
+    // A preload that tells which flags Node was started with.
+    writeFileSync(join(dir, 'flags.cjs'), 'process.stderr.write(JSON.stringify(process.execArgv) + "\\n");');
+    const r = await run(link, ['--version'], { env: { NODE_OPTIONS: `--require ${join(dir, 'flags.cjs')}` } });
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    expect(JSON.parse(r.stderr.trim())).toEqual([...NODE_FLAGS]);
   });
 });

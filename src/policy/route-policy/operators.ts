@@ -52,8 +52,10 @@ export function combine(op: Operator, items: readonly Condition[]): Condition {
           return true;
         },
         held: (input, nested) => group(items.map((c) => c.held(input, true)), ' and ', nested),
-        // The first criterion that fails is enough to say why, and keeps the reason short.
-        missed: (input, nested) => items.find((c) => !c.test(input))!.missed(input, nested),
+        // One criterion that fails is enough to say why, and keeps the reason short: one that
+        // fails whoever asks (the client's address, say) if there is one, since signing in or
+        // another identity cannot change it; else the first.
+        missed: (input, nested) => (items.find((c) => c.withoutIdentity(input) === false) ?? items.find((c) => !c.test(input))!).missed(input, nested),
         asked: (input, nested) => group(items.map((c) => c.asked(input, true)), ' and ', nested),
         withoutIdentity: threeValued(items, false, { decided: false, otherwise: true }),
       };

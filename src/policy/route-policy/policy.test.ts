@@ -242,6 +242,11 @@ describe('signingInCouldAllow (401 or 403 for a request without identity)', () =
     expect(could('[]')).toBe(false);
   });
 
+  it('names what rules the request out whoever signs in, not what signing in would supply', () => {
+    const d = evaluateRoutePolicy(policy(`[{ allow: { and: [${email}, ${office}] } }]`), { sourceIp: '192.168.1.9' });
+    expect(d.reasons).toEqual(['no allow rule matched: rule 1 needs source_ip in 10.0.0.0/8 (client 192.168.1.9)']);
+  });
+
   it('follows three-valued logic through every operator', () => {
     // nor: not all match; one request fact failing settles it, an unknown leaves it open.
     expect(could(`[{ allow: { nor: [${home}, ${email}] } }]`)).toBe(true);

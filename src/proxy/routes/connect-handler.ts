@@ -77,7 +77,8 @@ export class ConnectHandler {
       this.accessLog(log, { status: signIn ? (redirect ? 302 : 401) : 403, details: signIn ? 'unauthenticated' : 'denied' });
       if (redirect) return req.redirect(deps.loginUrl);
       if (signIn) return req.refuse(new PosternError('UNAUTHENTICATED', `sign in to reach ${req.authority}: ${decision.reasons.join('; ')} (postern tcp signs you in through a browser, or --device on machines without one)`));
-      await deps.audit.emit({ event: 'access.denied', user: principal?.username, remote_addr: clientAddr, kind: 'route', resource: route.authority, reasons: decision.reasons });
+      // Refusals of anonymous clients are in the authorize and access log lines; anyone can make them, so they stay out of the audit log.
+      if (principal) await deps.audit.emit({ event: 'access.denied', user: principal.username, remote_addr: clientAddr, kind: 'route', resource: route.authority, reasons: decision.reasons });
       return req.refuse(new PosternError('ACCESS_DENIED', `${principal ? principal.username : 'this client'} may not reach ${req.authority}${principal ? '' : ', signed in or not'}: ${decision.reasons.join('; ')}`));
     }
     let target: Duplex;
