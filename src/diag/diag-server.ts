@@ -9,7 +9,7 @@ export type ReadinessCheck = () => Promise<string | undefined> | string | undefi
 /**
  * The diagnostics listener (plain HTTP, meant for loopback or a private network):
  * `/healthz` says the process runs, `/readyz` runs every readiness check (each returns undefined
- * when fine, or what is wrong), `/metrics` is Prometheus text.
+ * when fine, or what is wrong), `/metrics` is Prometheus text (all of it, or `?name=` ones).
  */
 export class DiagServer {
   private readonly server: Server;
@@ -20,7 +20,8 @@ export class DiagServer {
     private readonly log: Logger,
   ) {
     this.server = createServer((req, res) => {
-      this.serve(req.method ?? 'GET', (req.url ?? '/').split('?')[0]!)
+      const url = new URL(req.url ?? '/', 'http://diag');
+      this.serve(req.method ?? 'GET', url.pathname, url.searchParams)
         .then(({ status, type, body }) => {
           res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' }).end(body);
         })
@@ -53,7 +54,7 @@ export class DiagServer {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
-  private async serve(method: string, path: string): Promise<{ status: number; type: string; body: string }> {
+  private async serve(method: string, path: string, query: URLSearchParams): Promise<{ status: number; type: string; body: string }> {
     if (method !== 'GET' && method !== 'HEAD') return text(405, 'use GET\n');
     switch (path) {
       case '/healthz':
@@ -74,10 +75,23 @@ export class DiagServer {
         return { status: ready ? 200 : 503, type: 'application/json', body: JSON.stringify({ ready, checks: results }) + '\n' };
       }
       case '/metrics':
-        return { status: 200, type: this.registry.contentType, body: await this.registry.metrics() };
+        return this.metrics(query.getAll('name'));
       default:
         return text(404, 'not found; try /healthz, /readyz or /metrics\n');
     }
+  }
+
+  /**
+   * All metrics, or only those named (`/metrics?name=postern_tunnels_connected&name=…`): a probe
+   * that polls one figure often need not pay for collecting every other one (the process
+   * metrics read /proc/self/fd, which holds a descriptor per connection).
+   */
+  private async metrics(names: string[]): Promise<{ status: number; type: string; body: string }> {
+    if (names.length === 0) return { status: 200, type: this.registry.contentType, body: await this.registry.metrics() };
+    const unknown = names.filter((name) => !this.registry.getSingleMetric(name));
+    if (unknown.length) return text(404, `no metric named ${unknown.join(', ')}; /metrics lists them all\n`);
+    const parts = await Promise.all(names.map((name) => this.registry.getSingleMetricAsString(name)));
+    return { status: 200, type: this.registry.contentType, body: parts.join('\n') + '\n' };
   }
 }
 

@@ -128,6 +128,13 @@ describe.runIf(tools)('postern start', () => {
     expect(metrics).toMatch(/^postern_proxy_handshake_failures_total\{reason="plain_http"\} [1-9]/m);
     expect(metrics).toMatch(/^postern_proxy_handshake_duration_seconds_count [1-9]/m);
     expect(metrics).toMatch(/^postern_proxy_open_connections\{protocol="handshake"\} \d+$/m);
+    // One figure, without collecting the rest; an unknown name says so.
+    const one = (await run('curl', ['-sS', `${diag}/metrics?name=postern_tunnels_connected&name=postern_proxy_handshake_failures_total`])).stdout;
+    expect(one).toMatch(/^postern_tunnels_connected 0$/m);
+    expect(one).toMatch(/^postern_proxy_handshake_failures_total\{reason="plain_http"\} [1-9]/m);
+    expect(one).not.toMatch(/process_|postern_proxy_connections_total/);
+    const unknown = await run('curl', ['-sS', '-w', '%{http_code}', `${diag}/metrics?name=postern_tunnel_connected`]);
+    expect(unknown.stdout).toBe('no metric named postern_tunnel_connected; /metrics lists them all\n404');
   });
 });
 
