@@ -75,13 +75,14 @@ export function identityFromCertificate(der: Uint8Array): Identity {
 function decode(der: Uint8Array, cert: CertificateFields, oid: string): Der | undefined {
   const wrapped = cert.extensions.get(oid);
   if (!wrapped) return undefined;
+  let value: Der | undefined;
   try {
-    const value = readDer(der, wrapped.start, wrapped.end);
-    if (value.end !== wrapped.end) throw new Error();
-    return value;
+    value = readDer(der, wrapped.start, wrapped.end);
   } catch {
-    throw new Error(`certificate extension ${oid} is not valid DER`);
+    // reported below, with the extension's name
   }
+  if (value?.end !== wrapped.end) throw new Error(`certificate extension ${oid} is not valid DER`);
+  return value;
 }
 
 function readUtf8(der: Uint8Array, cert: CertificateFields, oid: string, required: boolean): string | undefined {

@@ -79,7 +79,8 @@ export class ConnectHandler {
       if (signIn) return req.refuse(new PosternError('UNAUTHENTICATED', `sign in to reach ${req.authority}: ${decision.reasons.join('; ')} (postern tcp signs you in through a browser, or --device on machines without one)`));
       // Refusals of anonymous clients are in the authorize and access log lines; anyone can make them, so they stay out of the audit log.
       if (principal) await deps.audit.emit({ event: 'access.denied', user: principal.username, remote_addr: clientAddr, kind: 'route', resource: route.authority, reasons: decision.reasons });
-      return req.refuse(new PosternError('ACCESS_DENIED', `${principal ? principal.username : 'this client'} may not reach ${req.authority}${principal ? '' : ', signed in or not'}: ${decision.reasons.join('; ')}`));
+      const refused = principal ? `${principal.username} may not reach ${req.authority}` : `this client may not reach ${req.authority}, signed in or not`;
+      return req.refuse(new PosternError('ACCESS_DENIED', `${refused}: ${decision.reasons.join('; ')}`));
     }
     let target: Duplex;
     try {
