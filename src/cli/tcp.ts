@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import type { ProxyEndpoint } from '../client/api-client.js';
 import { browserLogin, canOpenBrowser, deviceLogin } from '../client/browser-login.js';
 import { ConnectRefused, connectRoute, SpareConnections, tunnelLost } from '../client/connect-tunnel.js';
+import { MultiplexedTunnels } from '../client/multiplexed-tunnels.js';
 import { establishTrust } from '../client/login.js';
 import { ProfileStore } from '../client/profile-store.js';
 import { TokenCache } from '../client/token-cache.js';
@@ -72,8 +73,10 @@ async function tunnelOpener(authority: string, opts: TcpOptions, many: boolean):
   const profile = store.names().includes(profileName) ? store.load(profileName) : undefined;
   const withCertificate = profile && Date.parse(profile.expires) > Date.now();
   const endpoint = withCertificate ? { ...base, certPem: profile.certPem, keyPem: profile.keyPem } : base;
-  // A listener keeps handshaken connections ready, so each new tunnel skips the TLS handshake.
-  const spares = many ? new SpareConnections(endpoint) : undefined;
+  // A listener keeps handshaken connections ready, and one shared HTTP/2 connection for the tunnels
+  // that find none ready (SpareConnections), so no new tunnel waits for a TLS handshake.
+  const multiplexed = many ? new MultiplexedTunnels(endpoint) : undefined;
+  const spares = multiplexed ? new SpareConnections(endpoint, { overflow: (route, bearer) => multiplexed.connectRoute(route, bearer) }) : undefined;
   const tunnel = (bearer?: string) => (spares ? spares.connectRoute(authority, bearer) : connectRoute(bearer ? { ...endpoint, bearer } : endpoint, authority));
   if (withCertificate) return () => tunnel().catch((err: unknown) => Promise.reject(explain(err, authority)));
   const tokens = new TokenCache(store.home);

@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -59,7 +60,7 @@ describe('SpareConnections', () => {
     const [echo] = await once(tunnel, 'data');
     expect(String(echo)).toBe('ping');
     tunnel.destroy();
-    // The taken spare is replaced once the tunnel is open.
+    // The taken spare is replaced once no more tunnels are being opened.
     await until(() => seen.connections === 3, 'a replacement spare');
     spares.close();
   });
@@ -80,6 +81,27 @@ describe('SpareConnections', () => {
     await until(() => seen.connections >= 3 && seen.closed >= 2, 'renewals');
     spares.close();
     await until(() => seen.closed === seen.connections, 'every spare closed');
+  });
+
+  it('sends tunnels to the overflow while no spare is ready, and refills only once tunnels stop coming', async () => {
+    const { server, seen, endpoint } = await fakeProxy();
+    servers.push(server);
+    const overflowed: string[] = [];
+    const overflow = async (authority: string) => {
+      overflowed.push(authority);
+      return new PassThrough();
+    };
+    const spares = new SpareConnections(endpoint, { size: 1, overflow });
+    await until(() => seen.connections === 1, 'the spare');
+    await new Promise((r) => setTimeout(r, 20)); // its handshake finished on this side too
+    const tunnels = [await spares.connectRoute('a.example.com:1'), await spares.connectRoute('b.example.com:2'), await spares.connectRoute('c.example.com:3')];
+    expect(seen.requests.map((r) => r.head.split('\r\n')[0])).toEqual(['CONNECT a.example.com:1 HTTP/1.1']);
+    expect(overflowed).toEqual(['b.example.com:2', 'c.example.com:3']);
+    // No handshake while tunnels were being opened one after another; one once they stopped.
+    expect(seen.connections).toBe(1);
+    await until(() => seen.connections === 2, 'the refill');
+    for (const t of tunnels) t.destroy();
+    spares.close();
   });
 
   it('never uses a spare the proxy has closed', async () => {

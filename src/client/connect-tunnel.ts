@@ -1,12 +1,13 @@
 import { once } from 'node:events';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { PosternError } from '../errors/postern-error.js';
 import { formatHostPort } from '../net/addr.js';
 import { connectionError, connectToProxy, type ProxyEndpoint } from './api-client.js';
 
 /** The response head must arrive within this time, and be no larger than this. */
-const ANSWER_TIMEOUT_MS = 15_000;
-const MAX_HEAD = 64 * 1024;
+export const ANSWER_TIMEOUT_MS = 15_000;
+export const MAX_HEAD = 64 * 1024;
 
 /** A refused CONNECT: the proxy's typed error, with the HTTP status it came with. */
 export class ConnectRefused extends PosternError {
@@ -34,13 +35,7 @@ export async function connectRoute(endpoint: ProxyEndpoint, authority: string, c
     const { status, body, rest } = await readAnswer(socket);
     if (status !== 200) {
       socket.destroy();
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(body);
-      } catch {
-        parsed = { error: { code: 'PROXY_UNREACHABLE', message: `${where} answered CONNECT with HTTP ${status}` } };
-      }
-      throw new ConnectRefused(status, PosternError.fromJSON(parsed));
+      throw refusal(status, body, where);
     }
     if (rest.length) socket.unshift(rest);
     return socket;
@@ -50,6 +45,17 @@ export async function connectRoute(endpoint: ProxyEndpoint, authority: string, c
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The proxy's refusal of a CONNECT: its typed error (a JSON body), or the bare status. */
+export function refusal(status: number, body: string, where: string): ConnectRefused {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    parsed = { error: { code: 'PROXY_UNREACHABLE', message: `${where} answered CONNECT with HTTP ${status}` } };
+  }
+  return new ConnectRefused(status, PosternError.fromJSON(parsed));
 }
 
 /**
@@ -93,41 +99,45 @@ function readAnswer(socket: TLSSocket): Promise<{ status: number; body: string; 
 }
 
 /**
- * A taken spare is replaced this long after its tunnel was answered: a handshake costs the proxy
- * and this process about 1 ms of CPU each, which would otherwise land just as the new tunnel's
- * first bytes (an SSH banner, a key exchange) go through both.
+ * Taken spares are replaced once no tunnel has been opened for this long. A handshake costs the
+ * proxy and this process about 1 ms of CPU each; made while tunnels are being opened one after
+ * another, it lands on the next one and doubles its set-up time. Tunnels opened meanwhile go over
+ * the overflow (see SpareOptions).
  */
-const REFILL_DELAY_MS = 5;
-/** …and at the latest this long after it was taken, however long the answer takes. */
-const REFILL_LATEST_MS = 250;
+const REFILL_QUIET_MS = 50;
 
 /** How many handshaken connections a listener keeps ready, and for how long. */
 export interface SpareOptions {
-  /** Two, so that tunnels opened one after another never wait on the handshake of the one before. */
+  /** Two by default: a client that opens a couple of connections at once gets one each. */
   size?: number;
   /** Below the proxy's 20 s limit for a connection that sends no request, so a spare is never stale. */
   renewAfterMs?: number;
+  /** Opens a tunnel when no spare is ready (by default over a new connection of its own). */
+  overflow?: (authority: string, bearer?: string) => Promise<Duplex>;
 }
 
 interface Spare {
-  ready: Promise<TLSSocket | undefined>;
+  /** Set once the handshake is done. */
+  socket?: TLSSocket;
   renew: NodeJS.Timeout;
 }
 
 /**
  * TLS connections to the proxy with the handshake done ahead of need, for a listener that opens
- * tunnels (`postern tcp --listen`): a new tunnel then costs the CONNECT round trip and not a TLS
- * handshake as well. A taken spare is replaced shortly after its tunnel is answered (see
- * REFILL_DELAY_MS), and the pool holds two so the next tunnel need not wait for that handshake
- * to finish. Spares are renewed before the proxy would drop them for sending
- * no request; one the proxy closed meanwhile is never used. The connection carries no identity
- * of its own beyond the endpoint's certificate: a bearer token goes in each CONNECT.
+ * tunnels (`postern tcp --listen`): a tunnel on a spare costs the CONNECT round trip and not a TLS
+ * handshake as well, and has a connection of its own (the fastest way to carry bulk bytes). Taken
+ * spares are replaced when the listener is quiet (REFILL_QUIET_MS); until then, and whenever none
+ * is ready, tunnels go over the overflow, which for `postern tcp` is one shared HTTP/2 connection
+ * (MultiplexedTunnels). Spares are renewed before the proxy would drop them for sending no request;
+ * one the proxy closed meanwhile is never used. A spare carries no identity of its own beyond the
+ * endpoint's certificate: a bearer token goes in each CONNECT.
  */
 export class SpareConnections {
   private readonly spares: Spare[] = [];
   private readonly size: number;
   private readonly renewAfterMs: number;
-  private refill: { due: number; timer: NodeJS.Timeout } | undefined;
+  private readonly overflow: (authority: string, bearer?: string) => Promise<Duplex>;
+  private refill: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(
@@ -136,66 +146,51 @@ export class SpareConnections {
   ) {
     this.size = opts.size ?? 2;
     this.renewAfterMs = opts.renewAfterMs ?? 15_000;
+    this.overflow = opts.overflow ?? ((authority, bearer) => connectRoute(bearer ? { ...endpoint, bearer } : endpoint, authority));
     this.fill();
   }
 
   /**
-   * A tunnel over a spare connection, else over a new one. If the proxy closed the spare just as
-   * it was taken (or timed it out with a 408), the tunnel is opened again on a new connection;
-   * other refusals are the proxy's answer and are not retried.
+   * A tunnel over a spare connection, else over the overflow. If the proxy closed the spare just
+   * as it was taken (or timed it out with a 408), the tunnel goes over the overflow instead; other
+   * refusals are the proxy's answer and are not retried.
    */
-  async connectRoute(authority: string, bearer?: string): Promise<TLSSocket> {
-    const endpoint = bearer ? { ...this.endpoint, bearer } : this.endpoint;
-    const warm = await this.take();
-    // A slow answer (a target that takes long to dial) must not leave the pool empty meanwhile.
-    this.refillWithin(REFILL_LATEST_MS);
+  async connectRoute(authority: string, bearer?: string): Promise<Duplex> {
+    const warm = this.take();
+    this.refillWhenQuiet();
+    if (!warm) return this.overflow(authority, bearer);
     try {
-      if (!warm) return await connectRoute(endpoint, authority);
-      try {
-        return await connectRoute(endpoint, authority, warm);
-      } catch (err) {
-        if (err instanceof ConnectRefused && err.httpStatus !== 408) throw err;
-        return await connectRoute(endpoint, authority);
-      }
-    } finally {
-      this.refillWithin(REFILL_DELAY_MS);
+      return await connectRoute(bearer ? { ...this.endpoint, bearer } : this.endpoint, authority, warm);
+    } catch (err) {
+      if (err instanceof ConnectRefused && err.httpStatus !== 408) throw err;
+      return this.overflow(authority, bearer);
     }
-  }
-
-  /** Tops the pool up within `ms` (or sooner, if already due sooner). */
-  private refillWithin(ms: number): void {
-    if (this.closed) return;
-    const due = performance.now() + ms;
-    if (this.refill && this.refill.due <= due) return;
-    clearTimeout(this.refill?.timer);
-    this.refill = {
-      due,
-      timer: setTimeout(() => {
-        this.refill = undefined;
-        this.fill();
-      }, ms).unref(),
-    };
   }
 
   /** Closes the spares and makes no more; tunnels already open are left alone. */
   close(): void {
     this.closed = true;
-    clearTimeout(this.refill?.timer);
+    clearTimeout(this.refill);
     for (const spare of this.spares.splice(0)) {
       clearTimeout(spare.renew);
-      void spare.ready.then((socket) => socket?.destroy());
+      spare.socket?.destroy();
     }
   }
 
-  /** The oldest spare if it is still open, else undefined. */
-  private async take(): Promise<TLSSocket | undefined> {
-    const spare = this.spares.shift();
-    if (!spare) return undefined;
-    clearTimeout(spare.renew);
-    const socket = await spare.ready;
-    if (!socket || socket.destroyed || socket.readyState !== 'open') return undefined;
-    socket.ref();
-    return socket;
+  /** Tops the pool up once no tunnel has been opened for REFILL_QUIET_MS. */
+  private refillWhenQuiet(): void {
+    clearTimeout(this.refill);
+    if (!this.closed) this.refill = setTimeout(() => this.fill(), REFILL_QUIET_MS).unref();
+  }
+
+  /** The oldest spare that is handshaken and still open, taken out of the pool. */
+  private take(): TLSSocket | undefined {
+    const at = this.spares.findIndex((s) => s.socket && !s.socket.destroyed && s.socket.readyState === 'open');
+    if (at < 0) return undefined;
+    const [spare] = this.spares.splice(at, 1);
+    clearTimeout(spare!.renew);
+    spare!.socket!.ref();
+    return spare!.socket;
   }
 
   private fill(): void {
@@ -204,25 +199,24 @@ export class SpareConnections {
 
   private prepare(): Spare {
     const socket = connectToProxy(this.endpoint, { ALPNProtocols: ['http/1.1'] });
-    socket.on('error', () => {}); // a spare that fails is simply not used
-    socket.unref(); // nor does one keep the process alive
-    const ready = once(socket, 'secureConnect').then(
-      () => socket,
-      () => {
-        socket.destroy();
-        return undefined;
-      },
-    );
+    socket.unref(); // a spare does not keep the process alive
     const spare: Spare = {
-      ready,
       renew: setTimeout(() => {
-        const at = this.spares.indexOf(spare);
-        if (at < 0) return;
-        this.spares.splice(at, 1);
-        void ready.then((s) => s?.destroy());
+        this.drop(spare);
+        socket.destroy();
         this.fill();
       }, this.renewAfterMs).unref(),
     };
+    socket.once('secureConnect', () => (spare.socket = socket));
+    // One that fails or is closed leaves the pool; it is replaced at the next refill.
+    socket.on('error', () => {});
+    socket.once('close', () => this.drop(spare));
     return spare;
+  }
+
+  private drop(spare: Spare): void {
+    clearTimeout(spare.renew);
+    const at = this.spares.indexOf(spare);
+    if (at >= 0) this.spares.splice(at, 1);
   }
 }

@@ -84,25 +84,38 @@ describe.runIf(tools)('TCP routes: postern tcp, HTTP CONNECT and policies', () =
   const ssh = (person: Person, host: string, command: string, extra = '') =>
     run('ssh', [...sshd.sshArgs(proxyCommand(extra)), '-p', '22', `root@${host}`, command], { env: { POSTERN_HOME: person.home }, timeoutMs: 30_000 });
 
+  /** `postern tcp --listen` for a route, as `person`; resolves once it listens. */
+  async function listen(person: Person, route: string): Promise<{ port: number; stderr: () => string; stop: () => void }> {
+    const port = await freePort();
+    const child = spawn(process.execPath, [CLI, 'tcp', route, '--listen', `127.0.0.1:${port}`], { env: { ...process.env, POSTERN_HOME: person.home } });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d));
+    await eventually(() => (err.includes('Listening') ? true : undefined), () => err);
+    return { port, stderr: () => err, stop: () => child.kill() };
+  }
+
+  /** Sends `bytes` through a listener, half-closes, and returns the whole answer. */
+  async function exchange(port: number, bytes: number): Promise<string> {
+    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    socket.end('x'.repeat(bytes));
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d));
+    await once(socket, 'close');
+    return answer;
+  }
+
   it('delivers the answer to a client that has finished sending (half-close), on stdio and on a listener', async () => {
     const viaStdio = await run(process.execPath, [CLI, 'tcp', '--listen', '-', 'reply.example.com:7'], { input: 'hello', env: { POSTERN_HOME: alice.home } });
     expect(viaStdio.stdout).toBe('got 5 bytes\n');
-    const port = await freePort();
-    const listener = spawn(process.execPath, [CLI, 'tcp', 'reply.example.com:7', '--listen', `127.0.0.1:${port}`], { env: { ...process.env, POSTERN_HOME: alice.home } });
+    const listener = await listen(alice, 'reply.example.com:7');
     try {
-      let err = '';
-      listener.stderr.on('data', (d: Buffer) => (err += d));
-      await eventually(() => (err.includes('Listening') ? true : undefined), () => err);
-      for (let i = 0; i < 3; i++) {
-        const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
-        socket.end('x'.repeat(1000 * (i + 1)));
-        let answer = '';
-        socket.on('data', (d: Buffer) => (answer += d));
-        await once(socket, 'close');
-        expect(answer).toBe(`got ${1000 * (i + 1)} bytes\n`);
-      }
+      // One after another, then eight at once: the first find spare connections of their own, the
+      // rest share the listener's HTTP/2 connection; the answer arrives whole either way.
+      for (let i = 1; i <= 3; i++) expect(await exchange(listener.port, 1000 * i)).toBe(`got ${1000 * i} bytes\n`);
+      const sizes = [1, 2, 3, 4, 5, 6, 7, 8].map((i) => 70_000 * i);
+      expect(await Promise.all(sizes.map((n) => exchange(listener.port, n)))).toEqual(sizes.map((n) => `got ${n} bytes\n`));
     } finally {
-      listener.kill();
+      listener.stop();
     }
   });
 
@@ -263,19 +276,33 @@ describe.runIf(tools)('TCP routes: postern tcp, HTTP CONNECT and policies', () =
     expect(revoked.reason).toBe('its route no longer allows it');
   });
 
-  it('closes a live SSH session within a second of a lock on its user', async () => {
+  it('closes a live SSH session, and the tunnels of a listener, within a second of a lock on its user', async () => {
     const before = cluster.server.logs.length;
     const started = ssh(alice, 'ssh.example.com', 'echo started; sleep 30; echo finished');
     // Wait for this session's tunnel to be authorized, then for the command to be running.
     await eventually(() => (cluster.server.logs.slice(before).some((l) => l.msg === 'authorize' && l.user === 'alice' && l.allow === true) ? true : undefined), () => 'the tunnel never opened', 10_000);
+    // Four tunnels through a listener: spare connections and its shared HTTP/2 connection alike.
+    const listener = await listen(alice, 'ssh.example.com:22');
+    const tunnels = await Promise.all(
+      [1, 2, 3, 4].map(async () => {
+        const socket = connect({ port: listener.port, host: '127.0.0.1' });
+        socket.on('error', () => {});
+        const [banner] = (await once(socket, 'data')) as [Buffer];
+        expect(String(banner)).toMatch(/^SSH-2\.0-OpenSSH/);
+        return { closed: once(socket, 'close') }; // (a bare promise would be awaited here)
+      }),
+    );
     await new Promise((r) => setTimeout(r, 1500));
     const lockedAt = Date.now();
     expect((await cluster.ctl(['lock', '--user', 'alice', '--message', 'tunnel test'])).code).toBe(0);
     const r = await started;
+    await Promise.all(tunnels.map((t) => t.closed));
     expect(Date.now() - lockedAt).toBeLessThan(2500);
+    listener.stop();
     expect(r.stdout).toBe('started\n');
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('the proxy ended the tunnel to ssh.example.com:22');
+    expect(listener.stderr().match(/the proxy ended the tunnel to ssh\.example\.com:22/g)).toHaveLength(4);
     // The lock watcher ends the certificate's connection at once (LiveGrants would within a second).
     await cluster.server.waitForLog((l) => (l.msg === 'closing a connection: a lock now covers its user' || l.msg === 'closing a tunnel: its grant was revoked') && l.user === 'alice');
     const locks = JSON.parse((await cluster.ctl(['get', 'locks', '--format', 'json'])).stdout) as { id: string }[];
