@@ -207,6 +207,17 @@ describe.runIf(tools)('TCP routes: postern tcp, HTTP CONNECT and policies', () =
       expect(String(banner)).toMatch(/^SSH-2\.0-OpenSSH/);
       first.destroy();
       expect(err).toContain('Signed in as alice.');
+      // Then the token carries tunnels opened together, over spares and the shared HTTP/2 connection alike.
+      const banners = await Promise.all(
+        [1, 2, 3, 4].map(async () => {
+          const socket = connect(port, '127.0.0.1');
+          const [data] = (await once(socket, 'data')) as [Buffer];
+          socket.destroy();
+          return String(data).slice(0, 8);
+        }),
+      );
+      expect(banners).toEqual(Array(4).fill('SSH-2.0-'));
+      expect(err.match(/Signed in as/g)).toHaveLength(1);
       const cached = join(fresh.home, 'tokens', `postern.localhost-${cluster.server.proxyPort}.json`);
       const saved = JSON.parse(readFileSync(cached, 'utf8')) as { user: string; token: string };
       expect(saved).toMatchObject({ user: 'alice', token: expect.any(String) });
