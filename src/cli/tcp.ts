@@ -144,7 +144,10 @@ async function listener(addr: HostPort, open: () => Promise<Duplex>, authority: 
     local.pause();
     open().then(
       (tunnel) => {
-        tunnel.once('error', (err: NodeJS.ErrnoException) => say(`postern: ${tunnelLost(err, authority).message}`));
+        tunnel.once('error', (err: NodeJS.ErrnoException) => {
+          say(`postern: ${tunnelLost(err, authority).message}`);
+          local.resetAndDestroy(); // so that the client too can tell a revoked tunnel from a service that hung up
+        });
         joinStreams(local, tunnel);
       },
       (err: Error) => {

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -100,6 +100,23 @@ describe('SpareConnections', () => {
     // No handshake while tunnels were being opened one after another; one once they stopped.
     expect(seen.connections).toBe(1);
     await until(() => seen.connections === 2, 'the refill');
+    for (const t of tunnels) t.destroy();
+    spares.close();
+  });
+
+  it('refills within half a second even while tunnels keep coming', async () => {
+    const { server, seen, endpoint } = await fakeProxy();
+    servers.push(server);
+    const spares = new SpareConnections(endpoint, { size: 1, overflow: async () => new PassThrough() });
+    await until(() => seen.connections === 1, 'the spare');
+    await new Promise((r) => setTimeout(r, 20));
+    const tunnels: Duplex[] = [];
+    // A tunnel every 20 ms for a second: never 50 ms of quiet.
+    for (let i = 0; i < 50 && seen.connections < 2; i++) {
+      tunnels.push(await spares.connectRoute('db.example.com:5432'));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(seen.connections).toBe(2);
     for (const t of tunnels) t.destroy();
     spares.close();
   });

@@ -105,6 +105,8 @@ function readAnswer(socket: TLSSocket): Promise<{ status: number; body: string; 
  * the overflow (see SpareOptions).
  */
 const REFILL_QUIET_MS = 50;
+/** …or at the latest this long after the first take it waits on, so that steady traffic still gets spares. */
+const REFILL_LATEST_MS = 500;
 
 /** How many handshaken connections a listener keeps ready, and for how long. */
 export interface SpareOptions {
@@ -117,8 +119,9 @@ export interface SpareOptions {
 }
 
 interface Spare {
-  /** Set once the handshake is done. */
-  socket?: TLSSocket;
+  socket: TLSSocket;
+  /** Whether the handshake is done. */
+  ready: boolean;
   renew: NodeJS.Timeout;
 }
 
@@ -126,7 +129,7 @@ interface Spare {
  * TLS connections to the proxy with the handshake done ahead of need, for a listener that opens
  * tunnels (`postern tcp --listen`): a tunnel on a spare costs the CONNECT round trip and not a TLS
  * handshake as well, and has a connection of its own (the fastest way to carry bulk bytes). Taken
- * spares are replaced when the listener is quiet (REFILL_QUIET_MS); until then, and whenever none
+ * spares are replaced when the listener is quiet (REFILL_QUIET_MS, REFILL_LATEST_MS); until then, and whenever none
  * is ready, tunnels go over the overflow, which for `postern tcp` is one shared HTTP/2 connection
  * (MultiplexedTunnels). Spares are renewed before the proxy would drop them for sending no request;
  * one the proxy closed meanwhile is never used. A spare carries no identity of its own beyond the
@@ -137,7 +140,7 @@ export class SpareConnections {
   private readonly size: number;
   private readonly renewAfterMs: number;
   private readonly overflow: (authority: string, bearer?: string) => Promise<Duplex>;
-  private refill: NodeJS.Timeout | undefined;
+  private refill: { timer: NodeJS.Timeout; latest: number } | undefined;
   private closed = false;
 
   constructor(
@@ -170,27 +173,35 @@ export class SpareConnections {
   /** Closes the spares and makes no more; tunnels already open are left alone. */
   close(): void {
     this.closed = true;
-    clearTimeout(this.refill);
+    clearTimeout(this.refill?.timer);
     for (const spare of this.spares.splice(0)) {
       clearTimeout(spare.renew);
-      spare.socket?.destroy();
+      spare.socket.destroy();
     }
   }
 
-  /** Tops the pool up once no tunnel has been opened for REFILL_QUIET_MS. */
+  /** Tops the pool up once no tunnel has been opened for REFILL_QUIET_MS (within REFILL_LATEST_MS). */
   private refillWhenQuiet(): void {
-    clearTimeout(this.refill);
-    if (!this.closed) this.refill = setTimeout(() => this.fill(), REFILL_QUIET_MS).unref();
+    if (this.closed) return;
+    const latest = this.refill?.latest ?? performance.now() + REFILL_LATEST_MS;
+    clearTimeout(this.refill?.timer);
+    const timer = setTimeout(
+      () => {
+        this.refill = undefined;
+        this.fill();
+      },
+      Math.min(REFILL_QUIET_MS, Math.max(0, latest - performance.now())),
+    ).unref();
+    this.refill = { timer, latest };
   }
 
   /** The oldest spare that is handshaken and still open, taken out of the pool. */
   private take(): TLSSocket | undefined {
-    const at = this.spares.findIndex((s) => s.socket && !s.socket.destroyed && s.socket.readyState === 'open');
-    if (at < 0) return undefined;
-    const [spare] = this.spares.splice(at, 1);
-    clearTimeout(spare!.renew);
-    spare!.socket!.ref();
-    return spare!.socket;
+    const spare = this.spares.find((s) => s.ready && !s.socket.destroyed && s.socket.readyState === 'open');
+    if (!spare) return undefined;
+    this.drop(spare);
+    spare.socket.ref();
+    return spare.socket;
   }
 
   private fill(): void {
@@ -201,13 +212,15 @@ export class SpareConnections {
     const socket = connectToProxy(this.endpoint, { ALPNProtocols: ['http/1.1'] });
     socket.unref(); // a spare does not keep the process alive
     const spare: Spare = {
+      socket,
+      ready: false,
       renew: setTimeout(() => {
         this.drop(spare);
         socket.destroy();
         this.fill();
       }, this.renewAfterMs).unref(),
     };
-    socket.once('secureConnect', () => (spare.socket = socket));
+    socket.once('secureConnect', () => (spare.ready = true));
     // One that fails or is closed leaves the pool; it is replaced at the next refill.
     socket.on('error', () => {});
     socket.once('close', () => this.drop(spare));

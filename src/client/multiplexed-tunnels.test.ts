@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { createSecureServer, type Http2SecureServer, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAuthority, issueCertificate, loadAuthority } from '../pki/authority.js';
 import { generateKeyPair, privateKeyToPem } from '../pki/crypto.js';
@@ -83,6 +83,21 @@ describe('MultiplexedTunnels', () => {
     expect(await echoes(await tunnels.connectRoute('db.example.com:5432'), 'second')).toBe('second');
     expect(seen.requests.map((r) => r.session)).toEqual([1, 2]);
     tunnels.close();
+  });
+
+  it('gives up a connection that answers nothing, and makes a new one for the next tunnel', async () => {
+    // A peer that takes the connection and never speaks (a dead NAT entry, a hung proxy).
+    const accepted: Socket[] = [];
+    const silent = createNetServer((socket) => accepted.push(socket));
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const tunnels = new MultiplexedTunnels({ proxy: { host: '127.0.0.1', port: (silent.address() as AddressInfo).port }, insecure: true }, { answerTimeoutMs: 300 });
+    await expect(tunnels.connectRoute('db.example.com:5432')).rejects.toMatchObject({ code: 'PROXY_UNREACHABLE', message: expect.stringContaining('did not answer the CONNECT within 0.3 s') });
+    await expect(tunnels.connectRoute('db.example.com:5432')).rejects.toMatchObject({ code: 'PROXY_UNREACHABLE' });
+    expect(accepted.length).toBeGreaterThanOrEqual(2);
+    tunnels.close();
+    for (const s of accepted) s.destroy();
+    silent.close();
   });
 
   it('says which proxy it could not reach', async () => {

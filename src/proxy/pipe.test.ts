@@ -1,11 +1,11 @@
 import { once } from 'node:events';
 import { connect, createServer, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { connect as h2Connect, createServer as createH2Server } from 'node:http2';
+import { connect as h2Connect, constants as h2constants, createServer as createH2Server } from 'node:http2';
 import { createServer as createTlsServer, connect as tlsConnect } from 'node:tls';
 import { createAuthority, issueCertificate, loadAuthority } from '../pki/authority.js';
 import { generateKeyPair, privateKeyToPem } from '../pki/crypto.js';
-import { joinStreams } from './pipe.js';
+import { abortStream, joinStreams } from './pipe.js';
 
 async function selfSigned(): Promise<{ cert: string; key: string }> {
   const ca = await loadAuthority(await createAuthority('host', 'test'));
@@ -86,6 +86,26 @@ describe('joinStreams', () => {
     session.close();
     h2.close();
     expect(got).toBe(total);
+  });
+
+  it('aborts an HTTP/2 stream so that the client sees an error, not an ordinary end', async () => {
+    const h2 = createH2Server();
+    h2.on('stream', (stream) => {
+      stream.respond({ ':status': 200 });
+      stream.on('error', () => {}); // the proxy's relay listens for it too
+      stream.write('open');
+      stream.once('data', () => abortStream(stream));
+    });
+    await new Promise<void>((r) => h2.listen(0, '127.0.0.1', r));
+    const session = h2Connect(`http://127.0.0.1:${(h2.address() as { port: number }).port}`);
+    const req = session.request({ ':method': 'CONNECT', ':authority': 'db.example.com:5432' });
+    await once(req, 'data');
+    req.write('now');
+    const [err] = (await once(req, 'error')) as [NodeJS.ErrnoException];
+    expect(err.code).toBe('ERR_HTTP2_STREAM_ERROR');
+    expect(req.rstCode).toBe(h2constants.NGHTTP2_CONNECT_ERROR);
+    session.close();
+    h2.close();
   });
 
   it('reports the first error once and closes both sides', async () => {

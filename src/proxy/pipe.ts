@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
+import { constants, type Http2Stream } from 'node:http2';
 
 /** How long a side that was told to end may take to deliver what it still holds, once its partner has closed. */
 const DRAIN_DEADLINE_MS = 120_000;
@@ -9,13 +10,20 @@ const BULK_CHUNK = 4096;
 /**
  * Ends a relayed stream so that its peer sees an error rather than an ordinary end: under TLS,
  * a TCP reset (there is no in-band way to say why on a CONNECT tunnel over HTTP/1.1); an HTTP/2
- * stream is reset by destroy(). `postern tcp` then exits non-zero instead of as if the
- * service had hung up.
+ * stream, with RST_STREAM CONNECT_ERROR (RFC 9113 §8.5; a plain destroy() would send NO_ERROR,
+ * which a client takes as an ordinary end). `postern tcp` then exits non-zero, or resets its
+ * local connection, instead of acting as if the service had hung up.
  */
 export function abortStream(stream: Duplex): void {
+  if (isHttp2Stream(stream)) return void stream.close(constants.NGHTTP2_CONNECT_ERROR);
   const parent = (stream as Duplex & { _parent?: Socket })._parent;
   if (parent && typeof parent.resetAndDestroy === 'function' && !parent.destroyed) parent.resetAndDestroy();
   stream.destroy();
+}
+
+/** Node does not export the Http2Stream class; a stream of a session is one. */
+function isHttp2Stream(stream: Duplex): stream is Http2Stream {
+  return 'session' in stream && typeof (stream as Http2Stream).close === 'function';
 }
 
 /**
