@@ -129,11 +129,11 @@ interface Spare {
  * TLS connections to the proxy with the handshake done ahead of need, for a listener that opens
  * tunnels (`postern tcp --listen`): a tunnel on a spare costs the CONNECT round trip and not a TLS
  * handshake as well, and has a connection of its own (the fastest way to carry bulk bytes). Taken
- * spares are replaced when the listener is quiet (REFILL_QUIET_MS, REFILL_LATEST_MS); until then, and whenever none
- * is ready, tunnels go over the overflow, which for `postern tcp` is one shared HTTP/2 connection
- * (MultiplexedTunnels). Spares are renewed before the proxy would drop them for sending no request;
- * one the proxy closed meanwhile is never used. A spare carries no identity of its own beyond the
- * endpoint's certificate: a bearer token goes in each CONNECT.
+ * spares are replaced when the listener is quiet (REFILL_QUIET_MS, REFILL_LATEST_MS); until then,
+ * and whenever none is ready, tunnels go over the overflow, which for `postern tcp` is one shared
+ * HTTP/2 connection (MultiplexedTunnels). Spares are renewed before the proxy would drop them for
+ * sending no request; one the proxy closed meanwhile is never used. A spare carries no identity of
+ * its own beyond the endpoint's certificate: a bearer token goes in each CONNECT.
  */
 export class SpareConnections {
   private readonly spares: Spare[] = [];
