@@ -294,29 +294,33 @@ describe.runIf(tools)('TCP routes: postern tcp, HTTP CONNECT and policies', () =
     await eventually(() => (cluster.server.logs.slice(before).some((l) => l.msg === 'authorize' && l.user === 'alice' && l.allow === true) ? true : undefined), () => 'the tunnel never opened', 10_000);
     // Four tunnels through a listener: spare connections and its shared HTTP/2 connection alike.
     const listener = await listen(alice, 'ssh.example.com:22');
-    const tunnels = await Promise.all(
-      [1, 2, 3, 4].map(async () => {
-        const socket = connect({ port: listener.port, host: '127.0.0.1' });
-        let error: NodeJS.ErrnoException | undefined;
-        socket.on('error', (err) => (error = err));
-        const [banner] = (await once(socket, 'data')) as [Buffer];
-        expect(String(banner)).toMatch(/^SSH-2\.0-OpenSSH/);
-        // Reset, not ended: the client can tell a revoked tunnel from a service that hung up.
-        const closed = new Promise<string | undefined>((resolve) => socket.once('close', () => resolve(error?.code)));
-        return { closed }; // (a bare promise would be awaited here)
-      }),
-    );
-    await new Promise((r) => setTimeout(r, 1500));
-    const lockedAt = Date.now();
-    expect((await cluster.ctl(['lock', '--user', 'alice', '--message', 'tunnel test'])).code).toBe(0);
-    const r = await started;
-    expect(await Promise.all(tunnels.map((t) => t.closed))).toEqual(Array(4).fill('ECONNRESET'));
-    expect(Date.now() - lockedAt).toBeLessThan(2500);
-    listener.stop();
-    expect(r.stdout).toBe('started\n');
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain('the proxy ended the tunnel to ssh.example.com:22');
-    expect(listener.stderr().match(/the proxy ended the tunnel to ssh\.example\.com:22/g)).toHaveLength(4);
+    try {
+      const tunnels = await Promise.all(
+        [1, 2, 3, 4].map(async () => {
+          const socket = connect({ port: listener.port, host: '127.0.0.1' });
+          let error: NodeJS.ErrnoException | undefined;
+          socket.on('error', (err) => (error = err));
+          const [banner] = (await once(socket, 'data')) as [Buffer];
+          expect(String(banner)).toMatch(/^SSH-2\.0-OpenSSH/);
+          // Reset, not ended: the client can tell a revoked tunnel from a service that hung up.
+          const closed = new Promise<string | undefined>((resolve) => socket.once('close', () => resolve(error?.code)));
+          return { closed }; // (a bare promise would be awaited here)
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 1500));
+      const lockedAt = Date.now();
+      expect((await cluster.ctl(['lock', '--user', 'alice', '--message', 'tunnel test'])).code).toBe(0);
+      const r = await started;
+      expect(await Promise.all(tunnels.map((t) => t.closed))).toEqual(Array(4).fill('ECONNRESET'));
+      expect(Date.now() - lockedAt).toBeLessThan(2500);
+      expect(r.stdout).toBe('started\n');
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('the proxy ended the tunnel to ssh.example.com:22');
+      const told = () => listener.stderr().match(/the proxy ended the tunnel to ssh\.example\.com:22/g)?.length;
+      await eventually(() => (told() === 4 ? true : undefined), () => listener.stderr());
+    } finally {
+      listener.stop();
+    }
     // The lock watcher ends the certificate's connection at once (LiveGrants would within a second).
     await cluster.server.waitForLog((l) => (l.msg === 'closing a connection: a lock now covers its user' || l.msg === 'closing a tunnel: its grant was revoked') && l.user === 'alice');
     const locks = JSON.parse((await cluster.ctl(['get', 'locks', '--format', 'json'])).stdout) as { id: string }[];
