@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { Command } from 'commander';
 import type { ProxyEndpoint } from '../client/api-client.js';
 import { browserLogin, canOpenBrowser, deviceLogin } from '../client/browser-login.js';
-import { ConnectRefused, connectRoute, SpareConnections, tunnelLost } from '../client/connect-tunnel.js';
+import { ConnectRefused, connectRoute, SpareConnections, tunnelLost, withBearer } from '../client/connect-tunnel.js';
 import { MultiplexedTunnels } from '../client/multiplexed-tunnels.js';
 import { establishTrust } from '../client/login.js';
 import { ProfileStore } from '../client/profile-store.js';
@@ -77,7 +77,7 @@ async function tunnelOpener(authority: string, opts: TcpOptions, many: boolean):
   // that find none ready (SpareConnections), so no new tunnel waits for a TLS handshake.
   const multiplexed = many ? new MultiplexedTunnels(endpoint) : undefined;
   const spares = multiplexed ? new SpareConnections(endpoint, { overflow: (route, bearer) => multiplexed.connectRoute(route, bearer) }) : undefined;
-  const tunnel = (bearer?: string) => (spares ? spares.connectRoute(authority, bearer) : connectRoute(bearer ? { ...endpoint, bearer } : endpoint, authority));
+  const tunnel = (bearer?: string) => (spares ? spares.connectRoute(authority, bearer) : connectRoute(withBearer(endpoint, bearer), authority));
   if (withCertificate) return () => tunnel().catch((err: unknown) => Promise.reject(explain(err, authority)));
   const tokens = new TokenCache(store.home);
   let signingIn: Promise<string> | undefined;

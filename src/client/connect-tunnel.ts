@@ -9,6 +9,15 @@ import { connectionError, connectToProxy, type ProxyEndpoint } from './api-clien
 export const ANSWER_TIMEOUT_MS = 15_000;
 export const MAX_HEAD = 64 * 1024;
 
+/** The endpoint with a bearer token for one CONNECT, when there is one. */
+export function withBearer(endpoint: ProxyEndpoint, bearer: string | undefined): ProxyEndpoint {
+  return bearer ? { ...endpoint, bearer } : endpoint;
+}
+
+/** Why a CONNECT got no usable answer: none in time, or one too large to be the proxy's. */
+export const noAnswer = (where: string, timeoutMs: number) => new PosternError('PROXY_UNREACHABLE', `${where} did not answer the CONNECT within ${timeoutMs / 1000} s`);
+export const oversizedAnswer = () => new PosternError('PROXY_UNREACHABLE', 'the proxy sent an oversized answer to CONNECT');
+
 /** A refused CONNECT: the proxy's typed error, with the HTTP status it came with. */
 export class ConnectRefused extends PosternError {
   constructor(
@@ -27,7 +36,7 @@ export class ConnectRefused extends PosternError {
 export async function connectRoute(endpoint: ProxyEndpoint, authority: string, connection?: TLSSocket): Promise<TLSSocket> {
   const where = formatHostPort(endpoint.proxy);
   const socket = connection ?? connectToProxy(endpoint, { ALPNProtocols: ['http/1.1'] });
-  const timer = setTimeout(() => socket.destroy(new PosternError('PROXY_UNREACHABLE', `${where} did not answer the CONNECT within ${ANSWER_TIMEOUT_MS / 1000} s`)), ANSWER_TIMEOUT_MS);
+  const timer = setTimeout(() => socket.destroy(noAnswer(where, ANSWER_TIMEOUT_MS)), ANSWER_TIMEOUT_MS);
   try {
     if (!connection) await once(socket, 'secureConnect');
     const auth = endpoint.bearer ? `Proxy-Authorization: Bearer ${endpoint.bearer}\r\n` : '';
@@ -77,7 +86,7 @@ function readAnswer(socket: TLSSocket): Promise<{ status: number; body: string; 
       buffered = Buffer.concat([buffered, chunk]);
       const end = buffered.indexOf('\r\n\r\n');
       if (end < 0) {
-        if (buffered.length > MAX_HEAD) finish(new PosternError('PROXY_UNREACHABLE', 'the proxy sent an oversized answer to CONNECT'));
+        if (buffered.length > MAX_HEAD) finish(oversizedAnswer());
         return;
       }
       const head = buffered.subarray(0, end).toString('latin1').split('\r\n');
@@ -149,7 +158,7 @@ export class SpareConnections {
   ) {
     this.size = opts.size ?? 2;
     this.renewAfterMs = opts.renewAfterMs ?? 15_000;
-    this.overflow = opts.overflow ?? ((authority, bearer) => connectRoute(bearer ? { ...endpoint, bearer } : endpoint, authority));
+    this.overflow = opts.overflow ?? ((authority, bearer) => connectRoute(withBearer(endpoint, bearer), authority));
     this.fill();
   }
 
@@ -163,7 +172,7 @@ export class SpareConnections {
     this.refillWhenQuiet();
     if (!warm) return this.overflow(authority, bearer);
     try {
-      return await connectRoute(bearer ? { ...this.endpoint, bearer } : this.endpoint, authority, warm);
+      return await connectRoute(withBearer(this.endpoint, bearer), authority, warm);
     } catch (err) {
       if (err instanceof ConnectRefused && err.httpStatus !== 408) throw err;
       return this.overflow(authority, bearer);

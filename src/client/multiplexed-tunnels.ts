@@ -3,7 +3,7 @@ import { PosternError } from '../errors/postern-error.js';
 import { formatHostPort } from '../net/addr.js';
 import { bulkSettings, widenSessionWindow } from '../net/h2-flow.js';
 import { connectionError, connectToProxy, type ProxyEndpoint } from './api-client.js';
-import { ANSWER_TIMEOUT_MS, MAX_HEAD, refusal } from './connect-tunnel.js';
+import { ANSWER_TIMEOUT_MS, MAX_HEAD, noAnswer, oversizedAnswer, refusal } from './connect-tunnel.js';
 
 /** The tunnels this side opens on one connection; the proxy's own limit applies when lower. */
 const MAX_STREAMS = 100;
@@ -124,7 +124,7 @@ export class MultiplexedTunnels {
       const onLost = () => settle(new (gone() ? ConnectionLost : PosternError)('PROXY_UNREACHABLE', `${this.where} closed the tunnel to ${authority} without answering CONNECT`));
       const timer = setTimeout(() => {
         // No answer at all: the connection itself is likely dead, and the next tunnel gets a new one.
-        settle(new PosternError('PROXY_UNREACHABLE', `${this.where} did not answer the CONNECT within ${this.answerTimeoutMs / 1000} s`));
+        settle(noAnswer(this.where, this.answerTimeoutMs));
         session.h2.destroy();
       }, this.answerTimeoutMs);
       session.ready.then(() => {
@@ -145,7 +145,7 @@ export class MultiplexedTunnels {
           stream!.setEncoding('utf8');
           stream!.on('data', (d: string) => {
             body += d;
-            if (body.length > MAX_HEAD) settle(new PosternError('PROXY_UNREACHABLE', 'the proxy sent an oversized answer to CONNECT'));
+            if (body.length > MAX_HEAD) settle(oversizedAnswer());
           });
           stream!.once('close', () => settle(refusal(status, body, this.where)));
         });
