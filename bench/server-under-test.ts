@@ -13,7 +13,8 @@
  * reverse proxy (https server, keep-alive http.request to the app at the "sink port", .pipe() both
  * ways, no auth): what one Node hop of HTTP costs, the ceiling for Postern's app requests. banner
  * is a plain TCP server that sends one byte to each new connection, as sshd sends its banner (a
- * set-up target in a process of its own, as a real service is).
+ * set-up target in a process of its own, as a real service is). download-source and upload-sink
+ * are endless bulk targets (Sink), for scenarios that time other streams beside a bulk one.
  */
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -39,6 +40,8 @@ const handlers: Record<string, (socket: TLSSocket) => void> = { 'node-relay': re
 
 async function listen(): Promise<number> {
   if (kind === 'banner') return (await new Sink('download', 1).start()).port;
+  if (kind === 'download-source') return (await new Sink('download', Infinity).start()).port;
+  if (kind === 'upload-sink') return (await new Sink('upload', Infinity).start()).port;
   if (kind === 'plain-relay-tls') {
     const server = createServer({ noDelay: true }, (socket) => joinStreams(socket, tlsConnect({ port: sinkPort, host: '127.0.0.1', servername: 'postern.localhost', ALPNProtocols: ['postern-tcp'], rejectUnauthorized: false })));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
