@@ -3,6 +3,7 @@ import type { TLSSocket } from 'node:tls';
 import { PosternError } from '../errors/postern-error.js';
 import type { Logger } from '../log/logger.js';
 import { widenSessionWindow } from '../net/h2-flow.js';
+import { WindowTuner } from '../net/window-tuner.js';
 import { acceptResources, DEAD_AFTER_MS, H2_SETTINGS, HEADER_ERROR, HEADER_KIND, HEADER_NAME, RESOURCES_PATH, resourcesMessage, type AnnouncedResource, type ResourceKind } from './protocol.js';
 
 /** How long a dial waits for the agent to say whether it reached the target. */
@@ -26,6 +27,8 @@ export class AgentTunnel {
   agentVersion = '';
   openStreams = 0;
   private readonly session: ClientHttp2Session;
+  /** Sizes the windows of streams to this agent (those carry downloads: the proxy receives). */
+  private readonly tuner: WindowTuner;
   /** The heartbeat poll in flight, cancelled on close so a graceful close need not wait for it. */
   private poll: ClientHttp2Stream | undefined;
   private closedReason: string | undefined;
@@ -41,6 +44,7 @@ export class AgentTunnel {
     this.session = connect('http://agent.postern.invalid', { createConnection: () => socket, settings: H2_SETTINGS });
     this.session.on('error', (err) => this.log.debug('tunnel session error', { err }));
     widenSessionWindow(this.session);
+    this.tuner = new WindowTuner(this.session, socket);
     this.session.once('close', () => this.finish(this.closedReason ?? 'the agent disconnected'));
     void this.pollResources();
   }
@@ -80,6 +84,7 @@ export class AgentTunnel {
         clearTimeout(timer);
         if (headers[':status'] === 200) {
           this.openStreams++;
+          this.tuner.track(stream);
           stream.once('close', () => this.openStreams--);
           resolve(stream);
           return;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PUBLIC_ADDR } from '../net/addr.js';
 import { bulkSettings } from '../net/h2-flow.js';
+import { TUNER_DEFAULTS } from '../net/window-tuner.js';
 
 /**
  * The reverse tunnel's wire contract (DESIGN.md §6), shared by both ends. The agent dials the
@@ -27,8 +28,11 @@ export const DEAD_AFTER_MS = 3 * HEARTBEAT_MS;
 /** How long a resource record outlives its last heartbeat in storage (a proxy that died cannot delete it). */
 export const RESOURCE_TTL_MS = 3 * HEARTBEAT_MS;
 
-/** HTTP/2 settings for both ends of a tunnel (flow control: net/h2-flow.ts). */
-export const H2_SETTINGS = bulkSettings(10_000);
+/**
+ * HTTP/2 settings for both ends of a tunnel (flow control: net/h2-flow.ts). Streams start with the
+ * tuner's floor for a window, and each end's WindowTuner moves it with the round trip it measures.
+ */
+export const H2_SETTINGS = { ...bulkSettings(10_000), initialWindowSize: TUNER_DEFAULTS.floor };
 
 /** What an agent announces; checked on the proxy, since it comes off the network. */
 export const announcedResource = z.object({

@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import type { Logger } from '../log/logger.js';
 import { formatHostPort, type HostPort } from '../net/addr.js';
 import { widenSessionWindow } from '../net/h2-flow.js';
+import { WindowTuner } from '../net/window-tuner.js';
 import { lookup } from '../net/localhost.js';
 import { clientContext } from '../net/secure-contexts.js';
 import { Backoff } from './backoff.js';
@@ -43,6 +44,8 @@ export class TunnelClient {
   private stopped = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private connectedOnce: (() => void) | undefined;
+  /** Sizes the windows of each session's streams (those carry uploads: the agent receives). */
+  private readonly tuners = new WeakMap<Http2Session, WindowTuner>();
   /** Sessions the proxy has polled at least once: those are up. */
   private readonly upSessions = new WeakSet<Http2Session>();
   /** Why the proxy last refused us (from its GOAWAY), for the next log line. */
@@ -121,9 +124,13 @@ export class TunnelClient {
     });
   }
 
-  /** Liveness: the proxy polls for resources every few seconds; silence means the tunnel is dead. */
+  /**
+   * Flow control and liveness of a new session: its stream windows follow the measured round
+   * trip; the proxy polls for resources every few seconds, and silence means the tunnel is dead.
+   */
   private watch(session: Http2Session): void {
     widenSessionWindow(session);
+    this.tuners.set(session, new WindowTuner(session, session.socket));
     session.on('error', (err) => this.log.debug('tunnel session error', { err }));
     session.on('goaway', (_code, _last, data) => {
       if (data?.length) this.refusal = `refused by the proxy: ${describeRefusal(data)}`;
@@ -143,6 +150,7 @@ export class TunnelClient {
     stream.on('error', () => {});
     if (headers[':method'] === 'CONNECT') {
       const kind = String(headers[HEADER_KIND] ?? '') as ResourceKind;
+      this.tuners.get(stream.session!)?.track(stream);
       this.service.connect(kind, String(headers[HEADER_NAME] ?? ''), stream);
       return;
     }
