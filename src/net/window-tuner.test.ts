@@ -13,11 +13,20 @@ const OPTS: WindowTunerOptions = { floor: 64 << 10, ceiling: 8 << 20 };
  */
 function pathRelay(targetPort: number, delayMs: number, bytesPerMs = Infinity): Server {
   const forward = (from: Socket, to: Socket) => {
+    // One queue and one timer per direction, so chunks leave in the order they came.
+    const queue: { at: number; chunk: Buffer }[] = [];
     let freeAt = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const release = () => {
+      timer = undefined;
+      while (queue.length && queue[0]!.at <= performance.now()) to.write(queue.shift()!.chunk, () => {});
+      if (queue.length) timer = setTimeout(release, queue[0]!.at - performance.now());
+    };
     from.on('data', (chunk: Buffer) => {
       const now = performance.now();
       freeAt = Math.max(freeAt, now) + chunk.length / bytesPerMs;
-      setTimeout(() => to.write(chunk), Math.max(delayMs, freeAt - now));
+      queue.push({ at: Math.max(now + delayMs, freeAt), chunk });
+      timer ??= setTimeout(release, queue[0]!.at - now);
     });
     from.on('close', () => to.destroy());
     from.on('error', () => {});
@@ -47,6 +56,7 @@ async function downloadThrough(relay: (port: number) => Server): Promise<{ clien
   const h2 = createH2Server();
   const server = new Promise<ServerHttp2Session>((resolve) => h2.once('session', resolve));
   h2.on('stream', (stream) => {
+    stream.on('error', () => {}); // reset when the test tears down
     stream.respond({ ':status': 200 });
     const chunk = PATTERN;
     const pump = () => {
@@ -57,11 +67,11 @@ async function downloadThrough(relay: (port: number) => Server): Promise<{ clien
   });
   const path = relay(await listen(h2));
   const socket = connect(await listen(path), '127.0.0.1');
-  const client = h2connect('http://tuner.test', { createConnection: () => socket, settings: { initialWindowSize: OPTS.floor } });
+  const client = h2connect('http://tuner.test', { createConnection: () => socket, settings: { initialWindowSize: OPTS.floor } }).on('error', () => {});
   widenSessionWindow(client);
   closers.push(() => client.destroy(), () => h2.close(), () => path.close());
   const tuner = new WindowTuner(client, socket, OPTS);
-  const stream = client.request({ ':path': '/' });
+  const stream = client.request({ ':path': '/' }).on('error', () => {});
   let received = 0;
   let intact = true;
   stream.on('data', (d: Buffer) => {
@@ -97,15 +107,16 @@ describe('WindowTuner', () => {
   it('sends nothing once its streams have closed', async () => {
     const h2 = createH2Server();
     h2.on('stream', (stream) => {
+      stream.on('error', () => {});
       stream.respond({ ':status': 200 });
       stream.end(Buffer.alloc(4 << 20));
     });
     const port = await listen(h2);
     const socket = connect(port, '127.0.0.1');
-    const client = h2connect('http://tuner.test', { createConnection: () => socket, settings: { initialWindowSize: OPTS.floor } });
+    const client = h2connect('http://tuner.test', { createConnection: () => socket, settings: { initialWindowSize: OPTS.floor } }).on('error', () => {});
     closers.push(() => client.destroy(), () => h2.close());
     const tuner = new WindowTuner(client, socket, OPTS);
-    const stream = client.request({ ':path': '/' });
+    const stream = client.request({ ':path': '/' }).on('error', () => {});
     tuner.track(stream);
     stream.resume();
     await once(stream, 'close');

@@ -18,6 +18,13 @@ const SAMPLE_EVERY_MS = 10;
 const QUIET_PAUSE_MS = 250;
 /** How many samples the bandwidth is the best of (each about a round trip). */
 const RATE_SAMPLES = 8;
+/**
+ * The window, in bandwidth-delay products. A window-limited stream has only half to two thirds of
+ * its window in flight (the receiver hands window back in halves, as it reads), so a window of
+ * four products keeps about two in flight: enough to grow while the window is the limit, and at
+ * most about one product queued ahead of other streams once the path is full.
+ */
+const WINDOW_PER_BDP = 4;
 /** A new window within this fraction of the current one is not worth a SETTINGS frame. */
 const CHANGE_AT_LEAST = 0.25;
 
@@ -30,12 +37,12 @@ const CHANGE_AT_LEAST = 0.25;
  * several MiB to move more than a few MB/s.
  *
  * While the session has streams open, a PING about every 10 ms (every 250 ms when little moves)
- * measures the round trip, and the bytes read between samples give the rate. The window is set to
- * twice the bandwidth-delay product: the best rate of the last few samples times the lowest round
- * trip seen. A stream held back by its window on a clear path moves a window per round trip, so
- * its window doubles each sample; once the path is full, the rate stops growing and at most about
- * one more round trip's worth of bytes waits in the connection ahead of other streams. When bulk
- * stops, the window falls back to the floor. Every stream's window is the one setting
+ * measures the round trip, and the bytes read between samples give the rate. The window follows
+ * the bandwidth-delay product (see WINDOW_PER_BDP): the best rate of the last few samples times
+ * the lowest round trip seen. A stream held back by its window on a clear path grows its rate
+ * with its window, so the window doubles each sample; once the path is full, the rate stops
+ * growing and at most about one more round trip's worth of bytes waits in the connection ahead of
+ * other streams. When bulk stops, the window falls back to the floor. Every stream's window is the one setting
  * SETTINGS_INITIAL_WINDOW_SIZE, which moves the windows of open streams too (RFC 9113 §6.9.2).
  *
  * The lowest round trip is kept for the session's life: a TCP connection keeps its path, and a
@@ -101,11 +108,11 @@ export class WindowTuner {
     });
   }
 
-  /** Sets the window to twice the bandwidth-delay product: the best recent rate over the lowest round trip. */
+  /** Sets the window from the bandwidth-delay product: the best recent rate over the lowest round trip. */
   private adjust(bytesPerMs: number): void {
     this.rates.push(bytesPerMs);
     if (this.rates.length > RATE_SAMPLES) this.rates.shift();
-    const wanted = 2 * Math.max(...this.rates) * this.lowestRtt;
+    const wanted = WINDOW_PER_BDP * Math.max(...this.rates) * this.lowestRtt;
     const next = Math.round(Math.min(this.opts.ceiling, Math.max(this.opts.floor, this.window / 2, Math.min(wanted, this.window * 2))));
     if (this.changing || Math.abs(next - this.window) < this.window * CHANGE_AT_LEAST) return;
     this.changing = true;
