@@ -41,6 +41,7 @@ const scenarios: Record<string, (tls: Awaited<ReturnType<typeof benchTls>>) => P
   authorize: () => authorizeScenario({ quick }),
   login: () => loginScenario({ quick }),
   'tunnel-pump': (tls) => tunnelPumpScenario(tls, { mib: quick ? 32 : 256, rounds: quick ? 1 : 3 }),
+  'tunnel-far': (tls) => tunnelPumpScenario(tls, { mib: quick ? 16 : 64, rounds: quick ? 1 : 2, far: true }),
   'tunnel-idle': () => tunnelIdleScenario({ agents: quick ? 200 : 1000, settleMs: quick ? 1000 : 12_000 }),
   'tunnel-fairness': (tls) => tunnelFairnessScenario(tls, { streams: 20, exchanges: quick ? 100 : 500, rounds: quick ? 1 : 3 }),
   'app-requests': (tls) => appRequestsScenario(tls, { seconds: quick ? 3 : 10, rounds: quick ? 1 : 3, nginx: nginxInstalled() }),

@@ -15,6 +15,8 @@
  * is a plain TCP server that sends one byte to each new connection, as sshd sends its banner (a
  * set-up target in a process of its own, as a real service is). download-source and upload-sink
  * are endless bulk targets (Sink), for scenarios that time other streams beside a bulk one.
+ * far-path is a plain TCP relay to the "sink port" that holds every chunk FAR_PATH_DELAY_MS each
+ * way: a long network path, in a process of its own.
  */
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -28,6 +30,8 @@ import { ProxyListener } from '../src/proxy/listener.js';
 import { ProxyMetrics } from '../src/proxy/metrics.js';
 import { joinStreams } from '../src/proxy/pipe.js';
 import { Router, type RoutedConnection } from '../src/proxy/router.js';
+import { pathRelay } from '../test/harness/path-relay.js';
+import { FAR_PATH_DELAY_MS } from './lib/relay-chain.js';
 import { Sink } from './lib/sink.js';
 
 const [kind, sinkPortText, tlsFile] = process.argv.slice(2);
@@ -42,6 +46,11 @@ async function listen(): Promise<number> {
   if (kind === 'banner') return (await new Sink('download', 1).start()).port;
   if (kind === 'download-source') return (await new Sink('download', Infinity).start()).port;
   if (kind === 'upload-sink') return (await new Sink('upload', Infinity).start()).port;
+  if (kind === 'far-path') {
+    const server = pathRelay(sinkPort, FAR_PATH_DELAY_MS);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return (server.address() as { port: number }).port;
+  }
   if (kind === 'plain-relay-tls') {
     const server = createServer({ noDelay: true }, (socket) => joinStreams(socket, tlsConnect({ port: sinkPort, host: '127.0.0.1', servername: 'postern.localhost', ALPNProtocols: ['postern-tcp'], rejectUnauthorized: false })));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

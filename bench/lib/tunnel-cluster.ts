@@ -154,14 +154,15 @@ export class BenchCluster {
 
   /**
    * One agent as operators run it (`postern start --roles=agent`, joining with a token), serving
-   * apps and SSH nodes; resolves once its tunnel is up.
+   * apps and SSH nodes; resolves once its tunnel is up. `proxyPort` is where it dials (a far-path
+   * relay in front of the proxy), the proxy itself by default.
    */
-  async startAgent(apps: BenchApp[], nodes: BenchApp[] = []): Promise<{ stop(): Promise<void> }> {
+  async startAgent(apps: BenchApp[], nodes: BenchApp[] = [], proxyPort = this.port): Promise<{ stop(): Promise<void> }> {
     const type = [...(apps.length ? ['app'] : []), ...(nodes.length ? ['ssh'] : [])].join(',');
     const { token, ca_pin } = await this.withAdmin((admin) => admin.run('tokens.add', { type }));
     const before = await this.tunnels();
     const dataDir = tempDir('postern-bench-agent-');
-    const args = ['start', '--roles=agent', '--data-dir', dataDir, `--proxy=127.0.0.1:${this.port}`, `--token=${token}`, `--ca-pin=${ca_pin}`, '--log-level=error'];
+    const args = ['start', '--roles=agent', '--data-dir', dataDir, `--proxy=127.0.0.1:${proxyPort}`, `--token=${token}`, `--ca-pin=${ca_pin}`, '--log-level=error'];
     const resources = [...apps.map((a) => `--app=name=${a.name},uri=${appSpec(a).uri}`), ...nodes.map((n) => `--ssh=name=${n.name},addr=127.0.0.1:${n.port}`)];
     const child = spawn(process.execPath, [...NODE_FLAGS, ...profileFlags(), CLI, ...args, ...resources], { stdio: ['ignore', 'ignore', 'inherit'] });
     const exited = once(child, 'exit');

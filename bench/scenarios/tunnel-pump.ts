@@ -1,5 +1,6 @@
 import type { BenchTls } from '../lib/fixture.js';
-import { startRelayChain } from '../lib/relay-chain.js';
+import { FAR_PATH_DELAY_MS, startRelayChain } from '../lib/relay-chain.js';
+import { ServerProcess } from '../lib/server-process.js';
 import { Sink } from '../lib/sink.js';
 import { median, type Row } from '../lib/stats.js';
 import { tlsClient, transfer, TruncatedTransfer, type Connect, type Direction } from '../lib/transfer.js';
@@ -32,16 +33,21 @@ function describe(r: Results, rounds: number): string {
  * connection → agent → TCP sink, against two plain Node relays with the same two TLS legs and
  * the same pump code: client → TLS → relay A → TLS → relay B → TCP sink. Proxy, agent and each
  * relay run in their own process; rounds are interleaved and the median is reported.
+ *
+ * With `far`, the agent is 40 ms from the proxy (it dials through a `far-path` relay), and relay
+ * A reaches relay B through one too: how the tunnel's flow control copes with a long path, against
+ * TCP's own on the same path.
  */
-export async function tunnelPumpScenario(tls: BenchTls, opts: { mib: number; rounds: number }): Promise<Row[]> {
+export async function tunnelPumpScenario(tls: BenchTls, opts: { mib: number; rounds: number; far?: boolean }): Promise<Row[]> {
   const total = opts.mib * 1024 * 1024;
   const sinks = { upload: await new Sink('upload', total).start(), download: await new Sink('download', total).start() };
   const cluster = await BenchCluster.start();
-  const agent = await cluster.startAgent(DIRECTIONS.map((d) => ({ name: `sink-${d}`, port: sinks[d].port })));
+  const farPath = opts.far ? await ServerProcess.start('far-path', cluster.port, tls.jsonFile) : undefined;
+  const agent = await cluster.startAgent(DIRECTIONS.map((d) => ({ name: `sink-${d}`, port: sinks[d].port })), [], farPath?.port);
   const app = await cluster.userConnect();
   const rows: Row[] = [];
   for (const direction of DIRECTIONS) {
-    const relays = await startRelayChain(tls, sinks[direction].port);
+    const relays = await startRelayChain(tls, sinks[direction].port, { far: opts.far });
     const paths: Record<Path, Connect> = { relays: tlsClient(relays.port), tunnel: app(`sink-${direction}`) };
     const results: Record<Path, Results> = { relays: { rates: [], truncated: 0 }, tunnel: { rates: [], truncated: 0 } };
     for (let round = 0; round < opts.rounds; round++) {
@@ -49,7 +55,7 @@ export async function tunnelPumpScenario(tls: BenchTls, opts: { mib: number; rou
     }
     const ratio = median(results.tunnel.rates) / median(results.relays.rates);
     rows.push({
-      scenario: `tunnel pump ${direction} (${opts.mib} MiB)`,
+      scenario: `tunnel pump ${direction}${opts.far ? `, agent ${2 * FAR_PATH_DELAY_MS} ms away` : ''} (${opts.mib} MiB)`,
       figure: describe(results.tunnel, opts.rounds),
       baseline: `2 node TLS relays ${describe(results.relays, opts.rounds)}`,
       ratio,
@@ -59,6 +65,7 @@ export async function tunnelPumpScenario(tls: BenchTls, opts: { mib: number; rou
     await relays.stop();
   }
   await agent.stop();
+  await farPath?.stop();
   await cluster.stop();
   for (const sink of Object.values(sinks)) await sink.close();
   return rows;

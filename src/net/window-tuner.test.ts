@@ -1,43 +1,12 @@
 import { connect as h2connect, createServer as createH2Server, type ClientHttp2Session, type Http2Server, type ServerHttp2Session } from 'node:http2';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, type Server } from 'node:net';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
+import { pathRelay } from '../../test/harness/path-relay.js';
 import { widenSessionWindow } from './h2-flow.js';
 import { WindowTuner, type WindowTunerOptions } from './window-tuner.js';
 
 const OPTS: WindowTunerOptions = { floor: 64 << 10, ceiling: 8 << 20 };
-
-/**
- * A TCP relay that holds every chunk for `delayMs` each way (a path with a round trip of twice
- * that) and, given `bytesPerMs`, lets bytes out no faster (a bottleneck with a deep queue in front).
- */
-function pathRelay(targetPort: number, delayMs: number, bytesPerMs = Infinity): Server {
-  const forward = (from: Socket, to: Socket) => {
-    // One queue and one timer per direction, so chunks leave in the order they came.
-    const queue: { at: number; chunk: Buffer }[] = [];
-    let freeAt = 0;
-    let timer: NodeJS.Timeout | undefined;
-    const release = () => {
-      timer = undefined;
-      while (queue.length && queue[0]!.at <= performance.now()) to.write(queue.shift()!.chunk, () => {});
-      if (queue.length) timer = setTimeout(release, queue[0]!.at - performance.now());
-    };
-    from.on('data', (chunk: Buffer) => {
-      const now = performance.now();
-      freeAt = Math.max(freeAt, now) + chunk.length / bytesPerMs;
-      queue.push({ at: Math.max(now + delayMs, freeAt), chunk });
-      timer ??= setTimeout(release, queue[0]!.at - now);
-    });
-    from.on('close', () => to.destroy());
-    from.on('error', () => {});
-  };
-  return createServer((client) => {
-    const target = connect(targetPort, '127.0.0.1');
-    for (const s of [client, target]) s.setNoDelay(true);
-    forward(client, target);
-    forward(target, client);
-  });
-}
 
 async function listen(server: Server | Http2Server): Promise<number> {
   server.listen(0, '127.0.0.1');
