@@ -5,6 +5,7 @@ import type { Http2Session, Settings } from 'node:http2';
  * Node's 64 KiB defaults cap a stream at one window per round trip, about half of what the link
  * carries. 1 MiB per stream lets one stream fill a fast link while still bounding what a stalled
  * stream holds; the connection's window is larger, so a few stalled streams cannot starve the rest.
+ * Agent tunnels start lower and size their stream windows from the path (net/window-tuner.ts).
  */
 export const STREAM_WINDOW = 1 << 20;
 export const SESSION_WINDOW = 32 << 20;

@@ -42,8 +42,10 @@ const CHANGE_AT_LEAST = 0.25;
  * the lowest round trip seen. A stream held back by its window on a clear path grows its rate
  * with its window, so the window doubles each sample; once the path is full, the rate stops
  * growing and at most about one more round trip's worth of bytes waits in the connection ahead of
- * other streams. When bulk stops, the window falls back to the floor. Every stream's window is the one setting
- * SETTINGS_INITIAL_WINDOW_SIZE, which moves the windows of open streams too (RFC 9113 §6.9.2).
+ * other streams. When bulk stops, the window falls back to the floor. Every stream's window is
+ * the one setting SETTINGS_INITIAL_WINDOW_SIZE, which moves the windows of open streams too
+ * (RFC 9113 §6.9.2). Whatever the peer does to the timing, the session's own window (32 MiB,
+ * net/h2-flow.ts) still bounds what one session can make this end hold.
  *
  * The lowest round trip is kept for the session's life: a TCP connection keeps its path, and a
  * lowest that aged out while bytes queue would let the window ratchet up. PING is answered by the
