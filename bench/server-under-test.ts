@@ -28,7 +28,7 @@ import { Registry } from 'prom-client';
 import { silentLogger } from '../src/log/logger.js';
 import { ProxyListener } from '../src/proxy/listener.js';
 import { ProxyMetrics } from '../src/proxy/metrics.js';
-import { joinStreams } from '../src/proxy/pipe.js';
+import { joinStreams } from '../src/net/pipe.js';
 import { Router, type RoutedConnection } from '../src/proxy/router.js';
 import { pathRelay } from '../test/harness/path-relay.js';
 import { FAR_PATH_DELAY_MS } from './lib/relay-chain.js';

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { connect } from 'node:tls';
-import { readStatus } from '../../src/proxy/tcp/stream-status.js';
+import { readStatus } from '../../src/wire/stream-status.js';
 import type { Sink } from './sink.js';
 
 export type Direction = 'upload' | 'download';

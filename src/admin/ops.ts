@@ -11,10 +11,11 @@ import { newTotpSecret, totpUri } from '../auth/totp.js';
 import type { User } from '../auth/users.js';
 import type { WebSession } from '../auth/web-sessions.js';
 import { PosternError } from '../errors/postern-error.js';
-import type { Decision, ResourceKind } from '../policy/access-checker.js';
-import { ADMIN_RESOURCES, parseRole, roleToYaml, type Role } from '../policy/role.js';
-import { RESOURCE_TTL_MS, type AnnouncedResource } from '../tunnel/protocol.js';
-import { RESOURCE_PREFIX, type AgentRecord } from '../tunnel/registry.js';
+import type { Decision } from '../policy/access-checker.js';
+import { parseRole, roleToYaml, type AdminResource, type Role } from '../policy/role.js';
+import { AGENT_KINDS, RESOURCE_KEYS, RESOURCE_KINDS, type AnnouncedKind, type AnnouncedResource, type ResourceKind } from '../resources/table.js';
+import type { AgentRecord } from '../tunnel/registry.js';
+import { RESOURCE_TTL_MS } from '../wire/tunnel.js';
 
 /** A resource as `ctl get apps` shows it: what was announced, and which agents serve it now. */
 export type OnlineResource = AnnouncedResource & { agents: string[] };
@@ -25,11 +26,11 @@ export interface Actor {
   remoteAddr: string;
 }
 
-type AdminResource = (typeof ADMIN_RESOURCES)[number];
 type Verb = 'list' | 'read' | 'create' | 'update' | 'delete';
 
 interface Op<A extends z.ZodType, R> {
-  resource: AdminResource;
+  /** What the caller's admin rules must allow `verb` on; for some ops it depends on the arguments. */
+  resource: AdminResource | ((args: z.output<A>) => AdminResource);
   verb: Verb;
   args: A;
   run(auth: AuthService, args: z.output<A>, actor: Actor): Promise<R>;
@@ -216,7 +217,7 @@ export const ADMIN_OPS = {
     verb: 'read',
     args: z.object({
       user: name,
-      kind: z.enum(['node', 'app', 'db', 'kube', 'route']),
+      kind: z.enum(RESOURCE_KINDS as [ResourceKind, ...ResourceKind[]]),
       name,
       labels: z.record(z.string(), z.string()).optional(),
       login: z.string().optional(),
@@ -237,7 +238,7 @@ export const ADMIN_OPS = {
     args: noArgs,
     // The record's lease is renewed on heartbeats (at most every 10 s): its expiry tells when the last one was recorded.
     run: async (auth): Promise<(AgentRecord & { last_heartbeat?: string })[]> =>
-      (await auth.backend.range('/agents/')).map((i) => ({
+      (await auth.backend.range(RESOURCE_KEYS.agentPrefix)).map((i) => ({
         ...(JSON.parse(i.value) as AgentRecord),
         ...(i.expires ? { last_heartbeat: new Date(i.expires.getTime() - RESOURCE_TTL_MS).toISOString() } : {}),
       })),
@@ -264,9 +265,13 @@ export const ADMIN_OPS = {
     },
   }),
 
-  'apps.ls': op({ resource: 'app', verb: 'list', args: noArgs, run: (auth): Promise<OnlineResource[]> => onlineResources(auth, 'app') }),
-  'nodes.ls': op({ resource: 'node', verb: 'list', args: noArgs, run: (auth): Promise<OnlineResource[]> => onlineResources(auth, 'node') }),
-  'dbs.ls': op({ resource: 'db', verb: 'list', args: noArgs, run: (auth): Promise<OnlineResource[]> => onlineResources(auth, 'db') }),
+  /** Online resources of a kind agents announce (apps, nodes, databases), one row per name. */
+  'resources.ls': op({
+    resource: (args) => args.kind,
+    verb: 'list',
+    args: z.object({ kind: z.enum(AGENT_KINDS.map((row) => row.kind) as [AnnouncedKind, ...AnnouncedKind[]]) }),
+    run: (auth, args): Promise<OnlineResource[]> => onlineResources(auth, args.kind),
+  }),
 
   'audit.ls': op({
     resource: 'audit',
@@ -299,15 +304,31 @@ export type OpName = keyof AdminOps;
 export type OpArgs<K extends OpName> = z.input<AdminOps[K]['args']>;
 export type OpResult<K extends OpName> = Awaited<ReturnType<AdminOps[K]['run']>>;
 
-/** Runs an op by name with unchecked JSON arguments (from the wire or the CLI). */
-export async function runOp(auth: AuthService, name: string, rawArgs: unknown, actor: Actor): Promise<unknown> {
+/** An op by name with its arguments checked, and what running it needs the caller's rules to allow. */
+export interface PreparedOp {
+  resource: AdminResource;
+  verb: Verb;
+  run(auth: AuthService, actor: Actor): Promise<unknown>;
+}
+
+/** Checks an op's unchecked JSON arguments (from the wire or the CLI). */
+export function prepareOp(name: string, rawArgs: unknown): PreparedOp {
   const o = opByName(name);
   const parsed = (o.args as z.ZodType).safeParse(rawArgs ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new PosternError('BAD_REQUEST', `${name}: ${issue.path.join('.') || 'arguments'}: ${issue.message}`);
   }
-  return (o.run as (a: AuthService, args: unknown, actor: Actor) => Promise<unknown>)(auth, parsed.data, actor);
+  return {
+    resource: typeof o.resource === 'function' ? o.resource(parsed.data) : o.resource,
+    verb: o.verb,
+    run: (auth, actor) => (o.run as (a: AuthService, args: unknown, actor: Actor) => Promise<unknown>)(auth, parsed.data, actor),
+  };
+}
+
+/** Runs an op by name with unchecked JSON arguments, as the administrator (ctl on the server host). */
+export function runOp(auth: AuthService, name: string, rawArgs: unknown, actor: Actor): Promise<unknown> {
+  return prepareOp(name, rawArgs).run(auth, actor);
 }
 
 export function opByName(name: string): Op<z.ZodType, unknown> {
@@ -349,7 +370,7 @@ async function setCredentials(auth: AuthService, user: string, password: string,
 
 /** An agent's ID from its ID or the name it is listed under (`ctl get agents`). */
 async function agentId(auth: AuthService, nameOrId: string): Promise<string> {
-  const agents = (await auth.backend.range('/agents/')).map((i) => JSON.parse(i.value) as AgentRecord);
+  const agents = (await auth.backend.range(RESOURCE_KEYS.agentPrefix)).map((i) => JSON.parse(i.value) as AgentRecord);
   const matches = agents.filter((a) => a.name === nameOrId);
   if (matches.length > 1) throw new PosternError('USAGE', `${matches.length} online agents are named ${nameOrId}; lock one by its ID (postern ctl get agents)`);
   if (matches[0]) return matches[0].id;
@@ -358,9 +379,9 @@ async function agentId(auth: AuthService, nameOrId: string): Promise<string> {
 }
 
 /** Online resources of a kind, one row per name; several agents may serve one (high availability). */
-async function onlineResources(auth: AuthService, kind: 'app' | 'node' | 'db'): Promise<OnlineResource[]> {
+async function onlineResources(auth: AuthService, kind: AnnouncedKind): Promise<OnlineResource[]> {
   const byName = new Map<string, OnlineResource>();
-  for (const item of await auth.backend.range(RESOURCE_PREFIX(kind))) {
+  for (const item of await auth.backend.range(RESOURCE_KEYS.onlinePrefix(kind))) {
     const { agent_id: _id, agent_name: agent, ...announced } = JSON.parse(item.value) as AnnouncedResource & { agent_id: string; agent_name: string };
     const row = byName.get(announced.name) ?? { ...announced, agents: [] };
     row.agents.push(agent);
@@ -370,8 +391,8 @@ async function onlineResources(auth: AuthService, kind: 'app' | 'node' | 'db'): 
 }
 
 /** Labels of an online resource (agents announce them under /resources/<kind>/<name>/<agent>). */
-async function onlineLabels(auth: AuthService, kind: string, name: string): Promise<Record<string, string>> {
-  const [item] = await auth.backend.range(`/resources/${kind}/${name}/`, { limit: 1 });
+async function onlineLabels(auth: AuthService, kind: ResourceKind, name: string): Promise<Record<string, string>> {
+  const [item] = await auth.backend.range(RESOURCE_KEYS.onlinePrefix(kind, name), { limit: 1 });
   if (!item) throw new PosternError('NOT_FOUND', `no ${kind} named "${name}" is online; pass --labels key=value,… to check one that is not`);
   return (JSON.parse(item.value) as { labels?: Record<string, string> }).labels ?? {};
 }

@@ -1,16 +1,16 @@
 import { connect } from 'node:net';
 import type { ServerHttp2Stream } from 'node:http2';
-import type { AgentRole } from '../auth/join-tokens.js';
 import type { AgentConfig } from '../config/schema.js';
+import { PosternError } from '../errors/postern-error.js';
 import type { Logger } from '../log/logger.js';
 import { formatHostPort, type HostPort } from '../net/addr.js';
-import { joinStreams } from '../proxy/pipe.js';
-import { HEADER_ERROR, ROLE_OF_KIND, type AnnouncedResource, type ResourceKind, type ResourcesMessage } from '../tunnel/protocol.js';
+import { joinStreams } from '../net/pipe.js';
+import { AGENT_KINDS, AGENT_ROLES, joinRoleOf, type AgentRole, type AnnouncedKind, type AnnouncedResource } from '../resources/table.js';
 import type { TunnelService } from '../tunnel/tunnel-client.js';
+import { HEADER_ERROR, type ResourcesMessage } from '../wire/tunnel.js';
 import { VERSION } from '../version.js';
 
 const CONNECT_TIMEOUT_MS = 10_000;
-const DEFAULT_PORTS: Record<string, number> = { 'http:': 80, 'https:': 443 };
 
 /** What an agent serves: each announced resource and the target it forwards to. */
 interface Served {
@@ -33,22 +33,19 @@ export class AgentResources implements TunnelService {
     private readonly agentName: string,
     private readonly log: Logger,
   ) {
-    for (const app of config.apps) {
-      const uri = new URL(app.uri);
-      const port = uri.port ? Number(uri.port) : DEFAULT_PORTS[uri.protocol];
-      if (!port) throw new Error(`app ${app.name}: ${app.uri} needs a port`);
-      const rewrite = app.rewrite?.headers.length ? { rewrite_headers: app.rewrite.headers } : {};
-      const skipVerify = app.insecure_skip_verify ? { insecure_skip_verify: true } : {};
-      this.add({ kind: 'app', name: app.name, labels: app.labels, uri: app.uri, ...opt('description', app.description), ...opt('public_addr', app.public_addr), ...rewrite, ...skipVerify }, { host: uri.hostname.replace(/^\[|\]$/g, ''), port });
+    for (const { agent } of AGENT_KINDS) {
+      // Each list was checked by that kind's own entry schema when the config was loaded.
+      for (const entry of config[agent.configKey as keyof AgentConfig] as never[]) {
+        const { resource, target } = agent.serve(entry) as { resource: AnnouncedResource; target: HostPort };
+        this.add(resource, target);
+      }
     }
-    for (const node of config.ssh) this.add({ kind: 'node', name: node.name, labels: node.labels, ...opt('description', node.description) }, node.addr);
-    for (const db of config.databases) this.add({ kind: 'db', name: db.name, labels: db.labels, protocol: db.protocol, uri: formatHostPort(db.uri), ...opt('description', db.description) }, db.uri);
   }
 
   /** The token roles this agent needs: app for apps, ssh for nodes, db for databases. */
   roles(): AgentRole[] {
-    const needed = new Set([...this.served.values()].map((s) => ROLE_OF_KIND[s.resource.kind]));
-    return (['app', 'ssh', 'db'] as const).filter((r) => needed.has(r));
+    const needed = new Set([...this.served.values()].map((s) => joinRoleOf(s.resource.kind)));
+    return AGENT_ROLES.filter((r) => needed.has(r));
   }
 
   list(): AnnouncedResource[] {
@@ -69,7 +66,7 @@ export class AgentResources implements TunnelService {
     return { version: this.version, agent: { name: this.agentName, version: VERSION }, resources: this.list() };
   }
 
-  connect(kind: ResourceKind, name: string, stream: ServerHttp2Stream): void {
+  connect(kind: AnnouncedKind, name: string, stream: ServerHttp2Stream): void {
     const served = this.served.get(`${kind}/${name}`);
     if (!served) {
       this.log.warn('refused a stream for a resource this agent does not serve', { kind, name });
@@ -95,7 +92,7 @@ export class AgentResources implements TunnelService {
 
   private add(resource: AnnouncedResource, target: HostPort): void {
     const key = `${resource.kind}/${resource.name}`;
-    if (this.served.has(key)) throw new Error(`${resource.kind} "${resource.name}" is configured twice`);
+    if (this.served.has(key)) throw new PosternError('CONFIG_INVALID', `${resource.kind} "${resource.name}" is configured twice; give each one its own name`);
     this.served.set(key, { resource, target });
   }
 }
@@ -103,8 +100,4 @@ export class AgentResources implements TunnelService {
 function refuse(stream: ServerHttp2Stream, status: number, reason: string): void {
   if (stream.closed || stream.headersSent) return;
   stream.respond({ ':status': status, [HEADER_ERROR]: encodeURIComponent(reason) }, { endStream: true });
-}
-
-function opt<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
-  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
 }

@@ -1,18 +1,12 @@
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
-import type { AgentRole } from '../auth/join-tokens.js';
+import type { AgentRole } from '../resources/table.js';
 import { callApi, type ProxyEndpoint } from '../client/api-client.js';
 import { trustByPin } from '../client/login.js';
 import { PosternError } from '../errors/postern-error.js';
 import type { HostPort } from '../net/addr.js';
+import type { AgentCertificateResponse } from '../wire/api.js';
 import type { AgentIdentity } from './identity-store.js';
 
-interface JoinResponse {
-  agent_id: string;
-  cert_pem: string;
-  host_ca_pem: string;
-  cluster_name: string;
-  roles: string[];
-}
 
 /** A fresh key pair; the private half stays in this process and on this machine's disk. */
 function keyPair(): { publicPem: string; privatePem: string } {
@@ -30,7 +24,7 @@ export async function joinCluster(opts: { proxy: HostPort; token?: string; caPin
   }
   const endpoint = await trustByPin(opts.proxy, opts.caPin);
   const keys = keyPair();
-  const res = await callApi<JoinResponse>(endpoint, 'POST', '/webapi/join', { token: opts.token, public_key: keys.publicPem, name: opts.name, roles: opts.roles });
+  const res = await callApi<AgentCertificateResponse>(endpoint, 'POST', '/webapi/join', { token: opts.token, public_key: keys.publicPem, name: opts.name, roles: opts.roles });
   return toIdentity(res, keys.privatePem, opts.name);
 }
 
@@ -38,10 +32,10 @@ export async function joinCluster(opts: { proxy: HostPort; token?: string; caPin
 export async function renewIdentity(proxy: HostPort, current: AgentIdentity): Promise<AgentIdentity> {
   const keys = keyPair();
   const endpoint: ProxyEndpoint = { proxy, trustedPem: current.hostCaPem, certPem: current.certPem, keyPem: current.keyPem };
-  const res = await callApi<JoinResponse>(endpoint, 'POST', '/webapi/agent/renew', { public_key: keys.publicPem });
+  const res = await callApi<AgentCertificateResponse>(endpoint, 'POST', '/webapi/agent/renew', { public_key: keys.publicPem });
   return toIdentity(res, keys.privatePem, current.name);
 }
 
-function toIdentity(res: JoinResponse, keyPem: string, name: string): AgentIdentity {
+function toIdentity(res: AgentCertificateResponse, keyPem: string, name: string): AgentIdentity {
   return { agentId: res.agent_id, name, cluster: res.cluster_name, roles: res.roles, certPem: res.cert_pem, keyPem, hostCaPem: res.host_ca_pem, expires: new Date(new X509Certificate(res.cert_pem).validTo) };
 }

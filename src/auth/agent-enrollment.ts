@@ -4,7 +4,7 @@ import { issueCertificate } from '../pki/authority.js';
 import { importClientKey } from '../pki/client-key.js';
 import type { Identity } from '../pki/identity.js';
 import type { AuthService } from './auth-service.js';
-import type { AgentRole } from './join-tokens.js';
+import type { AgentRole } from '../resources/table.js';
 
 export interface StaticToken {
   roles: AgentRole[];

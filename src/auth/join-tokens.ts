@@ -1,18 +1,16 @@
 import { z } from 'zod';
 import { PosternError } from '../errors/postern-error.js';
+import { AGENT_ROLES, type AgentRole } from '../resources/table.js';
 import type { Backend } from '../storage/backend.js';
 import { Collection } from '../storage/collection.js';
 import { newSecretToken, tokenHash } from './secret-token.js';
 
-/** What an agent that joins with a token may serve. */
-export const AGENT_ROLES = ['app', 'ssh', 'db'] as const;
-export type AgentRole = (typeof AGENT_ROLES)[number];
 export const JOIN_TOKEN_TTL_MS = 30 * 60_000;
 
 const joinTokenSchema = z.object({
   /** A short non-secret handle (the first 12 hex digits of the hash), for listing and removing. */
   id: z.string(),
-  roles: z.array(z.enum(AGENT_ROLES)),
+  roles: z.array(z.enum(AGENT_ROLES as [AgentRole, ...AgentRole[]])),
   created: z.string(),
   created_by: z.string(),
   expires: z.string(),

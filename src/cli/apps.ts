@@ -6,16 +6,10 @@ import { profileEndpoint } from '../client/login.js';
 import { ProfileStore } from '../client/profile-store.js';
 import { PosternError } from '../errors/postern-error.js';
 import { formatHostPort, parseHostPort } from '../net/addr.js';
+import type { AppList } from '../wire/api.js';
 import { warnAboutPermissions } from './login.js';
 import { formatOption, print, table, type Format } from './output.js';
 
-interface ListedApp {
-  name: string;
-  description?: string;
-  labels: Record<string, string>;
-  type: 'http' | 'tcp';
-  public_addr: string;
-}
 
 function session(proxy?: string) {
   const store = new ProfileStore();
@@ -34,7 +28,7 @@ export function registerApps(program: Command): void {
     .addOption(formatOption())
     .action(async (opts: { proxy?: string; format: Format }) => {
       const { endpoint } = session(opts.proxy);
-      const { apps: list } = await callApi<{ apps: ListedApp[] }>(endpoint, 'GET', '/webapi/apps');
+      const { apps: list } = await callApi<AppList>(endpoint, 'GET', '/webapi/apps');
       print(opts.format, list, () =>
         table(
           ['NAME', 'TYPE', 'ADDRESS', 'LABELS', 'DESCRIPTION'],

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { ConfigOverride } from '../config/load.js';
 import { parseResourceFlag } from '../config/resource-flags.js';
+import { AGENT_KINDS } from '../resources/table.js';
 import { listArg } from './parse.js';
 
 interface ConfigFlag {
@@ -29,9 +30,15 @@ export const CONFIG_FLAGS: readonly ConfigFlag[] = [
   { flag: '--token', arg: '<token>', path: 'agent.token', help: 'agent: the join token (from `postern ctl tokens add`), needed on first start' },
   { flag: '--ca-pin', arg: '<sha256:hex>', path: 'agent.ca_pin', help: "agent: the pin of the cluster's host CA, checked before joining" },
   { flag: '--agent-name', arg: '<name>', path: 'agent.name', help: 'agent: how this agent is listed (default: the host name)' },
-  { flag: '--app', arg: '<spec>', path: 'agent.apps', repeat: true, parse: (v) => parseResourceFlag('--app', v), help: 'agent: serve an app, e.g. name=grafana,uri=http://localhost:3000,labels=env=dev (repeatable)' },
-  { flag: '--ssh', arg: '<spec>', path: 'agent.ssh', repeat: true, parse: (v) => parseResourceFlag('--ssh', v), help: 'agent: serve an SSH node, e.g. name=web-1,addr=127.0.0.1:22,labels=env=prod (repeatable)' },
-  { flag: '--db', arg: '<spec>', path: 'agent.databases', repeat: true, parse: (v) => parseResourceFlag('--db', v), help: 'agent: serve a database, e.g. name=pg,protocol=postgres,uri=127.0.0.1:5432 (repeatable)' },
+  // One repeatable flag per kind of resource agents serve (resources/table.ts).
+  ...AGENT_KINDS.map(({ agent }) => ({
+    flag: agent.flag,
+    arg: '<spec>',
+    path: `agent.${agent.configKey}`,
+    repeat: true,
+    parse: (v: string) => parseResourceFlag(agent.flag, v),
+    help: `agent: ${agent.flagHelp}, e.g. ${agent.flagExample} (repeatable)`,
+  })),
 ];
 
 export function addConfigFileFlag(cmd: Command): Command {

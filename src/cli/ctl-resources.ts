@@ -7,6 +7,7 @@ import type { OnlineResource, UserAdded } from '../admin/ops.js';
 import { describeTarget } from '../auth/locks.js';
 import { readStdin } from '../client/prompt.js';
 import { PosternError } from '../errors/postern-error.js';
+import { AGENT_KINDS, RESOURCE_KINDS, RESOURCE_TABLE, type ResourceKind, type ResourceKindSpec } from '../resources/table.js';
 import { adminCommand, withAdmin, type AdminOptions } from './ctl.js';
 import { print, table } from './output.js';
 import { durationArg, labelsArg, listArg } from './parse.js';
@@ -66,9 +67,6 @@ const KINDS = {
         '(no agents connected)',
       ),
   }),
-  app: resourceKind('app', 'apps', 'URI'),
-  node: resourceKind('node', 'nodes', 'ADDRESS'),
-  db: resourceKind('db', 'dbs', 'URI'),
   session: kind({
     plural: 'sessions',
     list: (a) => a.run('sessions.ls', {}),
@@ -76,23 +74,36 @@ const KINDS = {
     table: (rows) => table(['ID', 'USER', 'FROM', 'EXPIRES'], rows.map((x) => [x.id, x.user, x.remote_addr, x.expires])),
   }),
 };
-const PLURALS = Object.values(KINDS).map((k) => k.plural).join(', ');
-
-/** Online apps, nodes or databases, as their agents announce them. */
-function resourceKind(k: 'app' | 'node' | 'db', plural: string, target: string): KindSpec<OnlineResource> {
-  return kind({
-    plural,
-    list: (a) => a.run(`${k}s.ls` as 'apps.ls', {}),
-    remove: () => Promise.reject(new PosternError('USAGE', `${plural} are announced by agents; remove one from its agent's configuration`)),
-    table: (rows) =>
-      table(['NAME', 'LABELS', target, 'AGENTS', 'DESCRIPTION'], rows.map((r) => [r.name, Object.entries(r.labels).map(([lk, v]) => `${lk}=${v}`).join(', '), r.uri, r.agents.join(', '), r.description]), `(no ${plural} online)`),
-  });
-}
+/** Online resources of the kinds agents announce (resources/table.ts), one row per name with the agents serving it. */
+const ANNOUNCED: Record<string, KindSpec<OnlineResource>> = Object.fromEntries(
+  AGENT_KINDS.map((row) => {
+    const target = (row as ResourceKindSpec).ctl.target;
+    return [
+      row.kind,
+      kind({
+        plural: row.plural,
+        list: (a) => a.run('resources.ls', { kind: row.kind }),
+        remove: () => Promise.reject(new PosternError('USAGE', `${row.plural} are ${row.ctl.definedIn}`)),
+        table: (rows) =>
+          table(
+            ['NAME', 'LABELS', ...(target ? [target.header] : []), 'AGENTS', 'DESCRIPTION'],
+            rows.map((r) => [r.name, Object.entries(r.labels).map(([lk, v]) => `${lk}=${v}`).join(', '), ...(target ? [target.of(r)] : []), r.agents.join(', '), r.description]),
+            `(no ${row.plural} online)`,
+          ),
+      }),
+    ];
+  }),
+);
+const ALL_KINDS: Record<string, KindSpec<unknown>> = { ...KINDS, ...ANNOUNCED } as Record<string, KindSpec<unknown>>;
+const PLURALS = Object.values(ALL_KINDS).map((k) => k.plural).join(', ');
 
 function kindOf(text: string): KindSpec<unknown> {
-  const spec = Object.entries(KINDS).find(([singular, k]) => singular === text || k.plural === text)?.[1];
-  if (!spec) throw new PosternError('USAGE', `"${text}" is not a kind; use one of ${PLURALS}`);
-  return spec as KindSpec<unknown>;
+  const spec = Object.entries(ALL_KINDS).find(([singular, k]) => singular === text || k.plural === text)?.[1];
+  if (spec) return spec;
+  // A kind of resource that is not stored or announced (routes live in the proxy's config).
+  const row = RESOURCE_TABLE.find((r) => r.kind === text || r.plural === text);
+  if (row) throw new PosternError('USAGE', `${row.plural} are ${row.ctl.definedIn}`);
+  throw new PosternError('USAGE', `"${text}" is not a kind; use one of ${PLURALS}`);
 }
 
 
@@ -203,11 +214,11 @@ export function registerCtlResources(ctl: Command): void {
   const access = ctl.command('access').description('Explain access decisions.');
   adminCommand(access.command('check').description('Say whether a user may reach a resource, and why: which role allows or denies it, by which rule.'))
     .requiredOption('--user <name>', 'the user')
-    .addOption(new Option('--kind <kind>', 'the kind of resource').choices(['app', 'node', 'db', 'kube', 'route']).makeOptionMandatory())
+    .addOption(new Option('--kind <kind>', 'the kind of resource').choices(RESOURCE_KINDS).makeOptionMandatory())
     .requiredOption('--name <name>', 'the resource name')
     .option('--labels <labels>', 'the resource labels as k=v,k2=v2 (default: those of the online resource)', labelsArg)
     .option('--login <login>', 'for nodes: the OS login to check')
-    .action(async (opts: Opts & { user: string; kind: 'app' | 'node' | 'db' | 'kube' | 'route'; name: string; labels?: Record<string, string>; login?: string }) => {
+    .action(async (opts: Opts & { user: string; kind: ResourceKind; name: string; labels?: Record<string, string>; login?: string }) => {
       const d = await withAdmin(opts, (a) =>
         a.run('access.check', { user: opts.user, kind: opts.kind, name: opts.name, ...(opts.labels ? { labels: opts.labels } : {}), ...(opts.login ? { login: opts.login } : {}) }),
       );

@@ -11,16 +11,11 @@ import { OneShotAgent } from '../client/ssh-agent.js';
 import { PosternError } from '../errors/postern-error.js';
 import { formatHostPort } from '../net/addr.js';
 import { newSshKeyPair } from '../pki/ssh.js';
-import { readStatus } from '../proxy/tcp/stream-status.js';
+import { readStatus } from '../wire/stream-status.js';
+import type { NodeList } from '../wire/api.js';
 import { warnAboutPermissions } from './login.js';
 import { formatOption, print, table, type Format } from './output.js';
 
-interface ListedNode {
-  name: string;
-  labels: Record<string, string>;
-  description?: string;
-  logins: string[];
-}
 
 /** The command line that runs this very CLI (for ProxyCommand, which runs outside npm's PATH). */
 function selfCommand(): string {
@@ -59,7 +54,7 @@ export function registerSsh(program: Command): void {
       const store = new ProfileStore();
       warnAboutPermissions(store);
       const wanted = labels.map((l) => l.split('='));
-      const { nodes } = await callApi<{ nodes: ListedNode[] }>(profileEndpoint(store, opts.proxy), 'GET', '/webapi/nodes');
+      const { nodes } = await callApi<NodeList>(profileEndpoint(store, opts.proxy), 'GET', '/webapi/nodes');
       const shown = nodes.filter((n) => wanted.every(([k, v]) => n.labels[k!] === v));
       print(opts.format, shown, () =>
         table(['NAME', 'LABELS', 'LOGINS', 'DESCRIPTION'], shown.map((n) => [n.name, Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(', '), n.logins.join(', '), n.description]), '(no nodes you may log in to are online)'),

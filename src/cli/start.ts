@@ -50,7 +50,7 @@ function agentBanner(agent: RunningAgent, proxy: string, dataDir: string): strin
   const { identity } = agent;
   const serving = agent.resources
     .list()
-    .map((r) => `${r.kind} ${r.name}${r.uri ? ` → ${r.uri}` : ''}${Object.keys(r.labels).length ? ` (${Object.entries(r.labels).map(([k, v]) => `${k}=${v}`).join(', ')})` : ''}`)
+    .map((r) => `${r.kind} ${r.name}${'uri' in r && r.uri ? ` → ${r.uri}` : ''}${Object.keys(r.labels).length ? ` (${Object.entries(r.labels).map(([k, v]) => `${k}=${v}`).join(', ')})` : ''}`)
     .join('\n                ');
   return `
 Postern agent ${VERSION} is running.

@@ -12,7 +12,7 @@ import { TokenCache } from '../client/token-cache.js';
 import { PosternError } from '../errors/postern-error.js';
 import { formatHostPort, parseHostPort, type HostPort } from '../net/addr.js';
 import { listenLocally } from '../net/listen.js';
-import { joinStreams } from '../proxy/pipe.js';
+import { joinStreams } from '../net/pipe.js';
 
 interface TcpOptions {
   listen: string;

@@ -3,10 +3,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSecretFile } from '../storage/secret-file.js';
 import { callApi, type ProxyEndpoint } from './api-client.js';
+import type { AppCertificateResponse } from '../wire/api.js';
 import type { LoadedProfile } from './profile-store.js';
 
 export interface AppCertificate {
-  app: { name: string; type: 'http' | 'tcp'; public_addr: string };
+  app: AppCertificateResponse['app'];
   certFile: string;
   keyFile: string;
   certPem: string;
@@ -29,7 +30,7 @@ export async function appCertificate(profile: LoadedProfile, endpoint: ProxyEndp
     }
   }
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const res = await callApi<{ cert_pem: string; expires: string; app: AppCertificate['app'] }>(endpoint, 'POST', `/webapi/apps/${encodeURIComponent(app)}/certificate`, {
+  const res = await callApi<AppCertificateResponse>(endpoint, 'POST', `/webapi/apps/${encodeURIComponent(app)}/certificate`, {
     public_key: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
   });
   const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();

@@ -5,6 +5,7 @@ import { createServer } from 'node:http';
 import { PosternError } from '../errors/postern-error.js';
 import { formatHostPort } from '../net/addr.js';
 import { callApi, type ProxyEndpoint } from './api-client.js';
+import type { DeviceCodeResponse, DeviceTokenResponse, WhoAmI } from '../wire/api.js';
 import type { CachedToken } from './token-cache.js';
 
 const LOGIN_TIMEOUT_MS = 5 * 60_000;
@@ -43,7 +44,7 @@ export async function browserLogin(endpoint: ProxyEndpoint, browserCmd: string |
     openBrowser(url.toString(), browserCmd);
     const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new PosternError('UNAUTHENTICATED', 'no sign-in within 5 minutes; run the command again')), LOGIN_TIMEOUT_MS).unref());
     const { token } = await Promise.race([received, timeout]);
-    const me = await callApi<{ username: string; expires: string }>({ ...endpoint, bearer: token }, 'GET', '/webapi/whoami');
+    const me = await callApi<WhoAmI>({ ...endpoint, bearer: token }, 'GET', '/webapi/whoami');
     return { token, user: me.username, expires: me.expires };
   } finally {
     server.closeAllConnections();
@@ -53,13 +54,13 @@ export async function browserLogin(endpoint: ProxyEndpoint, browserCmd: string |
 
 /** Device login, for machines without a browser: show a URL and a code, and poll until approved. */
 export async function deviceLogin(endpoint: ProxyEndpoint, say: Say): Promise<CachedToken> {
-  const start = await callApi<{ device_code: string; user_code: string; verification_uri: string; verification_uri_complete: string; interval: number; expires_in: number }>(endpoint, 'POST', '/webapi/device/code', {});
+  const start = await callApi<DeviceCodeResponse>(endpoint, 'POST', '/webapi/device/code', {});
   say(`To sign in, open ${start.verification_uri} in a browser and enter the code ${start.user_code}\n  (or open ${start.verification_uri_complete})`);
   const deadline = Date.now() + start.expires_in * 1000;
   while (Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, start.interval * 1000));
     try {
-      const done = await callApi<{ token: string; user: string; expires: string }>(endpoint, 'POST', '/webapi/device/token', { device_code: start.device_code });
+      const done = await callApi<DeviceTokenResponse>(endpoint, 'POST', '/webapi/device/token', { device_code: start.device_code });
       return done;
     } catch (err) {
       if (!(err instanceof PosternError) || !/waiting for the code/.test(err.message)) throw err;

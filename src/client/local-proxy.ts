@@ -3,8 +3,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { formatHostPort, type HostPort } from '../net/addr.js';
 import { listenLocally } from '../net/listen.js';
-import { joinStreams } from '../proxy/pipe.js';
-import { readStatus } from '../proxy/tcp/stream-status.js';
+import { joinStreams } from '../net/pipe.js';
+import { readStatus } from '../wire/stream-status.js';
 import { connectionError, connectToProxy, type ProxyEndpoint } from './api-client.js';
 
 export interface LocalProxyOptions {

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { PosternError } from '../errors/postern-error.js';
 import { caPin, pinsEqual } from '../pki/pin.js';
 import { newSshKeyPair, opensshPrivateKey } from '../pki/ssh.js';
+import type { ClusterCa, LoginResponse } from '../wire/api.js';
 import { callApi, type ProxyEndpoint } from './api-client.js';
 import { formatHostPort, type HostPort } from '../net/addr.js';
 import { mustParse, ProfileStore, type Profile } from './profile-store.js';
@@ -23,18 +24,6 @@ export interface LoginOptions extends TrustOptions {
   ttlMs?: number;
 }
 
-interface LoginResponse {
-  ssh_cert?: string;
-  ssh_known_hosts?: string;
-  username: string;
-  roles: string[];
-  traits: Record<string, string[]>;
-  logins: string[];
-  cert_pem: string;
-  expires: string;
-  cluster_name: string;
-  host_ca_pem: string;
-}
 
 /**
  * How to trust the proxy on this contact: a CA file; a pin, checked against the CA the proxy
@@ -65,7 +54,7 @@ export async function establishTrust(proxy: string, opts: TrustOptions, store: P
  */
 export async function trustByPin(proxy: HostPort, pin: string): Promise<ProxyEndpoint & { trustedPem: string }> {
   if (!/^sha256:[0-9a-fA-F]{64}$/.test(pin.trim())) throw new PosternError('USAGE', '--ca-pin must look like sha256: followed by 64 hex digits, as `postern ctl status` prints it');
-  const served = await callApi<{ host_ca_pem: string }>({ proxy, insecure: true }, 'GET', '/webapi/cluster/ca');
+  const served = await callApi<ClusterCa>({ proxy, insecure: true }, 'GET', '/webapi/cluster/ca');
   const servedPin = caPin(served.host_ca_pem);
   if (!pinsEqual(servedPin, pin)) {
     throw new PosternError(

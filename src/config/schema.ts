@@ -1,5 +1,10 @@
 import { z } from 'zod';
-import { isProxyName, parseHostPort, PUBLIC_ADDR, type HostPort } from '../net/addr.js';
+import { isProxyName } from '../net/addr.js';
+import { APP } from '../resources/app.js';
+import { DB } from '../resources/db.js';
+import { hostPort } from '../resources/fields.js';
+import { NODE, nodeEntry } from '../resources/node.js';
+import { AGENT_ROLES, type AgentRole } from '../resources/table.js';
 import { formatDuration, parseDuration } from './duration.js';
 
 /**
@@ -7,16 +12,6 @@ import { formatDuration, parseDuration } from './duration.js';
  * (or none) is a working single-node cluster. Objects are strict: a misspelt key is an error that
  * names the key, never a silently ignored setting.
  */
-
-const hostPort = (example: string, defaultPort?: number) =>
-  z.string().transform((s, ctx): HostPort => {
-    const parsed = parseHostPort(s, defaultPort);
-    if (typeof parsed === 'string') {
-      ctx.addIssue({ code: 'custom', message: `${parsed} (example: ${example})` });
-      return z.NEVER;
-    }
-    return parsed;
-  });
 
 const duration = (min: number, max: number, example: string) =>
   z.string().transform((s, ctx): number => {
@@ -57,24 +52,6 @@ const routeSchema = z
   .refine((r) => (r.to === undefined) !== (r.app === undefined), { message: 'give exactly one target: to: tcp://HOST:PORT (reached from the proxy) or app: NAME (a TCP app behind an agent)' });
 export type RouteConfig = z.output<typeof routeSchema>;
 
-const resourceName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'use lower-case letters, digits and dashes (it becomes a DNS label: <name>.<proxy host>)');
-const labelMap = z.record(z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._/-]{0,62}$/, 'label keys are letters, digits and . _ / -'), z.string().max(256)).default({});
-const targetUri = (schemes: string[]) =>
-  z.string().refine((s) => {
-    try {
-      const u = new URL(s);
-      return schemes.includes(u.protocol) && u.hostname !== '';
-    } catch {
-      return false;
-    }
-  }, `give a URI with host and port, like ${schemes[0]}//localhost:3000 (schemes: ${schemes.map((x) => x.slice(0, -1)).join(', ')})`);
-
-const description = z.string().max(1024, 'a description is at most 1024 characters').optional();
-/** true or false, in YAML or as the text of a flag field (`--app …,insecure_skip_verify=true`). */
-const flagBoolean = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean({ error: 'write true or false' }));
-/** An SSH node: its name (`postern ssh root@web-1`), where its sshd listens, and labels for roles. */
-const sshNode = z.strictObject({ name: resourceName, addr: hostPort('127.0.0.1:22', 22), labels: labelMap, description });
-
 const proxySchema = z.strictObject({
   listen_addr: hostPort('0.0.0.0:3080').prefault('0.0.0.0:3080'),
   public_addr: hostPort('postern.example.com:443', 443).prefault('postern.localhost:3080'),
@@ -84,7 +61,7 @@ const proxySchema = z.strictObject({
   max_connections: z.number().int().min(1).default(10_000),
   routes: z.array(routeSchema).default([]),
   /** SSH nodes the proxy reaches itself, with no agent in between. */
-  ssh_nodes: z.array(sshNode).default([]),
+  ssh_nodes: z.array(nodeEntry).default([]),
 });
 
 /** `app,ssh:the-token-value`: a join token that does not expire, for agents started by automation. */
@@ -92,16 +69,16 @@ const staticToken = z.string().transform((s, ctx) => {
   const i = s.indexOf(':');
   const roles = i > 0 ? s.slice(0, i).split(',').map((r) => r.trim()) : [];
   const value = s.slice(i + 1);
-  const bad = roles.filter((r) => !['app', 'ssh', 'db'].includes(r));
+  const bad = roles.filter((r) => !(AGENT_ROLES as readonly string[]).includes(r));
   if (i <= 0 || roles.length === 0 || bad.length > 0) {
-    ctx.addIssue({ code: 'custom', message: 'write a static token as ROLES:VALUE, with roles from app, ssh, db (example: "app,ssh:a-long-random-value")' });
+    ctx.addIssue({ code: 'custom', message: `write a static token as ROLES:VALUE, with roles from ${AGENT_ROLES.join(', ')} (example: "app,ssh:a-long-random-value")` });
     return z.NEVER;
   }
   if (value.length < 16) {
     ctx.addIssue({ code: 'custom', message: 'a static token must be at least 16 characters long (use a long random value: openssl rand -hex 24)' });
     return z.NEVER;
   }
-  return { roles: roles as ('app' | 'ssh' | 'db')[], value };
+  return { roles: roles as AgentRole[], value };
 });
 
 const authSchema = z.strictObject({
@@ -119,26 +96,10 @@ const agentSchema = z.strictObject({
   ca_pin: z.string().regex(/^sha256:[0-9a-fA-F]{64}$/, 'a pin is sha256: and 64 hex digits, as `postern ctl status` prints it').optional(),
   /** How this agent is listed (default: the host name). */
   name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/).optional(),
-  apps: z
-    .array(
-      z.strictObject({
-        name: resourceName,
-        uri: targetUri(['http:', 'https:', 'tcp:']),
-        labels: labelMap,
-        description,
-        /** host[:port] people use instead of <name>.<proxy host>; it needs a certificate in proxy.certificates. */
-        public_addr: z.string().regex(PUBLIC_ADDR, 'write a public address as host or host:port, like grafana.example.com').optional(),
-        /** Headers added to every request, with trait templates: `X-User: {{internal.username}}`. */
-        rewrite: z.strictObject({ headers: z.array(z.string().regex(/^[A-Za-z0-9-]+: ?.+$/, 'write a header as "Name: value", like "X-User: {{internal.username}}"')).default([]) }).optional(),
-        /** https:// apps with a self-signed certificate: still encrypted, but the app is not authenticated. */
-        insecure_skip_verify: flagBoolean.optional(),
-      }),
-    )
-    .default([]),
-  ssh: z.array(sshNode).default([]),
-  databases: z
-    .array(z.strictObject({ name: resourceName, protocol: z.enum(['postgres', 'mysql', 'mongodb']), uri: hostPort('127.0.0.1:5432'), labels: labelMap, description }))
-    .default([]),
+  // One list per kind of resource agents serve, each checked by its row's entry schema.
+  [APP.agent.configKey]: z.array(APP.agent.entry).default([]),
+  [NODE.agent.configKey]: z.array(NODE.agent.entry).default([]),
+  [DB.agent.configKey]: z.array(DB.agent.entry).default([]),
 }).superRefine((agent, ctx) => {
   // The proxy's own host and the names under it are the proxy's: an app there would take over its pages.
   agent.apps.forEach((app, i) => {

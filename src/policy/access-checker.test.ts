@@ -49,7 +49,7 @@ describe('resource decisions', () => {
     const payroll = app('payroll', { env: 'dev', team: 'finance' });
     expect(checker(['all-apps']).checkResource(payroll).allow).toBe(true);
     const d = checker(['all-apps', 'dev-access']).checkResource(payroll);
-    expect(d).toEqual({ allow: false, reasons: ['role dev-access denies app "payroll": deny app_labels team=finance matches (team: finance)'] });
+    expect(d).toEqual({ allow: false, denied: true, reasons: ['role dev-access denies app "payroll": deny app_labels team=finance matches (team: finance)'] });
   });
 
   it('takes a login only from the role whose node selector matched', () => {
@@ -79,7 +79,7 @@ describe('resource decisions', () => {
     const noRoot = role('no-root', 'deny: { logins: [root] }');
     const c = new AccessChecker({ username: 'alice', roles: ['root-dev', 'no-root'], traits: {} }, [rootOnDev, noRoot]);
     const d = c.checkResource(devNode, { login: 'root' });
-    expect(d).toEqual({ allow: false, reasons: ['role no-root denies node "dev-1" as login "root": deny logins include root (on every node)'] });
+    expect(d).toEqual({ allow: false, denied: true, reasons: ['role no-root denies node "dev-1" as login "root": deny logins include root (on every node)'] });
     expect(c.checkResource(devNode).allow).toBe(true);
   });
 
@@ -141,7 +141,7 @@ describe('admin rules', () => {
     const noUsers = role('no-users', 'deny: { rules: [{ resources: [user], verbs: [delete] }] }');
     const c = new AccessChecker({ username: 'alice', roles: ['editor', 'no-users'], traits: {} }, [...BUILTIN_ROLES, noUsers]);
     expect(c.checkRule('user', 'update').allow).toBe(true);
-    expect(c.checkRule('user', 'delete')).toEqual({ allow: false, reasons: ['role no-users denies delete on user: deny rule verbs [delete] on [user]'] });
+    expect(c.checkRule('user', 'delete')).toEqual({ allow: false, denied: true, reasons: ['role no-users denies delete on user: deny rule verbs [delete] on [user]'] });
   });
 
   it('refuses actions outside the admin vocabulary, even to an editor', () => {
@@ -178,8 +178,8 @@ describe('logins, session TTL and MFA', () => {
     expect(new AccessChecker(subject(['dev-access', 'short', 'root-dev']), roles).maxSessionTtl()).toBe(2 * 3_600_000);
     expect(new AccessChecker(subject(['dev-access', 'root-dev']), roles).maxSessionTtl()).toBe(8 * 3_600_000);
     expect(new AccessChecker(subject(['root-dev']), roles).maxSessionTtl()).toBeUndefined();
-    expect(new AccessChecker(subject(['short']), roles).requireMfa()).toBe(true);
-    expect(new AccessChecker(subject(['dev-access']), roles).requireMfa()).toBe(false);
+    expect(new AccessChecker(subject(['short']), roles).mfaRoles()).toEqual(['short']);
+    expect(new AccessChecker(subject(['dev-access']), roles).mfaRoles()).toEqual([]);
   });
 });
 

@@ -1,10 +1,12 @@
 import { PosternError } from '../errors/postern-error.js';
+import { kindSpec, RESOURCE_TABLE, type AccessRequest, type ResourceKind, type RoleListField } from '../resources/table.js';
 import { BoundedCache } from './bounded-cache.js';
 import { compileSelector, formatLabels, type LabelMatcher } from './labels.js';
 import { ADMIN_RESOURCES, ADMIN_VERBS, type Role, type RoleConditions, type Rule } from './role.js';
 import { expandTemplates, type Subject } from './traits.js';
 
 export type { Subject } from './traits.js';
+export type { AccessRequest, ResourceKind } from '../resources/table.js';
 
 /**
  * The decision engine: may this subject reach this resource, or do this admin action, and why
@@ -12,55 +14,42 @@ export type { Subject } from './traits.js';
  * and compiles their selectors once, then answers from a bounded cache of decisions.
  */
 
-export const RESOURCE_KINDS = ['node', 'app', 'db', 'kube', 'route'] as const;
-export type ResourceKind = (typeof RESOURCE_KINDS)[number];
-
 export interface Resource {
   kind: ResourceKind;
   name: string;
   labels: Record<string, string>;
 }
 
-/** Shared from the cache and frozen. `reasons` are sentences for people; there is always one. */
+/**
+ * Shared from the cache and frozen. `reasons` are sentences for people; there is always one.
+ * `denied` says an explicit deny matched (a role's deny block, a policy's deny rule), as opposed
+ * to nothing allowing: deny wins wherever decisions are combined.
+ */
 export interface Decision {
   allow: boolean;
-  reasons: string[];
+  reasons: readonly string[];
+  denied?: boolean;
 }
-
-/** What a connection asks for on the resource: an OS login on a node, a user and database on a db. */
-export interface AccessRequest {
-  login?: string;
-  dbUser?: string;
-  dbName?: string;
-}
-
-type PrincipalField = 'logins' | 'db_users' | 'db_names';
 
 /** A name the connection asks to use on the resource, and the role field that grants it. */
 interface Principal {
   option: keyof AccessRequest;
-  field: PrincipalField;
+  field: RoleListField;
   noun: string;
 }
 
-const PRINCIPALS: Record<ResourceKind, readonly Principal[]> = {
-  node: [{ option: 'login', field: 'logins', noun: 'login' }],
-  db: [
-    { option: 'dbUser', field: 'db_users', noun: 'database user' },
-    { option: 'dbName', field: 'db_names', noun: 'database name' },
-  ],
-  app: [],
-  kube: [],
-  route: [],
-};
+/** Per kind, the names a connection may ask to use (resources/table.ts). */
+const PRINCIPALS = {} as Record<ResourceKind, readonly Principal[]>;
+for (const row of RESOURCE_TABLE) PRINCIPALS[row.kind] = row.roleLists.flatMap((list): Principal[] => ('asked' in list ? [{ field: list.field, ...list.asked }] : []));
+const LIST_FIELDS: readonly RoleListField[] = RESOURCE_TABLE.flatMap((row) => row.roleLists.map((list) => list.field));
 
 /** One allow or deny block, ready for checks. */
 interface CompiledBlock {
   selectors: Partial<Record<ResourceKind, LabelMatcher>>;
   /** Template-expanded for this subject. */
-  principals: Record<PrincipalField, ReadonlySet<string>>;
-  /** Principal fields the role writes, even when they expand to nothing for this subject. */
-  written: ReadonlySet<PrincipalField>;
+  principals: Record<RoleListField, ReadonlySet<string>>;
+  /** Name lists the role writes, even when they expand to nothing for this subject. */
+  written: ReadonlySet<RoleListField>;
   rules: readonly Rule[];
 }
 
@@ -81,7 +70,7 @@ export class AccessChecker {
   private readonly missingRoles: readonly string[];
   private readonly username: string;
   private readonly ttl: number | undefined;
-  private readonly mfa: boolean;
+  private readonly mfa: readonly string[];
   private readonly decisions: BoundedCache<string, Decision>;
 
   /**
@@ -102,7 +91,7 @@ export class AccessChecker {
     this.username = subject.username;
     const ttls = own.flatMap((role) => role.spec.options.max_session_ttl ?? []);
     this.ttl = ttls.length > 0 ? Math.min(...ttls) : undefined;
-    this.mfa = own.some((role) => role.spec.options.require_mfa === true);
+    this.mfa = own.filter((role) => role.spec.options.require_mfa === true).map((role) => role.metadata.name);
     this.decisions = new BoundedCache(options.cacheSize ?? 10_000);
   }
 
@@ -137,21 +126,22 @@ export class AccessChecker {
     return this.ttl;
   }
 
-  requireMfa(): boolean {
+  /** The subject's roles that ask for a second factor on every session (require_mfa). */
+  mfaRoles(): readonly string[] {
     return this.mfa;
   }
 
   private decideResource(resource: Resource, request: AccessRequest): Decision {
     const asked = PRINCIPALS[resource.kind].filter((p) => request[p.option] !== undefined);
     const target = `${resource.kind} "${resource.name}"${asked.length > 0 ? ` as ${asked.map((p) => `${p.noun} "${request[p.option]}"`).join(' and ')}` : ''}`;
-    const field = `${resource.kind}_labels`;
+    const field = kindSpec(resource.kind).labelField;
     const labels = resource.labels;
 
     const denials = this.roles.flatMap((role) => {
       const why = denialOf(role.deny, resource, request);
       return why ? [`role ${role.name} denies ${target}: ${why}`] : [];
     });
-    if (denials.length > 0) return decision(false, denials);
+    if (denials.length > 0) return decision(false, denials, true);
 
     const grants: string[] = [];
     const misses: string[] = [];
@@ -186,7 +176,7 @@ export class AccessChecker {
     const action = `${verb} on ${resource}`;
     const covering = (block: CompiledBlock) => block.rules.filter((r) => covers(r.resources, resource) && covers(r.verbs, verb));
     const denials = this.roles.flatMap((role) => covering(role.deny).map((r) => `role ${role.name} denies ${action}: deny rule ${describeRule(r)}`));
-    if (denials.length > 0) return decision(false, denials);
+    if (denials.length > 0) return decision(false, denials, true);
     const grants = this.roles.flatMap((role) => covering(role.allow).map((r) => `role ${role.name} allows ${action}: rule ${describeRule(r)}`));
     if (grants.length > 0) return decision(true, grants);
     const misses = this.roles.filter((role) => role.allow.rules.length > 0).map((role) => `role ${role.name} allows only ${role.allow.rules.map(describeRule).join('; ')}`);
@@ -239,15 +229,16 @@ export class CheckerCache {
 
 function compileBlock(conditions: RoleConditions, subject: Subject): CompiledBlock {
   const selectors: Partial<Record<ResourceKind, LabelMatcher>> = {};
-  for (const kind of RESOURCE_KINDS) {
-    const selector = conditions[`${kind}_labels`];
-    if (selector) selectors[kind] = compileSelector(selector);
+  for (const row of RESOURCE_TABLE) {
+    const selector = conditions[row.labelField];
+    if (selector) selectors[row.kind] = compileSelector(selector);
   }
-  const expand = (field: PrincipalField) => new Set(expandTemplates(conditions[field] ?? [], subject));
+  const principals = {} as Record<RoleListField, ReadonlySet<string>>;
+  for (const field of LIST_FIELDS) principals[field] = new Set(expandTemplates(conditions[field] ?? [], subject));
   return {
     selectors,
-    principals: { logins: expand('logins'), db_users: expand('db_users'), db_names: expand('db_names') },
-    written: new Set((['logins', 'db_users', 'db_names'] as const).filter((field) => conditions[field] !== undefined)),
+    principals,
+    written: new Set(LIST_FIELDS.filter((field) => conditions[field] !== undefined)),
     rules: conditions.rules ?? [],
   };
 }
@@ -284,7 +275,7 @@ function describeRule(rule: Rule): string {
   return `verbs [${rule.verbs.join(', ')}] on [${rule.resources.join(', ')}]`;
 }
 
-function decision(allow: boolean, reasons: string[]): Decision {
+function decision(allow: boolean, reasons: string[], denied = false): Decision {
   Object.freeze(reasons); // shared from the cache: one caller must not edit another's answer
-  return Object.freeze({ allow, reasons });
+  return Object.freeze(denied ? { allow, reasons, denied } : { allow, reasons });
 }

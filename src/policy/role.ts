@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { formatDuration, parseDuration } from '../config/duration.js';
 import { PosternError } from '../errors/postern-error.js';
 import { didYouMean } from '../errors/did-you-mean.js';
+import { RESOURCE_TABLE } from '../resources/table.js';
 import { selectorProblems, type LabelSelector } from './labels.js';
 import { templateProblem } from './traits.js';
 
@@ -16,10 +17,18 @@ export type { LabelSelector } from './labels.js';
 
 export const ROLE_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 
+type Row = (typeof RESOURCE_TABLE)[number];
+/** Resource kinds that admin rules name (resources/table.ts). */
+type AdminKind = Extract<Row, { admin: true }>['kind'];
+export type AdminResource = 'user' | 'role' | 'token' | 'lock' | 'session' | 'audit' | 'agent' | AdminKind | 'cluster';
+
 /** What admin `rules` grant: verbs on these kinds of things stored in the cluster. */
-export const ADMIN_RESOURCES = ['user', 'role', 'token', 'lock', 'session', 'audit', 'agent', 'app', 'node', 'db', 'kube', 'cluster'] as const;
+export const ADMIN_RESOURCES: readonly AdminResource[] = [
+  'user', 'role', 'token', 'lock', 'session', 'audit', 'agent',
+  ...RESOURCE_TABLE.filter((row): row is Extract<Row, { admin: true }> => row.admin).map((row) => row.kind),
+  'cluster',
+];
 export const ADMIN_VERBS = ['list', 'read', 'create', 'update', 'delete'] as const;
-export type AdminResource = (typeof ADMIN_RESOURCES)[number];
 export type AdminVerb = (typeof ADMIN_VERBS)[number];
 
 /** Admin rule: the verbs allowed (or denied) on the resources; `'*'` stands for all of either. */
@@ -28,18 +37,13 @@ export interface Rule {
   verbs: string[];
 }
 
-export interface RoleConditions {
-  logins?: string[];
-  node_labels?: LabelSelector;
-  app_labels?: LabelSelector;
-  db_labels?: LabelSelector;
-  kube_labels?: LabelSelector;
-  route_labels?: LabelSelector;
-  db_users?: string[];
-  db_names?: string[];
-  kube_groups?: string[];
-  rules?: Rule[];
-}
+/** A role field that selects a kind's resources by label: `node_labels`, `app_labels`, … */
+export type LabelField = Row['labelField'];
+/** A role field that lists names: `logins`, `db_users`, … */
+export type ListField = Row['roleLists'][number]['field'];
+
+/** One allow or deny block: a selector and name lists per resource kind (resources/table.ts), and admin rules. */
+export type RoleConditions = { [F in LabelField]?: LabelSelector } & { [F in ListField]?: string[] } & { rules?: Rule[] };
 
 export interface RoleOptions {
   /** Milliseconds. */
@@ -99,15 +103,10 @@ const rule = mapping({ resources: adminNames(ADMIN_RESOURCES, 'admin resource'),
 
 const conditions = mapping(
   {
-    logins: templatedList('[ubuntu, "{{internal.logins}}"]').optional(),
-    node_labels: selector.optional(),
-    app_labels: selector.optional(),
-    db_labels: selector.optional(),
-    kube_labels: selector.optional(),
-    route_labels: selector.optional(),
-    db_users: templatedList('[reader, "{{internal.db_users}}"]').optional(),
-    db_names: templatedList('[app, "{{internal.db_names}}"]').optional(),
-    kube_groups: templatedList('[viewers, "{{internal.kube_groups}}"]').optional(),
+    // Per kind of resource: its label selector, then the name lists it grants.
+    ...Object.fromEntries(
+      RESOURCE_TABLE.flatMap((row) => [[row.labelField, selector.optional()], ...row.roleLists.map((list) => [list.field, templatedList(list.example).optional()])]),
+    ),
     rules: z.array(rule, { error: 'write a list of rules, like [{ resources: [user], verbs: [list] }]' }).optional(),
   },
   '{ node_labels: { env: dev }, logins: [ubuntu] }',
@@ -162,7 +161,8 @@ const roleSchema = mapping(
 export function parseRole(value: unknown, source?: string): Role {
   const result = roleSchema.safeParse(value);
   if (!result.success) throw roleError(result.error, value, source);
-  const role: Role = result.data;
+  // The conditions' schema is built from the resource table, as RoleConditions is.
+  const role = result.data as Role;
   return deepFreeze(role);
 }
 
@@ -237,16 +237,11 @@ export const BUILTIN_ROLES: readonly Role[] = Object.freeze([
   builtin('editor', 'Manages the cluster (users, roles, tokens, agents, resources); reaches no resource by itself.', {
     rules: [{ resources: ['*'], verbs: ['*'] }],
   }),
-  builtin('access', "Reaches every resource as the logins, database users and names, and Kubernetes groups in the user's traits.", {
-    logins: ['{{internal.logins}}'],
-    node_labels: EVERYTHING,
-    app_labels: EVERYTHING,
-    db_labels: EVERYTHING,
-    kube_labels: EVERYTHING,
-    route_labels: EVERYTHING,
-    db_users: ['{{internal.db_users}}'],
-    db_names: ['{{internal.db_names}}'],
-    kube_groups: ['{{internal.kube_groups}}'],
-  }),
+  // Every kind of resource, as the names of the user's traits of the same name: logins as {{internal.logins}}, …
+  builtin(
+    'access',
+    "Reaches every resource as the logins, database users and names, and Kubernetes groups in the user's traits.",
+    Object.fromEntries(RESOURCE_TABLE.flatMap((row) => [[row.labelField, EVERYTHING], ...row.roleLists.map((list) => [list.field, [`{{internal.${list.field}}}`]])])),
+  ),
   builtin('auditor', 'Reads the audit log and recorded sessions.', { rules: [{ resources: ['audit', 'session'], verbs: ['list', 'read'] }] }),
 ]);

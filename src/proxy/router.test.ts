@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PROTOCOLS } from './protocols.js';
+import { PROTOCOLS } from '../wire/protocols.js';
 import { Router, type ProtocolHandler } from './router.js';
 
 const noop: ProtocolHandler = { handle() {} };

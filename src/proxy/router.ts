@@ -1,6 +1,6 @@
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../log/logger.js';
-import { PING_SUFFIX, PROTOCOLS, type ProtocolId, type ProtocolSpec } from './protocols.js';
+import { PING_SUFFIX, PROTOCOLS, type ProtocolId, type ProtocolSpec } from '../wire/protocols.js';
 
 /** A connection after its TLS handshake, handed to the handler its protocol selected. */
 export interface RoutedConnection {

@@ -4,7 +4,9 @@ import { PosternError } from '../errors/postern-error.js';
 import type { Logger } from '../log/logger.js';
 import { widenSessionWindow } from '../net/h2-flow.js';
 import { WindowTuner } from '../net/window-tuner.js';
-import { acceptResources, DEAD_AFTER_MS, H2_SETTINGS, HEADER_ERROR, HEADER_KIND, HEADER_NAME, RESOURCES_PATH, resourcesMessage, type AnnouncedResource, type ResourceKind } from './protocol.js';
+import { acceptResources, type AnnouncedKind, type AnnouncedResource } from '../resources/table.js';
+import { DEAD_AFTER_MS, HEADER_ERROR, HEADER_KIND, HEADER_NAME, RESOURCES_PATH, resourcesMessage } from '../wire/tunnel.js';
+import { H2_SETTINGS } from './h2-settings.js';
 
 /** How long a dial waits for the agent to say whether it reached the target. */
 const DIAL_TIMEOUT_MS = 10_000;
@@ -67,7 +69,7 @@ export class AgentTunnel {
   }
 
   /** Opens a byte stream to the target of one of the agent's resources. */
-  open(kind: ResourceKind, name: string): Promise<ClientHttp2Stream> {
+  open(kind: AnnouncedKind, name: string): Promise<ClientHttp2Stream> {
     return new Promise((resolve, reject) => {
       let stream: ClientHttp2Stream;
       try {

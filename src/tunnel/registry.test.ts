@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../log/logger.js';
 import { SqliteBackend } from '../storage/sqlite/sqlite-backend.js';
 import type { AgentTunnel } from './agent-tunnel.js';
-import type { AnnouncedResource } from './protocol.js';
+import type { AnnouncedResource } from '../resources/table.js';
 import { TunnelRegistry } from './registry.js';
 
 /** A tunnel as the registry sees it: what it announced, and which dials reached it. */

@@ -4,16 +4,13 @@ import { isPosternError, PosternError } from '../errors/postern-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Backend } from '../storage/backend.js';
 import type { AgentTunnel } from './agent-tunnel.js';
-import { announcementKey, HEARTBEAT_MS, RESOURCE_TTL_MS, type AnnouncedResource, type ResourceKind } from './protocol.js';
+import { announcementKey, RESOURCE_KEYS, type AnnouncedKind, type AnnouncedResource } from '../resources/table.js';
+import { HEARTBEAT_MS, RESOURCE_TTL_MS } from '../wire/tunnel.js';
 
-/** Where online agents and their resources are recorded, for every proxy, `ctl` and the UI. */
-export const AGENT_KEY = (id: string) => `/agents/${id}`;
-export const RESOURCE_PREFIX = (kind: string) => `/resources/${kind}/`;
-const RESOURCE_KEY = (kind: string, name: string, agentId: string) => `/resources/${kind}/${name}/${agentId}`;
-/** Resources ever announced (no expiry), so "offline" can be told apart from "no such thing". */
-const SEEN_KEY = (kind: string, name: string) => `/seen/${kind}/${name}`;
 /** Records are rewritten this often even when nothing changed, well inside their expiry. */
 const REFRESH_MS = 2 * HEARTBEAT_MS;
+
+type Announced<K extends AnnouncedKind> = Extract<AnnouncedResource, { kind: K }>;
 
 /** What storage keeps about an online agent. */
 export interface AgentRecord {
@@ -89,21 +86,21 @@ export class TunnelRegistry {
     const previous = this.written.get(tunnel);
     if (!changed && previous && Date.now() - previous.at < REFRESH_MS) return;
     if (changed) this.reindex(tunnel);
-    const keys = new Set(tunnel.resources.map((r) => RESOURCE_KEY(r.kind, r.name, tunnel.info.agentId)));
+    const keys = new Set(tunnel.resources.map((r) => RESOURCE_KEYS.online(r.kind, r.name, tunnel.info.agentId)));
     this.written.set(tunnel, { at: Date.now(), keys });
     const expires = new Date(Date.now() + RESOURCE_TTL_MS);
     try {
       if (changed || !previous) await this.record(tunnel, previous?.keys ?? new Set(), keys, expires);
       // Records that expired anyway (storage was slow, the clock jumped) are written again.
-      else if ((await this.backend.touch([AGENT_KEY(tunnel.info.agentId), ...keys], expires)).length > 0) await this.record(tunnel, keys, keys, expires);
+      else if ((await this.backend.touch([RESOURCE_KEYS.agent(tunnel.info.agentId), ...keys], expires)).length > 0) await this.record(tunnel, keys, keys, expires);
     } catch (err) {
       this.log.error('recording an agent in storage failed', { err, agent: tunnel.info.agentName });
     }
   }
 
   /** Every resource of a kind that some live agent serves now, once per name (as resolve() sees it), by name. */
-  list(kind: ResourceKind): AnnouncedResource[] {
-    const found: AnnouncedResource[] = [];
+  list<K extends AnnouncedKind>(kind: K): Announced<K>[] {
+    const found: Announced<K>[] = [];
     for (const key of this.byResource.keys()) {
       if (!key.startsWith(`${kind}/`)) continue;
       const r = this.primary(kind, key.slice(kind.length + 1));
@@ -118,15 +115,15 @@ export class TunnelRegistry {
    * agents whose announcement is the same are dialled (see dial). Fails fast, and is counted as a
    * dial error, when no agent serving it is connected.
    */
-  resolve(kind: ResourceKind, name: string): AnnouncedResource {
+  resolve<K extends AnnouncedKind>(kind: K, name: string): Announced<K> {
     const found = this.primary(kind, name);
     if (!found) throw this.offline(kind, name);
     return found;
   }
 
   /** Whether any agent ever announced this resource (to say "offline" rather than "unknown"). */
-  async known(kind: ResourceKind, name: string): Promise<boolean> {
-    return (await this.backend.get(SEEN_KEY(kind, name))) !== undefined;
+  async known(kind: AnnouncedKind, name: string): Promise<boolean> {
+    return (await this.backend.get(RESOURCE_KEYS.seen(kind, name))) !== undefined;
   }
 
   /**
@@ -135,7 +132,7 @@ export class TunnelRegistry {
    * candidates: labels decide access, so an agent announcing the same name with other labels or
    * another target must not be where the stream lands. Fails fast when no such agent is connected.
    */
-  async dial(kind: ResourceKind, name: string, authorized: AnnouncedResource = this.resolve(kind, name)): Promise<Duplex> {
+  async dial(kind: AnnouncedKind, name: string, authorized: AnnouncedResource = this.resolve(kind, name)): Promise<Duplex> {
     const started = performance.now();
     const wanted = announcementKey(authorized);
     const candidates = [...(this.byResource.get(`${kind}/${name}`) ?? [])]
@@ -159,7 +156,7 @@ export class TunnelRegistry {
   }
 
   /** The announcement of the first live agent (in the order they announced) that serves the resource. */
-  private primary(kind: ResourceKind, name: string): AnnouncedResource | undefined {
+  private primary<K extends AnnouncedKind>(kind: K, name: string): Announced<K> | undefined {
     for (const tunnel of this.byResource.get(`${kind}/${name}`) ?? []) {
       const found = !tunnel.closed && announcementOf(tunnel, kind, name);
       if (found) return found;
@@ -167,7 +164,7 @@ export class TunnelRegistry {
     return undefined;
   }
 
-  private offline(kind: ResourceKind, name: string): PosternError {
+  private offline(kind: AnnouncedKind, name: string): PosternError {
     this.metrics.dialErrors.inc({ reason: 'agent_offline' });
     return new PosternError('AGENT_OFFLINE', `agent for ${kind} "${name}" is offline: no agent serving it is connected`);
   }
@@ -186,7 +183,7 @@ export class TunnelRegistry {
     this.byAgent.delete(tunnel.info.agentId);
     try {
       for (const key of written?.keys ?? []) await this.backend.delete(key);
-      await this.backend.delete(AGENT_KEY(tunnel.info.agentId));
+      await this.backend.delete(RESOURCE_KEYS.agent(tunnel.info.agentId));
     } catch (err) {
       this.log.warn('removing an agent from storage failed; its records expire on their own', { err, agent: tunnel.info.agentName });
     }
@@ -203,11 +200,11 @@ export class TunnelRegistry {
       version: tunnel.agentVersion,
       connected_at: tunnel.connectedAt.toISOString(),
     };
-    await this.backend.put(AGENT_KEY(info.agentId), JSON.stringify(agent), { expires });
+    await this.backend.put(RESOURCE_KEYS.agent(info.agentId), JSON.stringify(agent), { expires });
     for (const r of tunnel.resources) {
-      const key = RESOURCE_KEY(r.kind, r.name, info.agentId);
+      const key = RESOURCE_KEYS.online(r.kind, r.name, info.agentId);
       await this.backend.put(key, JSON.stringify({ ...r, agent_id: info.agentId, agent_name: info.agentName }), { expires });
-      if (!before.has(key)) await this.backend.put(SEEN_KEY(r.kind, r.name), JSON.stringify({ agent_name: info.agentName, at: new Date().toISOString() }));
+      if (!before.has(key)) await this.backend.put(RESOURCE_KEYS.seen(r.kind, r.name), JSON.stringify({ agent_name: info.agentName, at: new Date().toISOString() }));
     }
     for (const key of before) if (!now.has(key)) await this.backend.delete(key);
   }
@@ -241,7 +238,7 @@ export class TunnelRegistry {
   }
 }
 
-function announcementOf(tunnel: AgentTunnel, kind: ResourceKind, name: string): AnnouncedResource | undefined {
-  return tunnel.resources.find((r) => r.kind === kind && r.name === name);
+function announcementOf<K extends AnnouncedKind>(tunnel: AgentTunnel, kind: K, name: string): Announced<K> | undefined {
+  return tunnel.resources.find((r): r is Announced<K> => r.kind === kind && r.name === name);
 }
 

@@ -8,9 +8,10 @@ import { WindowTuner } from '../net/window-tuner.js';
 import { lookup } from '../net/localhost.js';
 import { clientContext } from '../net/secure-contexts.js';
 import { Backoff } from './backoff.js';
-import { DEAD_AFTER_MS, H2_SETTINGS, HEADER_ERROR, HEADER_KIND, HEADER_NAME, RESOURCES_PATH, type ResourceKind } from './protocol.js';
-
-export const REVERSE_TUNNEL_ALPN = 'postern-reversetunnel';
+import type { AnnouncedKind } from '../resources/table.js';
+import { alpnOf } from '../wire/protocols.js';
+import { DEAD_AFTER_MS, HEADER_ERROR, HEADER_KIND, HEADER_NAME, RESOURCES_PATH } from '../wire/tunnel.js';
+import { H2_SETTINGS } from './h2-settings.js';
 
 /** What the agent presents and trusts when it dials. Read at each dial, so a renewed certificate is used at once. */
 export interface TunnelCredentials {
@@ -24,7 +25,7 @@ export interface TunnelService {
   /** Resolves with the resources message once its version is past `after`, or after `waitMs`. */
   resources(after: number, waitMs: number, signal: AbortSignal): Promise<unknown>;
   /** Connects a stream the proxy opened to the target of one announced resource. */
-  connect(kind: ResourceKind, name: string, stream: ServerHttp2Stream): void;
+  connect(kind: AnnouncedKind, name: string, stream: ServerHttp2Stream): void;
 }
 
 const HEARTBEAT_WAIT_MS = 5_000;
@@ -94,7 +95,7 @@ export class TunnelClient {
       port: this.proxy.port,
       ...(isIP(this.proxy.host) ? {} : { servername: this.proxy.host }),
       lookup,
-      ALPNProtocols: [REVERSE_TUNNEL_ALPN],
+      ALPNProtocols: [alpnOf('reversetunnel')],
       secureContext: clientContext({ trustedPem: creds.hostCaPem, certPem: creds.certPem, keyPem: creds.keyPem }),
     });
     this.socket = socket;
@@ -104,8 +105,8 @@ export class TunnelClient {
     const connectTimer = setTimeout(() => socket.destroy(new Error('the TLS handshake took over 10 s')), 10_000);
     socket.once('secureConnect', () => {
       clearTimeout(connectTimer);
-      if (socket.alpnProtocol !== REVERSE_TUNNEL_ALPN) {
-        socket.destroy(new Error(`${where} did not accept ${REVERSE_TUNNEL_ALPN}; is it a Postern proxy?`));
+      if (socket.alpnProtocol !== alpnOf('reversetunnel')) {
+        socket.destroy(new Error(`${where} did not accept ${alpnOf('reversetunnel')}; is it a Postern proxy?`));
         return;
       }
       this.h2.emit('connection', socket);
@@ -149,7 +150,7 @@ export class TunnelClient {
   private serve(stream: ServerHttp2Stream, headers: Record<string, string | string[] | undefined>): void {
     stream.on('error', () => {});
     if (headers[':method'] === 'CONNECT') {
-      const kind = String(headers[HEADER_KIND] ?? '') as ResourceKind;
+      const kind = String(headers[HEADER_KIND] ?? '') as AnnouncedKind;
       this.tuners.get(stream.session!)?.track(stream);
       this.service.connect(kind, String(headers[HEADER_NAME] ?? ''), stream);
       return;

@@ -10,7 +10,7 @@ import { readClusterState } from '../../src/auth/cluster-state.js';
 import { createAuthority, issueCertificate, loadAuthority, type CertAuthority } from '../../src/pki/authority.js';
 import { EC_ALGORITHM } from '../../src/pki/crypto.js';
 import type { Identity } from '../../src/pki/identity.js';
-import { readStatus } from '../../src/proxy/tcp/stream-status.js';
+import { readStatus } from '../../src/wire/stream-status.js';
 import { SqliteBackend, storePath } from '../../src/storage/sqlite/sqlite-backend.js';
 import { eventually } from '../harness/eventually.js';
 import { TestCluster, type Person } from '../helpers/cluster.js';

@@ -4,34 +4,10 @@
  * (the wire form is `{"error": {"code", "message", "request_id"}}`).
  */
 
-export interface Ping {
-  cluster_name: string;
-  public_addr: string;
-  version: string;
-}
+// The wire types come from the server's own definitions: a field renamed there fails this build.
+import type { AppList, AuthSettings, ErrorBody, Ping, WhoAmI } from '../../src/wire/api.js';
 
-export interface AuthSettings {
-  second_factor: 'otp' | 'off';
-}
-
-export interface WhoAmI {
-  username: string;
-  roles: string[];
-  traits: Record<string, string[]>;
-  logins: string[];
-  via: 'session' | 'certificate';
-  expires: string;
-  cluster_name: string;
-}
-
-export interface App {
-  name: string;
-  description?: string;
-  labels: Record<string, string>;
-  type: 'http' | 'tcp';
-  public_addr: string;
-  launch_url?: string;
-}
+export type { AuthSettings, ListedApp as App, Ping, WhoAmI } from '../../src/wire/api.js';
 
 export class ApiError extends Error {
   constructor(
@@ -79,7 +55,8 @@ async function request<T>(method: string, path: string, body?: unknown, opts: Re
     data = undefined;
   }
   if (!res.ok) {
-    const wire = (data as { error?: { code?: unknown; message?: unknown; request_id?: unknown } } | undefined)?.error;
+    // Read defensively: a proxy in front of Postern may answer with something else.
+    const wire = (data as Partial<Record<keyof ErrorBody, Partial<Record<keyof ErrorBody['error'], unknown>>>> | undefined)?.error;
     const err = new ApiError(
       res.status,
       typeof wire?.code === 'string' ? wire.code : `HTTP_${res.status}`,
@@ -101,5 +78,5 @@ export const api = {
   /** Signs in; the answer is who is now signed in, as whoami would say. */
   signIn: (user: string, password: string, otp?: string) => request<WhoAmI>('POST', '/webapi/sessions', { user, password, ...(otp ? { otp } : {}) }, { signInOn401: false }),
   signOut: () => request<{ ended: boolean }>('DELETE', '/webapi/sessions', undefined, { signInOn401: false }),
-  apps: () => request<{ apps: App[] }>('GET', '/webapi/apps'),
+  apps: () => request<AppList>('GET', '/webapi/apps'),
 };

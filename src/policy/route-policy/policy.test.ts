@@ -108,7 +108,7 @@ describe('reasons of not and nor', () => {
     ['deny: { nor: [{ source_ip: 10.10.0.0/16 }, { groups: sre }] }', user('bob', { groups: ['sre'] }, '10.10.0.1'), true, 'allow rule 1 matched: accept (matches every request)'],
   ];
   it.each(cases)('%s', (deny, input, allow, reason) => {
-    expect(decide(`[{ allow: { and: [${A}] } }, { ${deny} }]`, input)).toEqual({ allow, reasons: [reason] });
+    expect(decide(`[{ allow: { and: [${A}] } }, { ${deny} }]`, input)).toEqual({ allow, reasons: [reason], ...(allow ? {} : { denied: true }) });
   });
 
   it('names what a not or nor allow rule could not get past', () => {
@@ -139,8 +139,7 @@ describe('decisions', () => {
       allow: true,
       reasons: ['allow rule 1 matched: authenticated_user (alice is signed in) and email ends with "@example.com" (alice@example.com)'],
     });
-    expect(decide(example, user('alice', { email: ['alice@example.com'] }, '10.66.1.7'))).toEqual({
-      allow: false,
+    expect(decide(example, user('alice', { email: ['alice@example.com'] }, '10.66.1.7'))).toEqual({ allow: false, denied: true,
       reasons: ['deny rule 2 matched: source_ip 10.66.0.0/16 contains 10.66.1.7'],
     });
     expect(decide(example, user('alice', { email: ['alice@other.org'] }))).toEqual({
@@ -152,12 +151,12 @@ describe('decisions', () => {
       reasons: ['no allow rule matched: rule 1 needs a signed-in user (the request carries no identity)'],
     });
     // Unauthenticated from the denied network: deny still wins, and says why.
-    expect(decide(example, { sourceIp: '10.66.1.7' })).toEqual({ allow: false, reasons: ['deny rule 2 matched: source_ip 10.66.0.0/16 contains 10.66.1.7'] });
+    expect(decide(example, { sourceIp: '10.66.1.7' })).toEqual({ allow: false, denied: true, reasons: ['deny rule 2 matched: source_ip 10.66.0.0/16 contains 10.66.1.7'] });
   });
 
   it('lets deny win over every allow, naming every deny rule that matched', () => {
     const d = decide(`[{ allow: { or: [${A}] } }, { deny: { or: [{ user: alice }] } }, { allow: { or: [{ user: alice }] } }, { deny: { and: [{ groups: ops }] } }]`, alice);
-    expect(d).toEqual({ allow: false, reasons: ['deny rule 2 matched: user is "alice"', 'deny rule 4 matched: groups has "ops"'] });
+    expect(d).toEqual({ allow: false, denied: true, reasons: ['deny rule 2 matched: user is "alice"', 'deny rule 4 matched: groups has "ops"'] });
   });
 
   it('names every allow rule that matched', () => {
@@ -182,7 +181,7 @@ describe('decisions', () => {
   it('takes allow and deny in one rule, under one number', () => {
     const rule = '[{ allow: { and: [{ authenticated_user: true }] }, deny: { or: [{ groups: contractors }] } }]';
     expect(decide(rule, alice)).toEqual({ allow: true, reasons: ['allow rule 1 matched: authenticated_user (alice is signed in)'] });
-    expect(decide(rule, user('eve', { groups: ['contractors'] }))).toEqual({ allow: false, reasons: ['deny rule 1 matched: groups has "contractors"'] });
+    expect(decide(rule, user('eve', { groups: ['contractors'] }))).toEqual({ allow: false, denied: true, reasons: ['deny rule 1 matched: groups has "contractors"'] });
   });
 
   it('refuses identity criteria to a request without identity, and grants identity-free ones', () => {
@@ -198,8 +197,7 @@ describe('decisions', () => {
     // A deny on an identity criterion does not match without identity…
     expect(decide(`[{ allow: { or: [${A}] } }, { deny: { or: [{ groups: contractors }] } }]`, anon).allow).toBe(true);
     // …so a deny meant to keep strangers out must say so with not.
-    expect(decide(`[{ allow: { or: [${A}] } }, { deny: { not: [{ groups: staff }] } }]`, anon)).toEqual({
-      allow: false,
+    expect(decide(`[{ allow: { or: [${A}] } }, { deny: { not: [{ groups: staff }] } }]`, anon)).toEqual({ allow: false, denied: true,
       reasons: ['deny rule 2 matched: not groups with "staff" (the request carries no identity)'],
     });
   });

@@ -63,7 +63,7 @@ export function evaluateRoutePolicy(policy: RoutePolicy, input: PolicyInput): De
     const rule = rules[i]!;
     if (rule.deny?.test(input)) (denials ??= []).push(`deny rule ${rule.number} matched: ${rule.deny.held(input, false)}`);
   }
-  if (denials) return decision(false, denials);
+  if (denials) return decision(false, denials, true);
   let grants: string[] | undefined;
   for (let i = 0; i < rules.length; i++) {
     const rule = rules[i]!;
@@ -87,9 +87,9 @@ export function signingInCouldAllow(policy: RoutePolicy, input: PolicyInput): bo
   return rules.some((rule) => rule.allow !== undefined && rule.allow.withoutIdentity(anonymous) !== false);
 }
 
-function decision(allow: boolean, reasons: string[]): Decision {
+function decision(allow: boolean, reasons: string[], denied = false): Decision {
   Object.freeze(reasons);
-  return Object.freeze({ allow, reasons });
+  return Object.freeze(denied ? { allow, reasons, denied } : { allow, reasons });
 }
 
 function compilePolicy(value: unknown, path: string, problems: RoutePolicyProblem[]): RoutePolicy {

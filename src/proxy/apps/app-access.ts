@@ -248,7 +248,7 @@ function sendPage(ctx: WebContext, status: number, body: string, headers: Record
   if (!ctx.res.headersSent) sendHtml(ctx.res, status, body, headers);
 }
 
-export function deniedPage(user: string, app: string, reasons: string[], proxyUrl: string): string {
+export function deniedPage(user: string, app: string, reasons: readonly string[], proxyUrl: string): string {
   return page(
     `Access to ${app} denied`,
     html`<h1>You may not open ${app}</h1><p class="error">${user} is not allowed to reach app "${app}".</p><p>Why:</p><ul>${reasons.map((r) => html`<li>${r}</li>`)}</ul><p>Ask an administrator for a role that allows this app (they can check with <code>postern ctl access check --user ${user} --kind app --name ${app}</code>).</p><p><a href="${proxyUrl}/web">Back to your applications</a></p>`,

@@ -1,5 +1,5 @@
 import { formatHostPort, isProxyName, type HostPort } from '../../net/addr.js';
-import type { AnnouncedResource } from '../../tunnel/protocol.js';
+import type { AppAnnouncement } from '../../resources/app.js';
 import type { TunnelRegistry } from '../../tunnel/registry.js';
 import { html, page } from '../web/html.js';
 
@@ -17,7 +17,7 @@ export interface App {
   /** Headers added to every request (`Name: value` with trait templates). */
   rewriteHeaders: string[];
   /** What the agent announced: authorized against, and what a dial must find again (TunnelRegistry.dial). */
-  announced: AnnouncedResource;
+  announced: AppAnnouncement;
 }
 
 /**
@@ -88,7 +88,7 @@ export class AppCatalog {
     return `https://${app.publicAddr}${path}`;
   }
 
-  private toApp(r: AnnouncedResource): App {
+  private toApp(r: AppAnnouncement): App {
     return {
       name: r.name,
       ...(r.description ? { description: r.description } : {}),

@@ -2,6 +2,7 @@ import type { AuthService } from '../../auth/auth-service.js';
 import type { Authorizer } from '../../auth/authorizer.js';
 import type { IdentityVerifier } from '../../auth/verifier.js';
 import { PosternError } from '../../errors/postern-error.js';
+import type { AppCertificateResponse, AppList, AuthSettings } from '../../wire/api.js';
 import { field, readJson } from '../web/body.js';
 import type { WebAuthenticator } from '../web/principal.js';
 import { sendJson } from '../web/respond.js';
@@ -12,7 +13,7 @@ import type { AppCatalog } from './app-catalog.js';
 export function registerAppRoutes(web: WebHandler, deps: { catalog: AppCatalog; authn: WebAuthenticator; authorizer: Authorizer; auth: AuthService; verifier: IdentityVerifier }): void {
   const { auth } = deps;
   // What the login form needs to know before anyone is logged in.
-  web.route('GET', '/webapi/auth/settings', ({ res }) => sendJson(res, 200, { second_factor: auth.settings.secondFactor }));
+  web.route('GET', '/webapi/auth/settings', ({ res }) => sendJson<AuthSettings>(res, 200, { second_factor: auth.settings.secondFactor }));
 
   // The apps this person may open: online, and allowed by their roles.
   web.route('GET', '/webapi/apps', async (ctx) => {
@@ -29,7 +30,7 @@ export function registerAppRoutes(web: WebHandler, deps: { catalog: AppCatalog; 
         public_addr: app.publicAddr,
         ...(app.type === 'http' ? { launch_url: `/web/launch/${app.name}` } : {}),
       }));
-    sendJson(ctx.res, 200, { apps });
+    sendJson<AppList>(ctx.res, 200, { apps });
   });
 
   // A certificate for one app, for curl and `postern proxy app`: it lives no longer than the one presented.
@@ -47,6 +48,6 @@ export function registerAppRoutes(web: WebHandler, deps: { catalog: AppCatalog; 
     const body = await readJson(ctx.req);
     const ttl = identity.expires.getTime() - Date.now();
     const cert = await auth.issueFor(identity, field(body, 'public_key'), ttl, ctx.conn.clientAddr.address, { kind: 'app', name, public_addr: app.publicAddr });
-    sendJson(ctx.res, 200, { cert_pem: cert.certPem, expires: cert.expires.toISOString(), app: { name, type: app.type, public_addr: app.publicAddr } });
+    sendJson<AppCertificateResponse>(ctx.res, 200, { cert_pem: cert.certPem, expires: cert.expires.toISOString(), app: { name, type: app.type, public_addr: app.publicAddr } });
   });
 }

@@ -1,8 +1,8 @@
 import { request, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { announcementKey } from '../../tunnel/protocol.js';
+import { announcementKey } from '../../resources/table.js';
 import type { TunnelRegistry } from '../../tunnel/registry.js';
-import { joinStreams } from '../pipe.js';
+import { joinStreams } from '../../net/pipe.js';
 import type { WebRequest } from '../web/web-handler.js';
 import type { WebResponse } from '../web/respond.js';
 import type { App } from './app-catalog.js';

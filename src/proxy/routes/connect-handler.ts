@@ -9,7 +9,7 @@ import { dialTcp } from '../../net/dial.js';
 import type { Decision } from '../../policy/access-checker.js';
 import { evaluateRoutePolicy, signingInCouldAllow } from '../../policy/route-policy/index.js';
 import type { TunnelRegistry } from '../../tunnel/registry.js';
-import { abortStream, joinStreams } from '../pipe.js';
+import { abortStream, joinStreams } from '../../net/pipe.js';
 import type { ConnectRequest } from '../web/connect-request.js';
 import type { Principal, WebAuthenticator } from '../web/principal.js';
 import type { LiveGrants } from './live-grants.js';

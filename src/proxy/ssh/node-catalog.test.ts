@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import type { AnnouncedResource } from '../../tunnel/protocol.js';
+import type { AnnouncedResource } from '../../resources/table.js';
 import type { TunnelRegistry } from '../../tunnel/registry.js';
 import { NodeCatalog } from './node-catalog.js';
 

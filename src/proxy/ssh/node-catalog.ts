@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { HostPort } from '../../net/addr.js';
 import { dialTcp } from '../../net/dial.js';
-import type { AnnouncedResource } from '../../tunnel/protocol.js';
+import type { AnnouncedResource } from '../../resources/table.js';
 import type { TunnelRegistry } from '../../tunnel/registry.js';
 
 /** A node the proxy reaches itself (`proxy.ssh_nodes`). */

@@ -1,5 +1,6 @@
 import type { Authorizer } from '../../auth/authorizer.js';
 import type { WebAuthenticator } from '../web/principal.js';
+import type { NodeList } from '../../wire/api.js';
 import { sendJson } from '../web/respond.js';
 import type { NodeCatalog } from './node-catalog.js';
 import type { WebHandler } from '../web/web-handler.js';
@@ -12,6 +13,6 @@ export function registerNodeRoutes(web: WebHandler, deps: { nodes: NodeCatalog; 
       .list()
       .map((n) => ({ name: n.name, labels: n.labels, ...(n.description ? { description: n.description } : {}), logins: checker.allowedLogins({ kind: 'node', name: n.name, labels: n.labels }) }))
       .filter((n) => n.logins.length > 0);
-    sendJson(ctx.res, 200, { nodes });
+    sendJson<NodeList>(ctx.res, 200, { nodes });
   });
 }

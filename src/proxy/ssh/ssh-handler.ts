@@ -6,7 +6,8 @@ import { nodePrincipal, SSH_SESSION_CERT_TTL_MS, sshUserCertificate } from '../.
 import type { IdentityVerifier } from '../../auth/verifier.js';
 import { PosternError } from '../../errors/postern-error.js';
 import type { ProtocolHandler, RoutedConnection } from '../router.js';
-import { readLine, relayAuthorized, serveRaw } from '../tcp/stream-status.js';
+import { readLine } from '../../wire/stream-status.js';
+import { relayAuthorized, serveRaw } from '../raw-stream.js';
 import type { NodeCatalog } from './node-catalog.js';
 
 /** The client must say which node and login it wants this soon after the handshake. */

@@ -5,7 +5,7 @@ import type { IdentityVerifier } from '../../auth/verifier.js';
 import { PosternError } from '../../errors/postern-error.js';
 import type { TunnelRegistry } from '../../tunnel/registry.js';
 import type { ProtocolHandler, RoutedConnection } from '../router.js';
-import { relayAuthorized, serveRaw } from './stream-status.js';
+import { relayAuthorized, serveRaw } from '../raw-stream.js';
 
 /**
  * `postern-tcp`: a raw byte stream to a TCP app, named by the server name `<app>.<public host>`,

@@ -3,13 +3,14 @@ import type { AuthService } from '../../auth/auth-service.js';
 import { parseAgentRoles } from '../../auth/join-tokens.js';
 import type { IdentityVerifier } from '../../auth/verifier.js';
 import { PosternError } from '../../errors/postern-error.js';
+import type { AgentCertificateResponse } from '../../wire/api.js';
 import { field, readJson } from './body.js';
 import { sendJson } from './respond.js';
 import type { WebHandler } from './web-handler.js';
 
 /** How agents get their host certificates: join with a token, then renew with the certificate itself. */
 export function registerAgentRoutes(web: WebHandler, auth: AuthService, enrollment: AgentEnrollment, verifier: IdentityVerifier): void {
-  const answer = (cert: HostCertificate) => ({
+  const answer = (cert: HostCertificate): AgentCertificateResponse => ({
     agent_id: cert.agentId,
     cert_pem: cert.certPem,
     expires: cert.expires.toISOString(),

@@ -4,7 +4,8 @@ import { knownHostsLine, nodePrincipal, sshUserCertificate } from '../../auth/ss
 import { SESSION_COOKIE } from '../../auth/web-sessions.js';
 import type { AccessChecker } from '../../policy/access-checker.js';
 import { PosternError } from '../../errors/postern-error.js';
-import { runOp, opByName } from '../../admin/ops.js';
+import { prepareOp } from '../../admin/ops.js';
+import type { AdminResponse, ClusterCa, LoginResponse, WhoAmI } from '../../wire/api.js';
 import { field, readJson } from './body.js';
 import type { WebAuthenticator } from './principal.js';
 import { sendJson } from './respond.js';
@@ -21,7 +22,7 @@ export function registerAuthRoutes(web: WebHandler, auth: AuthService, authn: We
   // Unauthenticated: the CAs, so a client can check them against a pin before trusting the proxy.
   web.route('GET', '/webapi/cluster/ca', ({ res }) => {
     const { host, user } = auth.cluster.authorities;
-    sendJson(res, 200, { cluster_name: auth.cluster.clusterName, host_ca_pem: host.certPem, host_ca_pin: host.pin, user_ca_pem: user.certPem });
+    sendJson<ClusterCa>(res, 200, { cluster_name: auth.cluster.clusterName, host_ca_pem: host.certPem, host_ca_pin: host.pin, user_ca_pem: user.certPem });
   });
 
   // CLI login: credentials and the client's public key in, a user certificate out.
@@ -37,7 +38,7 @@ export function registerAuthRoutes(web: WebHandler, auth: AuthService, authn: We
       ssh_cert: sshUserCertificate(auth.cluster.ssh.user, { publicKey: sshKey, username: user.name, principals: await loginPrincipals(auth, checker), validBefore: cert.expires, purpose: 'login' }),
       ssh_known_hosts: knownHostsLine(auth.cluster.ssh.host, auth.cluster.clusterName),
     };
-    sendJson(res, 200, {
+    sendJson<LoginResponse>(res, 200, {
       ...ssh,
       username: user.name,
       roles: cert.roles,
@@ -77,7 +78,7 @@ export function registerAuthRoutes(web: WebHandler, auth: AuthService, authn: We
   // demoted editor loses admin rights at once, not when the certificate expires.
   web.route('POST', '/webapi/admin/*', async (ctx) => {
     const p = await authn.principal(ctx);
-    const op = opByName(ctx.rest);
+    const op = prepareOp(ctx.rest, await readJson(ctx.req));
     const user = await auth.users.get(p.username);
     if (!user) throw new PosternError('UNAUTHENTICATED', `user ${p.username} no longer exists`);
     const decision = (await auth.checkerFor({ username: user.name, roles: user.roles, traits: user.traits })).checkRule(op.resource, op.verb);
@@ -85,8 +86,8 @@ export function registerAuthRoutes(web: WebHandler, auth: AuthService, authn: We
       await auth.emit({ event: 'access.denied', user: p.username, remote_addr: ctx.conn.clientAddr.address, kind: 'admin', resource: `${op.resource}:${op.verb}`, reasons: decision.reasons });
       throw new PosternError('ACCESS_DENIED', `${p.username} may not ${op.verb} ${op.resource}s: ${decision.reasons.join('; ')}`);
     }
-    const result = await runOp(auth, ctx.rest, await readJson(ctx.req), { name: p.username, remoteAddr: ctx.conn.clientAddr.address });
-    sendJson(ctx.res, 200, { result });
+    const result = await op.run(auth, { name: p.username, remoteAddr: ctx.conn.clientAddr.address });
+    sendJson<AdminResponse>(ctx.res, 200, { result });
   });
 }
 
@@ -105,7 +106,7 @@ async function loginPrincipals(auth: AuthService, checker: AccessChecker): Promi
 }
 
 /** Who someone is, as the UI and `postern status` show it. */
-async function whoami(auth: AuthService, p: { username: string; roles: string[]; traits: Record<string, string[]> }, via: string, expires: string) {
+async function whoami(auth: AuthService, p: { username: string; roles: string[]; traits: Record<string, string[]> }, via: WhoAmI['via'], expires: string): Promise<WhoAmI> {
   const checker = await auth.checkerFor(p);
   return { username: p.username, roles: p.roles, traits: p.traits, logins: checker.allowedLogins(), via, expires, cluster_name: auth.cluster.clusterName };
 }

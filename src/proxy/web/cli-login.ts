@@ -4,6 +4,7 @@ import type { AuthService } from '../../auth/auth-service.js';
 import { newSecretToken, tokenHash } from '../../auth/secret-token.js';
 import { isPosternError, PosternError } from '../../errors/postern-error.js';
 import { Collection } from '../../storage/collection.js';
+import type { DeviceCodeResponse, DeviceTokenResponse } from '../../wire/api.js';
 import { field, readForm, readJson, requireSameOrigin } from './body.js';
 import { html, page, PAGE_HEADERS } from './html.js';
 import type { Principal, WebAuthenticator } from './principal.js';
@@ -81,7 +82,7 @@ export function registerCliLogin(web: WebHandler, auth: AuthService, authn: WebA
     const expires = new Date(Date.now() + DEVICE_TTL_MS);
     await devices.create(tokenHash(deviceCode), { user_code: userCode, status: 'pending', remote_addr: conn.clientAddr.address }, expires);
     await userCodes.create(userCode, { device: tokenHash(deviceCode) }, expires);
-    sendJson(res, 200, {
+    sendJson<DeviceCodeResponse>(res, 200, {
       device_code: deviceCode,
       user_code: userCode,
       verification_uri: `${base}/web/device`,
@@ -99,7 +100,7 @@ export function registerCliLogin(web: WebHandler, auth: AuthService, authn: WebA
     await devices.delete(hash);
     await userCodes.delete(device.user_code);
     if (device.status === 'denied' || !device.user) throw new PosternError('ACCESS_DENIED', 'the login was refused in the browser');
-    sendJson(res, 200, await issueToken(device.user, conn.clientAddr.address));
+    sendJson<DeviceTokenResponse>(res, 200, await issueToken(device.user, conn.clientAddr.address));
   });
 
   web.route('GET', '/web/device', async (ctx) => {

@@ -1,3 +1,4 @@
+import type { Ping } from '../../wire/api.js';
 import type { WebRoute } from './web-handler.js';
 import { sendJson } from './respond.js';
 
@@ -15,7 +16,7 @@ export interface PingInfo {
  */
 export function pingRoute(info: PingInfo): WebRoute {
   return ({ res, conn }) => {
-    sendJson(res, 200, {
+    sendJson<Ping>(res, 200, {
       cluster_name: info.clusterName,
       public_addr: info.publicAddr,
       version: info.version,

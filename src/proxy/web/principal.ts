@@ -7,7 +7,7 @@ import { checkRouteScope, type IdentityVerifier } from '../../auth/verifier.js';
 import { SESSION_COOKIE } from '../../auth/web-sessions.js';
 import type { Route } from '../../pki/identity.js';
 import { isPosternError, PosternError } from '../../errors/postern-error.js';
-import { abortStream } from '../pipe.js';
+import { abortStream } from '../../net/pipe.js';
 import type { RoutedConnection } from '../router.js';
 import { cookie } from './body.js';
 import type { WebContext } from './web-handler.js';

@@ -6,7 +6,8 @@ import type { WebRequest } from './web-handler.js';
 
 export type WebResponse = ServerResponse | Http2ServerResponse;
 
-export function sendJson(res: WebResponse, status: number, body: unknown, headers: Record<string, string | string[]> = {}): void {
+/** Sends a JSON answer; name the wire type (`sendJson<Ping>(…)`) so the body is checked against src/wire/api.ts. */
+export function sendJson<T>(res: WebResponse, status: number, body: T, headers: Record<string, string | string[]> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
   res.end(text);

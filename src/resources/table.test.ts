@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { acceptResources, announcementKey } from './protocol.js';
+import { acceptResources, announcementKey } from './table.js';
 
 describe('announced resources', () => {
   it('takes only the kinds the agent certificate allows, and says why it left the rest out', () => {

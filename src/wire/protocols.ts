@@ -1,7 +1,8 @@
 /**
  * The one protocol table (DESIGN.md §2). Every protocol that travels over the public TLS port is
- * named here, once; the router reads nothing else to decide where a connection goes. A protocol
- * whose handler has not been registered is refused with a clear alert and log line.
+ * named here, once: the router reads nothing else to decide where a connection goes, the server
+ * registers a handler per row, and clients take their ALPN names from here. A protocol whose
+ * handler has not been registered is refused with a clear alert and log line.
  */
 export type ProtocolId = 'reversetunnel' | 'ssh' | 'tcp' | 'postgres' | 'mysql' | 'mongodb' | 'kube' | 'web';
 
@@ -31,3 +32,8 @@ export const PROTOCOLS: readonly ProtocolSpec[] = [
   { id: 'kube', alpn: ['h2', 'http/1.1'], ping: false, sniPrefix: 'kube.', clientIdentity: 'user certificate', description: 'the Kubernetes API' },
   { id: 'web', alpn: ['h2', 'http/1.1'], ping: false, clientIdentity: 'cookie, bearer token or user certificate', description: 'web UI, API, apps and HTTP CONNECT tunnels' },
 ];
+
+/** The ALPN name a client offers for a protocol: the first in its row. */
+export function alpnOf(id: ProtocolId): string {
+  return PROTOCOLS.find((p) => p.id === id)!.alpn[0]!;
+}

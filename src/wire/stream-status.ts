@@ -1,9 +1,5 @@
 import type { Duplex } from 'node:stream';
-import type { LockWatcher } from '../../auth/lock-watcher.js';
-import type { LockSubject } from '../../auth/locks.js';
-import { PosternError, toPosternError } from '../../errors/postern-error.js';
-import { joinStreams } from '../pipe.js';
-import type { RoutedConnection } from '../router.js';
+import { PosternError } from '../errors/postern-error.js';
 
 /**
  * Raw byte protocols (`postern-tcp`, `postern-ssh`) start with one status line from the proxy, so
@@ -20,29 +16,6 @@ export function writeOk(stream: Duplex, extra: Record<string, unknown> = {}): vo
 
 export function writeRefusal(stream: Duplex, err: PosternError): void {
   stream.end(JSON.stringify(err.toJSON()) + '\n');
-}
-
-/** Runs a raw protocol's handling of one connection: any failure goes back as the refusal line, and is logged. */
-export function serveRaw(conn: RoutedConnection, what: string, serve: () => Promise<void>): void {
-  void serve().catch((err: unknown) => {
-    const e = toPosternError(err);
-    conn.log.info(`refused ${what}`, { reason: e.message, code: e.code });
-    if (!conn.socket.destroyed) writeRefusal(conn.socket, e);
-  });
-}
-
-/**
- * Connects an authorized client to its upstream: the ok line (with `extra`), then bytes both ways
- * until either side ends or a lock covers the subject. `onEnd` runs once, when both are closed.
- */
-export function relayAuthorized(conn: RoutedConnection, upstream: Duplex, locks: LockWatcher, subject: LockSubject, extra: Record<string, unknown> = {}, onEnd?: () => void): void {
-  if (conn.socket.destroyed) return void upstream.destroy();
-  writeOk(conn.socket, extra);
-  const untrack = locks.track({ subject, end: () => conn.socket.destroy() });
-  joinStreams(conn.socket, upstream, () => {
-    untrack();
-    onEnd?.();
-  });
 }
 
 /**

@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import { formatHostPort } from '../net/addr.js';
+import { description, hostPort, labelMap, resourceName } from './fields.js';
+import { announcementOf, type AgentServed, type ResourceKindSpec } from './kind.js';
+
+export const DB_PROTOCOLS = ['postgres', 'mysql', 'mongodb'] as const;
+
+/** A database in the agent's config (`agent.databases`, `--db`). */
+const dbEntry = z.strictObject({ name: resourceName, protocol: z.enum(DB_PROTOCOLS), uri: hostPort('127.0.0.1:5432'), labels: labelMap, description });
+export type DbEntry = z.output<typeof dbEntry>;
+
+export const dbAnnouncement = announcementOf('db', {
+  /** postgres | mysql | mongodb. */
+  protocol: z.string().max(32).optional(),
+  /** host:port of the database, as the agent reaches it. */
+  uri: z.string().max(2048).optional(),
+});
+export type DbAnnouncement = z.output<typeof dbAnnouncement>;
+
+const agent = {
+  joinRole: 'db',
+  configKey: 'databases',
+  flag: '--db',
+  flagFields: ['name', 'protocol', 'uri', 'description'],
+  flagExample: 'name=pg,protocol=postgres,uri=127.0.0.1:5432,labels=env=dev',
+  flagHelp: 'serve a database',
+  entry: dbEntry,
+  announcement: dbAnnouncement,
+  serve: (db) => ({
+    resource: { kind: 'db', name: db.name, labels: db.labels, protocol: db.protocol, uri: formatHostPort(db.uri), ...(db.description !== undefined ? { description: db.description } : {}) },
+    target: db.uri,
+  }),
+} as const satisfies AgentServed<DbEntry, DbAnnouncement>;
+
+/** Databases behind agents. */
+export const DB = {
+  kind: 'db',
+  noun: 'database',
+  plural: 'dbs',
+  labelField: 'db_labels',
+  roleLists: [
+    { field: 'db_users', example: '[reader, "{{internal.db_users}}"]', asked: { option: 'dbUser', noun: 'database user' } },
+    { field: 'db_names', example: '[app, "{{internal.db_names}}"]', asked: { option: 'dbName', noun: 'database name' } },
+  ],
+  admin: true,
+  agent,
+  ctl: { target: { header: 'URI', of: (r) => r.uri as string | undefined }, definedIn: "announced by agents; change it in its agent's configuration (agent.databases or --db)" },
+} as const satisfies ResourceKindSpec<'db'>;
