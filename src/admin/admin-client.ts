@@ -1,13 +1,13 @@
-import { existsSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
-import { SqliteAuditLog } from '../audit/sqlite-audit-log.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import { openAuditLog } from '../audit/open.js';
 import { AuthService } from '../auth/auth-service.js';
 import { CLUSTER_KEYS, readClusterState } from '../auth/cluster-state.js';
 import { callApi, type ProxyEndpoint } from '../client/api-client.js';
 import type { PosternConfig } from '../config/schema.js';
-import { PosternError } from '../errors/postern-error.js';
 import { formatHostPort } from '../net/addr.js';
-import { SqliteBackend, storePath } from '../storage/sqlite/sqlite-backend.js';
+import type { Backend } from '../storage/backend.js';
+import { openBackend } from '../storage/open.js';
 import { runOp, type OpArgs, type OpName, type OpResult } from './ops.js';
 
 /**
@@ -26,17 +26,13 @@ export class LocalAdmin implements AdminClient {
   private constructor(
     readonly auth: AuthService,
     readonly where: string,
-    private readonly backend: SqliteBackend,
-    private readonly audit: SqliteAuditLog,
+    private readonly backend: Backend,
+    private readonly audit: AuditLog,
   ) {}
 
   static async open(config: PosternConfig): Promise<LocalAdmin> {
-    const path = storePath(config.data_dir);
-    if (!existsSync(path)) {
-      throw new PosternError('NOT_INITIALIZED', `no cluster in ${config.data_dir} (no postern.db there); run \`postern start\` first, or point --data-dir or --config at the cluster's data`);
-    }
-    const backend = new SqliteBackend({ path });
-    const audit = new SqliteAuditLog({ path });
+    const backend = openBackend(config, { mustExist: true });
+    const audit = openAuditLog(config);
     try {
       const cluster = await readClusterState(backend, config.data_dir);
       // The running server records its public address; links should point there, not at this config's default.

@@ -1,3 +1,5 @@
+import type { ResourceKind } from '../resources/table.js';
+
 /**
  * The one table of audit event types. Every audit event carries one of these types and its code;
  * docs/audit.md lists the same table, and events.test.ts keeps the two in step.
@@ -31,7 +33,11 @@ export const AUDIT_EVENTS = {
   'lock.delete': { code: 'PA1501I', summary: 'A lock was removed.' },
   'session.start': { code: 'PA1600I', summary: 'A web session started.' },
   'session.end': { code: 'PA1601I', summary: 'A web session ended (logout, expiry or deletion).' },
-  'access.denied': { code: 'PA1700W', summary: 'Access was refused: `kind` and `resource` say to what, `reasons` why.' },
+  'access.granted': {
+    code: 'PA1700I',
+    summary: 'Access was allowed: `kind` and `resource` say to what (with `login` or the database user and name it asked for), `reasons` which rules allowed it, `via` how the caller proved who it is.',
+  },
+  'access.denied': { code: 'PA1700W', summary: 'Access was refused: `kind` and `resource` say to what, `reasons` why, `code_name` the error the client got.' },
   'agent.join': { code: 'PA1800I', summary: 'An agent joined with a token and got a host certificate: `agent_id`, `agent_name`, `roles`.' },
   'agent.join.failed': { code: 'PA1800W', summary: 'An agent was refused joining; `reason` says why (unknown, expired or used token, wrong type).' },
   'agent.connect': { code: 'PA1801I', summary: "An agent's reverse tunnel connected: `agent_id`, `agent_name`." },
@@ -42,14 +48,27 @@ export const AUDIT_EVENTS = {
     summary: 'Requests made to an app, in chunks: `requests` lists each one (method, path, status, bytes in and out, duration); `session_id` for an app session, `via: certificate` for a certificate from `postern apps login` or `postern proxy app`.',
   },
   'app.session.end': { code: 'PA1902I', summary: 'An app session ended: logout from the app, or its web session ended; `reason` says which.' },
+  'app.connection.start': { code: 'PA1903I', summary: 'A long-lived connection to an app opened: a TCP app (`postern proxy app`) or a WebSocket; `app`, `via`.' },
+  'app.connection.end': { code: 'PA1904I', summary: 'A connection to an app closed: bytes each way, duration, and `reason` (ended, or revoked with why).' },
   'route.tunnel.start': { code: 'PA2000I', summary: 'A TCP tunnel through a route opened: `authority`, `target`, `via` (certificate or token).' },
   'route.tunnel.end': { code: 'PA2001I', summary: 'A TCP tunnel closed: bytes each way, duration, and `reason` (ended, or revoked with why).' },
   'ssh.session.start': { code: 'PA2100I', summary: 'An SSH connection to a node opened: `login`, `node`, and the per-connection certificate issued for it.' },
-  'ssh.session.end': { code: 'PA2101I', summary: 'An SSH connection to a node closed: `login`, `node`, bytes each way, duration.' },
+  'ssh.session.end': { code: 'PA2101I', summary: 'An SSH connection to a node closed: `login`, `node`, bytes each way, duration, and `reason` (ended, or revoked with why).' },
   'agent.refused': { code: 'PA1801W', summary: "An agent's tunnel was refused: its certificate was expired, forged or locked; `reason` says which." },
 } as const satisfies Record<string, { code: string; summary: string }>;
 
 export type AuditEventType = keyof typeof AUDIT_EVENTS;
+
+/**
+ * The events that open and close a relayed session, per kind of resource (resources/table.ts):
+ * the access layer's serveStream writes them for every protocol.
+ */
+export const SESSION_EVENTS = {
+  node: { start: 'ssh.session.start', end: 'ssh.session.end' },
+  app: { start: 'app.connection.start', end: 'app.connection.end' },
+  route: { start: 'route.tunnel.start', end: 'route.tunnel.end' },
+} as const satisfies Partial<Record<ResourceKind, { start: AuditEventType; end: AuditEventType }>>;
+export type StreamedKind = keyof typeof SESSION_EVENTS;
 
 export function isAuditEventType(name: string): name is AuditEventType {
   return Object.hasOwn(AUDIT_EVENTS, name);

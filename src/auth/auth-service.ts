@@ -1,4 +1,5 @@
 import type { AuditEventInput, AuditLog } from '../audit/audit-log.js';
+import { AppSessions } from './app-sessions.js';
 import { PosternError } from '../errors/postern-error.js';
 import { issueCertificate } from '../pki/authority.js';
 import { importClientKey } from '../pki/client-key.js';
@@ -57,6 +58,7 @@ export class AuthService {
   readonly roles: Roles;
   readonly locks: Locks;
   readonly sessions: WebSessions;
+  readonly appSessions: AppSessions;
   private readonly userFailures = new FailureLimiter(USER_FAILURES.max, USER_FAILURES.windowMs);
   private readonly addrFailures = new FailureLimiter(ADDR_FAILURES.max, ADDR_FAILURES.windowMs);
   /** When a refused, rate-limited attempt was last audited, per user and address. */
@@ -74,6 +76,7 @@ export class AuthService {
     this.roles = new Roles(backend);
     this.locks = new Locks(backend);
     this.sessions = new WebSessions(backend);
+    this.appSessions = new AppSessions(backend);
   }
 
   /**

@@ -6,7 +6,7 @@ import { Collection } from '../storage/collection.js';
 export const USER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._@+-]{0,63}$/;
 const TRAIT_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/;
 
-const userSchema = z.object({
+export const userSchema = z.object({
   name: z.string(),
   roles: z.array(z.string()),
   /** Free-form attributes roles interpolate: `logins`, `db_users`, … */

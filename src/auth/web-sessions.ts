@@ -3,7 +3,7 @@ import type { Backend } from '../storage/backend.js';
 import { Collection } from '../storage/collection.js';
 import { newSecretToken, tokenHash } from './secret-token.js';
 
-const webSessionSchema = z.object({
+export const webSessionSchema = z.object({
   /** Non-secret handle for listing and ending (the first 12 hex digits of the cookie's hash). */
   id: z.string(),
   user: z.string(),
@@ -24,10 +24,11 @@ export const SESSION_COOKIE = '__Host-postern_session';
  * administrator can list and end them.
  */
 export class WebSessions {
-  private readonly sessions: Collection<typeof webSessionSchema>;
+  /** Keyed by the hash of the secret. */
+  readonly collection: Collection<typeof webSessionSchema>;
 
   constructor(backend: Backend) {
-    this.sessions = new Collection(backend, '/sessions/web/', webSessionSchema, 'session');
+    this.collection = new Collection(backend, '/sessions/web/', webSessionSchema, 'session');
   }
 
   async create(user: string, ttlMs: number, remoteAddr: string, kind: WebSession['kind'] = 'web'): Promise<{ secret: string; session: WebSession }> {
@@ -35,35 +36,35 @@ export class WebSessions {
     const hash = tokenHash(secret);
     const expires = new Date(Date.now() + ttlMs);
     const session: WebSession = { id: hash.slice(0, 12), user, created: new Date().toISOString(), expires: expires.toISOString(), remote_addr: remoteAddr, kind };
-    await this.sessions.create(hash, session, expires);
+    await this.collection.create(hash, session, expires);
     return { secret, session };
   }
 
   /** The live session for a cookie value, if any. */
   get(secret: string): Promise<WebSession | undefined> {
-    return /^[A-Za-z0-9_-]{20,64}$/.test(secret) ? this.sessions.get(tokenHash(secret)) : Promise.resolve(undefined);
+    return /^[A-Za-z0-9_-]{20,64}$/.test(secret) ? this.collection.get(tokenHash(secret)) : Promise.resolve(undefined);
   }
 
   /** The live session with this hash (app sessions keep the hash of the web session they came from). */
   byHash(hash: string): Promise<WebSession | undefined> {
-    return this.sessions.get(hash);
+    return this.collection.get(hash);
   }
 
   async end(secret: string): Promise<boolean> {
-    return this.sessions.delete(tokenHash(secret));
+    return this.collection.delete(tokenHash(secret));
   }
 
   list(): Promise<WebSession[]> {
-    return this.sessions.list();
+    return this.collection.list();
   }
 
   /** Ends sessions by id, or every session of a user; returns how many ended. */
   async endWhere(match: { id?: string; user?: string }): Promise<WebSession[]> {
     const ended: WebSession[] = [];
-    for (const item of await this.sessions.backend.range(this.sessions.prefix)) {
-      const s = this.sessions.parse(item.key, item.value);
+    for (const item of await this.collection.backend.range(this.collection.prefix)) {
+      const s = this.collection.parse(item.key, item.value);
       if ((match.id && s.id === match.id) || (match.user && s.user === match.user)) {
-        await this.sessions.backend.delete(item.key);
+        await this.collection.backend.delete(item.key);
         ended.push(s);
       }
     }

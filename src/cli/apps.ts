@@ -76,7 +76,7 @@ export function registerApps(program: Command): void {
         listen,
         endpoint: cert.app.type === 'http' ? { ...endpoint, certPem: cert.certPem, keyPem: cert.keyPem } : endpoint,
         servername,
-        alpn: cert.app.type === 'http' ? 'http/1.1' : 'postern-tcp',
+        carries: cert.app.type,
         onError: (err) => process.stderr.write(`postern: a connection to ${app} failed: ${err.message}\n`),
       });
       const where = formatHostPort(local.addr);

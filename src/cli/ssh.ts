@@ -13,6 +13,7 @@ import { formatHostPort } from '../net/addr.js';
 import { newSshKeyPair } from '../pki/ssh.js';
 import { readStatus } from '../wire/stream-status.js';
 import type { NodeList } from '../wire/api.js';
+import { alpnOf } from '../wire/protocols.js';
 import { warnAboutPermissions } from './login.js';
 import { formatOption, print, table, type Format } from './output.js';
 
@@ -119,10 +120,10 @@ export function registerSsh(program: Command): void {
       const agent = new OneShotAgent(agentSocket(store, spec));
       await agent.listen();
       const key = newSshKeyPair();
-      const socket = connectToProxy(endpoint, { ALPNProtocols: ['postern-ssh'] });
+      const socket = connectToProxy(endpoint, { ALPNProtocols: [alpnOf('ssh')] });
       try {
         await once(socket, 'secureConnect');
-        if (socket.alpnProtocol !== 'postern-ssh') throw new PosternError('PROXY_UNREACHABLE', `the proxy at ${formatHostPort(endpoint.proxy)} does not serve SSH (postern-ssh)`);
+        if (socket.alpnProtocol !== alpnOf('ssh')) throw new PosternError('PROXY_UNREACHABLE', `the proxy at ${formatHostPort(endpoint.proxy)} does not serve SSH (${alpnOf('ssh')})`);
         socket.write(JSON.stringify({ node, login, public_key: key.publicLine }) + '\n');
         const status = await readStatus(socket);
         agent.set({ certificate: String(status.certificate), privateKey: key.privateKey });

@@ -4,6 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import { formatHostPort, type HostPort } from '../net/addr.js';
 import { listenLocally } from '../net/listen.js';
 import { joinStreams } from '../net/pipe.js';
+import { alpnOf } from '../wire/protocols.js';
 import { readStatus } from '../wire/stream-status.js';
 import { connectionError, connectToProxy, type ProxyEndpoint } from './api-client.js';
 
@@ -14,8 +15,8 @@ export interface LocalProxyOptions {
   endpoint: ProxyEndpoint;
   /** The TLS server name to ask for (the app's public host). */
   servername: string;
-  /** `http/1.1` for web apps; `postern-tcp` for TCP apps (the proxy answers a status line first). */
-  alpn: 'http/1.1' | 'postern-tcp';
+  /** What the connection carries: HTTP for web apps, or raw TCP (the proxy answers a status line first). */
+  carries: 'http' | 'tcp';
   /** Told about each connection that fails, with the proxy's reason. */
   onError: (err: Error) => void;
 }
@@ -40,10 +41,11 @@ async function carry(local: Socket, opts: LocalProxyOptions): Promise<void> {
   local.pause();
   let remote: TLSSocket | undefined;
   try {
-    remote = connectToProxy(opts.endpoint, { servername: opts.servername, ALPNProtocols: [opts.alpn] });
+    const alpn = opts.carries === 'http' ? 'http/1.1' : alpnOf('tcp');
+    remote = connectToProxy(opts.endpoint, { servername: opts.servername, ALPNProtocols: [alpn] });
     await once(remote, 'secureConnect');
-    if (remote.alpnProtocol !== opts.alpn) throw new Error(`the proxy at ${formatHostPort(opts.endpoint.proxy)} does not serve ${opts.alpn}; is it a Postern proxy of this version?`);
-    if (opts.alpn === 'postern-tcp') await readStatus(remote);
+    if (remote.alpnProtocol !== alpn) throw new Error(`the proxy at ${formatHostPort(opts.endpoint.proxy)} does not serve ${alpn}; is it a Postern proxy of this version?`);
+    if (opts.carries === 'tcp') await readStatus(remote);
     joinStreams(local, remote);
   } catch (err) {
     opts.onError(connectionError(err as NodeJS.ErrnoException, formatHostPort(opts.endpoint.proxy)));

@@ -124,7 +124,8 @@ export const configSchema = z.strictObject({
   /** What this process runs. Default: auth and proxy, plus agent when the file has an agent section. */
   roles: z.array(z.enum(['auth', 'proxy', 'agent'], { error: 'roles are auth, proxy and agent' })).min(1).optional(),
   auth: authSchema.prefault({}),
-  storage: z.strictObject({ type: z.literal('sqlite', { error: 'only `sqlite` is available in this version' }).default('sqlite') }).prefault({}),
+  /** Where cluster state lives; storage/open.ts turns the type into a backend. */
+  storage: z.strictObject({ type: z.enum(['sqlite'], { error: (iss) => `${JSON.stringify(iss.input)} is not a storage type of this version; use sqlite` }).default('sqlite') }).prefault({}),
   proxy: proxySchema.prefault({}),
   agent: agentSchema.optional(),
 });

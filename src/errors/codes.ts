@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   CERT_EXPIRED: { status: 401, exit: 77, summary: 'The certificate has expired; run postern login again.' },
   ACCESS_DENIED: { status: 403, exit: 77, summary: 'The identity is valid but no role allows this; the message gives the reasons.' },
   LOCKED: { status: 403, exit: 77, summary: 'The user or one of its roles is locked by an administrator.' },
+  MFA_REQUIRED: { status: 403, exit: 77, summary: 'A role of the user sets require_mfa, and this version cannot ask for a second factor per session yet; an administrator can remove the option.' },
   RATE_LIMITED: { status: 429, exit: 75, summary: 'Too many attempts; wait as long as the message says and try again.' },
   UNTRUSTED_CLUSTER: { status: 400, exit: 77, summary: 'The proxy could not be verified: its CA does not match the pin or CA file, or none was given.' },
   ROUTE_NOT_FOUND: { status: 404, exit: 69, summary: 'No TCP route matches the CONNECT authority (host and port); the message names what was asked for and the routes for that host.' },

@@ -1,10 +1,12 @@
 import type { Duplex } from 'node:stream';
-import type { LockWatcher } from '../auth/lock-watcher.js';
-import type { LockSubject } from '../auth/locks.js';
 import { toPosternError } from '../errors/postern-error.js';
-import { joinStreams } from '../net/pipe.js';
 import { writeOk, writeRefusal } from '../wire/stream-status.js';
 import type { RoutedConnection } from './router.js';
+
+/**
+ * Raw byte protocols (`postern-tcp`, `postern-ssh`, and the database protocols after them) answer
+ * with one status line (wire/stream-status.ts) before any byte of the target's.
+ */
 
 /** Runs a raw protocol's handling of one connection: any failure goes back as the refusal line, and is logged. */
 export function serveRaw(conn: RoutedConnection, what: string, serve: () => Promise<void>): void {
@@ -15,17 +17,8 @@ export function serveRaw(conn: RoutedConnection, what: string, serve: () => Prom
   });
 }
 
-/**
- * Connects an authorized client to its upstream: the ok line (with `extra`), then bytes both ways
- * until either side ends or a lock covers the subject. `onEnd` runs once, when both are closed.
- */
-export function relayAuthorized(conn: RoutedConnection, upstream: Duplex, locks: LockWatcher, subject: LockSubject, extra: Record<string, unknown> = {}, onEnd?: () => void): void {
-  if (conn.socket.destroyed) return void upstream.destroy();
-  writeOk(conn.socket, extra);
-  const untrack = locks.track({ subject, end: () => conn.socket.destroy() });
-  joinStreams(conn.socket, upstream, () => {
-    untrack();
-    onEnd?.();
-  });
+/** Accepts a raw connection once its upstream is open: the ok line (with what the protocol hands the client), then its bytes. */
+export function acceptRaw(conn: RoutedConnection, extra: Record<string, unknown> = {}): Duplex {
+  if (!conn.socket.destroyed) writeOk(conn.socket, extra);
+  return conn.socket;
 }
-

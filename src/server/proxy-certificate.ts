@@ -2,7 +2,10 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { createSecureContext, type SecureContext, type TlsOptions } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
+import type { ClusterState } from '../auth/cluster-state.js';
+import type { PosternConfig } from '../config/schema.js';
 import { PosternError } from '../errors/postern-error.js';
+import type { Logger } from '../log/logger.js';
 import { issueCertificate, type CertAuthority } from '../pki/authority.js';
 import { generateKeyPair, privateKeyToPem } from '../pki/crypto.js';
 
@@ -80,4 +83,53 @@ export function loadProxyTls(pairs: { cert_file: string; key_file: string }[]): 
     };
   }
   return { options, notAfter: first!.notAfter, source: `from ${pairs.map((p) => p.cert_file).join(', ')}` };
+}
+
+/**
+ * The proxy's TLS: configured certificate files, or one issued by the host CA and re-issued in
+ * the running process before it expires (open connections keep theirs). Every connection may
+ * present a client certificate, optional at the TLS layer (browsers and curl without one still
+ * get the web UI); handlers decide what they need through the one IdentityVerifier.
+ */
+export class ProxyCertificates {
+  private timer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private readonly next: () => Promise<ProxyTls>,
+    /** The certificate in use now. */
+    public current: ProxyTls,
+  ) {}
+
+  static async start(config: PosternConfig, cluster: ClusterState): Promise<ProxyCertificates> {
+    const next = async (): Promise<ProxyTls> => {
+      const tls = config.proxy.certificates.length > 0 ? loadProxyTls(config.proxy.certificates) : await issueProxyTls(cluster.authorities.host, config.proxy.public_addr.host);
+      return { ...tls, options: { ...tls.options, requestCert: true, rejectUnauthorized: false, ca: [cluster.authorities.user.certPem, cluster.authorities.host.certPem] } };
+    };
+    return new ProxyCertificates(next, await next());
+  }
+
+  /** Renews before expiry, handing each new certificate to `use`; stop() ends it. */
+  keepRenewed(use: (tls: ProxyTls) => void, log: Logger): void {
+    const plan = (at: Date) => {
+      this.timer = setTimeout(() => {
+        this.next()
+          .then((fresh) => {
+            use(fresh);
+            this.current = fresh;
+            log.info('renewed the proxy certificate', { next_renewal: fresh.renewAt?.toISOString() });
+            if (fresh.renewAt) plan(fresh.renewAt);
+          })
+          .catch((err: unknown) => {
+            log.error('renewing the proxy certificate failed; retrying in a minute', { err });
+            plan(new Date(Date.now() + 60_000));
+          });
+      }, Math.max(0, at.getTime() - Date.now()));
+      this.timer.unref();
+    };
+    if (this.current.renewAt) plan(this.current.renewAt);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
 }

@@ -45,6 +45,15 @@ export class Mirror<S extends z.ZodType> {
     return this.items.get(name);
   }
 
+  /**
+   * The item from memory, or from storage when the copy does not have it: a write made by
+   * another process moments ago may not have reached the copy yet, and an item the copy lacks
+   * must not be taken for one that does not exist.
+   */
+  async read(name: string): Promise<z.output<S> | undefined> {
+    return this.items.get(name) ?? (await this.collection.get(name));
+  }
+
   values(): IterableIterator<z.output<S>> {
     return this.items.values();
   }

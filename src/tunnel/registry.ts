@@ -40,6 +40,7 @@ export class TunnelRegistry {
   private readonly metrics;
   /** Bumped whenever what is served changes, so readers can cache their views of it. */
   private changes = 0;
+  private readonly changeListeners = new Set<() => void>();
 
   constructor(
     private readonly backend: Backend,
@@ -62,6 +63,12 @@ export class TunnelRegistry {
 
   get version(): number {
     return this.changes;
+  }
+
+  /** Called whenever what is served changes (an agent came, went, or announced something else); returns the unsubscribe. */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
   }
 
   /** Takes a new tunnel in; an older tunnel of the same agent (a reconnect, a renewal) is closed. */
@@ -103,7 +110,7 @@ export class TunnelRegistry {
     const found: Announced<K>[] = [];
     for (const key of this.byResource.keys()) {
       if (!key.startsWith(`${kind}/`)) continue;
-      const r = this.primary(kind, key.slice(kind.length + 1));
+      const r = this.find(kind, key.slice(kind.length + 1));
       if (r) found.push(r);
     }
     return found.sort((a, b) => a.name.localeCompare(b.name));
@@ -116,7 +123,7 @@ export class TunnelRegistry {
    * dial error, when no agent serving it is connected.
    */
   resolve<K extends AnnouncedKind>(kind: K, name: string): Announced<K> {
-    const found = this.primary(kind, name);
+    const found = this.find(kind, name);
     if (!found) throw this.offline(kind, name);
     return found;
   }
@@ -155,8 +162,8 @@ export class TunnelRegistry {
     throw last;
   }
 
-  /** The announcement of the first live agent (in the order they announced) that serves the resource. */
-  private primary<K extends AnnouncedKind>(kind: K, name: string): Announced<K> | undefined {
+  /** The announcement of the first live agent (in the order they announced) that serves the resource, if one does. */
+  find<K extends AnnouncedKind>(kind: K, name: string): Announced<K> | undefined {
     for (const tunnel of this.byResource.get(`${kind}/${name}`) ?? []) {
       const found = !tunnel.closed && announcementOf(tunnel, kind, name);
       if (found) return found;
@@ -219,7 +226,7 @@ export class TunnelRegistry {
     this.unindex(tunnel);
     const indexKeys = tunnel.resources.map((r) => `${r.kind}/${r.name}`);
     for (const r of tunnel.resources) {
-      const first = this.primary(r.kind, r.name);
+      const first = this.find(r.kind, r.name);
       if (first && announcementKey(first) !== announcementKey(r)) {
         this.log.warn(`agent ${tunnel.info.agentName} announces ${r.kind} "${r.name}" differently (labels, target or options) from the agent that announced it first; streams go only to agents that agree with the first. Give every agent of one resource the same configuration`, { kind: r.kind, name: r.name, agent: tunnel.info.agentName });
       }
@@ -230,6 +237,7 @@ export class TunnelRegistry {
 
   private unindex(tunnel: AgentTunnel): void {
     this.changes++;
+    for (const listener of this.changeListeners) listener();
     for (const key of this.indexed.get(tunnel) ?? []) {
       const set = this.byResource.get(key);
       if (set?.delete(tunnel) && set.size === 0) this.byResource.delete(key);

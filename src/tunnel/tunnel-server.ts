@@ -1,6 +1,7 @@
 import { connect, constants } from 'node:http2';
+import type { Access } from '../access/access.js';
+import { callerFromIdentity } from '../access/caller.js';
 import type { AuditLog } from '../audit/audit-log.js';
-import type { LockWatcher } from '../auth/lock-watcher.js';
 import type { IdentityVerifier } from '../auth/verifier.js';
 import { toPosternError } from '../errors/postern-error.js';
 import type { ProtocolHandler, RoutedConnection } from '../proxy/router.js';
@@ -11,13 +12,14 @@ import type { TunnelRegistry } from './registry.js';
  * The `postern-reversetunnel` handler: checks the agent's host certificate with the one verifier,
  * then turns the connection into an AgentTunnel in the registry. A refused agent is told why in
  * the GOAWAY it gets, so its log says "certificate expired" rather than "connection closed".
- * A tunnel ends when its certificate expires or a lock comes to cover its agent.
+ * A tunnel is held as a live grant: it ends when its certificate expires or a lock comes to
+ * cover its agent.
  */
 export class TunnelServer implements ProtocolHandler {
   constructor(
     private readonly registry: TunnelRegistry,
     private readonly verifier: IdentityVerifier,
-    private readonly locks: LockWatcher,
+    private readonly access: Access,
     private readonly audit: AuditLog,
   ) {}
 
@@ -40,12 +42,9 @@ export class TunnelServer implements ProtocolHandler {
     log.info('agent tunnel connected');
     void this.audit.emit({ event: 'agent.connect', user: info.agentName, remote_addr: remoteAddr, agent_id: info.agentId, agent_name: info.agentName });
 
-    const untrack = this.locks.track({ subject: { username: info.agentId, roles: identity.roles }, end: (lock) => tunnel.close(`locked: ${lock.message || lock.id}`) });
-    const expiry = setTimeout(() => tunnel.close('its certificate expired'), Math.max(0, identity.expires.getTime() - Date.now()));
-    expiry.unref();
+    const release = this.access.hold({ caller: callerFromIdentity(identity), clientAddr: remoteAddr, revoke: (reason) => tunnel.close(reason) });
     tunnel.onClose((reason) => {
-      untrack();
-      clearTimeout(expiry);
+      release();
       log.info('agent tunnel closed', { reason });
       void this.audit.emit({ event: 'agent.disconnect', user: info.agentName, remote_addr: remoteAddr, agent_id: info.agentId, agent_name: info.agentName, reason });
     });

@@ -249,10 +249,10 @@ describe.runIf(tools)('TCP routes: postern tcp, HTTP CONNECT and policies', () =
     expect(r.stdout).toBe('started\n');
     // The ProxyCommand says why it stopped, and does not exit as if sshd had hung up.
     expect(r.stderr).toContain('the proxy ended the tunnel to labelled.example.com:22');
-    const closed = await cluster.server.waitForLog((l) => l.msg === 'closing a tunnel: its grant was revoked' && l.user === 'erin');
-    expect(closed.reason).toBe('its route no longer allows it');
+    const closed = await cluster.server.waitForLog((l) => l.msg === 'closing a session: its access was revoked' && l.user === 'erin');
+    expect(closed.reason).toMatch(/^no role allows route "labelled\.example\.com:22" \(labels env=dev\): role dev-routes needs env=prod/);
     const end = await cluster.ctl(['audit', 'ls', '--format', 'json', '--type', 'route.tunnel.end', '--user', 'erin']);
-    expect(end.stdout).toContain('"reason":"revoked: its route no longer allows it"');
+    expect(end.stdout).toContain('"reason":"revoked: no role allows route \\"labelled.example.com:22\\"');
   });
 
   it('closes a token-authenticated tunnel within a second when the user loses the role', async () => {
@@ -283,8 +283,8 @@ describe.runIf(tools)('TCP routes: postern tcp, HTTP CONNECT and policies', () =
     expect(Date.now() - changedAt).toBeLessThan(2000);
     // Reset, not ended: the client can tell a revoked tunnel from a service that hung up.
     expect(reset?.code).toBe('ECONNRESET');
-    const revoked = await cluster.server.waitForLog((l) => l.msg === 'closing a tunnel: its grant was revoked' && l.user === 'gina');
-    expect(revoked.reason).toBe('its route no longer allows it');
+    const revoked = await cluster.server.waitForLog((l) => l.msg === 'closing a session: its access was revoked' && l.user === 'gina');
+    expect(revoked.reason).toMatch(/^no role allows route "labelled\.example\.com:22" .*: role auditor has no route_labels/);
   });
 
   it('closes a live SSH session, and the tunnels of a listener, within a second of a lock on its user', async () => {
@@ -321,8 +321,8 @@ describe.runIf(tools)('TCP routes: postern tcp, HTTP CONNECT and policies', () =
     } finally {
       listener.stop();
     }
-    // The lock watcher ends the certificate's connection at once (LiveGrants would within a second).
-    await cluster.server.waitForLog((l) => (l.msg === 'closing a connection: a lock now covers its user' || l.msg === 'closing a tunnel: its grant was revoked') && l.user === 'alice');
+    // The connection with the certificate, and each tunnel on it, are live grants: the lock ends both.
+    await cluster.server.waitForLog((l) => (l.msg === 'closing a connection: its certificate no longer stands' || l.msg === 'closing a session: its access was revoked') && l.user === 'alice');
     const locks = JSON.parse((await cluster.ctl(['get', 'locks', '--format', 'json'])).stdout) as { id: string }[];
     for (const l of locks) await cluster.ctl(['rm', 'lock', l.id]);
   });

@@ -1,14 +1,16 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { Authorization, type Access } from '../../access/access.js';
+import type { Caller } from '../../access/caller.js';
+import { APP_SESSION_COOKIE, APP_STATE_COOKIE, type AppSessions } from '../../auth/app-sessions.js';
 import type { AuthService } from '../../auth/auth-service.js';
-import type { Authorizer } from '../../auth/authorizer.js';
-import type { LockWatcher } from '../../auth/lock-watcher.js';
+import { tokenHash } from '../../auth/secret-token.js';
 import { checkRouteScope } from '../../auth/verifier.js';
-import { lockedError } from '../../auth/locks.js';
 import { isPosternError, PosternError, toPosternError } from '../../errors/postern-error.js';
 import type { Logger } from '../../log/logger.js';
 import { expandTemplates, type Subject } from '../../policy/traits.js';
+import { announcementKey } from '../../resources/table.js';
 import type { RoutedConnection } from '../router.js';
 import { cookie } from '../web/body.js';
 import { html, page } from '../web/html.js';
@@ -16,22 +18,23 @@ import { redirect, sendHtml, sendJson, wantsHtml } from '../web/respond.js';
 import type { WebAuthenticator } from '../web/principal.js';
 import type { WebContext, WebRequest } from '../web/web-handler.js';
 import { offlinePage, type App, type AppCatalog } from './app-catalog.js';
-import { APP_SESSION_COOKIE, APP_STATE_COOKIE, type AppSessions } from './app-sessions.js';
 import type { AppForwarder } from './forwarder.js';
 import type { JwtSigner } from './jwt.js';
 import type { RequestLog } from './request-log.js';
 
 /** Who is behind a request to an app, and how they proved it. */
-interface AppIdentity extends Subject {
-  via: 'session' | 'certificate';
-  /** Stable per session or certificate: the key of the cached assertion. */
+interface AppCaller extends Caller {
+  via: 'app-session' | 'certificate';
+  /** Stable per session or certificate: the key of the cached assertion and of the held grant. */
   key: string;
   /** For app sessions: the non-secret id and the cookie (for logout). */
   session?: { id: string; secret: string };
 }
 
-/** App sessions are re-checked against storage (web session alive, user's roles) this often. */
+/** App session cookies are read from storage again (session alive, the user's roles) this often. */
 const IDENTITY_TTL_MS = 2_000;
+/** Grants held for callers and apps; beyond this many, all are let go and decided afresh. */
+const MAX_GRANTS = 10_000;
 const STATE_TTL_S = 300;
 export const AUTH_CALLBACK = '/postern-auth/callback';
 export const APP_LOGOUT = '/postern-logout';
@@ -41,8 +44,7 @@ export interface AppAccessDeps {
   sessions: AppSessions;
   auth: AuthService;
   authn: WebAuthenticator;
-  locks: LockWatcher;
-  authorizer: Authorizer;
+  access: Access;
   forwarder: AppForwarder;
   jwt: JwtSigner;
   requests: RequestLog;
@@ -58,7 +60,13 @@ export interface AppAccessDeps {
  * cookie in constant time and trades the code for the app session cookie.
  */
 export class AppAccess {
-  private readonly identities = new Map<string, { identity: AppIdentity; until: number }>();
+  private readonly identities = new Map<string, { identity: AppCaller; until: number }>();
+  /**
+   * Allowed decisions, one per caller and app, held as live grants: a request that finds one
+   * goes through without deciding again, and any change that takes the access away (a lock, a
+   * role, the user, the session) revokes it, so the next request is decided (and refused) anew.
+   */
+  private readonly grants = new Map<string, { authorization: Authorization; release: () => void }>();
 
   constructor(private readonly deps: AppAccessDeps) {}
 
@@ -78,7 +86,7 @@ export class AppAccess {
     const { name, app } = this.appFor(ctx.req, ctx.conn)!;
     if (ctx.path === AUTH_CALLBACK) return this.callback(ctx, name);
     if (ctx.path === APP_LOGOUT) return this.logout(ctx, name);
-    let identity: AppIdentity | undefined;
+    let identity: AppCaller | undefined;
     try {
       identity = await this.identify(ctx.req, ctx.conn, name);
     } catch (err) {
@@ -89,14 +97,11 @@ export class AppAccess {
       const { status, body } = await this.deps.catalog.notOnlinePage(name);
       return sendPage(ctx, status, body);
     }
-    const decision = this.deps.authorizer.checker(identity).checkResource({ kind: 'app', name, labels: app.labels });
-    if (!decision.allow) {
-      await this.deps.auth.emit({ event: 'access.denied', user: identity.username, remote_addr: ctx.conn.clientAddr.address, kind: 'app', resource: name, reasons: decision.reasons });
-      return sendPage(ctx, 403, deniedPage(identity.username, name, decision.reasons, this.deps.catalog.proxyUrl));
-    }
+    const authorization = await this.authorize(identity, app, ctx.conn, ctx.log);
+    if (!authorization.allowed) return sendPage(ctx, 403, deniedPage(authorization.who, name, authorization.decision.reasons, this.deps.catalog.proxyUrl));
     // HTTP to a TCP service would reach it as garbage: say how to connect instead.
     if (app.type === 'tcp') return sendPage(ctx, 400, tcpAppPage(name, this.deps.catalog.proxyUrl));
-    await this.forward(ctx, app, identity);
+    await this.forward(ctx, app, identity, authorization.subject!);
   }
 
   /** WebSockets: the same identity and authorization, then the upgrade goes through as bytes. */
@@ -108,14 +113,46 @@ export class AppAccess {
     if (!found?.app) return refuse(503, `app ${found?.name ?? ''} is offline`);
     const identity = await this.identify(req, conn, found.name).catch(() => undefined);
     if (!identity) return refuse(401, 'no app session: open the app in the browser first');
-    const decision = this.deps.authorizer.checker(identity).checkResource({ kind: 'app', name: found.name, labels: found.app.labels });
-    if (!decision.allow) return refuse(403, decision.reasons.join('; '));
-    if (found.app.type === 'tcp') return refuse(400, `${found.name} is a TCP app: connect with postern proxy app ${found.name} --port PORT`);
-    await this.deps.forwarder.upgrade(req, socket, head, { app: found.app, clientAddr: conn.clientAddr.address, publicHost: found.app.publicAddr, identityHeaders: await this.identityHeaders(identity, found.app) });
+    const app = found.app;
+    const authorization = await this.authorize(identity, app, conn, conn.log);
+    if (!authorization.allowed) return refuse(403, authorization.error().message);
+    if (app.type === 'tcp') return refuse(400, `${found.name} is a TCP app: connect with postern proxy app ${found.name} --port PORT`);
+    const forward = { app, clientAddr: conn.clientAddr.address, publicHost: app.publicAddr, identityHeaders: await this.identityHeaders(identity.key, authorization.subject!, app) };
+    await this.deps.access.serveStream(authorization, { dial: () => this.deps.forwarder.openUpgrade(req, head, forward), accept: () => socket, fields: { app: app.name } });
   }
 
-  private async forward(ctx: WebContext, app: App, identity: AppIdentity): Promise<void> {
-    const headers = await this.identityHeaders(identity, app);
+  /**
+   * The caller's held grant for the app (with the caller as it stands now: the assertion carries
+   * the user's current roles), or a fresh decision, logged and audited, that is held when it allows.
+   */
+  private async authorize(identity: AppCaller, app: App, conn: RoutedConnection, log: Logger): Promise<Authorization> {
+    const key = `${identity.key}\0${app.name}\0${announcementKey(app.announced)}`;
+    const held = this.grants.get(key);
+    if (held) {
+      const standing = await this.deps.access.standing(identity);
+      if (standing.ok) return new Authorization(held.authorization.input, held.authorization.decision, standing.subject);
+      this.letGo(key); // decided afresh below: refused, logged and audited
+    }
+    const target = { kind: 'app' as const, name: app.name, labels: app.labels };
+    const current = () => {
+      const now = this.deps.catalog.get(app.name);
+      return now && { ...target, labels: now.labels };
+    };
+    const authorization = await this.deps.access.authorize({ caller: identity, target, current, clientAddr: conn.clientAddr.address, log });
+    if (!authorization.allowed) return authorization;
+    if (this.grants.size >= MAX_GRANTS) for (const key of [...this.grants.keys()]) this.letGo(key);
+    const release = this.deps.access.hold({ caller: identity, target, current, clientAddr: conn.clientAddr.address, revoke: () => this.grants.delete(key) });
+    this.grants.set(key, { authorization, release });
+    return authorization;
+  }
+
+  private letGo(key: string): void {
+    this.grants.get(key)?.release();
+    this.grants.delete(key);
+  }
+
+  private async forward(ctx: WebContext, app: App, identity: AppCaller, subject: Subject): Promise<void> {
+    const headers = await this.identityHeaders(identity.key, subject, app);
     this.deps.forwarder.forward(ctx.req, ctx.res, { app, clientAddr: ctx.conn.clientAddr.address, publicHost: app.publicAddr, identityHeaders: headers }, (err, stats) => {
       if (err) {
         const e = toPosternError(err);
@@ -133,35 +170,34 @@ export class AppAccess {
   }
 
   /** The signed assertion, plus the app's own header rewrites with the person's traits filled in. */
-  private async identityHeaders(identity: AppIdentity, app: App): Promise<Record<string, string>> {
-    const headers: Record<string, string> = { 'postern-jwt-assertion': await this.deps.jwt.assertion(`${identity.key}:${app.name}`, identity, app.uri) };
+  private async identityHeaders(key: string, subject: Subject, app: App): Promise<Record<string, string>> {
+    const headers: Record<string, string> = { 'postern-jwt-assertion': await this.deps.jwt.assertion(`${key}:${app.name}`, subject, app.uri) };
     for (const line of app.rewriteHeaders) {
       const i = line.indexOf(':');
-      const values = expandTemplates([line.slice(i + 1).trim()], identity);
+      const values = expandTemplates([line.slice(i + 1).trim()], subject);
       if (values.length) headers[line.slice(0, i).trim()] = values.join(', ');
     }
     return headers;
   }
 
   /** A certificate for this app (`postern apps login`), or an app session cookie; undefined when neither. */
-  private async identify(req: WebRequest, conn: RoutedConnection, appName: string): Promise<AppIdentity | undefined> {
+  private async identify(req: WebRequest, conn: RoutedConnection, appName: string): Promise<AppCaller | undefined> {
     const cert = this.deps.authn.certificatePrincipal(conn);
     if (cert) {
       checkRouteScope(cert.route, { kind: 'app', name: appName });
-      return { username: cert.username, roles: cert.roles, traits: cert.traits, via: 'certificate', key: `cert:${cert.username}:${cert.expires.getTime()}` };
+      return { ...cert, via: 'certificate', key: `cert:${cert.username}:${cert.expires.getTime()}` };
     }
     const secret = cookie(req.headers, APP_SESSION_COOKIE);
     if (!secret) return undefined;
     const cached = this.identities.get(secret);
-    const identity = cached && cached.until > Date.now() ? cached.identity : await this.loadSession(secret, appName);
-    if (!identity) return undefined;
-    const lock = this.deps.locks.find({ username: identity.username, roles: identity.roles });
-    if (lock) throw lockedError(lock);
-    return identity;
+    return cached && cached.until > Date.now() ? cached.identity : await this.loadSession(secret, appName);
   }
 
-  /** An app session is good while its web session lives and its user exists; checked every couple of seconds. */
-  private async loadSession(secret: string, appName: string): Promise<AppIdentity | undefined> {
+  /**
+   * An app session is good while its web session lives and its user exists (the access layer's
+   * standing checks both for every decision); one whose web session or user is gone is ended here.
+   */
+  private async loadSession(secret: string, appName: string): Promise<AppCaller | undefined> {
     this.identities.delete(secret);
     const session = await this.deps.sessions.get(secret);
     if (!session || session.app !== appName) return undefined;
@@ -172,7 +208,20 @@ export class AppAccess {
       await this.deps.auth.emit({ event: 'app.session.end', user: session.user, app: appName, session_id: session.id, reason: web ? 'the user was removed' : 'the web session ended' });
       return undefined;
     }
-    const identity: AppIdentity = { username: user.name, roles: user.roles, traits: user.traits, via: 'session', key: `session:${session.id}`, session: { id: session.id, secret } };
+    const identity: AppCaller = {
+      kind: 'user',
+      username: user.name,
+      roles: user.roles,
+      traits: user.traits,
+      via: 'app-session',
+      expires: new Date(session.expires),
+      sessions: [
+        { kind: 'web', hash: session.web_session },
+        { kind: 'app', hash: tokenHash(secret) },
+      ],
+      key: `session:${session.id}`,
+      session: { id: session.id, secret },
+    };
     if (this.identities.size > 10_000) this.identities.clear();
     this.identities.set(secret, { identity, until: Date.now() + IDENTITY_TTL_MS });
     return identity;

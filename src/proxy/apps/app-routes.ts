@@ -1,5 +1,6 @@
+import type { Access } from '../../access/access.js';
+import { callerFromIdentity } from '../../access/caller.js';
 import type { AuthService } from '../../auth/auth-service.js';
-import type { Authorizer } from '../../auth/authorizer.js';
 import type { IdentityVerifier } from '../../auth/verifier.js';
 import { PosternError } from '../../errors/postern-error.js';
 import type { AppCertificateResponse, AppList, AuthSettings } from '../../wire/api.js';
@@ -10,18 +11,17 @@ import type { WebHandler } from '../web/web-handler.js';
 import type { AppCatalog } from './app-catalog.js';
 
 /** The app API on the proxy's own domain: what the UI lists, what `postern apps ls` prints, and `apps login`'s certificates. */
-export function registerAppRoutes(web: WebHandler, deps: { catalog: AppCatalog; authn: WebAuthenticator; authorizer: Authorizer; auth: AuthService; verifier: IdentityVerifier }): void {
+export function registerAppRoutes(web: WebHandler, deps: { catalog: AppCatalog; authn: WebAuthenticator; access: Access; auth: AuthService; verifier: IdentityVerifier }): void {
   const { auth } = deps;
   // What the login form needs to know before anyone is logged in.
   web.route('GET', '/webapi/auth/settings', ({ res }) => sendJson<AuthSettings>(res, 200, { second_factor: auth.settings.secondFactor }));
 
   // The apps this person may open: online, and allowed by their roles.
   web.route('GET', '/webapi/apps', async (ctx) => {
-    const principal = await deps.authn.principal(ctx);
-    const checker = deps.authorizer.checker(principal);
+    const view = await deps.access.view(await deps.authn.principal(ctx), ctx.conn.clientAddr.address);
     const apps = deps.catalog
       .list()
-      .filter((app) => checker.checkResource({ kind: 'app', name: app.name, labels: app.labels }).allow)
+      .filter((app) => view.decide({ kind: 'app', name: app.name, labels: app.labels }).allow)
       .map((app) => ({
         name: app.name,
         ...(app.description ? { description: app.description } : {}),
@@ -40,14 +40,12 @@ export function registerAppRoutes(web: WebHandler, deps: { catalog: AppCatalog; 
     const identity = deps.verifier.verifySocket(ctx.conn.socket, 'user');
     const app = deps.catalog.get(name);
     if (!app) throw new PosternError('AGENT_OFFLINE', `agent for app "${name}" is offline: no agent serving it is connected`);
-    const decision = deps.authorizer.checker(identity).checkResource({ kind: 'app', name, labels: app.labels });
-    if (!decision.allow) {
-      await auth.emit({ event: 'access.denied', user: identity.username, remote_addr: ctx.conn.clientAddr.address, kind: 'app', resource: name, reasons: decision.reasons });
-      throw new PosternError('ACCESS_DENIED', `${identity.username} may not reach app "${name}": ${decision.reasons.join('; ')}`);
-    }
+    const authorization = await deps.access.authorize({ caller: callerFromIdentity(identity), target: { kind: 'app', name, labels: app.labels }, clientAddr: ctx.conn.clientAddr.address, log: ctx.log });
+    if (!authorization.allowed) throw authorization.error();
     const body = await readJson(ctx.req);
     const ttl = identity.expires.getTime() - Date.now();
-    const cert = await auth.issueFor(identity, field(body, 'public_key'), ttl, ctx.conn.clientAddr.address, { kind: 'app', name, public_addr: app.publicAddr });
+    // Issued for the user as they stand now: roles taken away since the login are not carried over.
+    const cert = await auth.issueFor(authorization.subject!, field(body, 'public_key'), ttl, ctx.conn.clientAddr.address, { kind: 'app', name, public_addr: app.publicAddr });
     sendJson<AppCertificateResponse>(ctx.res, 200, { cert_pem: cert.certPem, expires: cert.expires.toISOString(), app: { name, type: app.type, public_addr: app.publicAddr } });
   });
 }

@@ -2,7 +2,6 @@ import { request, type IncomingHttpHeaders, type IncomingMessage, type OutgoingH
 import type { Duplex } from 'node:stream';
 import { announcementKey } from '../../resources/table.js';
 import type { TunnelRegistry } from '../../tunnel/registry.js';
-import { joinStreams } from '../../net/pipe.js';
 import type { WebRequest } from '../web/web-handler.js';
 import type { WebResponse } from '../web/respond.js';
 import type { App } from './app-catalog.js';
@@ -83,10 +82,11 @@ export class AppForwarder {
   }
 
   /**
-   * A WebSocket (HTTP/1.1 upgrade): the handshake is sent on to the app as is (with the proxy's
-   * headers) and, from then on, bytes flow both ways untouched; the app's 101 goes straight back.
+   * A WebSocket (HTTP/1.1 upgrade): opens a stream to the app and sends the handshake on as is
+   * (with the proxy's headers). The caller relays bytes both ways from then on, untouched: the
+   * app's 101 goes straight back to the client.
    */
-  async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: ForwardContext): Promise<void> {
+  async openUpgrade(req: IncomingMessage, head: Buffer, ctx: ForwardContext): Promise<Duplex> {
     const { target, tls } = this.pool(ctx.app);
     const stream = await openAppStream(() => this.tunnels.dial('app', ctx.app.name, ctx.app.announced), tls);
     const headers = outgoingHeaders(req.headers, target, ctx);
@@ -99,7 +99,7 @@ export class AppForwarder {
     }
     stream.write(lines.join('\r\n') + '\r\n\r\n');
     if (head.length) stream.write(head);
-    joinStreams(socket, stream);
+    return stream;
   }
 
   /** The app's keep-alive pool and parsed target; a new announcement (URI, labels) gets a new pool. */

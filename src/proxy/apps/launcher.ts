@@ -1,13 +1,12 @@
 import { tokenHash } from '../../auth/secret-token.js';
-import type { AuthService } from '../../auth/auth-service.js';
-import type { Authorizer } from '../../auth/authorizer.js';
+import type { Access } from '../../access/access.js';
 import { isPosternError } from '../../errors/postern-error.js';
 import type { WebAuthenticator } from '../web/principal.js';
 import { redirect, sendHtml } from '../web/respond.js';
 import type { WebContext, WebHandler } from '../web/web-handler.js';
 import { appPath, deniedPage, AUTH_CALLBACK } from './app-access.js';
 import type { AppCatalog } from './app-catalog.js';
-import type { AppSessions } from './app-sessions.js';
+import type { AppSessions } from '../../auth/app-sessions.js';
 
 /**
  * `GET /web/launch/<app>` on the proxy's own domain, the middle of the launch flow: it needs the
@@ -16,7 +15,7 @@ import type { AppSessions } from './app-sessions.js';
  * state that domain set. Opened without a state (the Launch button), it starts at the app's
  * domain so that the state cookie exists first.
  */
-export function registerLauncher(web: WebHandler, deps: { catalog: AppCatalog; sessions: AppSessions; auth: AuthService; authn: WebAuthenticator; authorizer: Authorizer }): void {
+export function registerLauncher(web: WebHandler, deps: { catalog: AppCatalog; sessions: AppSessions; authn: WebAuthenticator; access: Access }): void {
   web.route('GET', '/web/launch/*', async (ctx: WebContext) => {
     const name = ctx.rest;
     const params = new URL(ctx.req.url ?? '/', 'https://proxy').searchParams;
@@ -35,11 +34,8 @@ export function registerLauncher(web: WebHandler, deps: { catalog: AppCatalog; s
       return sendHtml(ctx.res, status, body);
     }
     if (!state) return redirect(ctx.res, deps.catalog.appUrl(app, path));
-    const decision = deps.authorizer.checker(principal).checkResource({ kind: 'app', name, labels: app.labels });
-    if (!decision.allow) {
-      await deps.auth.emit({ event: 'access.denied', user: principal.username, remote_addr: ctx.conn.clientAddr.address, kind: 'app', resource: name, reasons: decision.reasons });
-      return sendHtml(ctx.res, 403, deniedPage(principal.username, name, decision.reasons, deps.catalog.proxyUrl));
-    }
+    const authorization = await deps.access.authorize({ caller: principal, target: { kind: 'app', name, labels: app.labels }, clientAddr: ctx.conn.clientAddr.address, log: ctx.log });
+    if (!authorization.allowed) return sendHtml(ctx.res, 403, deniedPage(authorization.who, name, authorization.decision.reasons, deps.catalog.proxyUrl));
     if (principal.via !== 'session' || !principal.sessionSecret) {
       // A certificate cannot hand a browser a session: apps opened in a browser need a browser sign-in.
       return redirect(ctx.res, `/web?next=${encodeURIComponent(ctx.req.url ?? '')}`);

@@ -1,27 +1,20 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { AuditLog } from '../../audit/audit-log.js';
-import type { Authorizer } from '../../auth/authorizer.js';
+import type { Access } from '../../access/access.js';
 import { isPosternError, PosternError, toPosternError } from '../../errors/postern-error.js';
 import type { Logger } from '../../log/logger.js';
 import { formatHostPort } from '../../net/addr.js';
 import { dialTcp } from '../../net/dial.js';
-import type { Decision } from '../../policy/access-checker.js';
-import { evaluateRoutePolicy, signingInCouldAllow } from '../../policy/route-policy/index.js';
 import type { TunnelRegistry } from '../../tunnel/registry.js';
-import { abortStream, joinStreams } from '../../net/pipe.js';
 import type { ConnectRequest } from '../web/connect-request.js';
 import type { Principal, WebAuthenticator } from '../web/principal.js';
-import type { LiveGrants } from './live-grants.js';
 import type { Route, RouteTable } from './route-table.js';
 
 export interface ConnectDeps {
   routes: RouteTable;
   authn: WebAuthenticator;
-  authorizer: Authorizer;
+  access: Access;
   tunnels: TunnelRegistry;
-  grants: LiveGrants;
-  audit: AuditLog;
   log: Logger;
   /** The web UI's sign-in page, where a browser without identity is sent. */
   loginUrl: string;
@@ -29,11 +22,10 @@ export interface ConnectDeps {
 
 /**
  * TCP routes over HTTP CONNECT on the web port (seed 003): the authority (host and port) picks a
- * route; the caller's identity (certificate or bearer token; none is possible) is checked against
- * the route's inline policy, or roles' route_labels when it has none (no identity: 401, or a
- * redirect to sign in for a client that accepts HTML); then bytes flow to the
- * target. Each decision is one authorize log line, each tunnel one access log line when it ends,
- * and an open tunnel stays open only while its grant holds (see LiveGrants).
+ * route; the caller's identity (certificate or bearer token; none is possible) goes through the
+ * access pipeline with the route's labels and inline policy (no identity where one could help:
+ * 401, or a redirect to sign in for a client that accepts HTML); then bytes flow to the target
+ * for as long as access holds. Each tunnel (or refusal) is one access log line.
  */
 export class ConnectHandler {
   constructor(private readonly deps: ConnectDeps) {}
@@ -54,7 +46,7 @@ export class ConnectHandler {
     const route = deps.routes.match(req.authority);
     if (!route) {
       log.info('authorize', { allow: false, reasons: ['route_not_found'] });
-      this.accessLog(log, { status: 404, details: 'route_not_found' });
+      accessLog(log, { status: 404, details: 'route_not_found' });
       return req.refuse(notFound(req.authority, deps.routes.sameHost(req.authority)), { 'postern-error': 'route_not_found' });
     }
     let principal: Principal | undefined;
@@ -64,84 +56,54 @@ export class ConnectHandler {
       // A certificate or token that is expired, revoked or locked: say which, before anything else.
       if (!isPosternError(err)) throw err;
       log.info('authorize', { allow: false, reasons: [err.message] });
-      this.accessLog(log, { status: err.status, details: err.code.toLowerCase() });
+      accessLog(log, { status: err.status, details: err.code.toLowerCase() });
       return req.refuse(err);
     }
-    const decision = this.decide(route, principal, clientAddr);
-    log.info('authorize', { user: principal?.username, email: principal?.traits.email?.[0], allow: decision.allow, reasons: decision.reasons });
-    if (!decision.allow) {
-      // Without identity, sign-in is the answer only where it could help: not where the client's
-      // address (or a reject) already rules the route out for everyone.
-      const signIn = !principal && (!route.policy || signingInCouldAllow(route.policy, { sourceIp: clientAddr }));
-      const redirect = signIn && acceptsHtml(req.headers);
-      this.accessLog(log, { status: signIn ? (redirect ? 302 : 401) : 403, details: signIn ? 'unauthenticated' : 'denied' });
-      if (redirect) return req.redirect(deps.loginUrl);
-      if (signIn) return req.refuse(new PosternError('UNAUTHENTICATED', `sign in to reach ${req.authority}: ${decision.reasons.join('; ')} (postern tcp signs you in through a browser, or --device on machines without one)`));
-      // Refusals of anonymous clients are in the authorize and access log lines; anyone can make them, so they stay out of the audit log.
-      if (principal) await deps.audit.emit({ event: 'access.denied', user: principal.username, remote_addr: clientAddr, kind: 'route', resource: route.authority, reasons: decision.reasons });
-      const refused = principal ? `${principal.username} may not reach ${req.authority}` : `this client may not reach ${req.authority}, signed in or not`;
-      return req.refuse(new PosternError('ACCESS_DENIED', `${refused}: ${decision.reasons.join('; ')}`));
-    }
-    let target: Duplex;
+    const authorization = await deps.access.authorize({
+      ...(principal ? { caller: principal } : {}),
+      target: { kind: 'route', name: route.authority, labels: route.labels, ...(route.policy ? { policy: route.policy } : {}) },
+      clientAddr,
+      log,
+    });
+    if (!authorization.allowed) return this.refuse(req, log, authorization.error(`may not reach ${req.authority}${principal ? '' : ', signed in or not'}`), principal);
+    const user = authorization.subject?.username;
     try {
-      target = await this.dial(route);
+      await deps.access.serveStream(authorization, {
+        dial: () => this.dial(route),
+        accept: () => req.accept(),
+        fields: { authority: route.authority, target: route.target.kind === 'app' ? `app ${route.target.name}` : formatHostPort(route.target.addr), request_id: req.requestId },
+        onEnd: (stats) => accessLog(log, { status: 200, details: stats.revoked ? 'revoked' : 'ok', user, bytes_up: stats.bytesUp, bytes_down: stats.bytesDown, duration_ms: stats.durationMs }),
+      });
     } catch (err) {
       const e = toPosternError(err);
-      this.accessLog(log, { status: e.status, details: e.code.toLowerCase() });
-      return req.refuse(e);
+      accessLog(log, { status: e.status, details: e.code.toLowerCase() });
+      req.refuse(e);
     }
-    this.relay(req, route, principal, target, log);
   }
 
-  /** The inline policy when the route has one; otherwise the roles' route_labels (which need a signed-in user). */
-  private decide(route: Route, principal: Principal | undefined, sourceIp: string): Decision {
-    if (route.policy) return evaluateRoutePolicy(route.policy, { ...(principal ? { user: principal } : {}), sourceIp });
-    if (!principal) return { allow: false, reasons: [`route ${route.authority} is decided by roles, and the request carries no identity`] };
-    return this.deps.authorizer.checker(principal).checkResource({ kind: 'route', name: route.authority, labels: route.labels });
+  /**
+   * A refusal: a request without identity that signing in could get through is sent to sign in
+   * (a browser) or told 401; anything else is told 403 and why.
+   */
+  private refuse(req: ConnectRequest, log: Logger, err: PosternError, principal: Principal | undefined): void {
+    const signIn = !principal && err.code === 'UNAUTHENTICATED';
+    const redirect = signIn && acceptsHtml(req.headers);
+    accessLog(log, { status: signIn ? (redirect ? 302 : 401) : err.status, details: signIn ? 'unauthenticated' : 'denied' });
+    if (redirect) return req.redirect(this.deps.loginUrl);
+    if (signIn) return req.refuse(new PosternError('UNAUTHENTICATED', `${err.message} (postern tcp signs you in through a browser, or --device on machines without one)`));
+    req.refuse(err);
   }
 
   private dial(route: Route): Promise<Duplex> {
     if (route.target.kind === 'app') return this.deps.tunnels.dial('app', route.target.name);
     return dialTcp(route.target.addr, `the target of ${route.from}`);
   }
+}
 
-  private relay(req: ConnectRequest, route: Route, principal: Principal | undefined, target: Duplex, log: Logger): void {
-    const { deps } = this;
-    const started = performance.now();
-    const client = req.accept();
-    let bytesUp = 0;
-    let bytesDown = 0;
-    client.on('data', (d: Buffer) => (bytesUp += d.length));
-    target.on('data', (d: Buffer) => (bytesDown += d.length));
-    const user = principal?.username;
-    const auditBase = { user, remote_addr: req.conn.clientAddr.address, authority: route.authority, target: route.target.kind === 'app' ? `app ${route.target.name}` : formatHostPort(route.target.addr) };
-    void deps.audit.emit({ event: 'route.tunnel.start', ...auditBase, via: principal?.via ?? 'none', request_id: req.requestId });
-    let revoked: string | undefined;
-    const release = deps.grants.add({
-      recheck: async () => {
-        const now = principal ? await deps.authn.current(principal) : { principal };
-        if ('reason' in now) return now.reason;
-        return this.decide(route, now.principal, req.conn.clientAddr.address).allow ? undefined : 'its route no longer allows it';
-      },
-      close: (reason) => {
-        revoked = reason;
-        log.info('closing a tunnel: its grant was revoked', { user, reason });
-        abortStream(client);
-      },
-    });
-    joinStreams(client, target, () => {
-      release();
-      const durationMs = Math.round(performance.now() - started);
-      this.accessLog(log, { status: 200, details: revoked ? 'revoked' : 'ok', user, bytes_up: bytesUp, bytes_down: bytesDown, duration_ms: durationMs });
-      void deps.audit.emit({ event: 'route.tunnel.end', ...auditBase, bytes_up: bytesUp, bytes_down: bytesDown, duration_ms: durationMs, reason: revoked ? `revoked: ${revoked}` : 'ended' });
-    });
-  }
-
-  /** One line per tunnel (or refusal), in the spirit of an HTTP access log. */
-  private accessLog(log: Logger, fields: { status: number; details: string } & Record<string, unknown>): void {
-    const { status, details, ...rest } = fields;
-    log.info('access', { response_code: status, response_code_details: details, ...rest });
-  }
+/** One line per tunnel (or refusal), in the spirit of an HTTP access log. */
+function accessLog(log: Logger, fields: { status: number; details: string } & Record<string, unknown>): void {
+  const { status, details, ...rest } = fields;
+  log.info('access', { response_code: status, response_code_details: details, ...rest });
 }
 
 /** A browser (it asks for HTML) is better sent to sign in than told 401. */

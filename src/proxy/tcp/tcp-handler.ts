@@ -1,23 +1,22 @@
-import type { AuditLog } from '../../audit/audit-log.js';
-import type { Authorizer } from '../../auth/authorizer.js';
-import type { LockWatcher } from '../../auth/lock-watcher.js';
+import type { Access } from '../../access/access.js';
+import { callerFromIdentity } from '../../access/caller.js';
 import type { IdentityVerifier } from '../../auth/verifier.js';
 import { PosternError } from '../../errors/postern-error.js';
 import type { TunnelRegistry } from '../../tunnel/registry.js';
+import { acceptRaw, serveRaw } from '../raw-stream.js';
 import type { ProtocolHandler, RoutedConnection } from '../router.js';
-import { relayAuthorized, serveRaw } from '../raw-stream.js';
 
 /**
  * `postern-tcp`: a raw byte stream to a TCP app, named by the server name `<app>.<public host>`,
- * for a user certificate whose roles allow the app. No HTTP in the path: one status line (see
- * stream-status.ts), then the app's bytes. The connection ends when a lock covers its user.
+ * for a user certificate whose roles allow the app. No HTTP in the path: one status line
+ * (wire/stream-status.ts), then the app's bytes, for as long as access holds.
  */
 export class TcpHandler implements ProtocolHandler {
   private readonly suffix: string;
 
   constructor(
     publicHost: string,
-    private readonly deps: { verifier: IdentityVerifier; authorizer: Authorizer; tunnels: TunnelRegistry; locks: LockWatcher; audit: AuditLog },
+    private readonly deps: { verifier: IdentityVerifier; access: Access; tunnels: TunnelRegistry },
   ) {
     this.suffix = `.${publicHost.toLowerCase()}`;
   }
@@ -27,16 +26,22 @@ export class TcpHandler implements ProtocolHandler {
   }
 
   private async serve(conn: RoutedConnection): Promise<void> {
-    const { verifier, authorizer, tunnels, locks, audit } = this.deps;
+    const { verifier, access, tunnels } = this.deps;
     const name = this.appName(conn.servername);
     const identity = verifier.verifySocket(conn.socket, 'user', { kind: 'app', name });
     const resource = tunnels.resolve('app', name);
-    const decision = authorizer.checker(identity).checkResource({ kind: 'app', name, labels: resource.labels });
-    if (!decision.allow) {
-      await audit.emit({ event: 'access.denied', user: identity.username, remote_addr: conn.clientAddr.address, kind: 'app', resource: name, reasons: decision.reasons });
-      throw new PosternError('ACCESS_DENIED', `${identity.username} may not reach app "${name}": ${decision.reasons.join('; ')}`);
-    }
-    relayAuthorized(conn, await tunnels.dial('app', name, resource), locks, identity);
+    const authorization = await access.authorize({
+      caller: callerFromIdentity(identity),
+      target: { kind: 'app', name, labels: resource.labels },
+      current: () => {
+        const now = tunnels.find('app', name);
+        return now && { kind: 'app', name, labels: now.labels };
+      },
+      clientAddr: conn.clientAddr.address,
+      log: conn.log,
+    });
+    if (!authorization.allowed) throw authorization.error();
+    await access.serveStream(authorization, { dial: () => tunnels.dial('app', name, resource), accept: () => acceptRaw(conn), fields: { app: name } });
   }
 
   private appName(servername: string | undefined): string {

@@ -5,6 +5,8 @@ import { SESSION_COOKIE } from '../../auth/web-sessions.js';
 import type { AccessChecker } from '../../policy/access-checker.js';
 import { PosternError } from '../../errors/postern-error.js';
 import { prepareOp } from '../../admin/ops.js';
+import type { Access } from '../../access/access.js';
+import { RESOURCE_KEYS } from '../../resources/table.js';
 import type { AdminResponse, ClusterCa, LoginResponse, WhoAmI } from '../../wire/api.js';
 import { field, readJson } from './body.js';
 import type { WebAuthenticator } from './principal.js';
@@ -18,7 +20,7 @@ const MAX_REQUESTED_TTL_MS = 7 * 86_400_000;
  * The identity API: how clients learn whom to trust, log in, and who they are; and the admin
  * operations for `postern ctl` from elsewhere than the server host.
  */
-export function registerAuthRoutes(web: WebHandler, auth: AuthService, authn: WebAuthenticator): void {
+export function registerAuthRoutes(web: WebHandler, auth: AuthService, authn: WebAuthenticator, access: Access): void {
   // Unauthenticated: the CAs, so a client can check them against a pin before trusting the proxy.
   web.route('GET', '/webapi/cluster/ca', ({ res }) => {
     const { host, user } = auth.cluster.authorities;
@@ -58,8 +60,7 @@ export function registerAuthRoutes(web: WebHandler, auth: AuthService, authn: We
     const body = await readJson(ctx.req);
     const user = await auth.login({ ...credentials(body), remoteAddr: ctx.conn.clientAddr.address, method: 'web' });
     const { cookie, expires } = await startSession(auth, user, ctx);
-    const subject = { username: user.name, roles: user.roles, traits: user.traits };
-    sendJson(ctx.res, 200, await whoami(auth, subject, 'session', expires), { 'set-cookie': cookie });
+    sendJson<WhoAmI>(ctx.res, 200, await whoami(auth, user, expires), { 'set-cookie': cookie });
   });
 
   web.route('DELETE', '/webapi/sessions', async (ctx) => {
@@ -68,20 +69,20 @@ export function registerAuthRoutes(web: WebHandler, auth: AuthService, authn: We
     sendJson(ctx.res, 200, { ended: principal.via === 'session' }, { 'set-cookie': clearedCookie() });
   });
 
+  // Who the caller is as they stand now: a certificate's roles narrowed to those the user still has.
   web.route('GET', '/webapi/whoami', async (ctx) => {
     const p = await authn.principal(ctx, { tunnelToken: true });
-    sendJson(ctx.res, 200, await whoami(auth, p, p.via, p.expires.toISOString()));
+    const { subject, checker } = await access.view(p);
+    sendJson<WhoAmI>(ctx.res, 200, { username: subject.username, roles: subject.roles, traits: subject.traits, logins: checker.allowedLogins(), via: p.via, expires: p.expires.toISOString(), cluster_name: auth.cluster.clusterName });
   });
 
   // Admin operations (postern ctl from a user's machine): the caller's roles must allow the op's resource and verb.
-  // The roles are the user's as stored now, not those a certificate was issued with: a removed or
-  // demoted editor loses admin rights at once, not when the certificate expires.
+  // The roles are the user's as stored now (Standings), not those a certificate was issued with: a
+  // removed or demoted editor loses admin rights at once, not when the certificate expires.
   web.route('POST', '/webapi/admin/*', async (ctx) => {
     const p = await authn.principal(ctx);
     const op = prepareOp(ctx.rest, await readJson(ctx.req));
-    const user = await auth.users.get(p.username);
-    if (!user) throw new PosternError('UNAUTHENTICATED', `user ${p.username} no longer exists`);
-    const decision = (await auth.checkerFor({ username: user.name, roles: user.roles, traits: user.traits })).checkRule(op.resource, op.verb);
+    const decision = (await access.view(p)).checker.checkRule(op.resource, op.verb);
     if (!decision.allow) {
       await auth.emit({ event: 'access.denied', user: p.username, remote_addr: ctx.conn.clientAddr.address, kind: 'admin', resource: `${op.resource}:${op.verb}`, reasons: decision.reasons });
       throw new PosternError('ACCESS_DENIED', `${p.username} may not ${op.verb} ${op.resource}s: ${decision.reasons.join('; ')}`);
@@ -97,7 +98,7 @@ export function registerAuthRoutes(web: WebHandler, auth: AuthService, authn: We
  */
 async function loginPrincipals(auth: AuthService, checker: AccessChecker): Promise<string[]> {
   const nodes = new Map<string, Record<string, string>>();
-  for (const item of await auth.backend.range('/resources/node/')) {
+  for (const item of await auth.backend.range(RESOURCE_KEYS.onlinePrefix('node'))) {
     const r = JSON.parse(item.value) as { name: string; labels: Record<string, string> };
     nodes.set(r.name, r.labels);
   }
@@ -105,10 +106,10 @@ async function loginPrincipals(auth: AuthService, checker: AccessChecker): Promi
   return principals.slice(0, 256);
 }
 
-/** Who someone is, as the UI and `postern status` show it. */
-async function whoami(auth: AuthService, p: { username: string; roles: string[]; traits: Record<string, string[]> }, via: WhoAmI['via'], expires: string): Promise<WhoAmI> {
-  const checker = await auth.checkerFor(p);
-  return { username: p.username, roles: p.roles, traits: p.traits, logins: checker.allowedLogins(), via, expires, cluster_name: auth.cluster.clusterName };
+/** Who someone who just signed in is, as /webapi/whoami would say. */
+async function whoami(auth: AuthService, user: User, expires: string): Promise<WhoAmI> {
+  const checker = await auth.checkerFor({ username: user.name, roles: user.roles, traits: user.traits });
+  return { username: user.name, roles: user.roles, traits: user.traits, logins: checker.allowedLogins(), via: 'session', expires, cluster_name: auth.cluster.clusterName };
 }
 
 function credentials(body: Record<string, unknown>): { user: string; password: string; otp?: string } {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { newSecretToken, tokenHash } from '../../auth/secret-token.js';
-import type { Backend } from '../../storage/backend.js';
-import { Collection } from '../../storage/collection.js';
+import { newSecretToken, tokenHash } from './secret-token.js';
+import type { Backend } from '../storage/backend.js';
+import { Collection } from '../storage/collection.js';
 
 /** The app session cookie and the launch flow's state cookie, both on the app's own domain. */
 export const APP_SESSION_COOKIE = '__Host-postern_app';
@@ -9,7 +9,7 @@ export const APP_STATE_COOKIE = '__Host-postern_app_state';
 /** A launch code is exchanged for a session within this time, once. */
 const CODE_TTL_MS = 60_000;
 
-const appSessionSchema = z.object({
+export const appSessionSchema = z.object({
   /** Non-secret handle (the first 12 hex digits of the cookie's hash). */
   id: z.string(),
   app: z.string(),
@@ -39,11 +39,12 @@ export type LaunchCode = z.output<typeof launchCodeSchema>;
  * came from. Secrets are stored only as hashes.
  */
 export class AppSessions {
-  private readonly sessions: Collection<typeof appSessionSchema>;
+  /** Keyed by the hash of the cookie's secret. */
+  readonly collection: Collection<typeof appSessionSchema>;
   private readonly codes: Collection<typeof launchCodeSchema>;
 
   constructor(backend: Backend) {
-    this.sessions = new Collection(backend, '/sessions/app/', appSessionSchema, 'app session');
+    this.collection = new Collection(backend, '/sessions/app/', appSessionSchema, 'app session');
     this.codes = new Collection(backend, '/sessions/appcode/', launchCodeSchema, 'launch code');
   }
 
@@ -66,15 +67,15 @@ export class AppSessions {
     const secret = newSecretToken(32);
     const hash = tokenHash(secret);
     const session: AppSession = { id: hash.slice(0, 12), app: code.app, user: code.user, web_session: code.web_session, created: new Date().toISOString(), expires: code.web_session_expires };
-    await this.sessions.create(hash, session, new Date(session.expires));
+    await this.collection.create(hash, session, new Date(session.expires));
     return { secret, session };
   }
 
   get(secret: string): Promise<AppSession | undefined> {
-    return /^[A-Za-z0-9_-]{20,64}$/.test(secret) ? this.sessions.get(tokenHash(secret)) : Promise.resolve(undefined);
+    return /^[A-Za-z0-9_-]{20,64}$/.test(secret) ? this.collection.get(tokenHash(secret)) : Promise.resolve(undefined);
   }
 
   end(secret: string): Promise<boolean> {
-    return this.sessions.delete(tokenHash(secret));
+    return this.collection.delete(tokenHash(secret));
   }
 }

@@ -1,0 +1,248 @@
+import type { Duplex } from 'node:stream';
+import type { AuditLog } from '../audit/audit-log.js';
+import { SESSION_EVENTS, type StreamedKind } from '../audit/events.js';
+import type { Authorizer } from '../auth/authorizer.js';
+import type { ErrorCode } from '../errors/codes.js';
+import { PosternError } from '../errors/postern-error.js';
+import type { Logger } from '../log/logger.js';
+import { abortStream, joinStreams } from '../net/pipe.js';
+import type { AccessChecker } from '../policy/access-checker.js';
+import type { Subject } from '../policy/traits.js';
+import { kindSpec, type AccessRequest } from '../resources/table.js';
+import type { Caller } from './caller.js';
+import { decide, type AccessDecision, type AccessTarget } from './decide.js';
+import { LiveGrants, type Grant } from './live-grants.js';
+import type { Standing, Standings } from './standing.js';
+
+export interface AuthorizeInput {
+  /** Who asks; none for a request without identity (only a route's policy can allow one). */
+  caller?: Caller;
+  target: AccessTarget;
+  /** The target as it stands now, for targets whose labels can change while a session is open. */
+  current?: () => AccessTarget | undefined;
+  request?: AccessRequest;
+  /** The client's address (from PROXY protocol when there is one). */
+  clientAddr: string;
+  /** The connection's or request's logger: the authorize line goes there, with its context. */
+  log: Logger;
+}
+
+/** A decision made for a connection or request: what was asked, who asked as they stand now, and the answer. */
+export class Authorization {
+  constructor(
+    readonly input: AuthorizeInput,
+    readonly decision: AccessDecision,
+    /** The subject as it stands now; absent when there is no caller or its standing refused it. */
+    readonly subject: Subject | undefined,
+  ) {}
+
+  get allowed(): boolean {
+    return this.decision.allow;
+  }
+
+  /** Who the refusal names: the user, or "this client" for a request without identity. */
+  get who(): string {
+    return this.subject?.username ?? this.input.caller?.username ?? 'this client';
+  }
+
+  /**
+   * The refusal as the error the client gets: what may not be reached, by whom, and why.
+   * `mayNot` words it for the protocol ("may not log in to web-1 as root").
+   */
+  error(mayNot = `may not reach ${describe(this.input.target, this.input.request)}`): PosternError {
+    const code: ErrorCode = this.decision.code ?? 'ACCESS_DENIED';
+    const reasons = this.decision.reasons.join('; ');
+    const fix = FIXES[code];
+    if (code !== 'ACCESS_DENIED' && code !== 'MFA_REQUIRED' && code !== 'UNAUTHENTICATED') return new PosternError(code, `access refused: ${reasons}${fix}`);
+    if (code === 'UNAUTHENTICATED' && !this.input.caller) return new PosternError(code, `sign in to reach ${describe(this.input.target)}: ${reasons}`);
+    return new PosternError(code, `${this.who} ${mayNot}: ${reasons}${fix}`);
+  }
+}
+
+/** What to do next, after a refusal's reasons. */
+const FIXES: Partial<Record<ErrorCode, string>> = {
+  LOCKED: '; ask an administrator (postern ctl get locks)',
+  CERT_EXPIRED: '; run `postern login` to get a new one',
+  UNAUTHENTICATED: '; log in again (postern login, or sign in at /web)',
+};
+
+/** What a caller may reach, for lists: decisions made the one way, neither logged nor audited. */
+export interface View {
+  subject: Subject;
+  checker: AccessChecker;
+  decide(target: AccessTarget, request?: AccessRequest): AccessDecision;
+}
+
+/** A relayed session's two ends, opened once access is granted. */
+export interface StreamSession {
+  /** Opens the upstream through the resource kind's connector (a tunnel to its agent, a dial from the proxy). */
+  dial(): Promise<Duplex>;
+  /** Answers the client (an ok line, a 200) once the upstream is open, and returns the client's byte stream. */
+  accept(): Duplex;
+  /** Fields of the session's audit events besides who, from where, bytes and duration. */
+  fields?: Record<string, unknown>;
+  /** Told once both ends are closed. */
+  onEnd?(stats: StreamStats): void;
+}
+
+export interface StreamStats {
+  bytesUp: number;
+  bytesDown: number;
+  durationMs: number;
+  /** Why access was taken away, when it was. */
+  revoked?: string;
+}
+
+export interface AccessDeps {
+  standings: Standings;
+  authorizer: Authorizer;
+  audit: AuditLog;
+  log: Logger;
+}
+
+/**
+ * The one access pipeline. Every protocol handler parses its own opening bytes, then calls
+ * authorize() (the caller as it stands now, one decision with its reasons, one authorize log
+ * line and one audit event, allowed or not) and, for a byte stream, serveStream() (dial, relay
+ * with byte counts, session audit events, and a live grant that ends the session within a second
+ * of a lock, a role or user change, an ended session or an expired certificate). No handler
+ * decides or relays on its own.
+ */
+export class Access {
+  private readonly grants: LiveGrants;
+
+  constructor(private readonly deps: AccessDeps) {
+    this.grants = new LiveGrants((grant) => this.recheck(grant), deps.log);
+  }
+
+  /** Open grants are decided again whenever this source reports a change (locks, roles, users, sessions, resources). */
+  watch(subscribe: (listener: () => void) => unknown): void {
+    subscribe(() => this.grants.changed());
+  }
+
+  /** Grants held now (sessions, tunnels, connections with certificates). */
+  get held(): number {
+    return this.grants.size;
+  }
+
+  standing(caller: Caller): Promise<Standing> {
+    return this.deps.standings.of(caller);
+  }
+
+  /**
+   * The subject as it stands now and a checker for its roles, for listing what it may reach
+   * (apps, nodes and their logins); throws the standing's refusal.
+   */
+  async view(caller: Caller, clientAddr = ''): Promise<View> {
+    const standing = await this.standing(caller);
+    if (!standing.ok) throw new PosternError(standing.code, `access refused: ${standing.reason}${FIXES[standing.code] ?? ''}`);
+    const { subject } = standing;
+    const checker = this.deps.authorizer.checker(subject);
+    return { subject, checker, decide: (target, request) => decide({ subject, checker, target, ...(request ? { request } : {}), sourceIp: clientAddr }) };
+  }
+
+  /** The decision without logging or auditing it: for lists and previews, never to let a connection through. */
+  async check(input: Omit<AuthorizeInput, 'log'>): Promise<AccessDecision> {
+    return (await this.evaluate(input)).decision;
+  }
+
+  /** Decides a connection or request, logs the decision and audits it. */
+  async authorize(input: AuthorizeInput): Promise<Authorization> {
+    const authorization = await this.evaluate(input);
+    const { decision, subject } = authorization;
+    const { target, request = {}, caller } = input;
+    const asked = { ...(request.login ? { login: request.login } : {}), ...(request.dbUser ? { db_user: request.dbUser } : {}), ...(request.dbName ? { db_name: request.dbName } : {}) };
+    const user = subject?.username ?? caller?.username;
+    input.log.info('authorize', { user, kind: target.kind, resource: target.name, ...asked, allow: decision.allow, reasons: decision.reasons, ...(decision.code ? { code: decision.code } : {}) });
+    // Refusals of callers without identity stay out of the audit log: anyone can make them, as many as they like.
+    if (decision.allow || caller) {
+      await this.deps.audit.emit({
+        event: decision.allow ? 'access.granted' : 'access.denied',
+        user,
+        remote_addr: input.clientAddr,
+        kind: target.kind,
+        resource: target.name,
+        ...asked,
+        reasons: decision.reasons,
+        via: caller?.via ?? 'none',
+        ...(decision.code ? { code_name: decision.code } : {}),
+      });
+    }
+    return authorization;
+  }
+
+  /**
+   * Relays an authorized byte stream: dials the upstream, answers the client, counts bytes, writes
+   * the kind's session start and end events, and holds a live grant for as long as it is open.
+   * Rejects when the upstream cannot be reached (the handler answers in its own protocol).
+   */
+  async serveStream(authorization: Authorization, session: StreamSession): Promise<void> {
+    if (!authorization.allowed) throw authorization.error();
+    const { input, subject } = authorization;
+    const events = SESSION_EVENTS[input.target.kind as StreamedKind];
+    if (!events) throw new PosternError('INTERNAL', `no session audit events for ${input.target.kind}; add them to SESSION_EVENTS (src/audit/events.ts)`);
+    const upstream = await session.dial();
+    const client = session.accept();
+    if (client.destroyed) return void upstream.destroy();
+    const started = performance.now();
+    let bytesUp = 0;
+    let bytesDown = 0;
+    let revoked: string | undefined;
+    client.on('data', (d: Buffer) => (bytesUp += d.length));
+    upstream.on('data', (d: Buffer) => (bytesDown += d.length));
+    const base = { user: subject?.username, remote_addr: input.clientAddr, ...session.fields };
+    void this.deps.audit.emit({ event: events.start, ...base, via: input.caller?.via ?? 'none' });
+    const release = this.hold({
+      ...(input.caller ? { caller: input.caller } : {}),
+      target: input.target,
+      ...(input.current ? { current: input.current } : {}),
+      ...(input.request ? { request: input.request } : {}),
+      clientAddr: input.clientAddr,
+      revoke: (reason) => {
+        revoked = reason;
+        input.log.info('closing a session: its access was revoked', { user: base.user, kind: input.target.kind, resource: input.target.name, reason });
+        abortStream(client);
+      },
+    });
+    joinStreams(client, upstream, () => {
+      release();
+      const stats: StreamStats = { bytesUp, bytesDown, durationMs: Math.round(performance.now() - started), ...(revoked ? { revoked } : {}) };
+      void this.deps.audit.emit({ event: events.end, ...base, bytes_up: bytesUp, bytes_down: bytesDown, duration_ms: stats.durationMs, reason: revoked ? `revoked: ${revoked}` : 'ended' });
+      session.onEnd?.(stats);
+    });
+  }
+
+  /** Keeps a grant live: it is decided again on every change and revoked the moment it no longer holds. Returns the release. */
+  hold(grant: Grant): () => void {
+    return this.grants.hold(grant);
+  }
+
+  stop(): void {
+    this.grants.stop();
+  }
+
+  private async evaluate(input: Omit<AuthorizeInput, 'log'>): Promise<Authorization> {
+    const standing = input.caller ? await this.standing(input.caller) : undefined;
+    if (standing && !standing.ok) return new Authorization(input as AuthorizeInput, { allow: false, reasons: [standing.reason], code: standing.code }, undefined);
+    const subject = standing?.subject;
+    const decision = decide({ ...(subject ? { subject, checker: this.deps.authorizer.checker(subject) } : {}), target: input.target, ...(input.request ? { request: input.request } : {}), sourceIp: input.clientAddr });
+    return new Authorization(input as AuthorizeInput, decision, subject);
+  }
+
+  /** Why an open grant no longer holds, or undefined while it does. */
+  private async recheck(grant: Grant): Promise<string | undefined> {
+    const standing = grant.caller ? await this.standing(grant.caller) : undefined;
+    if (standing && !standing.ok) return standing.reason;
+    if (!grant.target) return undefined;
+    const subject = standing?.subject;
+    const target = grant.current?.() ?? grant.target;
+    const decision = decide({ ...(subject ? { subject, checker: this.deps.authorizer.checker(subject) } : {}), target, ...(grant.request ? { request: grant.request } : {}), sourceIp: grant.clientAddr });
+    return decision.allow ? undefined : decision.reasons.join('; ');
+  }
+}
+
+/** `node "web-1" as login "root"`, `route "ssh.example.com:22"`. */
+function describe(target: AccessTarget, request: AccessRequest = {}): string {
+  const asked = [request.login && `login "${request.login}"`, request.dbUser && `database user "${request.dbUser}"`, request.dbName && `database "${request.dbName}"`].filter(Boolean);
+  return `${kindSpec(target.kind).noun} "${target.name}"${asked.length ? ` as ${asked.join(' and ')}` : ''}`;
+}
