@@ -148,6 +148,18 @@ describe('the caller as it stands now', () => {
     expect((await p.access.view(caller)).subject.roles).toEqual(['auditor']);
   });
 
+  it('refuses everyone holding a locked role, whatever their credential names, and no one else', async () => {
+    const p = await pipeline();
+    await p.user('alice', ['access']);
+    await p.user('bob', ['access']);
+    await p.user('carol', ['auditor']);
+    await p.locks.create({ role: 'access' }, { message: 'incident 7', createdBy: 'test' });
+    await eventually(() => p.lockWatcher.find({ username: 'x', roles: ['access'] }) !== undefined);
+    expect(await p.access.check({ caller: certificate('alice', ['access']), target: app, clientAddr: '127.0.0.1' })).toEqual({ allow: false, code: 'LOCKED', reasons: ['role access is locked: incident 7'] });
+    expect((await p.access.check({ caller: certificate('bob', ['auditor']), target: app, clientAddr: '127.0.0.1' })).code).toBe('LOCKED');
+    expect((await p.access.check({ caller: certificate('carol', ['auditor']), target: app, clientAddr: '127.0.0.1' })).code).toBe('ACCESS_DENIED');
+  });
+
   it('refuses access where a role requires a second factor, naming the option', async () => {
     const p = await pipeline();
     await p.role('strict', '{ "options": { "require_mfa": true }, "allow": { "app_labels": { "*": "*" } } }');

@@ -129,14 +129,19 @@ export class Access {
     return this.deps.standings.of(caller);
   }
 
+  /** The caller as it stands now; throws its refusal (locked, removed, expired, session ended) as the error for the client. */
+  async admit(caller: Caller): Promise<Subject> {
+    const standing = await this.standing(caller);
+    if (!standing.ok) throw new PosternError(standing.code, `access refused: ${standing.reason}${FIXES[standing.code] ?? ''}`);
+    return standing.subject;
+  }
+
   /**
    * The subject as it stands now and a checker for its roles, for listing what it may reach
    * (apps, nodes and their logins); throws the standing's refusal.
    */
   async view(caller: Caller, clientAddr = ''): Promise<View> {
-    const standing = await this.standing(caller);
-    if (!standing.ok) throw new PosternError(standing.code, `access refused: ${standing.reason}${FIXES[standing.code] ?? ''}`);
-    const { subject } = standing;
+    const subject = await this.admit(caller);
     const checker = this.deps.authorizer.checker(subject);
     return { subject, checker, decide: (target, request) => decide({ subject, checker, target, ...(request ? { request } : {}), sourceIp: clientAddr }) };
   }
@@ -192,7 +197,7 @@ export class Access {
     upstream.on('data', (d: Buffer) => (bytesDown += d.length));
     const base = { user: subject?.username, remote_addr: input.clientAddr, ...session.fields };
     void this.deps.audit.emit({ event: events.start, ...base, via: input.caller?.via ?? 'none' });
-    const release = this.hold({
+    const grant: Grant = {
       ...(input.caller ? { caller: input.caller } : {}),
       target: input.target,
       ...(input.current ? { current: input.current } : {}),
@@ -203,12 +208,18 @@ export class Access {
         input.log.info('closing a session: its access was revoked', { user: base.user, kind: input.target.kind, resource: input.target.name, reason });
         abortStream(client);
       },
-    });
+    };
+    const release = this.hold(grant);
     joinStreams(client, upstream, () => {
       release();
-      const stats: StreamStats = { bytesUp, bytesDown, durationMs: Math.round(performance.now() - started), ...(revoked ? { revoked } : {}) };
-      void this.deps.audit.emit({ event: events.end, ...base, bytes_up: bytesUp, bytes_down: bytesDown, duration_ms: stats.durationMs, reason: revoked ? `revoked: ${revoked}` : 'ended' });
-      session.onEnd?.(stats);
+      void (async () => {
+        // A session can also end because what carries it was closed for the same change (the
+        // connection of a revoked certificate): decided once more, the end says why either way.
+        revoked ??= await this.recheck(grant).catch(() => undefined);
+        const stats: StreamStats = { bytesUp, bytesDown, durationMs: Math.round(performance.now() - started), ...(revoked ? { revoked } : {}) };
+        void this.deps.audit.emit({ event: events.end, ...base, bytes_up: bytesUp, bytes_down: bytesDown, duration_ms: stats.durationMs, reason: revoked ? `revoked: ${revoked}` : 'ended' });
+        session.onEnd?.(stats);
+      })();
     });
   }
 

@@ -12,8 +12,8 @@ export type Standing = { ok: true; subject: Subject } | { ok: false; code: Error
 
 /**
  * Takes a caller to the cluster as it stands now, before any decision:
- * - the credential must not have expired, and no lock may cover the user (or agent) or a role
- *   the credential names;
+ * - the credential must not have expired, and no lock may cover the user (or agent), a role the
+ *   credential names, or a role the user holds;
  * - a person must still exist: decisions use the user as stored now, so a removed user, or a
  *   role taken away, grants nothing, whatever a certificate says. A certificate can only
  *   narrow: its roles and trait values count only where the user still has them;
@@ -40,6 +40,9 @@ export class Standings {
     if (caller.kind === 'host') return { ok: true, subject: caller };
     const user = await this.users.read(caller.username);
     if (!user) return { ok: false, code: 'UNAUTHENTICATED', reason: `user ${caller.username} no longer exists` };
+    // A lock on a role covers everyone who holds it, whatever their credential names.
+    const held = this.locks.find({ username: user.name, roles: user.roles });
+    if (held) return { ok: false, code: 'LOCKED', reason: describeLock(held) };
     for (const ref of caller.sessions ?? []) {
       if (!(await this.sessions.alive(ref))) return { ok: false, code: 'UNAUTHENTICATED', reason: `${ref.kind === 'web' ? 'the web session' : 'the app session'} of ${caller.username} has ended` };
     }

@@ -91,7 +91,8 @@ export const ADMIN_OPS = {
   'users.update': op({
     resource: 'user',
     verb: 'update',
-    args: z.object({ name, roles: list.min(1).optional(), traits: z.record(z.string(), list).optional() }),
+    // No roles at all is allowed here: it takes every access away from the user, at once (open sessions included).
+    args: z.object({ name, roles: list.optional(), traits: z.record(z.string(), list).optional() }),
     async run(auth, args, actor): Promise<User> {
       if (args.roles) await requireRoles(auth, args.roles);
       const user = await auth.users.update(args.name, { ...(args.roles ? { roles: args.roles } : {}), ...(args.traits ? { traits: args.traits } : {}) });

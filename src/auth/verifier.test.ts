@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import { createAuthority, issueCertificate, loadAuthority, type CertAuthority } from '../pki/authority.js';
 import { EC_ALGORITHM } from '../pki/crypto.js';
 import type { Identity } from '../pki/identity.js';
-import { lockMatches, type Lock } from './locks.js';
 import { checkRouteScope, IdentityVerifier } from './verifier.js';
 
 const user = await loadAuthority(await createAuthority('user', 'example.com'));
@@ -17,12 +16,9 @@ async function certFrom(ca: CertAuthority, kind: Identity['kind'], opts: { ttlMs
   return new X509Certificate(cert.toString('pem'));
 }
 
-function verifier(locks: Lock[] = []): IdentityVerifier {
-  const lockView = { find: (s: { username: string; roles: readonly string[] }) => locks.find((l) => lockMatches(l, s)) };
-  return new IdentityVerifier({ authorities: { user, host } }, lockView);
+function verifier(): IdentityVerifier {
+  return new IdentityVerifier({ authorities: { user, host } });
 }
-
-const lock = (target: Lock['target']): Lock => ({ id: 'l1', target, message: 'incident', created: '', created_by: 'admin' });
 
 describe('IdentityVerifier', () => {
   it('accepts a user certificate from the user CA and reads its identity', async () => {
@@ -47,13 +43,6 @@ describe('IdentityVerifier', () => {
     } catch (err) {
       expect((err as { code: string }).code).toBe('CERT_EXPIRED');
     }
-  });
-
-  it('refuses locked users and users holding a locked role', async () => {
-    const cert = await certFrom(user, 'user', { roles: ['access', 'dev'] });
-    expect(() => verifier([lock({ user: 'alice' })]).verify(cert, 'user')).toThrow(/user alice is locked: incident/);
-    expect(() => verifier([lock({ role: 'dev' })]).verify(cert, 'user')).toThrow(/role dev is locked/);
-    expect(verifier([lock({ user: 'bob' }), lock({ role: 'ops' })]).verify(cert, 'user').username).toBe('alice');
   });
 });
 

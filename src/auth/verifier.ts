@@ -2,12 +2,6 @@ import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { PosternError } from '../errors/postern-error.js';
 import { identityFromCertificate, type Identity, type IdentityKind, type Route } from '../pki/identity.js';
-import { lockedError, type Lock, type LockSubject } from './locks.js';
-
-/** What the verifier asks of the lock view: the lock covering a subject now, if any. */
-export interface LockView {
-  find(subject: LockSubject): Lock | undefined;
-}
 
 /** The one resource a connection is for, where a certificate narrowed to it may be used. */
 export interface RouteScope {
@@ -29,24 +23,22 @@ export function checkRouteScope(route: Route | undefined, scope: RouteScope | un
 /**
  * Certificates whose chain was verified, by fingerprint: checking an ECDSA signature and parsing
  * the extensions cost more than relaying a request, and a keep-alive connection presents the same
- * certificate for every one. What can change (validity, locks) is checked every time.
+ * certificate for every one. What can change (validity) is checked every time.
  */
 const CACHE_LIMIT = 10_000;
 
 /**
  * The one check of a client certificate, used by every protocol handler (DESIGN.md §3). It
  * accepts a certificate only if it was signed by the CA that issues that kind of identity (user
- * certificates by the user CA, agents' by the host CA), is within its validity, carries a
- * Postern identity of the expected kind, and no lock covers its user or roles.
+ * certificates by the user CA, agents' by the host CA), is within its validity, and carries a
+ * Postern identity of the expected kind. It says who; whether that caller may still act (locks,
+ * a removed user) is the access layer's standing, which audits what it refuses.
  */
 export class IdentityVerifier {
   private readonly cas: Record<IdentityKind, X509Certificate>;
   private readonly verified = new Map<string, { kind: IdentityKind; identity: Identity }>();
 
-  constructor(
-    cluster: { authorities: Record<IdentityKind, { certPem: string }> },
-    private readonly locks: LockView,
-  ) {
+  constructor(cluster: { authorities: Record<IdentityKind, { certPem: string }> }) {
     this.cas = { user: new X509Certificate(cluster.authorities.user.certPem), host: new X509Certificate(cluster.authorities.host.certPem) };
   }
 
@@ -81,8 +73,6 @@ export class IdentityVerifier {
       throw new PosternError('CERT_EXPIRED', `the certificate of ${identity.username} expired at ${identity.expires.toISOString()}; ${fix}`);
     }
     if (Date.parse(cert.validFrom) > now) throw new PosternError('UNAUTHENTICATED', `the certificate is not valid before ${cert.validFrom}; check this machine's clock`);
-    const lock = this.locks.find({ username: identity.username, roles: identity.roles });
-    if (lock) throw lockedError(lock);
     return identity;
   }
 

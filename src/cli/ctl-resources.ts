@@ -130,7 +130,7 @@ export function registerCtlResources(ctl: Command): void {
     });
 
   adminCommand(users.command('update').argument('<name>', 'the user name').description("Change a user's roles or logins."))
-    .option('--roles <roles>', 'the new comma-separated roles', listArg)
+    .option('--roles <roles>', 'the new comma-separated roles (--roles= with none takes every access away)', listArg)
     .option('--logins <logins>', 'the new logins trait', listArg)
     .action(async (name: string, opts: Opts & { roles?: string[]; logins?: string[] }) => {
       if (!opts.roles && !opts.logins) throw new PosternError('USAGE', 'nothing to change: pass --roles and/or --logins');
@@ -138,7 +138,7 @@ export function registerCtlResources(ctl: Command): void {
         const current = await a.run('users.get', { name });
         return a.run('users.update', { name, ...(opts.roles ? { roles: opts.roles } : {}), ...(opts.logins ? { traits: { ...current.traits, logins: opts.logins } } : {}) });
       });
-      print(opts.format, user, () => `User ${name} now has roles ${user.roles.join(', ')} and logins ${list(user.traits.logins) || '(none)'}.\n`);
+      print(opts.format, user, () => `User ${name} now has roles ${list(user.roles) || '(none)'} and logins ${list(user.traits.logins) || '(none)'}.\n`);
     });
 
   adminCommand(users.command('ls').description('List users.')).action((opts: Opts) => getKind(KINDS.user, undefined, opts));

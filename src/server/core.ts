@@ -58,5 +58,5 @@ export async function startCore(config: PosternConfig, log: Logger, cleanups: Cl
   access.watch((changed) => users.onChange(changed));
   access.watch((changed) => sessions.onEnd(changed));
   cleanups.add(() => access.stop());
-  return { backend, audit, cluster, auth, verifier: new IdentityVerifier(cluster, locks), access, publicUrl };
+  return { backend, audit, cluster, auth, verifier: new IdentityVerifier(cluster), access, publicUrl };
 }

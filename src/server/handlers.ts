@@ -55,7 +55,7 @@ export function buildHandlers(core: Core, config: PosternConfig, deps: { metrics
   registerAuthRoutes(web, auth, authn, access);
   registerPages(web, auth);
   registerCliLogin(web, auth, authn);
-  registerAgentRoutes(web, auth, new AgentEnrollment(auth, config.auth.tokens, config.auth.host_cert_ttl), verifier);
+  registerAgentRoutes(web, auth, new AgentEnrollment(auth, config.auth.tokens, config.auth.host_cert_ttl), verifier, access);
   registerNodeRoutes(web, { nodes, authn, access });
 
   const catalog = new AppCatalog(tunnels, config.proxy.public_addr);

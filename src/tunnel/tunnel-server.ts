@@ -24,10 +24,15 @@ export class TunnelServer implements ProtocolHandler {
   ) {}
 
   handle(conn: RoutedConnection): void {
+    void this.serve(conn);
+  }
+
+  private async serve(conn: RoutedConnection): Promise<void> {
     const remoteAddr = conn.clientAddr.address;
     let identity;
     try {
       identity = this.verifier.verifySocket(conn.socket, 'host');
+      await this.access.admit(callerFromIdentity(identity)); // a lock on the agent keeps it out
     } catch (err) {
       const e = toPosternError(err);
       conn.log.warn('refused an agent tunnel', { reason: e.message });

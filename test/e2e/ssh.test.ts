@@ -10,6 +10,7 @@ import { freePort } from '../harness/ports.js';
 import { Sshd } from '../harness/sshd.js';
 import { TestCluster, type Person } from '../helpers/cluster.js';
 import { haveProgram } from '../helpers/programs.js';
+import { posternNode } from '../helpers/ssh-node.js';
 import { CLI, run, tempDir, type PosternProcess } from '../helpers/postern.js';
 
 const tools = haveProgram('ssh', ['-V']) && haveProgram('/usr/sbin/sshd', ['-V']) && haveProgram('scp', ['-V']) && haveProgram('curl', ['--version']);
@@ -22,29 +23,16 @@ describe.runIf(tools)('SSH access: certificates, postern ssh, plain OpenSSH', ()
   let alice: Person;
   let profileDir: string;
 
-  /** An sshd set up the way `postern ctl auth sign-host` says: trusts the user CA, accepts only its own node's logins, presents a host certificate. */
-  const posternNode = (node: string, trust = true, port?: number) =>
-    Sshd.start({
-      ...(port ? { port } : {}),
-      configure: async (hostKeyPub, dir) => {
-        const signed = await cluster.ctl(['auth', 'sign-host', `--host=${node}`, `--key=${hostKeyPub}`, `--out=${join(dir, 'host-cert.pub')}`]);
-        if (signed.code !== 0) throw new Error(signed.stderr);
-        writeFileSync(join(dir, 'user_ca.pub'), (await cluster.ctl(['auth', 'export', '--type=user-ssh'])).stdout);
-        const lines = [`HostCertificate ${join(dir, 'host-cert.pub')}`, `AuthorizedPrincipalsCommand /bin/echo %u@${node}`, 'AuthorizedPrincipalsCommandUser nobody', 'AuthorizedKeysFile none'];
-        return trust ? [`TrustedUserCAKeys ${join(dir, 'user_ca.pub')}`, ...lines] : lines;
-      },
-    });
-
   beforeAll(async () => {
     const config = join(tempDir(), 'postern.yaml');
     // db-1 is reached by the proxy itself (proxy.ssh_nodes), with no agent: its port is chosen first.
     const directPort = await freePort();
     writeFileSync(config, `auth:\n  second_factor: off\nproxy:\n  ssh_nodes:\n    - { name: db-1, addr: "127.0.0.1:${directPort}", labels: { env: dev } }\n`);
     cluster = await TestCluster.start(['--config', config]);
-    sshds['db-1'] = await posternNode('db-1', true, directPort);
-    sshds['web-1'] = await posternNode('web-1');
-    sshds['web-2'] = await posternNode('web-2');
-    sshds['untrusting'] = await posternNode('untrusting', false);
+    sshds['db-1'] = await posternNode(cluster, 'db-1', { port: directPort });
+    sshds['web-1'] = await posternNode(cluster, 'web-1');
+    sshds['web-2'] = await posternNode(cluster, 'web-2');
+    sshds['untrusting'] = await posternNode(cluster, 'untrusting', { trust: false });
     agent = await cluster.startAgent(
       [
         '--ssh', `name=web-1,addr=127.0.0.1:${sshds['web-1'].port},labels=env=dev`,

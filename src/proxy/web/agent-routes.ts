@@ -1,6 +1,8 @@
 import type { AgentEnrollment, HostCertificate } from '../../auth/agent-enrollment.js';
 import type { AuthService } from '../../auth/auth-service.js';
 import { parseAgentRoles } from '../../auth/join-tokens.js';
+import type { Access } from '../../access/access.js';
+import { callerFromIdentity } from '../../access/caller.js';
 import type { IdentityVerifier } from '../../auth/verifier.js';
 import { PosternError } from '../../errors/postern-error.js';
 import type { AgentCertificateResponse } from '../../wire/api.js';
@@ -9,7 +11,7 @@ import { sendJson } from './respond.js';
 import type { WebHandler } from './web-handler.js';
 
 /** How agents get their host certificates: join with a token, then renew with the certificate itself. */
-export function registerAgentRoutes(web: WebHandler, auth: AuthService, enrollment: AgentEnrollment, verifier: IdentityVerifier): void {
+export function registerAgentRoutes(web: WebHandler, auth: AuthService, enrollment: AgentEnrollment, verifier: IdentityVerifier, access: Access): void {
   const answer = (cert: HostCertificate): AgentCertificateResponse => ({
     agent_id: cert.agentId,
     cert_pem: cert.certPem,
@@ -30,6 +32,7 @@ export function registerAgentRoutes(web: WebHandler, auth: AuthService, enrollme
 
   web.route('POST', '/webapi/agent/renew', async ({ req, res, conn }) => {
     const identity = verifier.verifySocket(conn.socket, 'host');
+    await access.admit(callerFromIdentity(identity)); // a locked agent gets no new certificate
     const body = await readJson(req);
     sendJson(res, 200, answer(await enrollment.renew(identity, field(body, 'public_key'), conn.clientAddr.address)));
   });

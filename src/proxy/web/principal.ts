@@ -49,7 +49,7 @@ export class WebAuthenticator {
     if (found.tunnelsOnly && !opts.tunnelToken) {
       throw new PosternError('ACCESS_DENIED', 'this token from `postern tcp` opens TCP tunnels only; for the API run `postern login`, or sign in at /web');
     }
-    await this.access.view(found); // throws when the user is gone, locked, or the session has ended
+    await this.access.admit(found); // throws when the user is gone, locked, or the session has ended
     return found;
   }
 
