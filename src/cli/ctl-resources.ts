@@ -8,7 +8,7 @@ import { describeTarget } from '../auth/locks.js';
 import { readStdin } from '../client/prompt.js';
 import { PosternError } from '../errors/postern-error.js';
 import { AGENT_KINDS, RESOURCE_KINDS, RESOURCE_TABLE, type ResourceKind, type ResourceKindSpec } from '../resources/table.js';
-import { adminCommand, withAdmin, type AdminOptions } from './ctl.js';
+import { adminCommand, withAdmin, type AdminOptions } from './admin-options.js';
 import { print, table } from './output.js';
 import { durationArg, labelsArg, listArg } from './parse.js';
 

@@ -27,7 +27,7 @@ import { sendJson } from '../proxy/web/respond.js';
 import { UiFiles } from '../proxy/web/ui-files.js';
 import { WebHandler } from '../proxy/web/web-handler.js';
 import { TunnelRegistry } from '../tunnel/registry.js';
-import { TunnelServer } from '../tunnel/tunnel-server.js';
+import { TunnelServer } from '../proxy/reversetunnel/tunnel-server.js';
 import type { ProtocolId } from '../wire/protocols.js';
 import { VERSION } from '../version.js';
 import type { Cleanups } from './cleanups.js';

@@ -2,8 +2,7 @@ import { request, type IncomingHttpHeaders, type IncomingMessage, type OutgoingH
 import type { Duplex } from 'node:stream';
 import { announcementKey } from '../../resources/table.js';
 import type { TunnelRegistry } from '../../tunnel/registry.js';
-import type { WebRequest } from '../web/web-handler.js';
-import type { WebResponse } from '../web/respond.js';
+import type { WebRequest, WebResponse } from '../web/http.js';
 import type { App } from './app-catalog.js';
 import { openAppStream, TunnelAgent, type AppTls } from './tunnel-agent.js';
 

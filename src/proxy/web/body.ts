@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { PosternError } from '../../errors/postern-error.js';
-import type { WebRequest } from './web-handler.js';
+import type { WebRequest } from './http.js';
 
 /** API and form bodies are small; anything larger is refused before it is buffered. */
 const DEFAULT_LIMIT = 64 * 1024;

@@ -1,10 +1,6 @@
-import type { Http2ServerResponse } from 'node:http2';
-import type { ServerResponse } from 'node:http';
 import type { PosternError } from '../../errors/postern-error.js';
 import { html, page, PAGE_HEADERS } from './html.js';
-import type { WebRequest } from './web-handler.js';
-
-export type WebResponse = ServerResponse | Http2ServerResponse;
+import type { WebRequest, WebResponse } from './http.js';
 
 /** Sends a JSON answer; name the wire type (`sendJson<Ping>(…)`) so the body is checked against src/wire/api.ts. */
 export function sendJson<T>(res: WebResponse, status: number, body: T, headers: Record<string, string | string[]> = {}): void {

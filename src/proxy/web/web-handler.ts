@@ -8,9 +8,9 @@ import type { Logger } from '../../log/logger.js';
 import { bulkSettings, widenSessionWindow } from '../../net/h2-flow.js';
 import type { ProtocolHandler, RoutedConnection } from '../router.js';
 import { http1Connect, http2Connect, type ConnectRequest } from './connect-request.js';
-import { sendError, type WebResponse } from './respond.js';
+import type { WebRequest, WebResponse } from './http.js';
+import { sendError } from './respond.js';
 
-export type WebRequest = IncomingMessage | Http2ServerRequest;
 
 /** What a route handler gets: the request, the connection it came on, and a request ID. */
 export interface WebContext {

@@ -1,12 +1,12 @@
 import { connect, constants } from 'node:http2';
-import type { Access } from '../access/access.js';
-import { callerFromIdentity } from '../access/caller.js';
-import type { AuditLog } from '../audit/audit-log.js';
-import type { IdentityVerifier } from '../auth/verifier.js';
-import { toPosternError } from '../errors/postern-error.js';
-import type { ProtocolHandler, RoutedConnection } from '../proxy/router.js';
-import { AgentTunnel } from './agent-tunnel.js';
-import type { TunnelRegistry } from './registry.js';
+import type { Access } from '../../access/access.js';
+import { callerFromIdentity } from '../../access/caller.js';
+import type { AuditLog } from '../../audit/audit-log.js';
+import type { IdentityVerifier } from '../../auth/verifier.js';
+import { toPosternError } from '../../errors/postern-error.js';
+import type { ProtocolHandler, RoutedConnection } from '../router.js';
+import { AgentTunnel } from '../../tunnel/agent-tunnel.js';
+import type { TunnelRegistry } from '../../tunnel/registry.js';
 
 /**
  * The `postern-reversetunnel` handler: checks the agent's host certificate with the one verifier,
