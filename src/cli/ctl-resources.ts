@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { renderUnicodeCompact } from 'uqr';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { AdminClient } from '../admin/admin-client.js';
+import { applyDocument, checkDocument, DOCUMENT_KINDS, userAsDocument, type Applied } from '../admin/documents.js';
 import type { OnlineResource, UserAdded } from '../admin/ops.js';
 import { describeTarget } from '../auth/locks.js';
 import { readStdin } from '../client/prompt.js';
@@ -29,11 +30,34 @@ function kind<T>(spec: KindSpec<T>): KindSpec<T> {
   return spec;
 }
 
+/** Each kind's form, for `ctl create --help`. */
+const CREATE_FORMS = `
+Forms (what \`ctl get KIND NAME\` prints is one too):
+
+  kind: role                      # docs/roles.md
+  version: v1
+  metadata: { name: dev-access }
+  spec: { allow: { app_labels: { env: dev } } }
+  ---
+  kind: user                      # created with an invite link, or updated
+  version: v1
+  metadata: { name: alice }
+  spec: { roles: [access], traits: { logins: [ubuntu] } }
+  ---
+  kind: token                     # a join token for agents, shown once
+  version: v1
+  spec: { roles: [app, ssh], ttl: 30m }
+  ---
+  kind: lock
+  version: v1
+  spec: { target: { user: mallory }, message: laptop stolen, ttl: 8h }
+`;
+
 const KINDS = {
   user: kind({
     plural: 'users',
     list: (a) => a.run('users.ls', {}),
-    show: (a, name) => a.run('users.get', { name }),
+    show: async (a, name) => userAsDocument(await a.run('users.get', { name })),
     remove: (a, name) => a.run('users.rm', { name }),
     table: (rows) => table(['NAME', 'ROLES', 'LOGINS', 'CREATED'], rows.map((u) => [u.name, list(u.roles), list(u.traits.logins), u.created])),
   }),
@@ -173,23 +197,27 @@ export function registerCtlResources(ctl: Command): void {
     (kind: string, name: string, opts: Opts) => removeKind(kindOf(kind), name, opts),
   );
 
-  adminCommand(ctl.command('create').description('Create or replace roles (kind: role) from a YAML file; several documents separated by --- are fine.'))
+  adminCommand(
+    ctl
+      .command('create')
+      .description(`Create or update ${DOCUMENT_KINDS.join(', ')}s from a YAML file; several documents separated by --- are fine, each checked before any is applied.`)
+      .addHelpText('after', CREATE_FORMS),
+  )
     .requiredOption('-f, --file <file>', 'the YAML file, or - for standard input')
     .action(async (opts: Opts & { file: string }) => {
       const text = opts.file === '-' ? await readStdin() : readFileOrFail(opts.file);
-      const docs = parseAllDocuments(text);
+      const parsedDocs = parseAllDocuments(text);
+      const checked = (Array.isArray(parsedDocs) ? parsedDocs : [parsedDocs]).map((doc, i) => {
+        const source = `${opts.file === '-' ? 'stdin' : opts.file}${i > 0 ? ` (document ${i + 1})` : ''}`;
+        if (doc.errors.length) throw new PosternError('CONFIG_INVALID', `${source} is not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
+        return { source, doc: checkDocument(doc.toJS(), source) };
+      });
       const results = await withAdmin(opts, async (a) => {
-        const out: { name: string; result: string }[] = [];
-        for (const [i, doc] of (Array.isArray(docs) ? docs : [docs]).entries()) {
-          const source = `${opts.file === '-' ? 'stdin' : opts.file}${i > 0 ? ` (document ${i + 1})` : ''}`;
-          if (doc.errors.length) throw new PosternError('CONFIG_INVALID', `${source} is not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
-          const value = doc.toJS() as { kind?: unknown } | null;
-          if (value?.kind !== 'role') throw new PosternError('CONFIG_INVALID', `${source}: kind: ${JSON.stringify(value?.kind ?? null)} cannot be created from a file; only kind: role (users: \`postern ctl users add\`)`);
-          out.push(await a.run('roles.upsert', { role: value, source }));
-        }
+        const out: Applied[] = [];
+        for (const { source, doc } of checked) out.push(await applyDocument(a, doc, source));
         return out;
       });
-      print(opts.format, results, () => results.map((r) => `role "${r.name}" ${r.result}\n`).join(''));
+      print(opts.format, results, () => results.map((r) => `${r.kind} "${r.name}" ${r.result}\n${r.secret ? `\n  ${r.secret}\n\n` : ''}${r.next ? `  ${r.next}\n` : ''}`).join(''));
     });
 
   adminCommand(ctl.command('lock').description('Lock a user, a role or an agent: new connections are refused at once and live ones end within a second.'))

@@ -255,6 +255,40 @@ describe.runIf(tools)('identity: users, login, certificates, locks, sessions, au
     expect(deniedCheck.stdout).toMatch(/^DENIED: [\s\S]*role dev-access denies/);
   });
 
+  it('ctl create -f takes roles, users, tokens and locks in one file, checks every document before applying any, and ctl get prints the same form', async () => {
+    const dir = tempDir();
+    const docs = [
+      'kind: role\nversion: v1\nmetadata: { name: ops }\nspec: { allow: { node_labels: { env: prod }, logins: [ops] } }',
+      'kind: user\nversion: v1\nmetadata: { name: olga }\nspec: { roles: [ops], traits: { logins: [ops] } }',
+      'kind: token\nversion: v1\nspec: { roles: [ssh], ttl: 10m }',
+      'kind: lock\nversion: v1\nspec: { target: { role: ops }, message: change freeze, ttl: 1h }',
+    ];
+    // A mistake in the last document: nothing of the file is applied.
+    writeFileSync(join(dir, 'bad.yaml'), [...docs, 'kind: user\nversion: v1\nmetadata: { name: pat }\nspec: { role: [ops] }'].join('\n---\n'));
+    const bad = await cluster.ctl(['create', '-f', join(dir, 'bad.yaml')]);
+    expect(bad.code).toBe(78);
+    expect(bad.stderr).toContain(`${join(dir, 'bad.yaml')} (document 5): the user is invalid:\n  spec.roles: write a list, like [access]\n  spec.role: unknown field`);
+    expect((await cluster.ctl(['get', 'roles'])).stdout).not.toMatch(/^ops\s/m);
+
+    writeFileSync(join(dir, 'all.yaml'), docs.join('\n---\n'));
+    const created = await cluster.ctl(['create', '-f', join(dir, 'all.yaml')]);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout).toMatch(/^role "ops" created\nuser "olga" created\n\n {2}https:\/\/\S+\/web\/invite\/\S+\n\n {2}send it to olga/);
+    expect(created.stdout).toMatch(/token "[0-9a-f]{12}" created\n\n {2}[A-Za-z0-9_-]{20,}\n\n {2}start an agent with --token=<it>/);
+    expect(created.stdout).toMatch(/lock "[0-9a-f-]{36}" created\n {2}role ops is locked until \S+: change freeze/);
+    expect((await cluster.ctl(['get', 'tokens'])).stdout).toMatch(/\bssh\b/);
+
+    // What get prints goes back in: edited here to add a role.
+    const shown = await cluster.ctl(['get', 'user', 'olga']);
+    expect(shown.stdout).toMatch(/^kind: user\nversion: v1\nmetadata:\n {2}name: olga\n/);
+    writeFileSync(join(dir, 'olga.yaml'), shown.stdout.replace('- ops', '- ops\n    - auditor'));
+    expect((await cluster.ctl(['create', '-f', join(dir, 'olga.yaml')])).stdout).toBe('user "olga" updated\n');
+    expect(JSON.parse((await cluster.ctl(['get', 'user', 'olga', '--format', 'json'])).stdout)).toMatchObject({ spec: { roles: ['ops', 'auditor'] } });
+
+    writeFileSync(join(dir, 'app.yaml'), 'kind: app\nversion: v1\nmetadata: { name: grafana }');
+    expect((await cluster.ctl(['create', '-f', join(dir, 'app.yaml')])).stderr).toContain("kind: app cannot be created from a file: apps are announced by agents; change it in its agent's configuration");
+  });
+
   it('warns when the profile directory is readable by other users', async () => {
     const p = cluster.person();
     chmodSync(p.home, 0o755);
