@@ -38,32 +38,35 @@ const duration = (min: number, max: number) =>
 const names = z.array(z.string().min(1), { error: 'write a list, like [access]' });
 
 /** A document's outer shape: `kind: K`, `version: v1`, metadata and spec. */
-function documentOf<K extends string, M extends z.ZodRawShape, S extends z.ZodRawShape>(kind: K, metadata: M, spec: S) {
+function documentOf<K extends string, M extends z.ZodType, S extends z.ZodRawShape>(kind: K, metadata: M, spec: S) {
   return z.strictObject({
     kind: z.literal(kind),
     version: z.literal('v1', { error: 'the only version is v1; write version: v1' }),
-    metadata: z.strictObject(metadata).prefault({}),
+    metadata,
     spec: z.strictObject(spec),
   });
 }
 
+/** Tokens and locks are named by the cluster (an id); a name given here is a note for people. */
+const unnamed = z.strictObject({ name: z.string().optional() }).optional();
+
 const userDocument = documentOf(
   'user',
   // created and created_by are what `ctl get user NAME` shows; they are taken as read-only.
-  { name: z.string({ error: 'name the user, like name: alice' }), created: z.string().optional(), created_by: z.string().optional() },
+  z.strictObject({ name: z.string({ error: 'name the user, like name: alice' }), created: z.string().optional(), created_by: z.string().optional() }, { error: 'write metadata: { name: NAME }' }),
   { roles: names, traits: z.record(z.string(), names).default({}) },
 );
 
 const tokenDocument = documentOf(
   'token',
-  { name: z.string().optional() },
+  unnamed,
   // What agents joining with the token may serve, as `ctl tokens add --type` takes it.
   { roles: names.min(1, 'list what agents joining with the token may serve, like [app, ssh]'), ttl: duration(60_000, 30 * 86_400_000).default(30 * 60_000) },
 );
 
 const lockDocument = documentOf(
   'lock',
-  { name: z.string().optional() },
+  unnamed,
   {
     target: z.union([z.strictObject({ user: z.string() }), z.strictObject({ role: z.string() }), z.strictObject({ agent: z.string() })], {
       error: 'write the target as { user: NAME }, { role: NAME } or { agent: NAME_OR_ID }',
