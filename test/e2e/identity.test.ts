@@ -259,7 +259,7 @@ describe.runIf(tools)('identity: users, login, certificates, locks, sessions, au
     const dir = tempDir();
     const docs = [
       'kind: role\nversion: v1\nmetadata: { name: ops }\nspec: { allow: { node_labels: { env: prod }, logins: [ops] } }',
-      'kind: user\nversion: v1\nmetadata: { name: olga }\nspec: { roles: [ops], traits: { logins: [ops] } }',
+      'kind: user\nversion: v1\nmetadata: { name: otto }\nspec: { roles: [ops], traits: { logins: [ops] } }',
       'kind: token\nversion: v1\nspec: { roles: [ssh], ttl: 10m }',
       'kind: lock\nversion: v1\nspec: { target: { role: ops }, message: change freeze, ttl: 1h }',
     ];
@@ -273,17 +273,17 @@ describe.runIf(tools)('identity: users, login, certificates, locks, sessions, au
     writeFileSync(join(dir, 'all.yaml'), docs.join('\n---\n'));
     const created = await cluster.ctl(['create', '-f', join(dir, 'all.yaml')]);
     expect(created.code, created.stderr).toBe(0);
-    expect(created.stdout).toMatch(/^role "ops" created\nuser "olga" created\n\n {2}https:\/\/\S+\/web\/invite\/\S+\n\n {2}send it to olga/);
+    expect(created.stdout).toMatch(/^role "ops" created\nuser "otto" created\n\n {2}https:\/\/\S+\/web\/invite\/\S+\n\n {2}send it to otto/);
     expect(created.stdout).toMatch(/token "[0-9a-f]{12}" created\n\n {2}[A-Za-z0-9_-]{20,}\n\n {2}start an agent with --token=<it>/);
     expect(created.stdout).toMatch(/lock "[0-9a-f-]{36}" created\n {2}role ops is locked until \S+: change freeze/);
     expect((await cluster.ctl(['get', 'tokens'])).stdout).toMatch(/\bssh\b/);
 
     // What get prints goes back in: edited here to add a role.
-    const shown = await cluster.ctl(['get', 'user', 'olga']);
-    expect(shown.stdout).toMatch(/^kind: user\nversion: v1\nmetadata:\n {2}name: olga\n/);
-    writeFileSync(join(dir, 'olga.yaml'), shown.stdout.replace('- ops', '- ops\n    - auditor'));
-    expect((await cluster.ctl(['create', '-f', join(dir, 'olga.yaml')])).stdout).toBe('user "olga" updated\n');
-    expect(JSON.parse((await cluster.ctl(['get', 'user', 'olga', '--format', 'json'])).stdout)).toMatchObject({ spec: { roles: ['ops', 'auditor'] } });
+    const shown = await cluster.ctl(['get', 'user', 'otto']);
+    expect(shown.stdout).toMatch(/^kind: user\nversion: v1\nmetadata:\n {2}name: otto\n/);
+    writeFileSync(join(dir, 'otto.yaml'), shown.stdout.replace('- ops', '- ops\n    - auditor'));
+    expect((await cluster.ctl(['create', '-f', join(dir, 'otto.yaml')])).stdout).toBe('user "otto" updated\n');
+    expect(JSON.parse((await cluster.ctl(['get', 'user', 'otto', '--format', 'json'])).stdout)).toMatchObject({ spec: { roles: ['ops', 'auditor'] } });
 
     writeFileSync(join(dir, 'app.yaml'), 'kind: app\nversion: v1\nmetadata: { name: grafana }');
     expect((await cluster.ctl(['create', '-f', join(dir, 'app.yaml')])).stderr).toContain("kind: app cannot be created from a file: apps are announced by agents; change it in its agent's configuration");
