@@ -115,6 +115,8 @@ describe('one decision for role rules and inline policies together', () => {
     reasons.forEach((reason, i) => expect(authorization.decision.reasons[i]).toMatch(reason));
     // One authorize line, and one audit event, for allow and deny alike.
     expect(p.lines.filter((l) => l.msg === 'authorize')).toMatchObject([{ user: 'alice', kind: 'route', resource: ROUTE.name, allow, reasons: authorization.decision.reasons }]);
+    // A grant's event is written with the next batch, a few milliseconds on; a refusal's before the answer.
+    if (allow) await new Promise((r) => setTimeout(r, 50));
     const [event] = await p.audit.query({ types: [allow ? 'access.granted' : 'access.denied'] });
     expect(event).toMatchObject({ user: 'alice', kind: 'route', resource: ROUTE.name, reasons: authorization.decision.reasons, via: 'certificate', ...(code ? { code_name: code } : {}) });
   });
@@ -232,6 +234,18 @@ describe('live grants', () => {
     const { revoked } = await held(p, caller);
     await p.web.end(secret);
     expect(await revoked).toBe('the web session of alice has ended');
+  });
+
+  it('decides again a grant whose decision a change overtook before it was held (a lock placed while the upstream was dialled)', async () => {
+    const p = await alice();
+    const caller = certificate('alice', ['dev-root']);
+    const authorization = await p.access.authorize({ caller, target: node, request: { login: 'root' }, clientAddr: '127.0.0.1', log: p.log });
+    expect(authorization.allowed).toBe(true);
+    await p.locks.create({ user: 'alice' }, { message: 'incident 43', createdBy: 'test' });
+    await eventually(() => p.lockWatcher.find({ username: 'alice', roles: [] }) !== undefined);
+    await new Promise((r) => setImmediate(r)); // the change's pass over the grants has run, and found none
+    const revoked = new Promise((resolve) => p.access.hold({ caller, target: node, request: { login: 'root' }, clientAddr: '127.0.0.1', revoke: resolve }, authorization.generation));
+    expect(await revoked).toBe('user alice is locked: incident 43');
   });
 
   it('revokes when the certificate expires', async () => {

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import type { AuditLog } from '../audit/audit-log.js';
+import { emitSoon, type AuditLog } from '../audit/audit-log.js';
 import { SESSION_EVENTS, type StreamedKind } from '../audit/events.js';
 import type { Authorizer } from '../auth/authorizer.js';
 import type { ErrorCode } from '../errors/codes.js';
@@ -34,6 +34,8 @@ export class Authorization {
     readonly decision: AccessDecision,
     /** The subject as it stands now; absent when there is no caller or its standing refused it. */
     readonly subject: Subject | undefined,
+    /** The live grants' generation when it was decided (Access.hold). */
+    readonly generation: number,
   ) {}
 
   get allowed(): boolean {
@@ -159,10 +161,11 @@ export class Access {
     const asked = { ...(request.login ? { login: request.login } : {}), ...(request.dbUser ? { db_user: request.dbUser } : {}), ...(request.dbName ? { db_name: request.dbName } : {}) };
     const user = subject?.username ?? caller?.username;
     input.log.info('authorize', { user, kind: target.kind, resource: target.name, ...asked, allow: decision.allow, reasons: decision.reasons, ...(decision.code ? { code: decision.code } : {}) });
-    // Refusals of callers without identity stay out of the audit log: anyone can make them, as many as they like.
+    // Refusals of callers without identity stay out of the audit log: anyone can make them, as many
+    // as they like. A grant is written in the next batch, a refusal before the client hears of it.
     if (decision.allow || caller) {
-      await this.deps.audit.emit({
-        event: decision.allow ? 'access.granted' : 'access.denied',
+      const event = {
+        event: decision.allow ? ('access.granted' as const) : ('access.denied' as const),
         user,
         remote_addr: input.clientAddr,
         kind: target.kind,
@@ -171,7 +174,9 @@ export class Access {
         reasons: decision.reasons,
         via: caller?.via ?? 'none',
         ...(decision.code ? { code_name: decision.code } : {}),
-      });
+      };
+      if (decision.allow) emitSoon(this.deps.audit, event, this.deps.log);
+      else await this.deps.audit.emit(event);
     }
     return authorization;
   }
@@ -196,7 +201,7 @@ export class Access {
     client.on('data', (d: Buffer) => (bytesUp += d.length));
     upstream.on('data', (d: Buffer) => (bytesDown += d.length));
     const base = { user: subject?.username, remote_addr: input.clientAddr, ...session.fields };
-    void this.deps.audit.emit({ event: events.start, ...base, via: input.caller?.via ?? 'none' });
+    emitSoon(this.deps.audit, { event: events.start, ...base, via: input.caller?.via ?? 'none' }, this.deps.log);
     const grant: Grant = {
       ...(input.caller ? { caller: input.caller } : {}),
       target: input.target,
@@ -209,7 +214,7 @@ export class Access {
         abortStream(client);
       },
     };
-    const release = this.hold(grant);
+    const release = this.hold(grant, authorization.generation);
     joinStreams(client, upstream, () => {
       release();
       void (async () => {
@@ -217,15 +222,24 @@ export class Access {
         // connection of a revoked certificate): decided once more, the end says why either way.
         revoked ??= await this.recheck(grant).catch(() => undefined);
         const stats: StreamStats = { bytesUp, bytesDown, durationMs: Math.round(performance.now() - started), ...(revoked ? { revoked } : {}) };
-        void this.deps.audit.emit({ event: events.end, ...base, bytes_up: bytesUp, bytes_down: bytesDown, duration_ms: stats.durationMs, reason: revoked ? `revoked: ${revoked}` : 'ended' });
+        emitSoon(this.deps.audit, { event: events.end, ...base, bytes_up: bytesUp, bytes_down: bytesDown, duration_ms: stats.durationMs, reason: revoked ? `revoked: ${revoked}` : 'ended' }, this.deps.log);
         session.onEnd?.(stats);
       })();
     });
   }
 
-  /** Keeps a grant live: it is decided again on every change and revoked the moment it no longer holds. Returns the release. */
-  hold(grant: Grant): () => void {
-    return this.grants.hold(grant);
+  /**
+   * Keeps a grant live: it is decided again on every change and revoked the moment it no longer
+   * holds. `decidedAt` (an Authorization's generation, or `generation` read before an await)
+   * makes it decided again at once if something changed since. Returns the release.
+   */
+  hold(grant: Grant, decidedAt?: number): () => void {
+    return this.grants.hold(grant, decidedAt);
+  }
+
+  /** Where the live grants are in their changes: read it before deciding, pass it to hold(). */
+  get generation(): number {
+    return this.grants.generation;
   }
 
   stop(): void {
@@ -233,11 +247,12 @@ export class Access {
   }
 
   private async evaluate(input: Omit<AuthorizeInput, 'log'>): Promise<Authorization> {
+    const generation = this.generation;
     const standing = input.caller ? await this.standing(input.caller) : undefined;
-    if (standing && !standing.ok) return new Authorization(input as AuthorizeInput, { allow: false, reasons: [standing.reason], code: standing.code }, undefined);
+    if (standing && !standing.ok) return new Authorization(input as AuthorizeInput, { allow: false, reasons: [standing.reason], code: standing.code }, undefined, generation);
     const subject = standing?.subject;
     const decision = decide({ ...(subject ? { subject, checker: this.deps.authorizer.checker(subject) } : {}), target: input.target, ...(input.request ? { request: input.request } : {}), sourceIp: input.clientAddr });
-    return new Authorization(input as AuthorizeInput, decision, subject);
+    return new Authorization(input as AuthorizeInput, decision, subject, generation);
   }
 
   /** Why an open grant no longer holds, or undefined while it does. */

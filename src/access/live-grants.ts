@@ -31,6 +31,8 @@ export class LiveGrants {
   private scheduled = false;
   private sweeping = false;
   private again = false;
+  /** Counts changes: a decision made before the latest change must be made again once held. */
+  private changes = 0;
 
   constructor(
     /** Why the grant no longer holds, or undefined while it does. */
@@ -42,15 +44,26 @@ export class LiveGrants {
     return this.grants.size;
   }
 
-  /** Holds a grant until it is revoked or released; returns the release. */
-  hold(grant: Grant): () => void {
+  /** The number of changes so far; a decision notes it, and hold() compares. */
+  get generation(): number {
+    return this.changes;
+  }
+
+  /**
+   * Holds a grant until it is revoked or released; returns the release. `decidedAt` is the
+   * generation its decision was made at: a change that came between the decision and now (while
+   * the upstream was dialled, say) found no grant to re-decide, so this one is decided again now.
+   */
+  hold(grant: Grant, decidedAt = this.changes): () => void {
     this.grants.set(grant, undefined);
     if (grant.caller) this.armExpiry(grant, grant.caller.expires.getTime());
+    if (decidedAt !== this.changes) void this.check(grant);
     return () => this.forget(grant);
   }
 
   /** Something a decision rests on changed: decide every grant again, soon. */
   changed(): void {
+    this.changes++;
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => {

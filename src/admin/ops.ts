@@ -11,7 +11,7 @@ import { newTotpSecret, totpUri } from '../auth/totp.js';
 import type { User } from '../auth/users.js';
 import type { WebSession } from '../auth/web-sessions.js';
 import { PosternError } from '../errors/postern-error.js';
-import type { Decision } from '../policy/access-checker.js';
+import { decide, type AccessDecision } from '../access/decide.js';
 import { parseRole, roleToYaml, type AdminResource, type Role } from '../policy/role.js';
 import { AGENT_KINDS, RESOURCE_KEYS, RESOURCE_KINDS, type AnnouncedKind, type AnnouncedResource, type ResourceKind } from '../resources/table.js';
 import type { AgentRecord } from '../tunnel/registry.js';
@@ -223,12 +223,14 @@ export const ADMIN_OPS = {
       labels: z.record(z.string(), z.string()).optional(),
       login: z.string().optional(),
     }),
-    async run(auth, args): Promise<Decision & { user: string; roles: string[]; resource: { kind: ResourceKind; name: string; labels: Record<string, string> } }> {
+    // The decision the access pipeline would make for the user as stored now (a route's inline
+    // policy lives in the proxy's config, and is not part of this explanation).
+    async run(auth, args): Promise<AccessDecision & { user: string; roles: string[]; resource: { kind: ResourceKind; name: string; labels: Record<string, string> } }> {
       const user = await auth.users.require(args.user);
       const labels = args.labels ?? (await onlineLabels(auth, args.kind, args.name));
       const resource = { kind: args.kind, name: args.name, labels };
-      const checker = await auth.checkerFor({ username: user.name, roles: user.roles, traits: user.traits });
-      const decision = checker.checkResource(resource, args.login ? { login: args.login } : {});
+      const subject = { username: user.name, roles: user.roles, traits: user.traits };
+      const decision = decide({ subject, checker: await auth.checkerFor(subject), target: resource, request: args.login ? { login: args.login } : {}, sourceIp: '' });
       return { ...decision, user: user.name, roles: user.roles, resource };
     },
   }),

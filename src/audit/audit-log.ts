@@ -1,5 +1,5 @@
 import { PosternError } from '../errors/postern-error.js';
-import { redact } from '../log/logger.js';
+import { redact, type Logger } from '../log/logger.js';
 import { AUDIT_EVENTS, isAuditEventType, type AuditEventType } from './events.js';
 
 export interface AuditEventInput {
@@ -67,6 +67,15 @@ export interface AuditLog {
 }
 
 export const DEFAULT_QUERY_LIMIT = 1000;
+
+/**
+ * Appends an event without waiting for it to be written (appends are batched a few milliseconds
+ * apart, which a connection being set up should not wait for); a failed write is logged, since
+ * nobody awaits it.
+ */
+export function emitSoon(audit: AuditLog, input: AuditEventInput, log: Logger): void {
+  audit.emit(input).catch((err: unknown) => log.error('writing an audit event failed', { err, event: input.event }));
+}
 
 /** Names the log sets itself; an input field of the same name is dropped. */
 const RESERVED = new Set(['event', 'code', 'time', 'uid', 'index']);

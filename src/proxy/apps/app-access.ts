@@ -131,7 +131,7 @@ export class AppAccess {
     const held = this.grants.get(key);
     if (held) {
       const standing = await this.deps.access.standing(identity);
-      if (standing.ok) return new Authorization(held.authorization.input, held.authorization.decision, standing.subject);
+      if (standing.ok) return new Authorization(held.authorization.input, held.authorization.decision, standing.subject, held.authorization.generation);
       this.letGo(key); // decided afresh below: refused, logged and audited
     }
     const target = { kind: 'app' as const, name: app.name, labels: app.labels };
@@ -142,7 +142,7 @@ export class AppAccess {
     const authorization = await this.deps.access.authorize({ caller: identity, target, current, clientAddr: conn.clientAddr.address, log });
     if (!authorization.allowed) return authorization;
     if (this.grants.size >= MAX_GRANTS) for (const key of [...this.grants.keys()]) this.letGo(key);
-    const release = this.deps.access.hold({ caller: identity, target, current, clientAddr: conn.clientAddr.address, revoke: () => this.grants.delete(key) });
+    const release = this.deps.access.hold({ caller: identity, target, current, clientAddr: conn.clientAddr.address, revoke: () => this.grants.delete(key) }, authorization.generation);
     this.grants.set(key, { authorization, release });
     return authorization;
   }

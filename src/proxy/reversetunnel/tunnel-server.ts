@@ -1,7 +1,7 @@
 import { connect, constants } from 'node:http2';
 import type { Access } from '../../access/access.js';
 import { callerFromIdentity } from '../../access/caller.js';
-import type { AuditLog } from '../../audit/audit-log.js';
+import { emitSoon, type AuditLog } from '../../audit/audit-log.js';
 import type { IdentityVerifier } from '../../auth/verifier.js';
 import { toPosternError } from '../../errors/postern-error.js';
 import type { ProtocolHandler, RoutedConnection } from '../router.js';
@@ -29,6 +29,7 @@ export class TunnelServer implements ProtocolHandler {
 
   private async serve(conn: RoutedConnection): Promise<void> {
     const remoteAddr = conn.clientAddr.address;
+    const decidedAt = this.access.generation;
     let identity;
     try {
       identity = this.verifier.verifySocket(conn.socket, 'host');
@@ -36,7 +37,7 @@ export class TunnelServer implements ProtocolHandler {
     } catch (err) {
       const e = toPosternError(err);
       conn.log.warn('refused an agent tunnel', { reason: e.message });
-      void this.audit.emit({ event: 'agent.refused', remote_addr: remoteAddr, reason: e.message, code_name: e.code });
+      emitSoon(this.audit, { event: 'agent.refused', remote_addr: remoteAddr, reason: e.message, code_name: e.code }, conn.log);
       refuse(conn, JSON.stringify(e.toJSON()));
       return;
     }
@@ -45,13 +46,13 @@ export class TunnelServer implements ProtocolHandler {
     const tunnel = new AgentTunnel(info, conn.socket, log, (t, changed) => void this.registry.update(t, changed));
     this.registry.add(tunnel);
     log.info('agent tunnel connected');
-    void this.audit.emit({ event: 'agent.connect', user: info.agentName, remote_addr: remoteAddr, agent_id: info.agentId, agent_name: info.agentName });
+    emitSoon(this.audit, { event: 'agent.connect', user: info.agentName, remote_addr: remoteAddr, agent_id: info.agentId, agent_name: info.agentName }, log);
 
-    const release = this.access.hold({ caller: callerFromIdentity(identity), clientAddr: remoteAddr, revoke: (reason) => tunnel.close(reason) });
+    const release = this.access.hold({ caller: callerFromIdentity(identity), clientAddr: remoteAddr, revoke: (reason) => tunnel.close(reason) }, decidedAt);
     tunnel.onClose((reason) => {
       release();
       log.info('agent tunnel closed', { reason });
-      void this.audit.emit({ event: 'agent.disconnect', user: info.agentName, remote_addr: remoteAddr, agent_id: info.agentId, agent_name: info.agentName, reason });
+      emitSoon(this.audit, { event: 'agent.disconnect', user: info.agentName, remote_addr: remoteAddr, agent_id: info.agentId, agent_name: info.agentName, reason }, log);
     });
   }
 }
