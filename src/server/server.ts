@@ -1,4 +1,4 @@
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { CLUSTER_KEYS } from '../auth/cluster-state.js';
 import type { PosternConfig } from '../config/schema.js';
 import { DiagServer } from '../diag/diag-server.js';
@@ -39,6 +39,15 @@ export async function startServer(config: PosternConfig, log: Logger): Promise<R
 
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics, prefix: 'postern_' });
+    const { access } = core;
+    new Gauge({
+      name: 'postern_access_grants',
+      help: 'Live grants the access layer decides again on every change: open sessions, agent tunnels, connections with certificates, held app decisions.',
+      registers: [metrics],
+      collect() {
+        this.set(access.held);
+      },
+    });
     const router = new Router();
     const { handlers, tunnels } = buildHandlers(core, config, { metrics, served: () => router.served(), log }, cleanups);
     for (const { id } of PROTOCOLS) {

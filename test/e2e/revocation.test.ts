@@ -35,11 +35,14 @@ describe.runIf(tools)('taking access away ends open sessions of every protocol w
   it.each(TRIGGERS)('%s', async (_what, trigger, refusal) => {
     const member = await fixture.person(`u${Math.random().toString(36).slice(2, 8)}`);
     const sessions = await member.open();
+    const heldBefore = await fixture.grantsHeld();
     const changed = await trigger(fixture, member);
     expect(changed.code, changed.stderr).toBe(0);
     const changedAt = Date.now(); // when the ctl command returned, as an administrator sees it
     const closed = await Promise.all(sessions.map((s) => s.closed));
     sessions.forEach((s, i) => expect(closed[i]!.at - changedAt, `${s.protocol} closed ${closed[i]!.at - changedAt} ms after the change (${closed[i]!.seen})`).toBeLessThan(1000));
+    // The proxy let go of them: its gauge of live grants fell by at least the four sessions.
+    expect(await fixture.grantsHeld()).toBeLessThanOrEqual(heldBefore - 4);
 
     // The next connection of every kind is refused; the command-line clients say why.
     const again = await member.tryAgain();

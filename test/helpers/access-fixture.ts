@@ -107,6 +107,14 @@ export class AccessFixture {
     return new Member(this, name, person, cookie, listenerPort, listener.out, { certificate: certExpires, session: sessionExpires });
   }
 
+  /** The proxy's gauge of live grants (sessions, tunnels, connections it re-decides on every change). */
+  async grantsHeld(): Promise<number> {
+    const r = await run('curl', ['-sS', `http://127.0.0.1:${this.cluster.server.diagPort}/metrics?name=postern_access_grants`]);
+    const value = /^postern_access_grants (\d+)$/m.exec(r.stdout)?.[1];
+    if (value === undefined) throw new Error(`no postern_access_grants in: ${r.stdout}`);
+    return Number(value);
+  }
+
   chatUrl(path: string): string {
     return `https://chat.postern.localhost:${this.cluster.server.proxyPort}${path}`;
   }
