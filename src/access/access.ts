@@ -54,7 +54,7 @@ export class Authorization {
   error(mayNot = `may not reach ${describe(this.input.target, this.input.request)}`): PosternError {
     const code: ErrorCode = this.decision.code ?? 'ACCESS_DENIED';
     const reasons = this.decision.reasons.join('; ');
-    const fix = FIXES[code];
+    const fix = FIXES[code] ?? '';
     if (code !== 'ACCESS_DENIED' && code !== 'MFA_REQUIRED' && code !== 'UNAUTHENTICATED') return new PosternError(code, `access refused: ${reasons}${fix}`);
     if (code === 'UNAUTHENTICATED' && !this.input.caller) return new PosternError(code, `sign in to reach ${describe(this.input.target)}: ${reasons}`);
     return new PosternError(code, `${this.who} ${mayNot}: ${reasons}${fix}`);
@@ -151,6 +151,18 @@ export class Access {
   /** The decision without logging or auditing it: for lists and previews, never to let a connection through. */
   async check(input: Omit<AuthorizeInput, 'log'>): Promise<AccessDecision> {
     return (await this.evaluate(input)).decision;
+  }
+
+  /**
+   * For a handler that must look its target up before it can decide (a node, an app behind an
+   * agent): a caller that does not stand (locked, removed, expired) is refused first, logged and
+   * audited like any refusal, before anything about the target is looked up or told. Undefined
+   * when the caller stands.
+   */
+  async gate(input: Omit<AuthorizeInput, 'target'> & { target: Pick<AccessTarget, 'kind' | 'name'> }): Promise<Authorization | undefined> {
+    const standing = input.caller ? await this.standing(input.caller) : undefined;
+    if (!standing || standing.ok) return undefined;
+    return this.authorize({ ...input, target: { ...input.target, labels: {} } });
   }
 
   /** Decides a connection or request, logs the decision and audits it. */

@@ -103,14 +103,19 @@ export class LiveGrants {
     }
     if (reason === undefined || !this.grants.has(grant)) return;
     this.forget(grant);
-    grant.revoke(reason);
+    try {
+      grant.revoke(reason);
+    } catch (err) {
+      this.log.error('revoking a grant failed', { err, reason });
+    }
   }
 
   private armExpiry(grant: Grant, at: number): void {
     const delay = Math.max(0, at - Date.now());
     const timer = setTimeout(() => {
       if (!this.grants.has(grant)) return;
-      if (delay > MAX_TIMER_MS) this.armExpiry(grant, at);
+      // Timers may fire a millisecond early: until the credential has expired, wait again.
+      if (Date.now() < at) this.armExpiry(grant, at);
       else void this.check(grant);
     }, Math.min(delay, MAX_TIMER_MS)).unref();
     this.grants.set(grant, timer);

@@ -17,7 +17,8 @@ export type Standing = { ok: true; subject: Subject } | { ok: false; code: Error
  * - a person must still exist: decisions use the user as stored now, so a removed user, or a
  *   role taken away, grants nothing, whatever a certificate says. A certificate can only
  *   narrow: its roles and trait values count only where the user still has them;
- * - the web or app session a credential came from must still be alive.
+ * - the web or app session a credential came from must still be alive;
+ * - a user left with no roles has no access at all (`ctl users update NAME --roles=`).
  * Reads are from memory (copies kept current by storage watches), with storage as the fallback
  * for a user the copy has not seen yet.
  */
@@ -46,7 +47,13 @@ export class Standings {
     for (const ref of caller.sessions ?? []) {
       if (!(await this.sessions.alive(ref))) return { ok: false, code: 'UNAUTHENTICATED', reason: `${ref.kind === 'web' ? 'the web session' : 'the app session'} of ${caller.username} has ended` };
     }
-    return { ok: true, subject: this.narrow(caller, user) };
+    const subject = this.narrow(caller, user);
+    // No roles, no access: not even a route whose policy lets any signed-in user in.
+    if (subject.roles.length === 0) {
+      const reason = user.roles.length === 0 ? `user ${user.name} has no roles` : `the roles ${credentialOf(caller)} names (${caller.roles.join(', ') || 'none'}) are no longer ${user.name}'s; log in again for the roles ${user.name} has now`;
+      return { ok: false, code: 'ACCESS_DENIED', reason };
+    }
+    return { ok: true, subject };
   }
 
   private narrow(caller: Caller, user: User): Subject {

@@ -314,24 +314,34 @@ export interface PreparedOp {
   run(auth: AuthService, actor: Actor): Promise<unknown>;
 }
 
-/** Checks an op's unchecked JSON arguments (from the wire or the CLI). */
-export function prepareOp(name: string, rawArgs: unknown): PreparedOp {
-  const o = opByName(name);
-  const parsed = (o.args as z.ZodType).safeParse(rawArgs ?? {});
+/** What the caller's admin rules must allow; throws when they do not. */
+export type Permit = (resource: AdminResource, verb: Verb) => Promise<void>;
+
+/**
+ * Checks an op's unchecked JSON arguments (from the wire or the CLI), asking `permit` first: for
+ * an op whose resource is fixed, before the arguments are read, so a caller without the right
+ * learns nothing from how they are checked.
+ */
+export async function prepareOp(name: string, rawArgs: unknown, permit: Permit = async () => {}): Promise<PreparedOp> {
+  const alias = LIST_ALIASES[name];
+  const o = opByName(alias ? 'resources.ls' : name);
+  if (typeof o.resource === 'string') await permit(o.resource, o.verb);
+  const parsed = (o.args as z.ZodType).safeParse(alias ? { kind: alias } : (rawArgs ?? {}));
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new PosternError('BAD_REQUEST', `${name}: ${issue.path.join('.') || 'arguments'}: ${issue.message}`);
   }
-  return {
-    resource: typeof o.resource === 'function' ? o.resource(parsed.data) : o.resource,
-    verb: o.verb,
-    run: (auth, actor) => (o.run as (a: AuthService, args: unknown, actor: Actor) => Promise<unknown>)(auth, parsed.data, actor),
-  };
+  const resource = typeof o.resource === 'function' ? o.resource(parsed.data) : o.resource;
+  if (typeof o.resource === 'function') await permit(resource, o.verb);
+  return { resource, verb: o.verb, run: (auth, actor) => (o.run as (a: AuthService, args: unknown, actor: Actor) => Promise<unknown>)(auth, parsed.data, actor) };
 }
 
+/** The list ops `postern ctl` of earlier versions sends (`apps.ls`, …), for the kinds agents announce: resources.ls now. */
+const LIST_ALIASES: Record<string, AnnouncedKind> = Object.fromEntries(AGENT_KINDS.map((row) => [`${row.plural}.ls`, row.kind]));
+
 /** Runs an op by name with unchecked JSON arguments, as the administrator (ctl on the server host). */
-export function runOp(auth: AuthService, name: string, rawArgs: unknown, actor: Actor): Promise<unknown> {
-  return prepareOp(name, rawArgs).run(auth, actor);
+export async function runOp(auth: AuthService, name: string, rawArgs: unknown, actor: Actor): Promise<unknown> {
+  return (await prepareOp(name, rawArgs)).run(auth, actor);
 }
 
 export function opByName(name: string): Op<z.ZodType, unknown> {

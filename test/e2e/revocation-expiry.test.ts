@@ -23,8 +23,8 @@ describe.runIf(tools)('an expiring credential ends open sessions of every protoc
     const sessions = await member.open();
     const closed = await Promise.all(sessions.map((s) => s.closed));
     sessions.forEach((s, i) => {
-      // The WebSocket lives on the browser's session; the others on the login certificate.
-      const expiry = s.protocol === 'app WebSocket' ? member.expires.session : member.expires.certificate;
+      // The app's WebSocket and HTTP stream live on the browser's session; the others on the login certificate.
+      const expiry = s.protocol.startsWith('app ') ? member.expires.session : member.expires.certificate;
       const after = closed[i]!.at - expiry;
       expect(after, `${s.protocol} closed ${after} ms after its credential expired (${closed[i]!.seen})`).toBeGreaterThanOrEqual(-100);
       expect(after, `${s.protocol} closed ${after} ms after its credential expired (${closed[i]!.seen})`).toBeLessThan(1000);
@@ -35,10 +35,11 @@ describe.runIf(tools)('an expiring credential ends open sessions of every protoc
     const curl = await run('curl', ['-sS', '--proxy', `https://postern.localhost:${fixture.cluster.server.proxyPort}`, '--proxy-cacert', fixture.caFile, '--proxy-cert', join(profile, 'cert.pem'), '--proxy-key', join(profile, 'key.pem'), '--proxytunnel', '--max-time', '5', '-v', 'telnet://echo.example.com:7']);
     expect(curl.stderr).toMatch(/< HTTP\/1\.1 401 Unauthorized/);
     // (`postern tcp` itself would not present an expired certificate: it would offer to sign in.)
-    const again = await member.tryAgain(['SSH session', 'TCP app', 'app WebSocket']);
+    const again = await member.tryAgain(['SSH session', 'TCP app', 'app WebSocket', 'app HTTP stream']);
     expect(again['SSH session']).toMatch(/^exit 77: .*expired at .*run `postern login`/);
     expect(again['TCP app']).toMatch(/^refused; the listener said: .*expired/);
     expect(again['app WebSocket']).toMatch(/^HTTP 401: /);
+    expect(again['app HTTP stream']).toBe('HTTP 401');
 
     const audit = await fixture.cluster.ctl(['audit', 'ls', '--format', 'json', '--user', 'xavier', '--type', 'route.tunnel.end', '--type', 'ssh.session.end', '--type', 'app.connection.end']);
     const ends = audit.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; reason: string });

@@ -41,7 +41,7 @@ describe.runIf(tools)('taking access away ends open sessions of every protocol w
     const changedAt = Date.now(); // when the ctl command returned, as an administrator sees it
     const closed = await Promise.all(sessions.map((s) => s.closed));
     sessions.forEach((s, i) => expect(closed[i]!.at - changedAt, `${s.protocol} closed ${closed[i]!.at - changedAt} ms after the change (${closed[i]!.seen})`).toBeLessThan(1000));
-    // The proxy let go of them: its gauge of live grants fell by at least the four sessions.
+    // The proxy let go of them: its gauge of live grants fell by at least the four relayed sessions.
     expect(await fixture.grantsHeld()).toBeLessThanOrEqual(heldBefore - 4);
 
     // The next connection of every kind is refused; the command-line clients say why.
@@ -53,6 +53,8 @@ describe.runIf(tools)('taking access away ends open sessions of every protocol w
     expect(again['TCP app']).toMatch(/^refused; the listener said: .*/);
     expect(again['TCP app']).toMatch(refusal);
     expect(again['app WebSocket']).toMatch(/^HTTP 40[13]: /);
+    expect(again['app HTTP stream']).toMatch(/^HTTP 40[13]$/);
+    for (const said of Object.values(again)) expect(said).not.toMatch(/undefined/);
 
     // Every closed session is in the audit log with why it was closed, and so are the refusals.
     const audit = await fixture.cluster.ctl(['audit', 'ls', '--format', 'json', '--user', member.name, '--type', 'route.tunnel.end', '--type', 'ssh.session.end', '--type', 'app.connection.end', '--type', 'access.denied']);
@@ -74,7 +76,7 @@ describe.runIf(tools)('taking access away ends open sessions of every protocol w
     expect((await through(allowed)).stdout).toBe('ping\n');
     const refused = await through(denying);
     expect(refused.code).toBe(77);
-    expect(refused.stderr).toContain('refused (HTTP 403, access_denied): victor may not reach vault.example.com:7: role role-victor denies route "vault.example.com:7": deny route_labels env=secret matches (env: secret)');
+    expect(refused.stderr).toContain('refused (HTTP 403, access_denied): victor may not reach vault.example.com:7: role role-victor denies route "vault.example.com:7": deny route_labels env=secret matches (env: secret)\n');
     const audit = await fixture.cluster.ctl(['audit', 'ls', '--format', 'json', '--user', 'victor', '--type', 'access.denied']);
     expect(JSON.parse(audit.stdout.trim().split('\n').at(-1)!)).toMatchObject({ kind: 'route', resource: 'vault.example.com:7', code_name: 'ACCESS_DENIED', reasons: [expect.stringMatching(/^role role-victor denies route/)] });
   });

@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -16,7 +18,7 @@ import { TestApp } from './test-app.js';
 export const PASSWORD = 'correct horse battery staple';
 
 /** The protocols whose open sessions the access layer must end: one of each per person. */
-export const PROTOCOLS = ['CONNECT route', 'SSH session', 'TCP app', 'app WebSocket'] as const;
+export const PROTOCOLS = ['CONNECT route', 'SSH session', 'TCP app', 'app WebSocket', 'app HTTP stream'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
 
 /** An open session and how it ended: when (epoch ms) and what the client saw. */
@@ -147,7 +149,7 @@ export class Member {
 
   /** Opens one session of each kind and waits until bytes flow in each. */
   async open(): Promise<OpenSession[]> {
-    return Promise.all([this.route(), this.ssh(), this.tcpApp(), this.webSocket()]);
+    return Promise.all([this.route(), this.ssh(), this.tcpApp(), this.webSocket(), this.httpStream()]);
   }
 
   /** One new connection of each kind (or of those given); what each client got back. */
@@ -157,6 +159,7 @@ export class Member {
       'SSH session': () => this.person.run(['ssh', 'root@web-1', 'echo in']).then(described),
       'TCP app': () => this.tcpExchange(),
       'app WebSocket': () => this.wsOutcome(),
+      'app HTTP stream': () => this.httpOutcome(),
     };
     return Object.fromEntries(await Promise.all(protocols.map(async (p) => [p, await attempts[p]()] as const)));
   }
@@ -193,6 +196,28 @@ export class Member {
       protocol: 'app WebSocket',
       closed: new Promise((resolve) => ws.once('close', (code: number) => resolve({ at: Date.now(), seen: `closed with ${code}` }))),
     };
+  }
+
+  private async httpStream(): Promise<OpenSession> {
+    const req = this.appRequest('/stream');
+    const res = (await once(req, 'response')) as [IncomingMessage];
+    let seen = '';
+    res[0].on('data', (d: Buffer) => (seen += d));
+    await eventually(() => (seen.includes('tick') ? true : undefined), () => `no ticks from the stream: ${seen}`);
+    return { protocol: 'app HTTP stream', closed: new Promise((resolve) => res[0].once('close', () => resolve({ at: Date.now(), seen: `closed after ${seen.length} bytes` }))) };
+  }
+
+  private async httpOutcome(): Promise<string> {
+    const [res] = (await once(this.appRequest('/stream'), 'response')) as [IncomingMessage];
+    res.destroy();
+    return `HTTP ${res.statusCode}`;
+  }
+
+  /** A request to the chat app with the person's app session cookie, as their browser's script would send it. */
+  private appRequest(path: string): ClientRequest {
+    const req = httpsGet(this.fixture.chatUrl(path), { ca: readFileSync(this.fixture.caFile), headers: { cookie: `__Host-postern_app=${this.appCookie}` }, lookup: lookup as never });
+    req.on('error', () => {});
+    return req;
   }
 
   private ws(): WebSocket {

@@ -16,6 +16,7 @@ import { lookup } from '../../src/net/localhost.js';
  * - `/redirect` a redirect to the app's own internal address
  * - `/body` (POST) the length and SHA-256 of the body, read as a stream
  * - `/ws` a WebSocket echo
+ * - `/stream` a response that never ends: a line every 100 ms (as server-sent events would)
  */
 export class TestApp {
   private constructor(
@@ -48,6 +49,10 @@ export class TestApp {
           length += chunk.length;
         }
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ length, sha256: hash.digest('hex') }));
+      } else if (req.url === '/stream') {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const timer = setInterval(() => res.write('data: tick\n\n'), 100);
+        res.once('close', () => clearInterval(timer));
       } else if (req.url === '/whoami') {
         res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': 'app_own=1; Path=/' }).end(JSON.stringify({ claims, headers: req.headers }));
       } else {

@@ -16,7 +16,7 @@ import { cookie } from '../web/body.js';
 import { html, page } from '../web/html.js';
 import { redirect, sendHtml, sendJson, wantsHtml } from '../web/respond.js';
 import type { WebAuthenticator } from '../web/principal.js';
-import type { WebRequest } from '../web/http.js';
+import type { WebRequest, WebResponse } from '../web/http.js';
 import type { WebContext } from '../web/web-handler.js';
 import { offlinePage, type App, type AppCatalog } from './app-catalog.js';
 import type { AppForwarder } from './forwarder.js';
@@ -67,7 +67,9 @@ export class AppAccess {
    * goes through without deciding again, and any change that takes the access away (a lock, a
    * role, the user, the session) revokes it, so the next request is decided (and refused) anew.
    */
-  private readonly grants = new Map<string, { authorization: Authorization; release: () => void }>();
+  private readonly grants = new Map<string, HeldGrant>();
+  /** Decisions being made, so that a browser's first requests, sent together, share one. */
+  private readonly deciding = new Map<string, Promise<Authorization>>();
 
   constructor(private readonly deps: AppAccessDeps) {}
 
@@ -99,9 +101,13 @@ export class AppAccess {
       return sendPage(ctx, status, body);
     }
     const authorization = await this.authorize(identity, app, ctx.conn, ctx.log);
-    if (!authorization.allowed) return sendPage(ctx, 403, deniedPage(authorization.who, name, authorization.decision.reasons, this.deps.catalog.proxyUrl));
+    if (!authorization.allowed) return this.refused(ctx, name, identity, authorization);
     // HTTP to a TCP service would reach it as garbage: say how to connect instead.
     if (app.type === 'tcp') return sendPage(ctx, 400, tcpAppPage(name, this.deps.catalog.proxyUrl));
+    // A response still streaming (server-sent events, a long download) ends with the access it was granted on.
+    const inFlight = this.grants.get(grantKey(identity, app))?.responses;
+    inFlight?.add(ctx.res);
+    ctx.res.once('close', () => inFlight?.delete(ctx.res));
     await this.forward(ctx, app, identity, authorization.subject!);
   }
 
@@ -123,17 +129,44 @@ export class AppAccess {
   }
 
   /**
+   * A refusal, as the browser should see it: a session that has ended goes back through sign-in,
+   * a role that does not allow the app gets the page that says which and what to ask for, and a
+   * lock or an expired certificate the error itself.
+   */
+  private refused(ctx: WebContext, name: string, identity: AppCaller, authorization: Authorization): void {
+    const code = authorization.decision.code;
+    if (code === 'UNAUTHENTICATED' && identity.session) {
+      this.identities.delete(identity.session.secret);
+      return this.startLaunch(ctx, name);
+    }
+    if (code === 'ACCESS_DENIED' || code === 'MFA_REQUIRED') return sendPage(ctx, 403, deniedPage(authorization.who, name, authorization.decision.reasons, this.deps.catalog.proxyUrl));
+    throw authorization.error();
+  }
+
+  /**
    * The caller's held grant for the app (with the caller as it stands now: the assertion carries
-   * the user's current roles), or a fresh decision, logged and audited, that is held when it allows.
+   * the user's current roles), or a fresh decision, logged and audited, that is held when it
+   * allows. Either way, returned with this request's own client address and logger.
    */
   private async authorize(identity: AppCaller, app: App, conn: RoutedConnection, log: Logger): Promise<Authorization> {
-    const key = `${identity.key}\0${app.name}\0${announcementKey(app.announced)}`;
+    const key = grantKey(identity, app);
+    const here = (a: Authorization, subject = a.subject) => new Authorization({ ...a.input, caller: identity, clientAddr: conn.clientAddr.address, log }, a.decision, subject, a.generation);
     const held = this.grants.get(key);
     if (held) {
       const standing = await this.deps.access.standing(identity);
-      if (standing.ok) return new Authorization(held.authorization.input, held.authorization.decision, standing.subject, held.authorization.generation);
+      if (standing.ok) return here(held.authorization, standing.subject);
       this.letGo(key); // decided afresh below: refused, logged and audited
     }
+    let deciding = this.deciding.get(key);
+    if (!deciding) {
+      deciding = this.decide(key, identity, app, conn, log).finally(() => this.deciding.delete(key));
+      this.deciding.set(key, deciding);
+    }
+    return here(await deciding);
+  }
+
+  /** Decides (logged and audited) and, when allowed, holds the decision as a live grant under `key`. */
+  private async decide(key: string, identity: AppCaller, app: App, conn: RoutedConnection, log: Logger): Promise<Authorization> {
     const target = { kind: 'app' as const, name: app.name, labels: app.labels };
     const current = () => {
       const now = this.deps.catalog.get(app.name);
@@ -141,9 +174,23 @@ export class AppAccess {
     };
     const authorization = await this.deps.access.authorize({ caller: identity, target, current, clientAddr: conn.clientAddr.address, log });
     if (!authorization.allowed) return authorization;
-    if (this.grants.size >= MAX_GRANTS) for (const key of [...this.grants.keys()]) this.letGo(key);
-    const release = this.deps.access.hold({ caller: identity, target, current, clientAddr: conn.clientAddr.address, revoke: () => this.grants.delete(key) }, authorization.generation);
-    this.grants.set(key, { authorization, release });
+    if (this.grants.size >= MAX_GRANTS) for (const old of [...this.grants.keys()]) this.letGo(old);
+    const entry: HeldGrant = { authorization, release: () => {}, responses: new Set() };
+    entry.release = this.deps.access.hold(
+      {
+        caller: identity,
+        target,
+        current,
+        clientAddr: conn.clientAddr.address,
+        revoke: () => {
+          if (this.grants.get(key) === entry) this.grants.delete(key);
+          for (const res of entry.responses) res.destroy();
+        },
+      },
+      authorization.generation,
+    );
+    this.letGo(key);
+    this.grants.set(key, entry);
     return authorization;
   }
 
@@ -186,7 +233,7 @@ export class AppAccess {
     const cert = this.deps.authn.certificatePrincipal(conn);
     if (cert) {
       checkRouteScope(cert.route, { kind: 'app', name: appName });
-      return { ...cert, via: 'certificate', key: `cert:${cert.username}:${cert.expires.getTime()}` };
+      return { ...cert, via: 'certificate', key: `cert:${cert.fingerprint}` };
     }
     const secret = cookie(req.headers, APP_SESSION_COOKIE);
     if (!secret) return undefined;
@@ -278,6 +325,18 @@ export class AppAccess {
       { 'set-cookie': `${APP_SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0` },
     );
   }
+}
+
+/** An allowed decision for one caller and app, held live, and the responses in flight on it. */
+interface HeldGrant {
+  authorization: Authorization;
+  release: () => void;
+  responses: Set<WebResponse>;
+}
+
+/** Held decisions are per caller, app, and what the app's agent announced (its labels decide). */
+function grantKey(identity: AppCaller, app: App): string {
+  return `${identity.key}\0${app.name}\0${announcementKey(app.announced)}`;
 }
 
 /**

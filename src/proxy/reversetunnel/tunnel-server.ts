@@ -24,7 +24,10 @@ export class TunnelServer implements ProtocolHandler {
   ) {}
 
   handle(conn: RoutedConnection): void {
-    void this.serve(conn);
+    this.serve(conn).catch((err: unknown) => {
+      conn.log.error('serving an agent tunnel failed', { err });
+      conn.socket.destroy();
+    });
   }
 
   private async serve(conn: RoutedConnection): Promise<void> {

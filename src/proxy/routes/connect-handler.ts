@@ -88,7 +88,7 @@ export class ConnectHandler {
   private refuse(req: ConnectRequest, log: Logger, err: PosternError, principal: Principal | undefined): void {
     const signIn = !principal && err.code === 'UNAUTHENTICATED';
     const redirect = signIn && acceptsHtml(req.headers);
-    accessLog(log, { status: signIn ? (redirect ? 302 : 401) : err.status, details: signIn ? 'unauthenticated' : 'denied' });
+    accessLog(log, { status: signIn ? (redirect ? 302 : 401) : err.status, details: signIn ? 'unauthenticated' : err.code.toLowerCase() });
     if (redirect) return req.redirect(this.deps.loginUrl);
     if (signIn) return req.refuse(new PosternError('UNAUTHENTICATED', `${err.message} (postern tcp signs you in through a browser, or --device on machines without one)`));
     req.refuse(err);

@@ -37,8 +37,10 @@ export class SshHandler implements ProtocolHandler {
     const login = String(request.login ?? '');
     const publicKey = String(request.public_key ?? '');
     if (!LOGIN.test(login)) throw new PosternError('BAD_REQUEST', `"${login}" is not a login name`);
-    const resource = await nodes.online(node);
     const caller = callerFromIdentity(identity);
+    const refused = await access.gate({ caller, target: { kind: 'node', name: node }, request: { login }, clientAddr: conn.clientAddr.address, log: conn.log });
+    if (refused) throw refused.error(`may not log in to ${node} as ${login}`);
+    const resource = await nodes.online(node);
     const authorization = await access.authorize({
       caller,
       target: { kind: 'node', name: node, labels: resource.labels },

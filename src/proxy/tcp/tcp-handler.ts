@@ -29,9 +29,12 @@ export class TcpHandler implements ProtocolHandler {
     const { verifier, access, tunnels } = this.deps;
     const name = this.appName(conn.servername);
     const identity = verifier.verifySocket(conn.socket, 'user', { kind: 'app', name });
+    const caller = callerFromIdentity(identity);
+    const refused = await access.gate({ caller, target: { kind: 'app', name }, clientAddr: conn.clientAddr.address, log: conn.log });
+    if (refused) throw refused.error();
     const resource = tunnels.resolve('app', name);
     const authorization = await access.authorize({
-      caller: callerFromIdentity(identity),
+      caller,
       target: { kind: 'app', name, labels: resource.labels },
       current: () => {
         const now = tunnels.find('app', name);

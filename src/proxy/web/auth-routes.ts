@@ -81,12 +81,13 @@ export function registerAuthRoutes(web: WebHandler, auth: AuthService, authn: We
   // removed or demoted editor loses admin rights at once, not when the certificate expires.
   web.route('POST', '/webapi/admin/*', async (ctx) => {
     const p = await authn.principal(ctx);
-    const op = prepareOp(ctx.rest, await readJson(ctx.req));
-    const decision = (await access.view(p)).checker.checkRule(op.resource, op.verb);
-    if (!decision.allow) {
-      await auth.emit({ event: 'access.denied', user: p.username, remote_addr: ctx.conn.clientAddr.address, kind: 'admin', resource: `${op.resource}:${op.verb}`, reasons: decision.reasons });
-      throw new PosternError('ACCESS_DENIED', `${p.username} may not ${op.verb} ${op.resource}s: ${decision.reasons.join('; ')}`);
-    }
+    const { checker } = await access.view(p);
+    const op = await prepareOp(ctx.rest, await readJson(ctx.req), async (resource, verb) => {
+      const decision = checker.checkRule(resource, verb);
+      if (decision.allow) return;
+      await auth.emit({ event: 'access.denied', user: p.username, remote_addr: ctx.conn.clientAddr.address, kind: 'admin', resource: `${resource}:${verb}`, reasons: decision.reasons });
+      throw new PosternError('ACCESS_DENIED', `${p.username} may not ${verb} ${resource}s: ${decision.reasons.join('; ')}`);
+    });
     const result = await op.run(auth, { name: p.username, remoteAddr: ctx.conn.clientAddr.address });
     sendJson<AdminResponse>(ctx.res, 200, { result });
   });

@@ -19,6 +19,8 @@ export interface Principal extends Caller {
   sessionSecret?: string;
   /** A token from `postern tcp`'s browser or device login: it opens TCP tunnels, and is no login for the API. */
   tunnelsOnly?: boolean;
+  /** The client certificate's SHA-256 fingerprint, for a principal that presented one. */
+  fingerprint?: string;
 }
 
 const VERIFIED = Symbol('postern.verified');
@@ -69,8 +71,9 @@ export class WebAuthenticator {
   certificatePrincipal(conn: VerifiedConn): Principal | undefined {
     if (conn[VERIFIED]) return conn[VERIFIED];
     const socket: TLSSocket = conn.socket;
-    if (!socket.getPeerX509Certificate()) return undefined;
-    const principal = callerFromIdentity(this.verifier.verifyPeer(socket, 'user')) as Principal;
+    const presented = socket.getPeerX509Certificate();
+    if (!presented) return undefined;
+    const principal: Principal = { ...callerFromIdentity(this.verifier.verify(presented, 'user')), via: 'certificate', fingerprint: presented.fingerprint256 };
     conn[VERIFIED] = principal;
     const release = this.access.hold({
       caller: principal,
@@ -80,7 +83,8 @@ export class WebAuthenticator {
         abortStream(socket);
       },
     });
-    socket.once('close', release);
+    if (socket.destroyed) release();
+    else socket.once('close', release);
     return principal;
   }
 
