@@ -183,6 +183,46 @@ describe('the caller as it stands now', () => {
     expect((await p.access.check({ caller: certificate('alice', []), target: open, clientAddr: '127.0.0.1' })).reasons).toEqual(['user alice has no roles']);
   });
 
+  it('refuses a certificate narrowed to one app anywhere else, through the same decision and audit', async () => {
+    const p = await pipeline();
+    await p.user('alice', ['access']);
+    const caller: Caller = { ...certificate('alice', ['access']), route: { kind: 'app', name: 'grafana' } };
+    expect((await p.access.check({ caller, target: app, clientAddr: '127.0.0.1' })).allow).toBe(true);
+    const elsewhere = await p.access.authorize({ caller, target: { kind: 'app', name: 'redis', labels: {} }, clientAddr: '127.0.0.1', log: p.log });
+    expect(elsewhere.decision).toEqual({ allow: false, code: 'ACCESS_DENIED', reasons: ['this certificate is only for app "grafana", not app "redis"; use your login certificate (`postern login`) for anything else'] });
+    expect((await p.access.check({ caller, target: ROUTE, clientAddr: '127.0.0.1' })).allow).toBe(false);
+    expect(await p.audit.query({ types: ['access.denied'] })).toMatchObject([{ user: 'alice', resource: 'redis', code_name: 'ACCESS_DENIED' }]);
+  });
+
+  it("audits a refused caller of the proxy's API with the request it made", async () => {
+    const p = await pipeline();
+    await p.users.create({ name: 'alice', roles: ['access'], traits: {}, created_by: 'test' });
+    await p.users.remove('alice');
+    await expect(p.access.admit(certificate('alice', ['access']), { what: 'GET /webapi/apps', clientAddr: '10.0.0.7', log: p.log })).rejects.toThrow('access refused: user alice no longer exists; log in again');
+    expect(await p.audit.query({ types: ['access.denied'] })).toMatchObject([{ user: 'alice', remote_addr: '10.0.0.7', kind: 'api', resource: 'GET /webapi/apps', code_name: 'UNAUTHENTICATED' }]);
+  });
+
+  it('looks a target up only once the caller stands, so a locked user learns nothing of it', async () => {
+    const p = await pipeline();
+    await p.user('alice', ['access']);
+    await p.locks.create({ user: 'alice' }, { message: 'incident 44', createdBy: 'test' });
+    await eventually(() => p.lockWatcher.find({ username: 'alice', roles: [] }) !== undefined);
+    let looked = false;
+    const refused = await p.access.authorizeLookup({
+      caller: certificate('alice', ['access']),
+      target: { kind: 'node', name: 'web-9' },
+      find: () => {
+        looked = true;
+        return Promise.reject(new Error('there is no node "web-9"'));
+      },
+      clientAddr: '127.0.0.1',
+      log: p.log,
+    });
+    expect(looked).toBe(false);
+    expect(refused.decision).toEqual({ allow: false, code: 'LOCKED', reasons: ['user alice is locked: incident 44'] });
+    expect(await p.audit.query({ types: ['access.denied'] })).toMatchObject([{ user: 'alice', kind: 'node', resource: 'web-9', code_name: 'LOCKED' }]);
+  });
+
   it('refuses access where a role requires a second factor, naming the option', async () => {
     const p = await pipeline();
     await p.role('strict', '{ "options": { "require_mfa": true }, "allow": { "app_labels": { "*": "*" } } }');

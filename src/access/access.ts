@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import { emitSoon, type AuditLog } from '../audit/audit-log.js';
 import { SESSION_EVENTS, type StreamedKind } from '../audit/events.js';
 import type { Authorizer } from '../auth/authorizer.js';
+import { routeScopeProblem } from '../auth/verifier.js';
 import type { ErrorCode } from '../errors/codes.js';
 import { PosternError } from '../errors/postern-error.js';
 import type { Logger } from '../log/logger.js';
@@ -54,12 +55,19 @@ export class Authorization {
   error(mayNot = `may not reach ${describe(this.input.target, this.input.request)}`): PosternError {
     const code: ErrorCode = this.decision.code ?? 'ACCESS_DENIED';
     const reasons = this.decision.reasons.join('; ');
-    const fix = FIXES[code] ?? '';
-    if (code !== 'ACCESS_DENIED' && code !== 'MFA_REQUIRED' && code !== 'UNAUTHENTICATED') return new PosternError(code, `access refused: ${reasons}${fix}`);
+    if (code !== 'ACCESS_DENIED' && code !== 'MFA_REQUIRED' && code !== 'UNAUTHENTICATED') return refusedOutright(code, reasons);
     if (code === 'UNAUTHENTICATED' && !this.input.caller) return new PosternError(code, `sign in to reach ${describe(this.input.target)}: ${reasons}`);
-    return new PosternError(code, `${this.who} ${mayNot}: ${reasons}${fix}`);
+    return new PosternError(code, `${this.who} ${mayNot}: ${reasons}${FIXES[code] ?? ''}`);
   }
 }
+
+/** A refusal that is about the caller, not the target (a lock, an expired credential), as the client gets it. */
+function refusedOutright(code: ErrorCode, reason: string): PosternError {
+  return new PosternError(code, `access refused: ${reason}${FIXES[code] ?? ''}`);
+}
+
+/** authorize() for a target that must be looked up first: what it is, and how to find it. */
+export type LookupInput = Omit<AuthorizeInput, 'target'> & { target: Pick<AccessTarget, 'kind' | 'name'>; find(): Promise<AccessTarget> };
 
 /** What to do next, after a refusal's reasons. */
 const FIXES: Partial<Record<ErrorCode, string>> = {
@@ -131,11 +139,19 @@ export class Access {
     return this.deps.standings.of(caller);
   }
 
-  /** The caller as it stands now; throws its refusal (locked, removed, expired, session ended) as the error for the client. */
-  async admit(caller: Caller): Promise<Subject> {
+  /**
+   * The caller as it stands now; throws its refusal (locked, removed, expired, session ended) as
+   * the error for the client. With `at` (what was asked for, from where), the refusal is also
+   * logged and audited, as authorize() does for resources.
+   */
+  async admit(caller: Caller, at?: { what: string; clientAddr: string; log: Logger }): Promise<Subject> {
     const standing = await this.standing(caller);
-    if (!standing.ok) throw new PosternError(standing.code, `access refused: ${standing.reason}${FIXES[standing.code] ?? ''}`);
-    return standing.subject;
+    if (standing.ok) return standing.subject;
+    if (at) {
+      at.log.info('authorize', { user: caller.username, kind: 'api', resource: at.what, allow: false, reasons: [standing.reason], code: standing.code });
+      await this.deps.audit.emit({ event: 'access.denied', user: caller.username, remote_addr: at.clientAddr, kind: 'api', resource: at.what, reasons: [standing.reason], via: caller.via, code_name: standing.code });
+    }
+    throw refusedOutright(standing.code, standing.reason);
   }
 
   /**
@@ -153,22 +169,25 @@ export class Access {
     return (await this.evaluate(input)).decision;
   }
 
-  /**
-   * For a handler that must look its target up before it can decide (a node, an app behind an
-   * agent): a caller that does not stand (locked, removed, expired) is refused first, logged and
-   * audited like any refusal, before anything about the target is looked up or told. Undefined
-   * when the caller stands.
-   */
-  async gate(input: Omit<AuthorizeInput, 'target'> & { target: Pick<AccessTarget, 'kind' | 'name'> }): Promise<Authorization | undefined> {
-    const standing = input.caller ? await this.standing(input.caller) : undefined;
-    if (!standing || standing.ok) return undefined;
-    return this.authorize({ ...input, target: { ...input.target, labels: {} } });
+  /** Decides a connection or request, logs the decision and audits it. */
+  authorize(input: AuthorizeInput): Promise<Authorization> {
+    return this.evaluate(input).then((authorization) => this.record(authorization));
   }
 
-  /** Decides a connection or request, logs the decision and audits it. */
-  async authorize(input: AuthorizeInput): Promise<Authorization> {
-    const authorization = await this.evaluate(input);
-    const { decision, subject } = authorization;
+  /**
+   * authorize() for a handler that must look its target up before it can decide (a node, an app
+   * behind an agent): a caller that does not stand (locked, removed, expired) is refused, logged
+   * and audited, before `find` runs, so it learns nothing of whether the target exists. What
+   * `find` throws (no such node, its agent offline) is the handler's to answer.
+   */
+  async authorizeLookup(input: LookupInput): Promise<Authorization> {
+    const { find, ...rest } = input;
+    return this.record(await this.evaluate({ ...rest, target: { ...input.target, labels: {} } }, find));
+  }
+
+  /** Logs and audits a decision. */
+  private async record(authorization: Authorization): Promise<Authorization> {
+    const { decision, subject, input } = authorization;
     const { target, request = {}, caller } = input;
     const asked = { ...(request.login ? { login: request.login } : {}), ...(request.dbUser ? { db_user: request.dbUser } : {}), ...(request.dbName ? { db_name: request.dbName } : {}) };
     const user = subject?.username ?? caller?.username;
@@ -258,13 +277,13 @@ export class Access {
     this.grants.stop();
   }
 
-  private async evaluate(input: Omit<AuthorizeInput, 'log'>): Promise<Authorization> {
+  /** The caller's standing, then (with `find`, once it stands) the target, then the decision. */
+  private async evaluate(input: Omit<AuthorizeInput, 'log'>, find?: () => Promise<AccessTarget>): Promise<Authorization> {
     const generation = this.generation;
     const standing = input.caller ? await this.standing(input.caller) : undefined;
     if (standing && !standing.ok) return new Authorization(input as AuthorizeInput, { allow: false, reasons: [standing.reason], code: standing.code }, undefined, generation);
-    const subject = standing?.subject;
-    const decision = decide({ ...(subject ? { subject, checker: this.deps.authorizer.checker(subject) } : {}), target: input.target, ...(input.request ? { request: input.request } : {}), sourceIp: input.clientAddr });
-    return new Authorization(input as AuthorizeInput, decision, subject, generation);
+    const found = find ? { ...input, target: await find() } : input;
+    return new Authorization(found as AuthorizeInput, this.decideFor(found, standing?.subject), standing?.subject, generation);
   }
 
   /** Why an open grant no longer holds, or undefined while it does. */
@@ -272,10 +291,16 @@ export class Access {
     const standing = grant.caller ? await this.standing(grant.caller) : undefined;
     if (standing && !standing.ok) return standing.reason;
     if (!grant.target) return undefined;
-    const subject = standing?.subject;
-    const target = grant.current?.() ?? grant.target;
-    const decision = decide({ ...(subject ? { subject, checker: this.deps.authorizer.checker(subject) } : {}), target, ...(grant.request ? { request: grant.request } : {}), sourceIp: grant.clientAddr });
+    const decision = this.decideFor({ ...grant, target: grant.current?.() ?? grant.target }, standing?.subject);
     return decision.allow ? undefined : decision.reasons.join('; ');
+  }
+
+  /** The decision for a subject as it stands: a certificate narrowed to another resource is refused, the rest is decide()'s. */
+  private decideFor(input: Pick<AuthorizeInput, 'caller' | 'target' | 'request' | 'clientAddr'>, subject: Subject | undefined): AccessDecision {
+    const { caller, target } = input;
+    const outside = routeScopeProblem(caller?.route, target);
+    if (outside) return { allow: false, reasons: [outside], code: 'ACCESS_DENIED' };
+    return decide({ ...(subject ? { subject, checker: this.deps.authorizer.checker(subject) } : {}), target, ...(input.request ? { request: input.request } : {}), sourceIp: input.clientAddr });
   }
 }
 

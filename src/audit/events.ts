@@ -37,7 +37,7 @@ export const AUDIT_EVENTS = {
     code: 'PA1700I',
     summary: 'Access was allowed: `kind` and `resource` say to what (with `login` or the database user and name it asked for), `reasons` which rules allowed it, `via` how the caller proved who it is.',
   },
-  'access.denied': { code: 'PA1700W', summary: 'Access was refused: `kind` and `resource` say to what, `reasons` why, `code_name` the error the client got.' },
+  'access.denied': { code: 'PA1700W', summary: 'Access was refused: `kind` and `resource` say to what (a resource, or `api` and the request for a call of the proxy\'s API, `admin` and the action for an admin operation), `reasons` why, `code_name` the error the client got.' },
   'agent.join': { code: 'PA1800I', summary: 'An agent joined with a token and got a host certificate: `agent_id`, `agent_name`, `roles`.' },
   'agent.join.failed': { code: 'PA1800W', summary: 'An agent was refused joining; `reason` says why (unknown, expired or used token, wrong type).' },
   'agent.connect': { code: 'PA1801I', summary: "An agent's reverse tunnel connected: `agent_id`, `agent_name`." },

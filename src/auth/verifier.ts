@@ -5,19 +5,22 @@ import { identityFromCertificate, type Identity, type IdentityKind, type Route }
 
 /** The one resource a connection is for, where a certificate narrowed to it may be used. */
 export interface RouteScope {
-  kind: 'app';
+  kind: string;
   name: string;
 }
 
-/** Refuses a certificate narrowed to one resource (its route) anywhere but on that resource. */
-export function checkRouteScope(route: Route | undefined, scope: RouteScope | undefined): void {
-  if (!route) return;
+/** Why a certificate narrowed to one resource (its route) may not be used for `scope` (none: the proxy's API), if it may not. */
+export function routeScopeProblem(route: Route | undefined, scope: RouteScope | undefined): string | undefined {
+  if (!route) return undefined;
   const name = route.kind === 'app' ? route.name : route.kind === 'db' ? route.service : route.cluster;
-  if (scope && route.kind === scope.kind && name === scope.name) return;
-  throw new PosternError(
-    'ACCESS_DENIED',
-    `this certificate is only for ${route.kind} "${name}"${scope ? `, not ${scope.kind} "${scope.name}"` : ''}; use your login certificate (\`postern login\`) for anything else`,
-  );
+  if (scope && route.kind === scope.kind && name === scope.name) return undefined;
+  return `this certificate is only for ${route.kind} "${name}"${scope ? `, not ${scope.kind} "${scope.name}"` : ''}; use your login certificate (\`postern login\`) for anything else`;
+}
+
+/** routeScopeProblem() as a refusal. */
+export function checkRouteScope(route: Route | undefined, scope: RouteScope | undefined): void {
+  const problem = routeScopeProblem(route, scope);
+  if (problem) throw new PosternError('ACCESS_DENIED', problem);
 }
 
 /**

@@ -251,7 +251,7 @@ export function registerCtlResources(ctl: Command): void {
         a.run('access.check', { user: opts.user, kind: opts.kind, name: opts.name, ...(opts.labels ? { labels: opts.labels } : {}), ...(opts.login ? { login: opts.login } : {}) }),
       );
       const labels = Object.entries(d.resource.labels).map(([k, v]) => `${k}=${v}`).join(', ') || 'no labels';
-      print(opts.format, d, () => `${d.allow ? 'ALLOWED' : 'DENIED'}: ${d.user} (roles ${d.roles.join(', ')}) → ${d.resource.kind} "${d.resource.name}" (${labels})${opts.login ? ` as ${opts.login}` : ''}\n` + d.reasons.map((r) => `  - ${r}\n`).join(''));
+      print(opts.format, d, () => `${d.allow ? 'ALLOWED' : 'DENIED'}: ${d.user} (roles ${list(d.roles) || 'none'}) → ${d.resource.kind} "${d.resource.name}" (${labels})${opts.login ? ` as ${opts.login}` : ''}\n` + d.reasons.map((r) => `  - ${r}\n`).join(''));
     });
 
   const audit = ctl.command('audit').description('The audit log.');

@@ -6,7 +6,6 @@ import type { Caller } from '../../access/caller.js';
 import { APP_SESSION_COOKIE, APP_STATE_COOKIE, type AppSessions } from '../../auth/app-sessions.js';
 import type { AuthService } from '../../auth/auth-service.js';
 import { tokenHash } from '../../auth/secret-token.js';
-import { checkRouteScope } from '../../auth/verifier.js';
 import { isPosternError, PosternError, toPosternError } from '../../errors/postern-error.js';
 import type { Logger } from '../../log/logger.js';
 import { expandTemplates, type Subject } from '../../policy/traits.js';
@@ -231,10 +230,7 @@ export class AppAccess {
   /** A certificate for this app (`postern apps login`), or an app session cookie; undefined when neither. */
   private async identify(req: WebRequest, conn: RoutedConnection, appName: string): Promise<AppCaller | undefined> {
     const cert = this.deps.authn.certificatePrincipal(conn);
-    if (cert) {
-      checkRouteScope(cert.route, { kind: 'app', name: appName });
-      return { ...cert, via: 'certificate', key: `cert:${cert.fingerprint}` };
-    }
+    if (cert) return { ...cert, via: 'certificate', key: `cert:${cert.fingerprint}` };
     const secret = cookie(req.headers, APP_SESSION_COOKIE);
     if (!secret) return undefined;
     const cached = this.identities.get(secret);

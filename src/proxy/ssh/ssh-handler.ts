@@ -7,6 +7,7 @@ import { PosternError } from '../../errors/postern-error.js';
 import { readLine } from '../../wire/stream-status.js';
 import { acceptRaw, serveRaw } from '../raw-stream.js';
 import type { ProtocolHandler, RoutedConnection } from '../router.js';
+import type { NodeAnnouncement } from '../../resources/node.js';
 import type { NodeCatalog } from './node-catalog.js';
 
 /** The client must say which node and login it wants this soon after the handshake. */
@@ -30,7 +31,7 @@ export class SshHandler implements ProtocolHandler {
 
   private async serve(conn: RoutedConnection): Promise<void> {
     const { verifier, access, nodes, cluster } = this.deps;
-    const identity = verifier.verifySocket(conn.socket, 'user');
+    const identity = verifier.verifyPeer(conn.socket, 'user');
     const timer = setTimeout(() => conn.socket.destroy(), REQUEST_TIMEOUT_MS);
     const request = await readLine(conn.socket).finally(() => clearTimeout(timer));
     const node = String(request.node ?? '');
@@ -38,18 +39,21 @@ export class SshHandler implements ProtocolHandler {
     const publicKey = String(request.public_key ?? '');
     if (!LOGIN.test(login)) throw new PosternError('BAD_REQUEST', `"${login}" is not a login name`);
     const caller = callerFromIdentity(identity);
-    const refused = await access.gate({ caller, target: { kind: 'node', name: node }, request: { login }, clientAddr: conn.clientAddr.address, log: conn.log });
-    if (refused) throw refused.error(`may not log in to ${node} as ${login}`);
-    const resource = await nodes.online(node);
-    const authorization = await access.authorize({
+    let resource: NodeAnnouncement | undefined;
+    const authorization = await access.authorizeLookup({
       caller,
-      target: { kind: 'node', name: node, labels: resource.labels },
+      target: { kind: 'node', name: node },
+      find: async () => {
+        resource = await nodes.online(node);
+        return { kind: 'node', name: node, labels: resource.labels };
+      },
       current: () => nodes.current(node),
       request: { login },
       clientAddr: conn.clientAddr.address,
       log: conn.log,
     });
-    if (!authorization.allowed) throw await this.refusal(authorization.error(`may not log in to ${node} as ${login}`), authorization.subject !== undefined, caller, node, resource.labels);
+    if (!authorization.allowed || !resource) throw await this.refusal(authorization.error(`may not log in to ${node} as ${login}`), authorization.subject !== undefined, caller, node, authorization.input.target.labels);
+    const found = resource;
     const certificate = sshUserCertificate(cluster.ssh.user, {
       publicKey,
       username: identity.username,
@@ -57,7 +61,7 @@ export class SshHandler implements ProtocolHandler {
       validBefore: new Date(Math.min(Date.now() + SSH_SESSION_CERT_TTL_MS, identity.expires.getTime())),
       purpose: `ssh ${login}@${node}`,
     });
-    await access.serveStream(authorization, { dial: () => nodes.dial(node, resource), accept: () => acceptRaw(conn, { certificate }), fields: { login, node } });
+    await access.serveStream(authorization, { dial: () => nodes.dial(node, found), accept: () => acceptRaw(conn, { certificate }), fields: { login, node } });
   }
 
   /** A refusal that also says which logins the person may use on the node, when a role decided it. */

@@ -2,6 +2,7 @@ import type { Access } from '../../access/access.js';
 import { callerFromIdentity } from '../../access/caller.js';
 import type { IdentityVerifier } from '../../auth/verifier.js';
 import { PosternError } from '../../errors/postern-error.js';
+import type { AppAnnouncement } from '../../resources/app.js';
 import type { TunnelRegistry } from '../../tunnel/registry.js';
 import { acceptRaw, serveRaw } from '../raw-stream.js';
 import type { ProtocolHandler, RoutedConnection } from '../router.js';
@@ -28,14 +29,15 @@ export class TcpHandler implements ProtocolHandler {
   private async serve(conn: RoutedConnection): Promise<void> {
     const { verifier, access, tunnels } = this.deps;
     const name = this.appName(conn.servername);
-    const identity = verifier.verifySocket(conn.socket, 'user', { kind: 'app', name });
-    const caller = callerFromIdentity(identity);
-    const refused = await access.gate({ caller, target: { kind: 'app', name }, clientAddr: conn.clientAddr.address, log: conn.log });
-    if (refused) throw refused.error();
-    const resource = tunnels.resolve('app', name);
-    const authorization = await access.authorize({
-      caller,
-      target: { kind: 'app', name, labels: resource.labels },
+    const identity = verifier.verifyPeer(conn.socket, 'user');
+    let resource: AppAnnouncement | undefined;
+    const authorization = await access.authorizeLookup({
+      caller: callerFromIdentity(identity),
+      target: { kind: 'app', name },
+      find: async () => {
+        resource = tunnels.resolve('app', name);
+        return { kind: 'app', name, labels: resource.labels };
+      },
       current: () => {
         const now = tunnels.find('app', name);
         return now && { kind: 'app', name, labels: now.labels };
@@ -43,8 +45,9 @@ export class TcpHandler implements ProtocolHandler {
       clientAddr: conn.clientAddr.address,
       log: conn.log,
     });
-    if (!authorization.allowed) throw authorization.error();
-    await access.serveStream(authorization, { dial: () => tunnels.dial('app', name, resource), accept: () => acceptRaw(conn), fields: { app: name } });
+    if (!authorization.allowed || !resource) throw authorization.error();
+    const found = resource;
+    await access.serveStream(authorization, { dial: () => tunnels.dial('app', name, found), accept: () => acceptRaw(conn), fields: { app: name } });
   }
 
   private appName(servername: string | undefined): string {

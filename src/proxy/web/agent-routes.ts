@@ -30,9 +30,10 @@ export function registerAgentRoutes(web: WebHandler, auth: AuthService, enrollme
     sendJson(res, 200, answer(cert));
   });
 
-  web.route('POST', '/webapi/agent/renew', async ({ req, res, conn }) => {
+  web.route('POST', '/webapi/agent/renew', async ({ req, res, conn, log }) => {
     const identity = verifier.verifySocket(conn.socket, 'host');
-    await access.admit(callerFromIdentity(identity)); // a locked agent gets no new certificate
+    // A locked agent gets no new certificate; the refusal is audited.
+    await access.admit(callerFromIdentity(identity), { what: 'POST /webapi/agent/renew', clientAddr: conn.clientAddr.address, log });
     const body = await readJson(req);
     sendJson(res, 200, answer(await enrollment.renew(identity, field(body, 'public_key'), conn.clientAddr.address)));
   });

@@ -48,25 +48,29 @@ export class WebAuthenticator {
   async principal(ctx: WebContext, opts: { tunnelToken?: boolean } = {}): Promise<Principal> {
     const found = await this.identify(ctx.conn, ctx.req.headers);
     if (!found) throw new PosternError('UNAUTHENTICATED', 'log in first: `postern login`, or sign in at /web in a browser');
+    checkRouteScope(found.route, undefined); // an app's certificate is no login for the proxy's API
     if (found.tunnelsOnly && !opts.tunnelToken) {
       throw new PosternError('ACCESS_DENIED', 'this token from `postern tcp` opens TCP tunnels only; for the API run `postern login`, or sign in at /web');
     }
-    await this.access.admit(found); // throws when the user is gone, locked, or the session has ended
+    // Throws, logged and audited, when the user is gone or locked, or the session has ended.
+    await this.access.admit(found, { what: `${ctx.req.method ?? 'GET'} ${ctx.path}`, clientAddr: ctx.conn.clientAddr.address, log: ctx.log });
     return found;
   }
 
-  /** Whoever the connection's certificate, the cookie or the bearer token names; undefined when none does. */
+  /**
+   * Whoever the connection's certificate, the cookie or the bearer token names; undefined when none
+   * does. A certificate narrowed to one resource comes back as it is: the access pipeline refuses
+   * it anywhere else.
+   */
   async identify(conn: RoutedConnection, headers: IncomingHttpHeaders): Promise<Principal | undefined> {
-    const cert = this.certificatePrincipal(conn);
-    if (cert) checkRouteScope(cert.route, undefined); // an app's certificate is no login for the proxy's API
-    return cert ?? (await this.fromBearer(headers)) ?? (await this.fromSession(cookie(headers, SESSION_COOKIE)));
+    return this.certificatePrincipal(conn) ?? (await this.fromBearer(headers)) ?? (await this.fromSession(cookie(headers, SESSION_COOKIE)));
   }
 
   /**
    * The connection's client certificate as a principal, verified once per connection, which is
    * then held open only while the certificate's caller stands (a lock, a removed user or its
-   * expiry closes it). A certificate narrowed to one app comes back with its route: callers
-   * check it (checkRouteScope).
+   * expiry closes it). A certificate narrowed to one app comes back with its route, which the
+   * access pipeline checks against each target.
    */
   certificatePrincipal(conn: VerifiedConn): Principal | undefined {
     if (conn[VERIFIED]) return conn[VERIFIED];
