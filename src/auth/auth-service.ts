@@ -11,7 +11,7 @@ import type { ClusterState } from './cluster-state.js';
 import { JoinTokens } from './join-tokens.js';
 import { Locks, lockMatches, lockedError } from './locks.js';
 import { decoyHash, verifyPassword } from './password.js';
-import { FailureLimiter } from './rate-limiter.js';
+import { LoginLimiter } from './login-limiter.js';
 import { Roles } from './roles.js';
 import { verifyTotp } from './totp.js';
 import { UserTokens } from './user-tokens.js';
@@ -42,10 +42,6 @@ export interface UserCertificate {
   traits: Record<string, string[]>;
 }
 
-/** Failed logins: 5 per user and 20 per client address in 15 minutes, then a wait. */
-const USER_FAILURES = { max: 5, windowMs: 15 * 60_000 };
-const ADDR_FAILURES = { max: 20, windowMs: 15 * 60_000 };
-
 /**
  * The auth side of Postern: who people are (users, credentials, sessions), what they may do
  * (roles, locks), the tokens that let people and agents in, and the certificates that prove it.
@@ -59,8 +55,7 @@ export class AuthService {
   readonly locks: Locks;
   readonly sessions: WebSessions;
   readonly appSessions: AppSessions;
-  private readonly userFailures = new FailureLimiter(USER_FAILURES.max, USER_FAILURES.windowMs);
-  private readonly addrFailures = new FailureLimiter(ADDR_FAILURES.max, ADDR_FAILURES.windowMs);
+  private readonly limiter = new LoginLimiter();
   /** When a refused, rate-limited attempt was last audited, per user and address. */
   private readonly limitedAudited = new Map<string, number>();
 
@@ -84,8 +79,8 @@ export class AuthService {
    * only ever hears "wrong user, password or code", so a failure never tells who exists.
    */
   async login(req: LoginRequest): Promise<User> {
-    const wait = Math.max(this.userFailures.retryAfter(req.user), this.addrFailures.retryAfter(req.remoteAddr));
-    if (wait > 0) {
+    const attempt = this.limiter.begin(req.user, req.remoteAddr);
+    if (typeof attempt === 'number') {
       // Audited once a minute per user and address: a flood of refused attempts must not flood the audit log.
       const key = `${req.user}\0${req.remoteAddr}`;
       const last = this.limitedAudited.get(key) ?? 0;
@@ -94,10 +89,11 @@ export class AuthService {
         this.limitedAudited.set(key, Date.now());
         await this.auditFailure(req, 'rate limited');
       }
-      throw new PosternError('RATE_LIMITED', `too many failed logins; try again in ${Math.ceil(wait / 60_000)} min`);
+      throw new PosternError('RATE_LIMITED', `too many failed logins; try again in ${Math.ceil(attempt / 60_000)} min`);
     }
     // Asked before anything is checked, so that leaving the code out cannot test a password.
     if (this.settings.secondFactor !== 'off' && !req.otp) {
+      attempt.withdrawn();
       throw new PosternError('OTP_REQUIRED', 'this cluster asks for a one-time code from your authenticator app with the password: pass --otp CODE, or answer the prompt');
     }
     const user = await this.users.get(req.user);
@@ -105,17 +101,15 @@ export class AuthService {
     const passwordOk = await verifyPassword(req.password, creds?.password_hash ?? (await decoyHash()));
     const reason = !user ? 'unknown user' : !creds?.password_hash ? 'no password set (invite not used yet)' : !passwordOk ? 'wrong password' : await this.secondFactorProblem(user, req.otp, creds?.totp_secret);
     if (reason) {
-      this.userFailures.fail(req.user);
-      this.addrFailures.fail(req.remoteAddr);
       await this.auditFailure(req, reason);
       throw new PosternError('LOGIN_FAILED', 'login refused: wrong user name, password or one-time code');
     }
+    attempt.succeeded();
     const lock = await this.findLock(user!);
     if (lock) {
       await this.auditFailure(req, 'locked');
       throw lockedError(lock);
     }
-    this.userFailures.reset(req.user);
     await this.audit.emit({ event: 'user.login', user: user!.name, remote_addr: req.remoteAddr, method: req.method });
     return user!;
   }

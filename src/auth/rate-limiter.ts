@@ -25,6 +25,13 @@ export class FailureLimiter {
     if (this.failures.size > 100_000) this.prune(now);
   }
 
+  /** Takes back one failure counted at `at` (an attempt counted up front that then succeeded). */
+  unfail(key: string, at: number): void {
+    const times = this.failures.get(key);
+    const i = times?.indexOf(at) ?? -1;
+    if (i >= 0) times!.splice(i, 1);
+  }
+
   reset(key: string): void {
     this.failures.delete(key);
   }
