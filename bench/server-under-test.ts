@@ -84,6 +84,7 @@ async function listen(): Promise<number> {
     useProxyProtocol: false,
     handshakeTimeoutMs: 10_000,
     maxConnections: 100_000,
+    maxConnectionsPerAddress: 100_000, // the load generator is one address
     publicUrl: 'https://bench',
     log: silentLogger,
     metrics: new ProxyMetrics(new Registry()),

@@ -4,7 +4,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { didYouMean } from '../errors/did-you-mean.js';
 import { PosternError } from '../errors/postern-error.js';
-import { clusterName, configSchema, type PosternConfig, type ServiceRole } from './schema.js';
+import { clusterName, configSchema, perAddressDefault, type PosternConfig, type ServiceRole } from './schema.js';
 
 /** A value given on the command line, with the config path it overrides and the flag's name. */
 export interface ConfigOverride {
@@ -67,7 +67,8 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   }
   const roles: ServiceRole[] = config.roles ?? ['auth', 'proxy', ...(config.agent ? (['agent'] as const) : [])];
   checkRoles(roles, config, flagByPath);
-  return { config: { ...config, cluster_name: name, roles: [...new Set(roles)] }, ...(file ? { file } : {}) };
+  const proxy = { ...config.proxy, max_connections_per_ip: config.proxy.max_connections_per_ip ?? perAddressDefault(config.proxy.max_connections) };
+  return { config: { ...config, cluster_name: name, roles: [...new Set(roles)], proxy }, ...(file ? { file } : {}) };
 }
 
 /** Combinations of roles this version can run, with the fix for the others. */

@@ -57,6 +57,14 @@ proxy:
   handshake_timeout: 10s
   # Connections open at once; further ones are refused until some close.
   max_connections: 10000
+  # Connections at once from one client address that have not signed in (a client certificate,
+  # a browser session): one client holding idle connections cannot take them all. Signed-in
+  # connections (agents, CLI tunnels, browsers with a session) do not count.
+  # Default: 200, or max_connections / 4 when that is less.
+  # max_connections_per_ip: 200
+  # A web connection nobody has signed in on is closed after this long without traffic
+  # (signed-in ones after two minutes).
+  unauthenticated_idle_timeout: 20s
   # SSH nodes the proxy reaches itself, with no agent (example):
   # ssh_nodes:
   #   - { name: db-1, addr: "10.0.0.7:22", labels: { env: prod } }

@@ -59,6 +59,9 @@ const proxySchema = z.strictObject({
   use_proxy_protocol: z.boolean().default(false),
   handshake_timeout: duration(100, 10 * 60_000, '10s').prefault('10s'),
   max_connections: z.number().int().min(1).default(10_000),
+  unauthenticated_idle_timeout: duration(100, 10 * 60_000, '20s').prefault('20s'),
+  /** Default: perAddressDefault(max_connections), filled in by the loader. */
+  max_connections_per_ip: z.number().int().min(1).optional(),
   routes: z.array(routeSchema).default([]),
   /** SSH nodes the proxy reaches itself, with no agent in between. */
   ssh_nodes: z.array(nodeEntry).default([]),
@@ -130,8 +133,19 @@ export const configSchema = z.strictObject({
   agent: agentSchema.optional(),
 });
 
-/** The checked config with every default filled in; `cluster_name` defaults to the public host. */
+/**
+ * Connections at once from one client address before any proves who is on it: 200, or a quarter
+ * of max_connections on a small proxy, so one client never holds every connection.
+ */
+export function perAddressDefault(maxConnections: number): number {
+  return Math.max(1, Math.min(200, Math.floor(maxConnections / 4)));
+}
+
 export type ServiceRole = 'auth' | 'proxy' | 'agent';
 /** The checked config with every default filled in: `cluster_name` from the public host, `roles` from what is configured. */
-export type PosternConfig = Omit<z.output<typeof configSchema>, 'cluster_name' | 'roles'> & { cluster_name: string; roles: ServiceRole[] };
+export type PosternConfig = Omit<z.output<typeof configSchema>, 'cluster_name' | 'roles' | 'proxy'> & {
+  cluster_name: string;
+  roles: ServiceRole[];
+  proxy: z.output<typeof proxySchema> & { max_connections_per_ip: number };
+};
 export type RawConfig = z.input<typeof configSchema>;

@@ -5,6 +5,7 @@ import { LogLimiter } from '../log/log-limiter.js';
 import type { Logger } from '../log/logger.js';
 import { PosternError } from '../errors/postern-error.js';
 import type { HandshakeFailure, ProxyMetrics } from './metrics.js';
+import { AddressLimit } from './address-limit.js';
 import { looksLikeProxyHeader, parseProxyHeader } from './proxy-protocol.js';
 import type { Router } from './router.js';
 
@@ -14,6 +15,8 @@ export interface ListenerOptions {
   useProxyProtocol: boolean;
   handshakeTimeoutMs: number;
   maxConnections: number;
+  /** Connections at once from one client address that have not proved who is on them. */
+  maxConnectionsPerAddress: number;
   /** Where users should go instead, for the answer to plain HTTP. */
   publicUrl: string;
   log: Logger;
@@ -36,6 +39,11 @@ interface Pending {
   settled: boolean;
   /** Set by the ALPN callback when it refuses, so the TLS error is reported with its cause. */
   refusal?: { reason: HandshakeFailure; message: string };
+  /** While the connection counts against its client address's limits: the keys to release. */
+  handshakeKey?: string;
+  anonymousKey?: string;
+  /** A verified client certificate, or a handler said so (a session, a token). */
+  authenticated: boolean;
 }
 
 const PENDING = Symbol('postern.pending');
@@ -43,9 +51,15 @@ type RawSocket = Socket & { [PENDING]?: Pending };
 
 /**
  * The one public port. Every connection goes through the same steps before a handler sees it:
- * connection limit → (PROXY header, when configured) → TLS, with the ALPN chosen by the router →
- * the protocol's handler. One deadline covers all of it. Anything else is closed with a log line
- * that says why, and counted by reason.
+ * connection limit → (PROXY header, when configured) → limit per client address → TLS, with the
+ * ALPN chosen by the router → the protocol's handler. One deadline covers all of it. Anything else
+ * is closed with a log line that says why, and counted by reason.
+ *
+ * Per client address, two counts share proxy.max_connections_per_ip as their limit: handshakes in
+ * progress (each short, bounded by the deadline), and connections past the handshake that have not
+ * proved who is on them (no verified client certificate, and no handler's `authenticate()` for a
+ * session or token yet). So agents and signed-in users, however many behind one NAT address, are
+ * never refused for the idle connections of someone else at that address.
  *
  * Without PROXY protocol the socket goes to TLS untouched: OpenSSL reads it straight from the
  * kernel, and recognises plain HTTP and non-TLS bytes itself, which costs nothing on the path of
@@ -55,6 +69,8 @@ export class ProxyListener {
   private readonly server: Server;
   private readonly tlsServer: TlsServer;
   private readonly sockets = new Set<Socket>();
+  private readonly handshakes: AddressLimit;
+  private readonly anonymous: AddressLimit;
   /** A flood of bad connections is counted in full but logged at most 20 lines/s per reason. */
   private readonly failureLogs: LogLimiter;
   private nextId = 0;
@@ -63,6 +79,8 @@ export class ProxyListener {
     this.failureLogs = new LogLimiter(20, 1000, (reason, count) =>
       opts.log.warn(`left out ${count} more "${reason}" lines of the last second; postern_proxy_handshake_failures_total counts them all`, { reason, suppressed: count }),
     );
+    this.handshakes = new AddressLimit(opts.maxConnectionsPerAddress);
+    this.anonymous = new AddressLimit(opts.maxConnectionsPerAddress);
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
     const listener = this;
     this.tlsServer = createTlsServer({
@@ -143,15 +161,34 @@ export class ProxyListener {
       clientAddr: { address: raw.remoteAddress ?? '?', port: raw.remotePort ?? 0 },
       acceptedAt: performance.now(),
       settled: false,
+      authenticated: false,
     };
     if (this.opts.useProxyProtocol) pending.timer = setTimeout(() => this.timedOut(pending), this.opts.handshakeTimeoutMs);
     raw[PENDING] = pending;
     raw.once('close', () => {
       this.sockets.delete(raw);
+      this.release(pending, 'handshakeKey');
+      this.release(pending, 'anonymousKey');
       if (!pending.settled) this.fail(pending, 'client_closed', 'the client closed the connection before the handshake finished');
     });
     if (this.opts.useProxyProtocol) this.readProxyHeader(raw, pending);
-    else this.tlsServer.emit('connection', raw);
+    else this.startTls(pending);
+  }
+
+  /** Once the client's address is known: counts its handshake against the address's limit, then starts TLS. */
+  private startTls(pending: Pending): void {
+    pending.handshakeKey = this.handshakes.take(pending.clientAddr.address);
+    if (pending.handshakeKey === undefined) {
+      return this.fail(pending, 'address_limit', `connection refused: ${this.handshakes.max} connections from this address are in their TLS handshake (proxy.max_connections_per_ip)`);
+    }
+    this.tlsServer.emit('connection', pending.raw);
+  }
+
+  private release(pending: Pending, which: 'handshakeKey' | 'anonymousKey'): void {
+    const key = pending[which];
+    if (key === undefined) return;
+    (which === 'handshakeKey' ? this.handshakes : this.anonymous).release(key);
+    pending[which] = undefined;
   }
 
   /** Reads the PROXY header, takes the client address from it, and hands the rest to TLS. */
@@ -176,7 +213,7 @@ export class ProxyListener {
       if (header.source) pending.clientAddr = header.source;
       raw.pause();
       raw.unshift(buffered.subarray(header.length));
-      this.tlsServer.emit('connection', raw);
+      this.startTls(pending);
     };
     raw.on('data', onData);
   }
@@ -200,6 +237,13 @@ export class ProxyListener {
     const alpn = socket.alpnProtocol ?? false;
     const resolved = this.opts.router.resolve(servername, alpn);
     const handler = resolved && this.opts.router.handler(resolved.protocol.id);
+    this.release(pending, 'handshakeKey');
+    if (!socket.authorized) pending.anonymousKey = this.anonymous.take(pending.clientAddr.address);
+    if (!socket.authorized && pending.anonymousKey === undefined) {
+      this.fail(pending, 'address_limit', `closed after the handshake: ${this.anonymous.max} connections from this address have not signed in (proxy.max_connections_per_ip)`, false);
+      socket.destroy(); // the TLS socket, never the TCP one under it (see below)
+      return;
+    }
     if (!resolved || !handler) {
       // Only a client that offered no ALPN gets here (a kube.* name): the ALPN callback refuses the rest.
       const what = resolved ? `${resolved.protocol.description} is not available in this version of Postern yet` : 'no protocol matches';
@@ -211,6 +255,11 @@ export class ProxyListener {
     }
     pending.settled = true;
     clearTimeout(pending.timer);
+    const authenticate = () => {
+      pending.authenticated = true;
+      this.release(pending, 'anonymousKey');
+    };
+    pending.authenticated = socket.authorized;
     const protocol = resolved.protocol.id;
     this.opts.metrics.routedTo(protocol, (performance.now() - pending.acceptedAt) / 1000);
     socket.once('close', () => this.opts.metrics.closed(protocol));
@@ -225,6 +274,10 @@ export class ProxyListener {
       ping: resolved.ping,
       servername,
       clientAddr: pending.clientAddr,
+      authenticate,
+      get authenticated() {
+        return pending.authenticated;
+      },
       get log() {
         return (log ??= logOf(base, pending).child({ protocol }));
       },

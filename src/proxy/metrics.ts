@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 /** Why a connection ended before reaching a handler. One label value per cause, for alerting. */
 export type HandshakeFailure =
   | 'connection_limit'
+  | 'address_limit'
   | 'proxy_header_missing'
   | 'proxy_header_invalid'
   | 'plain_http'

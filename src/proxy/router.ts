@@ -15,6 +15,13 @@ export interface RoutedConnection {
   /** The client's address: from the PROXY header when there is one, else the TCP peer. */
   clientAddr: { address: string; port: number };
   log: Logger;
+  /**
+   * Tells the listener a request on this connection proved who is on it (a session, a token): it
+   * stops counting against its address's limit (proxy.max_connections_per_ip) and may idle longer.
+   */
+  authenticate(): void;
+  /** A verified client certificate at the handshake, or authenticate() was called. */
+  readonly authenticated: boolean;
 }
 
 export interface ProtocolHandler {

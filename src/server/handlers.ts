@@ -48,7 +48,7 @@ export function buildHandlers(core: Core, config: PosternConfig, deps: { metrics
   access.watch((changed) => tunnels.onChange(changed)); // an announcement with other labels re-decides open sessions
   const nodes = new NodeCatalog(config.proxy.ssh_nodes, tunnels);
 
-  const web = new WebHandler(log.child({ component: 'web' }));
+  const web = new WebHandler(log.child({ component: 'web' }), { unauthenticatedIdleMs: config.proxy.unauthenticated_idle_timeout });
   cleanups.add(() => web.close());
   web.route('GET', '/webapi/ping', pingRoute({ clusterName: cluster.clusterName, publicAddr: formatHostPort(config.proxy.public_addr), version: VERSION, protocols: deps.served }));
   const authn = new WebAuthenticator(auth, verifier, access);

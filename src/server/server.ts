@@ -61,6 +61,7 @@ export async function startServer(config: PosternConfig, log: Logger): Promise<R
       useProxyProtocol: config.proxy.use_proxy_protocol,
       handshakeTimeoutMs: config.proxy.handshake_timeout,
       maxConnections: config.proxy.max_connections,
+      maxConnectionsPerAddress: config.proxy.max_connections_per_ip,
       publicUrl: core.publicUrl,
       log: log.child({ component: 'proxy' }),
       metrics: new ProxyMetrics(metrics),

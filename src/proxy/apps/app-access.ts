@@ -234,7 +234,9 @@ export class AppAccess {
     const secret = cookie(req.headers, APP_SESSION_COOKIE);
     if (!secret) return undefined;
     const cached = this.identities.get(secret);
-    return cached && cached.until > Date.now() ? cached.identity : await this.loadSession(secret, appName);
+    const identity = cached && cached.until > Date.now() ? cached.identity : await this.loadSession(secret, appName);
+    if (identity) conn.authenticate(); // no longer an anonymous connection to the listener's limits
+    return identity;
   }
 
   /**

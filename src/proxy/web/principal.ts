@@ -63,7 +63,9 @@ export class WebAuthenticator {
    * it anywhere else.
    */
   async identify(conn: RoutedConnection, headers: IncomingHttpHeaders): Promise<Principal | undefined> {
-    return this.certificatePrincipal(conn) ?? (await this.fromBearer(headers)) ?? (await this.fromSession(cookie(headers, SESSION_COOKIE)));
+    const found = this.certificatePrincipal(conn) ?? (await this.fromBearer(headers)) ?? (await this.fromSession(cookie(headers, SESSION_COOKIE)));
+    if (found) conn.authenticate(); // no longer an anonymous connection to the listener's limits
+    return found;
   }
 
   /**

@@ -28,8 +28,9 @@ export interface WebContext {
 export type WebRoute = (ctx: WebContext) => void | Promise<void>;
 
 /**
- * A connection with a request in flight but no traffic for this long is closed. Between requests
- * HTTP/1.1 keep-alive connections close sooner (keepAliveTimeout).
+ * A signed-in connection with no traffic for this long is closed. Between requests HTTP/1.1
+ * keep-alive connections close sooner (keepAliveTimeout). Connections that have not proved who is
+ * on them get proxy.unauthenticated_idle_timeout instead: idle ones are what a flood holds.
  */
 const IDLE_TIMEOUT_MS = 120_000;
 /** An HTTP/1.1 request must have sent all its headers within this time. */
@@ -37,6 +38,7 @@ const HEADERS_TIMEOUT_MS = 20_000;
 /** Streams a browser or `postern tcp` may have open on one connection (each may be a tunnel). */
 const MAX_STREAMS = 256;
 const CONN = Symbol('postern.conn');
+const EXTENDED = Symbol('postern.idle-extended');
 
 /**
  * The handler for `h2`, `http/1.1` and no-ALPN connections. Two Node HTTP servers that never listen
@@ -55,14 +57,18 @@ export class WebHandler implements ProtocolHandler {
   /** Routes registered with a trailing `*`, longest prefix first. */
   private readonly prefixRoutes: { method: string; prefix: string; handler: WebRoute }[] = [];
 
-  constructor(private readonly log: Logger) {
+  constructor(
+    private readonly log: Logger,
+    opts: { unauthenticatedIdleMs: number },
+  ) {
     const dispatch = (req: Http2ServerRequest | IncomingMessage, res: Http2ServerResponse | ServerResponse) => this.dispatch(req, res);
     this.http1 = createHttp1Server({ keepAliveTimeout: 30_000, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 0 }, dispatch);
     // Node enforces headersTimeout from a timer it starts on 'listening'. This server never
     // listens (it is handed sockets), so start that timer here: a client that trickles its
     // request headers is cut off instead of holding the connection.
     this.http1.emit('listening');
-    this.http1.setTimeout(IDLE_TIMEOUT_MS);
+    this.http1.setTimeout(opts.unauthenticatedIdleMs);
+    this.http1.on('timeout', (socket: TLSSocket) => this.idle(socket, () => socket.setTimeout(IDLE_TIMEOUT_MS), () => socket.destroy()));
     this.http1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const conn = (req.socket as TLSSocket & { [CONN]?: RoutedConnection })[CONN];
       socket.on('error', () => {});
@@ -90,9 +96,21 @@ export class WebHandler implements ProtocolHandler {
     // HTTP/2 frames are read by the session's native code, so the socket's own idle timer never
     // sees them; the session's timer does.
     this.http2.on('session', (session) => {
-      session.setTimeout(IDLE_TIMEOUT_MS, () => session.close());
+      const onIdle = () => this.idle(session.socket as TLSSocket, () => session.setTimeout(IDLE_TIMEOUT_MS, onIdle), () => session.close());
+      session.setTimeout(opts.unauthenticatedIdleMs, onIdle);
       widenSessionWindow(session);
     });
+  }
+
+  /**
+   * A connection went quiet for the unauthenticated timeout: closed, unless a request on it has
+   * proved who is on it, which earns it the longer timeout once (a second quiet spell closes it).
+   */
+  private idle(socket: TLSSocket & { [CONN]?: RoutedConnection; [EXTENDED]?: true }, extend: () => void, close: () => void): void {
+    if (socket[CONN]?.authenticated && !socket[EXTENDED]) {
+      socket[EXTENDED] = true;
+      extend();
+    } else close();
   }
 
   close(): void {
