@@ -1,4 +1,5 @@
-import { FailureLimiter } from './rate-limiter.js';
+import { addressKey } from '../net/addr.js';
+import { WindowLimiter } from './rate-limiter.js';
 
 const WINDOW_MS = 15 * 60_000;
 /**
@@ -23,22 +24,23 @@ export interface LoginAttempt {
  * attempts over it, instead of all being checked against a count that has not moved yet.
  */
 export class LoginLimiter {
-  private readonly userAtAddress = new FailureLimiter(LOGIN_LIMITS.userAtAddress, WINDOW_MS);
-  private readonly user = new FailureLimiter(LOGIN_LIMITS.user, WINDOW_MS);
-  private readonly address = new FailureLimiter(LOGIN_LIMITS.address, WINDOW_MS);
+  private readonly userAtAddress = new WindowLimiter(LOGIN_LIMITS.userAtAddress, WINDOW_MS);
+  private readonly user = new WindowLimiter(LOGIN_LIMITS.user, WINDOW_MS);
+  private readonly address = new WindowLimiter(LOGIN_LIMITS.address, WINDOW_MS);
 
   /** Milliseconds to wait when a limit is reached, else the attempt, already counted. */
-  begin(user: string, address: string, now = Date.now()): number | LoginAttempt {
+  begin(user: string, clientAddress: string, now = Date.now()): number | LoginAttempt {
+    const address = addressKey(clientAddress);
     const pairKey = `${user}\0${address}`;
     const wait = Math.max(this.userAtAddress.retryAfter(pairKey, now), this.user.retryAfter(user, now), this.address.retryAfter(address, now));
     if (wait > 0) return wait;
-    this.userAtAddress.fail(pairKey, now);
-    this.user.fail(user, now);
-    this.address.fail(address, now);
+    this.userAtAddress.record(pairKey, now);
+    this.user.record(user, now);
+    this.address.record(address, now);
     const takeBack = () => {
-      this.userAtAddress.unfail(pairKey, now);
-      this.user.unfail(user, now);
-      this.address.unfail(address, now);
+      this.userAtAddress.unrecord(pairKey, now);
+      this.user.unrecord(user, now);
+      this.address.unrecord(address, now);
     };
     return {
       succeeded: () => {

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { FailureLimiter } from './rate-limiter.js';
+import { WindowLimiter } from './rate-limiter.js';
 
-describe('FailureLimiter', () => {
+describe('WindowLimiter', () => {
   it('refuses a key after max failures in the window, until the oldest leaves it', () => {
-    const limiter = new FailureLimiter(3, 1000);
+    const limiter = new WindowLimiter(3, 1000);
     for (const t of [0, 100, 200]) {
       expect(limiter.retryAfter('alice', t)).toBe(0);
-      limiter.fail('alice', t);
+      limiter.record('alice', t);
     }
     expect(limiter.retryAfter('alice', 300)).toBe(700);
     expect(limiter.retryAfter('bob', 300)).toBe(0);
@@ -14,8 +14,8 @@ describe('FailureLimiter', () => {
   });
 
   it('forgets a key on reset', () => {
-    const limiter = new FailureLimiter(1, 1000);
-    limiter.fail('alice', 0);
+    const limiter = new WindowLimiter(1, 1000);
+    limiter.record('alice', 0);
     expect(limiter.retryAfter('alice', 1)).toBeGreaterThan(0);
     limiter.reset('alice');
     expect(limiter.retryAfter('alice', 1)).toBe(0);

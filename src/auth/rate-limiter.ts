@@ -1,11 +1,11 @@
 /**
- * Counts failures per key (a user name, a client address) in a sliding window. Once a key has
- * `max` failures inside `windowMs`, it is refused until the oldest of them leaves the window.
- * In memory: one auth process counts its own attempts (a cluster of several auth processes
- * would move this into storage).
+ * Counts events per key (failed logins per user, device codes per client address) in a sliding
+ * window. Once a key has `max` events inside `windowMs`, it is refused until the oldest of them
+ * leaves the window. In memory: one auth process counts its own (a cluster of several auth
+ * processes would move this into storage).
  */
-export class FailureLimiter {
-  private readonly failures = new Map<string, number[]>();
+export class WindowLimiter {
+  private readonly events = new Map<string, number[]>();
 
   constructor(
     private readonly max: number,
@@ -18,30 +18,30 @@ export class FailureLimiter {
     return recent.length >= this.max ? recent[0]! + this.windowMs - now : 0;
   }
 
-  fail(key: string, now = Date.now()): void {
+  record(key: string, now = Date.now()): void {
     const recent = this.recent(key, now);
     recent.push(now);
-    this.failures.set(key, recent);
-    if (this.failures.size > 100_000) this.prune(now);
+    this.events.set(key, recent);
+    if (this.events.size > 100_000) this.prune(now);
   }
 
-  /** Takes back one failure counted at `at` (an attempt counted up front that then succeeded). */
-  unfail(key: string, at: number): void {
-    const times = this.failures.get(key);
+  /** Takes back one event recorded at `at` (an attempt counted up front that then succeeded). */
+  unrecord(key: string, at: number): void {
+    const times = this.events.get(key);
     const i = times?.indexOf(at) ?? -1;
     if (i >= 0) times!.splice(i, 1);
   }
 
   reset(key: string): void {
-    this.failures.delete(key);
+    this.events.delete(key);
   }
 
   private recent(key: string, now: number): number[] {
-    return (this.failures.get(key) ?? []).filter((t) => t > now - this.windowMs);
+    return (this.events.get(key) ?? []).filter((t) => t > now - this.windowMs);
   }
 
   /** Bounds memory under a flood of distinct keys. */
   private prune(now: number): void {
-    for (const [key, times] of this.failures) if (!times.some((t) => t > now - this.windowMs)) this.failures.delete(key);
+    for (const [key, times] of this.events) if (!times.some((t) => t > now - this.windowMs)) this.events.delete(key);
   }
 }

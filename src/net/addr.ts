@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { isIP, isIPv6 } from 'node:net';
 
 export interface HostPort {
   host: string;
@@ -46,4 +46,19 @@ export function isProxyName(addr: string, proxyHost: string): boolean {
   const host = addr.toLowerCase().replace(/:\d+$/, '');
   const proxy = proxyHost.toLowerCase();
   return host === proxy || host.endsWith(`.${proxy}`);
+}
+
+/**
+ * The key that counts a client address for limits: an IPv4 address as it is (unwrapped from
+ * `::ffff:`), an IPv6 address as its /64, the block one host is usually given.
+ */
+export function addressKey(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  if (!isIPv6(address)) return address;
+  const [head, tail] = address.toLowerCase().split('%')[0]!.split('::') as [string, string | undefined];
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }

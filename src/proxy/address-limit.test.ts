@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AddressLimit, addressKey } from './address-limit.js';
+import { addressKey } from '../net/addr.js';
+import { AddressLimit } from './address-limit.js';
 
 describe('AddressLimit', () => {
   it('refuses the connection over the limit per address, and takes it back on release', () => {

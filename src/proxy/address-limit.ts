@@ -1,4 +1,4 @@
-import { isIPv6 } from 'node:net';
+import { addressKey } from '../net/addr.js';
 
 /**
  * Counts the connections open from each client address that have not yet proved who is on them,
@@ -25,16 +25,4 @@ export class AddressLimit {
     if (n > 0) this.open.set(key, n);
     else this.open.delete(key);
   }
-}
-
-/** An IPv4 address as it is (unwrapped from `::ffff:`), an IPv6 address as its /64 prefix. */
-export function addressKey(address: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return mapped[1]!;
-  if (!isIPv6(address)) return address;
-  const [head, tail] = address.toLowerCase().split('%')[0]!.split('::') as [string, string | undefined];
-  const left = head ? head.split(':') : [];
-  const right = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }

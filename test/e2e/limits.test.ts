@@ -94,6 +94,18 @@ describe('connection limits: one client cannot hold every connection', () => {
     expect(await stillOpen([await idle('127.0.0.3', certificate())])).toBe(1);
   });
 
+  it('limits device codes, which anyone may ask for, per address', async () => {
+    const ask = async (session: ClientHttp2Session) => request(session, { ':path': '/webapi/device/code', ':method': 'POST' });
+    const flood = h2('127.0.0.4');
+    const answers = [];
+    for (let i = 0; i < 30; i++) answers.push(await ask(flood));
+    expect(answers.filter((a) => a.status === 200)).toHaveLength(10);
+    const refused = answers.filter((a) => a.status === 429);
+    expect(refused).toHaveLength(20);
+    expect(refused[0]!.text).toMatch(/RATE_LIMITED.*too many device logins from your address; try again in \d+ s/);
+    expect((await ask(h2('127.0.0.5'))).status).toBe(200);
+  });
+
   it('closes a quiet connection nobody signed in on, and keeps a signed-in one', async () => {
     const anonymous = h2();
     expect(await request(anonymous, { ':path': '/webapi/ping' })).toMatchObject({ status: 200 });

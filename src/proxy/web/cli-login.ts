@@ -1,8 +1,10 @@
 import { randomInt } from 'node:crypto';
 import { z } from 'zod';
 import type { AuthService } from '../../auth/auth-service.js';
+import { WindowLimiter } from '../../auth/rate-limiter.js';
 import { newSecretToken, tokenHash } from '../../auth/secret-token.js';
 import { isPosternError, PosternError } from '../../errors/postern-error.js';
+import { addressKey } from '../../net/addr.js';
 import { Collection } from '../../storage/collection.js';
 import type { DeviceCodeResponse, DeviceTokenResponse } from '../../wire/api.js';
 import { field, readForm, readJson, requireSameOrigin } from './body.js';
@@ -12,6 +14,12 @@ import { redirect, sendHtml, sendJson } from './respond.js';
 import type { WebContext, WebHandler } from './web-handler.js';
 
 const DEVICE_TTL_MS = 10 * 60_000;
+/**
+ * Device codes are asked for before anyone signs in, and each is two rows in storage: so at most
+ * 10 a minute per client address, and at most 1,000 made in one code lifetime, which bounds what
+ * is pending (and the storage it takes) whatever the number of addresses.
+ */
+const DEVICE_CODE_LIMITS = { perAddress: 10, perAddressWindowMs: 60_000, pending: 1000 };
 const POLL_INTERVAL_S = 2;
 /** Unambiguous letters only: codes are read off one screen and typed on another. */
 const CODE_ALPHABET = 'BCDFGHJKLMNPQRSTVWXZ';
@@ -33,6 +41,19 @@ const userCodeSchema = z.object({ device: z.string() });
 export function registerCliLogin(web: WebHandler, auth: AuthService, authn: WebAuthenticator): void {
   const devices = new Collection(auth.backend, '/device/', deviceSchema, 'device login');
   const userCodes = new Collection(auth.backend, '/devicecode/', userCodeSchema, 'device code');
+  const perAddress = new WindowLimiter(DEVICE_CODE_LIMITS.perAddress, DEVICE_CODE_LIMITS.perAddressWindowMs);
+  const pending = new WindowLimiter(DEVICE_CODE_LIMITS.pending, DEVICE_TTL_MS);
+
+  /** Counts a device code for `address`, or refuses it when the address or the cluster has made too many. */
+  const admitDeviceCode = (address: string): void => {
+    const key = addressKey(address);
+    const wait = perAddress.retryAfter(key);
+    if (wait > 0) throw new PosternError('RATE_LIMITED', `too many device logins from your address; try again in ${Math.ceil(wait / 1000)} s`);
+    const full = pending.retryAfter('all');
+    if (full > 0) throw new PosternError('RATE_LIMITED', `too many device logins are waiting to be approved; try again in ${Math.ceil(full / 60_000)} min, or log in with \`postern login\``);
+    perAddress.record(key);
+    pending.record('all');
+  };
 
   /** The signed-in person, or undefined after sending them to sign in and come back here. */
   const signedIn = async (ctx: WebContext): Promise<Principal | undefined> => {
@@ -76,6 +97,7 @@ export function registerCliLogin(web: WebHandler, auth: AuthService, authn: WebA
   });
 
   web.route('POST', '/webapi/device/code', async ({ res, conn }) => {
+    admitDeviceCode(conn.clientAddr.address);
     const base = auth.settings.publicUrl;
     const deviceCode = newSecretToken(32);
     const userCode = `${letters(4)}-${letters(4)}`;
