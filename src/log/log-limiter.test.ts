@@ -17,4 +17,12 @@ describe('LogLimiter', () => {
     vi.advanceTimersByTime(5000);
     expect(reports).toHaveLength(1);
   });
+
+  it('also caps the bytes per interval, so a few huge lines count as many', () => {
+    const reports: [string, number][] = [];
+    const limiter = new LogLimiter(20, 1000, (kind, n) => reports.push([kind, n]), 10_000);
+    expect([4000, 4000, 4000, 4000, 100].map((bytes) => limiter.admit('tls_error', bytes))).toEqual([true, true, false, false, true]);
+    vi.advanceTimersByTime(1000);
+    expect(reports).toEqual([['tls_error', 2]]);
+  });
 });

@@ -44,3 +44,17 @@ describe('logger', () => {
     expect(lines[0]).toMatch(/ERROR \[router\] failed {2}err=\{"message":"boom","code":"ECONNRESET"\}/);
   });
 });
+
+describe('logger limits', () => {
+  it('clips long messages, strings and lists, saying how much was left out', () => {
+    const { log, lines } = capture();
+    log.warn('x'.repeat(5000), { path: '/a'.repeat(10_000), offered: Array.from({ length: 10_000 }, (_, i) => `proto-${i}`), nested: { name: 'n'.repeat(3000) } });
+    expect(lines[0]!.length).toBeLessThan(12_000);
+    const rec = JSON.parse(lines[0]!);
+    expect(rec.msg).toMatch(/^x{2048}… \(2952 more characters\)$/);
+    expect(rec.path).toMatch(/… \(17952 more characters\)$/);
+    expect(rec.offered).toHaveLength(65);
+    expect(rec.offered.at(-1)).toBe('… (9936 more)');
+    expect(rec.nested.name).toMatch(/… \(952 more characters\)$/);
+  });
+});

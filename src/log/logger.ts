@@ -2,6 +2,8 @@
  * Structured logs: one JSON object per line, or an aligned human line when writing to a terminal.
  * One root logger; components and connections take child loggers that add their own fields.
  * Fields whose names look secret (keys, tokens, passwords, cookies) are redacted wherever they sit.
+ * Long strings and lists are clipped: many values come from clients (a path, a user name, the
+ * ALPN names of a ClientHello), and one request must not be able to write megabytes of log.
  */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'json' | 'text';
@@ -12,6 +14,9 @@ const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error:
 const SECRET_WORDS = /pass(word|phrase)?|secret|token|private|cookie|authorization|otp|(^|[_-])key([_-]?pem)?$/i;
 const SECRET_CAMEL = /[a-z]Key(Pem)?$/;
 const REDACTED = '[redacted]';
+/** Longest string (message or field) and list a log line keeps; the rest is counted, not written. */
+export const MAX_LOGGED_STRING = 2048;
+export const MAX_LOGGED_ITEMS = 64;
 
 export interface LogSink {
   write(line: string): void;
@@ -50,9 +55,10 @@ export class Logger {
 
   private log(level: LogLevel, msg: string, fields?: LogFields): void {
     if (LEVELS[level] < this.min) return;
-    const record = redact({ ...this.bindings, ...fields }) as LogFields;
+    const record = clip(redact({ ...this.bindings, ...fields })) as LogFields;
     const time = new Date().toISOString();
-    this.opts.sink.write(this.opts.format === 'json' ? jsonLine(time, level, msg, record) : textLine(time, level, msg, record));
+    const text = clip(msg) as string;
+    this.opts.sink.write(this.opts.format === 'json' ? jsonLine(time, level, text, record) : textLine(time, level, text, record));
   }
 }
 
@@ -84,6 +90,19 @@ export function redact(value: unknown, depth = 0): unknown {
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   const out: LogFields = {};
   for (const [k, v] of Object.entries(value)) out[k] = SECRET_WORDS.test(k) || SECRET_CAMEL.test(k) ? REDACTED : redact(v, depth + 1);
+  return out;
+}
+
+/** Copies `value` with strings cut to MAX_LOGGED_STRING characters and lists to MAX_LOGGED_ITEMS, each saying how much was left out. */
+function clip(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return value.length > MAX_LOGGED_STRING ? `${value.slice(0, MAX_LOGGED_STRING)}… (${value.length - MAX_LOGGED_STRING} more characters)` : value;
+  if (depth > 6 || value === null || typeof value !== 'object' || value instanceof Error) return value;
+  if (Array.isArray(value)) {
+    const kept = value.slice(0, MAX_LOGGED_ITEMS).map((v) => clip(v, depth + 1));
+    return value.length > MAX_LOGGED_ITEMS ? [...kept, `… (${value.length - MAX_LOGGED_ITEMS} more)`] : kept;
+  }
+  const out: LogFields = {};
+  for (const [k, v] of Object.entries(value)) out[k] = clip(v, depth + 1);
   return out;
 }
 

@@ -324,7 +324,7 @@ export class ProxyListener {
     pending.settled = true;
     clearTimeout(pending.timer);
     this.opts.metrics.failed(reason);
-    if (this.failureLogs.admit(reason)) logOf(this.opts.log, pending).warn(message, { reason });
+    if (this.failureLogs.admit(reason, message.length)) logOf(this.opts.log, pending).warn(message, { reason });
     if (destroy) pending.raw.destroy();
   }
 }

@@ -10,6 +10,7 @@ export type HandshakeFailure =
   | 'not_tls'
   | 'handshake_timeout'
   | 'unknown_alpn'
+  | 'alpn_list_too_long'
   | 'protocol_unavailable'
   | 'tls_error'
   | 'client_closed';

@@ -42,6 +42,13 @@ describe('router', () => {
     expect(!decision.ok && decision.message).toMatch(/"spdy\/3", "imap"/);
   });
 
+  it('refuses an absurd ALPN list before looking at it, and quotes only a few of the names it refuses', () => {
+    const many = Array.from({ length: 10_000 }, (_, i) => `x-${i}`);
+    expect(router('web').selectAlpn('postern.localhost', [...many, 'h2'])).toMatchObject({ ok: false, reason: 'alpn_list_too_long', message: 'the client offered 10001 ALPN names; at most 32 are accepted' });
+    const long = router('web').selectAlpn('postern.localhost', ['y'.repeat(200), ...many.slice(0, 20)]);
+    expect(!long.ok && long.message).toBe(`no protocol of this proxy matches the client's ALPN "${'y'.repeat(40)}…", "x-0", "x-1", "x-2", "x-3" and 16 more`);
+  });
+
   it('falls back to a served protocol when the client also offers an unserved one', () => {
     expect(router('web').selectAlpn('x', ['postern-tcp', 'http/1.1'])).toMatchObject({ ok: true, alpn: 'http/1.1' });
   });

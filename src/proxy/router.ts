@@ -32,7 +32,14 @@ export interface ProtocolHandler {
 
 export type AlpnDecision =
   | { ok: true; alpn: string; protocol: ProtocolSpec }
-  | { ok: false; reason: 'unknown_alpn' | 'protocol_unavailable'; message: string; protocol?: ProtocolSpec };
+  | { ok: false; reason: 'unknown_alpn' | 'protocol_unavailable' | 'alpn_list_too_long'; message: string; protocol?: ProtocolSpec };
+
+/**
+ * Real clients offer a handful of ALPN names (browsers 2–3, Postern's clients 1–2). A ClientHello
+ * can carry thousands; each costs work here and words in a log line, so a longer list is refused
+ * before any is looked at.
+ */
+export const MAX_OFFERED_ALPN = 32;
 
 /**
  * Chooses a handler from the protocol table by SNI and ALPN. The choice is made during the
@@ -74,6 +81,9 @@ export class Router {
 
   /** Picks the ALPN to answer with, from what the client offered and who serves it. */
   selectAlpn(servername: string | undefined, offered: readonly string[]): AlpnDecision {
+    if (offered.length > MAX_OFFERED_ALPN) {
+      return { ok: false, reason: 'alpn_list_too_long', message: `the client offered ${offered.length} ALPN names; at most ${MAX_OFFERED_ALPN} are accepted` };
+    }
     const sniProtocol = this.sniProtocol(servername);
     if (sniProtocol) {
       const alpn = sniProtocol.alpn.find((a) => offered.includes(a));
@@ -126,6 +136,9 @@ export class Router {
   }
 }
 
+/** The client's names for a message: a few, each cut short (they are the client's words, not ours). */
 function list(names: readonly string[]): string {
-  return names.length ? names.map((n) => JSON.stringify(n)).join(', ') : '(none)';
+  if (!names.length) return '(none)';
+  const shown = names.slice(0, 5).map((n) => JSON.stringify(n.length > 40 ? `${n.slice(0, 40)}…` : n));
+  return names.length > shown.length ? `${shown.join(', ')} and ${names.length - shown.length} more` : shown.join(', ');
 }

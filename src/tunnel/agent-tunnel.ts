@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.js';
 import { widenSessionWindow } from '../net/h2-flow.js';
 import { WindowTuner } from '../net/window-tuner.js';
 import { acceptResources, type AnnouncedKind, type AnnouncedResource } from '../resources/table.js';
-import { DEAD_AFTER_MS, HEADER_ERROR, HEADER_KIND, HEADER_NAME, RESOURCES_PATH, resourcesMessage } from '../wire/tunnel.js';
+import { DEAD_AFTER_MS, errorReason, HEADER_ERROR, HEADER_KIND, HEADER_NAME, RESOURCES_PATH, resourcesMessage } from '../wire/tunnel.js';
 import { H2_SETTINGS } from './h2-settings.js';
 
 /** How long a dial waits for the agent to say whether it reached the target. */
@@ -92,7 +92,7 @@ export class AgentTunnel {
           return;
         }
         stream.close();
-        const why = decodeURIComponent(String(headers[HEADER_ERROR] ?? `status ${headers[':status']}`));
+        const why = errorReason(String(headers[HEADER_ERROR] ?? `status ${headers[':status']}`));
         reject(new PosternError('TARGET_UNREACHABLE', `agent ${this.info.agentName} could not connect to ${kind} "${name}": ${why}`));
       });
       stream.once('error', (err) => {

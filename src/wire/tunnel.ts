@@ -21,6 +21,19 @@ export const HEADER_NAME = 'postern-name';
 export const HEADER_ERROR = 'postern-error';
 export const RESOURCES_PATH = '/v1/resources';
 
+/**
+ * The reason in a refused stream's HEADER_ERROR, which the agent URI-encodes (a header value is
+ * one line). A value that does not decode is kept as sent: the proxy reads it in an HTTP/2 event
+ * handler, where a URIError would end the process.
+ */
+export function errorReason(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
 /** How long the agent holds a resource poll with no change before answering anyway. */
 export const HEARTBEAT_MS = 5_000;
 /** A tunnel that has not completed a poll for this long is dead (both ends close it). */

@@ -117,6 +117,17 @@ describe('hostile and broken input on the TLS port', () => {
     await stillServes();
   });
 
+  it('refuses a ClientHello with thousands of ALPN names early, in a short log line', async () => {
+    const names = Array.from({ length: 8000 }, (_, i) => `p${i}`);
+    const tls = tlsConnect({ port: server.proxyPort, host: '127.0.0.1', servername: 'postern.localhost', ca, ALPNProtocols: names });
+    const err = await new Promise<Error & { code?: string }>((resolve) => tls.once('error', resolve));
+    expect(err.code).toBe('ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL');
+    const line = await server.waitForLog((l) => l.reason === 'alpn_list_too_long');
+    expect(line.msg).toMatch(/the client offered 8000 ALPN names; at most 32 are accepted/);
+    expect(JSON.stringify(line).length).toBeLessThan(1000);
+    await stillServes();
+  });
+
   it('keeps serving while a burst of broken connections arrives', async () => {
     const hello = await captureClientHello();
     const junk = await Promise.all(
