@@ -118,6 +118,19 @@ describe.runIf(tools)('web app access', () => {
     }
   });
 
+  it("keeps an app's cookies on its own host, and Postern's session out of its reach", async () => {
+    const jar = await signedIn('alice');
+    await browse(jar, appUrl('/'));
+    const before = readFileSync(jar, 'utf8').match(/__Host-postern_app\t(\S+)/)![1]!;
+    const r = await run('curl', ['-sS', '--cacert', caFile, '-b', jar, '-c', jar, '-D', '-', '-o', '/dev/null', appUrl('/cookies')]);
+    const setCookies = r.stdout.split('\r\n').filter((l) => /^set-cookie:/i.test(l));
+    expect(setCookies).toEqual(['set-cookie: planted=1; Path=/', 'set-cookie: app_kept=1; Path=/']);
+    const jarNow = readFileSync(jar, 'utf8');
+    expect(jarNow).toMatch(/^grafana\.postern\.localhost\tFALSE\t\/\tFALSE\t0\tplanted\t1$/m); // host-only: the other apps never see it
+    expect(jarNow).not.toMatch(/^\.?postern\.localhost\t.*planted/m);
+    expect(jarNow.match(/__Host-postern_app\t(\S+)/)![1]).toBe(before);
+  });
+
   it('carries WebSockets to the app', async () => {
     const jar = await signedIn('alice');
     await browse(jar, appUrl('/'));

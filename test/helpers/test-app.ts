@@ -53,6 +53,10 @@ export class TestApp {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         const timer = setInterval(() => res.write('data: tick\n\n'), 100);
         res.once('close', () => clearInterval(timer));
+      } else if (req.url === '/cookies') {
+        // What a hostile (or careless) app might set: cookies for the proxy's whole domain, and Postern's own.
+        const proxyHost = String(req.headers['x-forwarded-host']).replace(/^[^.]+\.|:\d+$/g, '');
+        res.writeHead(200, { 'set-cookie': [`planted=1; Domain=${proxyHost}; Path=/`, '__Host-postern_app=forged; Path=/; Secure', 'app_kept=1; Path=/'] }).end('cookies set');
       } else if (req.url === '/whoami') {
         res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': 'app_own=1; Path=/' }).end(JSON.stringify({ claims, headers: req.headers }));
       } else {

@@ -35,7 +35,8 @@ export interface ForwardContext {
  * Forwards HTTP requests and WebSocket upgrades to apps through their agents' tunnels, one
  * keep-alive pool per app. Bodies stream both ways; the proxy owns X-Forwarded-* and Postern-*
  * headers (anything the client sent under those names is dropped first), keeps its own cookies
- * away from apps, and rewrites redirects that point at the app's internal address.
+ * away from apps, keeps each app's cookies on its own host, and rewrites redirects that point at
+ * the app's internal address.
  */
 export class AppForwarder {
   private readonly pools = new Map<string, Pool>();
@@ -162,7 +163,26 @@ function incomingHeaders(res: IncomingMessage, target: URL, publicHost: string):
   }
   const location = res.headers.location;
   if (location) out.location = publicLocation(location, target, publicHost);
+  const cookies = res.headers['set-cookie'] && appSetCookies(res.headers['set-cookie']);
+  if (cookies?.length) out['set-cookie'] = cookies;
+  else delete out['set-cookie'];
   return out;
+}
+
+/**
+ * An app's cookies, kept on the app's own host: a `Domain` attribute is dropped (with it, an app
+ * could set cookies for the proxy's host and every other app under it), and so is any cookie
+ * under Postern's own names (an app must not replace the session that lets the browser in).
+ */
+export function appSetCookies(values: readonly string[]): string[] {
+  return values
+    .filter((v) => !POSTERN_COOKIE.test(v.slice(0, v.indexOf('=')).trim()))
+    .map((v) =>
+      v
+        .split(';')
+        .filter((attribute, i) => i === 0 || !/^\s*domain\s*(=|$)/i.test(attribute))
+        .join(';'),
+    );
 }
 
 /** A redirect to the app's internal address becomes one to its public address; others are left alone. */
