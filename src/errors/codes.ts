@@ -9,6 +9,7 @@
 export const ERROR_CODES = {
   BAD_REQUEST: { status: 400, exit: 64, summary: 'The request or command line is malformed.' },
   USAGE: { status: 400, exit: 64, summary: 'A flag or argument is missing or wrong.' },
+  TOO_LARGE: { status: 413, exit: 64, summary: 'The request body is larger than the endpoint accepts; the message gives the limit.' },
   CONFIG_INVALID: { status: 500, exit: 78, summary: 'The configuration file or a flag has an invalid value.' },
   CONFIG_NOT_FOUND: { status: 500, exit: 66, summary: 'The configuration file named with --config does not exist.' },
   CLUSTER_MISMATCH: { status: 500, exit: 78, summary: 'The data directory belongs to a cluster with another name.' },

@@ -91,6 +91,20 @@ export function loadProxyTls(pairs: { cert_file: string; key_file: string }[]): 
  * present a client certificate, optional at the TLS layer (browsers and curl without one still
  * get the web UI); handlers decide what they need through the one IdentityVerifier.
  */
+/**
+ * TLS 1.2 suites with forward secrecy and AEAD only (no CBC, whose padding has a long history of
+ * oracles, and no CCM8, whose 8-byte tag is short). TLS 1.3 keeps OpenSSL's defaults, which are
+ * all AEAD; Node's minimum version is TLS 1.2 already.
+ */
+const TLS12_AEAD_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
 export class ProxyCertificates {
   private timer: NodeJS.Timeout | undefined;
 
@@ -103,7 +117,10 @@ export class ProxyCertificates {
   static async start(config: PosternConfig, cluster: ClusterState): Promise<ProxyCertificates> {
     const next = async (): Promise<ProxyTls> => {
       const tls = config.proxy.certificates.length > 0 ? loadProxyTls(config.proxy.certificates) : await issueProxyTls(cluster.authorities.host, config.proxy.public_addr.host);
-      return { ...tls, options: { ...tls.options, requestCert: true, rejectUnauthorized: false, ca: [cluster.authorities.user.certPem, cluster.authorities.host.certPem] } };
+      return {
+        ...tls,
+        options: { ...tls.options, ciphers: TLS12_AEAD_CIPHERS, requestCert: true, rejectUnauthorized: false, ca: [cluster.authorities.user.certPem, cluster.authorities.host.certPem] },
+      };
     };
     return new ProxyCertificates(next, await next());
   }

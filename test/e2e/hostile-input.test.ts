@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PosternProcess, postern, tempDir } from '../helpers/postern.js';
@@ -54,13 +54,18 @@ describe('hostile and broken input on the TLS port', () => {
     await server?.stop();
   });
 
-  async function stillServes(): Promise<void> {
-    const tls = tlsConnect({ port: server.proxyPort, host: '127.0.0.1', servername: 'postern.localhost', ca, ALPNProtocols: ['http/1.1'] });
+  /** Sends `request` over HTTP/1.1 and TLS; resolves with all the server answered before it closed. */
+  async function exchange(request: string, options: ConnectionOptions = {}): Promise<string> {
+    const tls = tlsConnect({ port: server.proxyPort, host: '127.0.0.1', servername: 'postern.localhost', ca, ALPNProtocols: ['http/1.1'], ...options });
     await once(tls, 'secureConnect');
-    tls.end('GET /webapi/ping HTTP/1.1\r\nHost: postern.localhost\r\nConnection: close\r\n\r\n');
+    tls.end(request);
     let text = '';
     for await (const chunk of tls) text += String(chunk);
-    expect(text).toMatch(/^HTTP\/1\.1 200/);
+    return text;
+  }
+
+  async function stillServes(): Promise<void> {
+    expect(await exchange('GET /webapi/ping HTTP/1.1\r\nHost: postern.localhost\r\nConnection: close\r\n\r\n')).toMatch(/^HTTP\/1\.1 200/);
     expect(server.alive).toBe(true);
   }
 
@@ -126,6 +131,27 @@ describe('hostile and broken input on the TLS port', () => {
     expect(line.msg).toMatch(/the client offered 8000 ALPN names; at most 32 are accepted/);
     expect(JSON.stringify(line).length).toBeLessThan(1000);
     await stillServes();
+  });
+
+  it('answers oversized and malformed requests with the 4xx that says why, never a 500 or a dropped connection', async () => {
+    const request = (head: string, body = '') => exchange(`${head}\r\nHost: postern.localhost\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    expect(await request(`GET /webapi/ping HTTP/1.1\r\nX-Big: ${'a'.repeat(100_000)}`)).toMatch(/^HTTP\/1\.1 431 [\s\S]*larger than 16 KiB/);
+    expect(await request('POST /webapi/sessions HTTP/1.1\r\nContent-Type: application/json', `{"user": "${'a'.repeat(100_000)}"}`)).toMatch(/^HTTP\/1\.1 413 [\s\S]*"code":"TOO_LARGE".*larger than 64 KiB/);
+    expect(await request('GET /webapi/whoami HTTP/1.1\r\nCookie: __Host-postern_session=%E0%A4%A')).toMatch(/^HTTP\/1\.1 400 [\s\S]*the __Host-postern_session cookie is malformed/);
+    expect(await request('HEAD /web HTTP/1.1')).toMatch(/^HTTP\/1\.1 200 [\s\S]*strict-transport-security: max-age=31536000/i);
+    expect(server.logs.filter((l) => l.level === 'error')).toEqual([]);
+  });
+
+  it('offers TLS 1.2 with AEAD suites only', async () => {
+    for (const ciphers of ['ECDHE-ECDSA-AES128-SHA256', 'ECDHE-ECDSA-AES256-SHA', 'ECDHE-ECDSA-AES128-CCM8']) {
+      const tls = tlsConnect({ port: server.proxyPort, host: '127.0.0.1', servername: 'postern.localhost', ca, maxVersion: 'TLSv1.2', ciphers });
+      const err = await new Promise<Error & { code?: string }>((resolve) => tls.once('error', resolve));
+      expect(err.code, ciphers).toBe('ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE');
+    }
+    const aead = tlsConnect({ port: server.proxyPort, host: '127.0.0.1', servername: 'postern.localhost', ca, maxVersion: 'TLSv1.2' });
+    await once(aead, 'secureConnect');
+    expect(aead.getCipher().name).toMatch(/GCM|CHACHA20/);
+    aead.destroy();
   });
 
   it('keeps serving while a burst of broken connections arrives', async () => {

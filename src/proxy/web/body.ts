@@ -7,16 +7,18 @@ const DEFAULT_LIMIT = 64 * 1024;
 
 export async function readBody(req: WebRequest, limit = DEFAULT_LIMIT): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) throw new PosternError('BAD_REQUEST', `the request body is larger than ${limit} bytes`);
+  if (declared > limit) throw tooLarge(limit);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > limit) throw new PosternError('BAD_REQUEST', `the request body is larger than ${limit} bytes`);
+    if (size > limit) throw tooLarge(limit);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
 }
+
+const tooLarge = (limit: number) => new PosternError('TOO_LARGE', `the request body is larger than ${limit / 1024} KiB, the most this endpoint accepts`);
 
 /**
  * A JSON body. The content type must say JSON: browsers cannot send that cross-site without a
@@ -27,9 +29,10 @@ export async function readJson(req: WebRequest): Promise<Record<string, unknown>
   if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) {
     throw new PosternError('BAD_REQUEST', 'send the body as JSON with Content-Type: application/json');
   }
+  const body = await readBody(req);
   let value: unknown;
   try {
-    value = JSON.parse((await readBody(req)).toString('utf8'));
+    value = JSON.parse(body.toString('utf8'));
   } catch {
     throw new PosternError('BAD_REQUEST', 'the request body is not valid JSON');
   }
@@ -42,13 +45,19 @@ export async function readForm(req: WebRequest): Promise<URLSearchParams> {
   return new URLSearchParams((await readBody(req)).toString('utf8'));
 }
 
-/** A named cookie from request headers, or undefined. */
+/** A named cookie from request headers, or undefined; a value that cannot be decoded is a BAD_REQUEST. */
 export function cookie(headers: IncomingHttpHeaders, name: string): string | undefined {
   const header = headers.cookie;
   if (!header) return undefined;
   for (const part of header.split(';')) {
     const i = part.indexOf('=');
-    if (i > 0 && part.slice(0, i).trim() === name) return decodeURIComponent(part.slice(i + 1).trim());
+    if (i > 0 && part.slice(0, i).trim() === name) {
+      try {
+        return decodeURIComponent(part.slice(i + 1).trim());
+      } catch {
+        throw new PosternError('BAD_REQUEST', `the ${name} cookie is malformed (a bad % escape); clear this site's cookies and sign in again`);
+      }
+    }
   }
   return undefined;
 }

@@ -81,9 +81,11 @@ export class WebHandler implements ProtocolHandler {
       if (!conn || !this.connectHandler) return void socket.end('HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\n\r\n');
       this.connectHandler(http1Connect(req, socket, head, conn));
     });
-    this.http1.on('clientError', (err, socket) => {
+    this.http1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       this.log.debug('malformed HTTP/1.1 request', { err });
-      socket.destroy();
+      const answer = clientErrorAnswer(err.code);
+      if (answer && socket.writable) socket.end(answer);
+      else socket.destroy();
     });
     // Windows sized for CONNECT tunnels (see h2-flow.ts); pages and API calls do not notice.
     this.http2 = createHttp2Server({ settings: bulkSettings(MAX_STREAMS) }, dispatch);
@@ -158,7 +160,12 @@ export class WebHandler implements ProtocolHandler {
     }
     const path = (req.url ?? '/').split('?')[0]!;
     const log = conn.log.child({ request_id: requestId });
-    const found = this.hostHandler?.claims(req, conn) ? { handler: this.hostHandler.handle, rest: '' } : this.find(req.method ?? 'GET', path);
+    const forApp = this.hostHandler?.claims(req, conn) ?? false;
+    // The proxy's own host is HTTPS only, and says so; an app's host is left to the app.
+    if (!forApp) res.setHeader('strict-transport-security', 'max-age=31536000');
+    // HEAD is GET without the body (Node leaves the body out), so GET routes answer it.
+    const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
+    const found = forApp ? { handler: this.hostHandler!.handle, rest: '' } : this.find(method, path);
     if (!found) {
       sendError(res, notFound(req.method ?? 'GET', path, this.routes.keys()), requestId, req);
       return;
@@ -179,6 +186,15 @@ export class WebHandler implements ProtocolHandler {
     const prefix = this.prefixRoutes.find((r) => r.method === method && path.startsWith(r.prefix));
     return prefix && { handler: prefix.handler, rest: path.slice(prefix.prefix.length) };
   }
+}
+
+/** What to answer a request Node's parser refused, before closing; undefined when the peer is gone. */
+function clientErrorAnswer(code: string | undefined): string | undefined {
+  const plain = (status: string, text: string) => `HTTP/1.1 ${status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`;
+  if (code === 'ECONNRESET') return undefined;
+  if (code === 'HPE_HEADER_OVERFLOW') return plain('431 Request Header Fields Too Large', 'The request headers are larger than 16 KiB, the most this proxy accepts.\n');
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT') return plain('408 Request Timeout', 'The request headers did not arrive in time.\n');
+  return plain('400 Bad Request', 'The request is not valid HTTP/1.1.\n');
 }
 
 function notFound(method: string, path: string, routes: Iterable<string>): PosternError {
