@@ -37,7 +37,10 @@ export class LocalAdmin implements AdminClient {
       const cluster = await readClusterState(backend, config.data_dir);
       // The running server records its public address; links should point there, not at this config's default.
       const publicAddr = (await backend.get(CLUSTER_KEYS.publicAddr))?.value ?? formatHostPort(config.proxy.public_addr);
-      const auth = new AuthService(backend, cluster, audit, { secondFactor: config.auth.second_factor, certTtlMs: config.auth.cert_ttl, publicUrl: `https://${publicAddr}` });
+      // Likewise its second factor: users made here get a one-time code app only if logins ask for one.
+      const stored = (await backend.get(CLUSTER_KEYS.secondFactor))?.value;
+      const secondFactor = stored === 'off' || stored === 'otp' ? stored : config.auth.second_factor;
+      const auth = new AuthService(backend, cluster, audit, { secondFactor, certTtlMs: config.auth.cert_ttl, publicUrl: `https://${publicAddr}` });
       return new LocalAdmin(auth, config.data_dir, backend, audit);
     } catch (err) {
       await audit.close();

@@ -323,7 +323,7 @@ export type Permit = (resource: AdminResource, verb: Verb) => Promise<void>;
  * learns nothing from how they are checked.
  */
 export async function prepareOp(name: string, rawArgs: unknown, permit: Permit = async () => {}): Promise<PreparedOp> {
-  const alias = LIST_ALIASES[name];
+  const alias = Object.hasOwn(LIST_ALIASES, name) ? LIST_ALIASES[name] : undefined;
   const o = opByName(alias ? 'resources.ls' : name);
   if (typeof o.resource === 'string') await permit(o.resource, o.verb);
   const parsed = (o.args as z.ZodType).safeParse(alias ? { kind: alias } : (rawArgs ?? {}));
@@ -345,13 +345,14 @@ export async function runOp(auth: AuthService, name: string, rawArgs: unknown, a
 }
 
 export function opByName(name: string): Op<z.ZodType, unknown> {
-  const o = (ADMIN_OPS as Record<string, Op<z.ZodType, unknown>>)[name];
+  // Own names only: `constructor` or `__proto__` must not find Object.prototype's.
+  const o = Object.hasOwn(ADMIN_OPS, name) ? (ADMIN_OPS as Record<string, Op<z.ZodType, unknown>>)[name] : undefined;
   if (!o) throw new PosternError('NOT_FOUND', `there is no admin operation "${name}"`);
   return o;
 }
 
 function checkEventType(type: string): AuditEventType {
-  if (!(type in AUDIT_EVENTS)) throw new PosternError('USAGE', `"${type}" is not an audit event type; see docs/audit.md for the list (e.g. user.login.failed)`);
+  if (!Object.hasOwn(AUDIT_EVENTS, type)) throw new PosternError('USAGE', `"${type}" is not an audit event type; see docs/audit.md for the list (e.g. user.login.failed)`);
   return type as AuditEventType;
 }
 

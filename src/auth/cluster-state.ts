@@ -9,6 +9,8 @@ export const CLUSTER_KEYS = {
   name: '/cluster/name',
   /** The proxy's public address, recorded at each start (for links made by `postern ctl`). */
   publicAddr: '/cluster/public_addr',
+  /** The running server's auth.second_factor, recorded at each start (so `postern ctl users add` asks for a code only when logins need one). */
+  secondFactor: '/cluster/second_factor',
   authority: (type: AuthorityType) => `/authorities/${type}`,
   sshAuthority: (type: SshAuthorityType) => `/authorities/ssh-${type}`,
 } as const;

@@ -228,6 +228,12 @@ describe.runIf(tools)('web app access', () => {
     expect(unknown.stdout).toMatch(/There is no app named nosuch[\s\S]*\n404$/);
   });
 
+  it('makes users without a one-time code app when the running cluster asks for none', async () => {
+    // ctl on the server host has no config here: it learns auth.second_factor from the running server.
+    const added = await cluster.ctl(['users', 'add', 'carol', '--roles=access', '--password-stdin'], PASSWORD);
+    expect(added.stdout).toBe('User carol added with roles access.\nPassword set.\n');
+  });
+
   it('serves the JWKS without authentication', async () => {
     const r = await run('curl', ['-sS', '--cacert', caFile, cluster.server.url('/.well-known/jwks.json')]);
     expect(JSON.parse(r.stdout)).toEqual({ keys: [{ kty: 'EC', crv: 'P-256', x: expect.any(String), y: expect.any(String), kid: expect.any(String), alg: 'ES256', use: 'sig' }] });
