@@ -44,6 +44,9 @@ function sshOptions(store: ProfileStore, profile: LoadedProfile): Record<string,
   };
 }
 
+/** What ssh says when its ProxyCommand ends before the SSH handshake (after Postern has said why). */
+const CLOSED_BEFORE_HANDSHAKE = /^(kex_exchange_identification: .*|Connection closed by UNKNOWN port \d+)\r?$/;
+
 export function registerSsh(program: Command): void {
   program
     .command('ls')
@@ -83,10 +86,16 @@ export function registerSsh(program: Command): void {
       if (!login) throw new PosternError('USAGE', `which login? none is allowed for you by default; use LOGIN@${target} (postern ls shows your logins)`);
       const sshArgs = [...Object.entries(sshOptions(store, profile)).flatMap(([k, v]) => ['-o', `${k}=${v}`]), ...passed, `${login}@${node}.${profile.cluster}`, ...command];
       const child = spawn('ssh', sshArgs, { stdio: ['inherit', 'inherit', 'pipe'] });
-      let stderr = '';
+      let stderr = ''; // the last few KiB, for the diagnosis below
+      let refusedByPostern = false;
       child.stderr!.on('data', (d: Buffer) => {
-        stderr += d;
-        process.stderr.write(d);
+        let text = d.toString();
+        // Once the ProxyCommand (postern proxy ssh) has said why it refused, ssh's own lines about
+        // the connection closing before its handshake only bury the reason: leave them out.
+        refusedByPostern ||= /^postern: /m.test(text);
+        if (refusedByPostern) text = text.split('\n').filter((line) => !CLOSED_BEFORE_HANDSHAKE.test(line)).join('\n');
+        stderr = (stderr + text).slice(-4096);
+        process.stderr.write(text);
       });
       child.once('error', (err) => {
         process.stderr.write(`postern: cannot run ssh (${err.message}); install the OpenSSH client\n`);
