@@ -10,6 +10,7 @@ import { printTable, type Row } from './lib/stats.js';
 import { appRequestsScenario } from './scenarios/app-requests.js';
 import { authorizeScenario } from './scenarios/authorize.js';
 import { handshakeScenario } from './scenarios/handshake.js';
+import { hostileLoadScenario } from './scenarios/hostile-load.js';
 import { loginScenario } from './scenarios/login.js';
 import { pumpScenario } from './scenarios/pump.js';
 import { sshScpScenario } from './scenarios/ssh-scp.js';
@@ -53,6 +54,7 @@ const scenarios: Record<string, (tls: Awaited<ReturnType<typeof benchTls>>) => P
     }
     return sshScpScenario(tls, { mib: quick ? 32 : 256, rounds: quick ? 1 : 3 });
   },
+  'hostile-load': () => hostileLoadScenario({ seconds: quick ? 2 : 8 }),
 };
 
 if (args.includes('--help') || args.includes('-h')) {
