@@ -1,3 +1,4 @@
+import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import type { User } from '../auth/users.js';
 import { formatDuration, parseDuration } from '../config/duration.js';
@@ -127,6 +128,24 @@ export function checkDocument(value: unknown, source: string): Checked {
   const kind = (value as { kind?: unknown } | null)?.kind;
   if (typeof kind === 'string' && Object.hasOwn(DOCUMENTS, kind)) return DOCUMENTS[kind as DocumentKind].check(value, source);
   throw new PosternError('CONFIG_INVALID', `${source}: ${notCreatable(kind)}`);
+}
+
+/** The documents of a `ctl create -f` file, each checked; `file` names it in errors. */
+export function checkDocuments(text: string, file: string): { source: string; doc: Checked }[] {
+  const docs = parseAllDocuments(text);
+  return (Array.isArray(docs) ? docs : [docs]).map((doc, i) => {
+    const source = `${file}${i > 0 ? ` (document ${i + 1})` : ''}`;
+    const invalid = (reason: string) => new PosternError('CONFIG_INVALID', `${source} is not valid YAML: ${reason}`);
+    if (doc.errors.length) throw invalid(doc.errors[0]!.message.split('\n')[0]!);
+    let value: unknown;
+    try {
+      value = doc.toJS();
+    } catch (err) {
+      // yaml finds some mistakes only when it builds the value: an alias to no anchor, a merge of a non-mapping.
+      throw invalid((err as Error).message);
+    }
+    return { source, doc: checkDocument(value, source) };
+  });
 }
 
 /** Applies a checked document through the admin client (locally or through the proxy). */

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { renderUnicodeCompact } from 'uqr';
-import { parseAllDocuments, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import type { AdminClient } from '../admin/admin-client.js';
-import { applyDocument, checkDocument, DOCUMENT_KINDS, userAsDocument, type Applied } from '../admin/documents.js';
+import { applyDocument, checkDocuments, DOCUMENT_KINDS, userAsDocument, type Applied } from '../admin/documents.js';
 import type { OnlineResource, UserAdded } from '../admin/ops.js';
 import { describeTarget } from '../auth/locks.js';
 import { readStdin } from '../client/prompt.js';
@@ -206,12 +206,7 @@ export function registerCtlResources(ctl: Command): void {
     .requiredOption('-f, --file <file>', 'the YAML file, or - for standard input')
     .action(async (opts: Opts & { file: string }) => {
       const text = opts.file === '-' ? await readStdin() : readFileOrFail(opts.file);
-      const parsedDocs = parseAllDocuments(text);
-      const checked = (Array.isArray(parsedDocs) ? parsedDocs : [parsedDocs]).map((doc, i) => {
-        const source = `${opts.file === '-' ? 'stdin' : opts.file}${i > 0 ? ` (document ${i + 1})` : ''}`;
-        if (doc.errors.length) throw new PosternError('CONFIG_INVALID', `${source} is not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
-        return { source, doc: checkDocument(doc.toJS(), source) };
-      });
+      const checked = checkDocuments(text, opts.file === '-' ? 'stdin' : opts.file);
       const results = await withAdmin(opts, async (a) => {
         const out: Applied[] = [];
         for (const { source, doc } of checked) out.push(await applyDocument(a, doc, source));

@@ -84,11 +84,15 @@ function checkRoles(roles: string[], config: { agent?: unknown }, flagByPath: Ma
 
 function readYaml(file: string): Record<string, unknown> {
   const doc = parseDocument(readFileSync(file, 'utf8'), { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    const first = doc.errors[0]!;
-    throw new PosternError('CONFIG_INVALID', `${file} is not valid YAML: ${first.message.split('\n')[0]}\nFix the file (postern configure prints a commented sample) and start again.`);
+  const invalid = (reason: string) => new PosternError('CONFIG_INVALID', `${file} is not valid YAML: ${reason}\nFix the file (postern configure prints a commented sample) and start again.`);
+  if (doc.errors.length > 0) throw invalid(doc.errors[0]!.message.split('\n')[0]!);
+  let value: unknown;
+  try {
+    value = doc.toJS();
+  } catch (err) {
+    // yaml finds some mistakes only when it builds the value: an alias to no anchor, a merge of a non-mapping.
+    throw invalid((err as Error).message);
   }
-  const value: unknown = doc.toJS();
   if (value === null || value === undefined) return {};
   if (typeof value !== 'object' || Array.isArray(value)) {
     throw new PosternError('CONFIG_INVALID', `${file} must hold a YAML mapping (key: value lines) at the top level; postern configure prints a sample`);
