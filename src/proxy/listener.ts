@@ -1,11 +1,12 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type SecureContextOptions, type Server as TlsServer, type TlsOptions, type TLSSocket } from 'node:tls';
-import { formatHostPort, type HostPort } from '../net/addr.js';
+import { addressKey, formatHostPort, type HostPort } from '../net/addr.js';
 import { LogLimiter } from '../log/log-limiter.js';
 import type { Logger } from '../log/logger.js';
 import { PosternError } from '../errors/postern-error.js';
 import type { HandshakeFailure, ProxyMetrics } from './metrics.js';
 import { AddressLimit } from './address-limit.js';
+import { HandshakeQueue, type HandshakeTicket } from './handshake-queue.js';
 import { looksLikeProxyHeader, parseProxyHeader } from './proxy-protocol.js';
 import type { Router } from './router.js';
 
@@ -39,14 +40,19 @@ interface Pending {
   settled: boolean;
   /** Set by the ALPN callback when it refuses, so the TLS error is reported with its cause. */
   refusal?: { reason: HandshakeFailure; message: string };
-  /** While the connection counts against its client address's limits: the keys to release. */
-  handshakeKey?: string;
-  anonymousKey?: string;
+  /** Its place in its address's line of handshakes, until the handshake is over. */
+  handshake?: HandshakeTicket;
+  /** Its client address as the per-address limits count it (addressKey), once known. */
+  addressKey?: string;
+  /** It counts against its address's limit of connections nobody has signed in on. */
+  anonymous: boolean;
   /** A verified client certificate, or a handler said so (a session, a token). */
   authenticated: boolean;
 }
 
 const PENDING = Symbol('postern.pending');
+/** Handshakes one client address may start in one turn of the event loop; more wait for the next. */
+const HANDSHAKES_PER_TURN_PER_ADDRESS = 4;
 type RawSocket = Socket & { [PENDING]?: Pending };
 
 /**
@@ -55,11 +61,13 @@ type RawSocket = Socket & { [PENDING]?: Pending };
  * ALPN chosen by the router → the protocol's handler. One deadline covers all of it. Anything else
  * is closed with a log line that says why, and counted by reason.
  *
- * Per client address, two counts share proxy.max_connections_per_ip as their limit: handshakes in
- * progress (each short, bounded by the deadline), and connections past the handshake that have not
- * proved who is on them (no verified client certificate, and no handler's `authenticate()` for a
- * session or token yet). So agents and signed-in users, however many behind one NAT address, are
- * never refused for the idle connections of someone else at that address.
+ * Per client address, two counts share proxy.max_connections_per_ip as their limit: handshakes
+ * under way or waiting their turn (each bounded by the deadline), and connections past the
+ * handshake that have not proved who is on them (no verified client certificate, and no handler's
+ * `authenticate()` for a session or token yet). So agents and signed-in users, however many behind
+ * one NAT address, are never refused for the idle connections of someone else at that address.
+ * Handshakes take turns: a few per address start in each turn of the event loop (HandshakeQueue),
+ * so a burst from one address is spread out instead of holding the loop while everyone else waits.
  *
  * Without PROXY protocol the socket goes to TLS untouched: OpenSSL reads it straight from the
  * kernel, and recognises plain HTTP and non-TLS bytes itself, which costs nothing on the path of
@@ -69,7 +77,7 @@ export class ProxyListener {
   private readonly server: Server;
   private readonly tlsServer: TlsServer;
   private readonly sockets = new Set<Socket>();
-  private readonly handshakes: AddressLimit;
+  private readonly handshakes: HandshakeQueue;
   private readonly anonymous: AddressLimit;
   /** A flood of bad connections is counted in full but logged at most 20 lines/s per reason. */
   private readonly failureLogs: LogLimiter;
@@ -79,7 +87,7 @@ export class ProxyListener {
     this.failureLogs = new LogLimiter(20, 1000, (reason, count) =>
       opts.log.warn(`left out ${count} more "${reason}" lines of the last second; postern_proxy_handshake_failures_total counts them all`, { reason, suppressed: count }),
     );
-    this.handshakes = new AddressLimit(opts.maxConnectionsPerAddress);
+    this.handshakes = new HandshakeQueue(HANDSHAKES_PER_TURN_PER_ADDRESS, opts.maxConnectionsPerAddress);
     this.anonymous = new AddressLimit(opts.maxConnectionsPerAddress);
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
     const listener = this;
@@ -162,33 +170,44 @@ export class ProxyListener {
       acceptedAt: performance.now(),
       settled: false,
       authenticated: false,
+      anonymous: false,
     };
     if (this.opts.useProxyProtocol) pending.timer = setTimeout(() => this.timedOut(pending), this.opts.handshakeTimeoutMs);
     raw[PENDING] = pending;
     raw.once('close', () => {
       this.sockets.delete(raw);
-      this.release(pending, 'handshakeKey');
-      this.release(pending, 'anonymousKey');
+      pending.handshake?.release();
+      this.releaseAnonymous(pending);
       if (!pending.settled) this.fail(pending, 'client_closed', 'the client closed the connection before the handshake finished');
     });
     if (this.opts.useProxyProtocol) this.readProxyHeader(raw, pending);
     else this.startTls(pending);
   }
 
-  /** Once the client's address is known: counts its handshake against the address's limit, then starts TLS. */
+  /** Once the client's address is known: starts TLS when the address's turn comes, refusing past its limit. */
   private startTls(pending: Pending): void {
-    pending.handshakeKey = this.handshakes.take(pending.clientAddr.address);
-    if (pending.handshakeKey === undefined) {
-      return this.fail(pending, 'address_limit', `connection refused: ${this.handshakes.max} connections from this address are in their TLS handshake (proxy.max_connections_per_ip)`);
+    let started = false;
+    pending.addressKey = addressKey(pending.clientAddr.address);
+    const ticket = this.handshakes.enter(pending.addressKey, () => {
+      started = true;
+      // Closed or timed out while waiting: its turn passes to the next in line.
+      if (pending.settled || pending.raw.destroyed) return pending.handshake?.release();
+      // Without PROXY protocol the TLS server's deadline takes over from the one for the wait.
+      if (!this.opts.useProxyProtocol) clearTimeout(pending.timer);
+      this.tlsServer.emit('connection', pending.raw);
+    });
+    if (!ticket) {
+      return this.fail(pending, 'address_limit', `connection refused: ${this.handshakes.max} connections from this address are in or waiting for their TLS handshake (proxy.max_connections_per_ip)`);
     }
-    this.tlsServer.emit('connection', pending.raw);
+    pending.handshake = ticket;
+    // Waiting in line, the TLS server's deadline has not started: ours covers the wait.
+    if (!started) pending.timer ??= setTimeout(() => this.timedOut(pending), this.opts.handshakeTimeoutMs);
   }
 
-  private release(pending: Pending, which: 'handshakeKey' | 'anonymousKey'): void {
-    const key = pending[which];
-    if (key === undefined) return;
-    (which === 'handshakeKey' ? this.handshakes : this.anonymous).release(key);
-    pending[which] = undefined;
+  private releaseAnonymous(pending: Pending): void {
+    if (!pending.anonymous) return;
+    this.anonymous.release(pending.addressKey!);
+    pending.anonymous = false;
   }
 
   /** Reads the PROXY header, takes the client address from it, and hands the rest to TLS. */
@@ -237,9 +256,9 @@ export class ProxyListener {
     const alpn = socket.alpnProtocol ?? false;
     const resolved = this.opts.router.resolve(servername, alpn);
     const handler = resolved && this.opts.router.handler(resolved.protocol.id);
-    this.release(pending, 'handshakeKey');
-    if (!socket.authorized) pending.anonymousKey = this.anonymous.take(pending.clientAddr.address);
-    if (!socket.authorized && pending.anonymousKey === undefined) {
+    pending.handshake?.release();
+    if (!socket.authorized) pending.anonymous = this.anonymous.take(pending.addressKey!);
+    if (!socket.authorized && !pending.anonymous) {
       this.fail(pending, 'address_limit', `closed after the handshake: ${this.anonymous.max} connections from this address have not signed in (proxy.max_connections_per_ip)`, false);
       socket.destroy(); // the TLS socket, never the TCP one under it (see below)
       return;
@@ -257,7 +276,7 @@ export class ProxyListener {
     clearTimeout(pending.timer);
     const authenticate = () => {
       pending.authenticated = true;
-      this.release(pending, 'anonymousKey');
+      this.releaseAnonymous(pending);
     };
     pending.authenticated = socket.authorized;
     const protocol = resolved.protocol.id;
