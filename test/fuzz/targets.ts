@@ -25,6 +25,7 @@ import { RouteTable } from '../../src/proxy/routes/route-table.js';
 import { cookie } from '../../src/proxy/web/body.js';
 import { acceptResources, AGENT_ROLES, announcedResource, joinRoleOf, RESOURCE_TABLE } from '../../src/resources/table.js';
 import { PING_SUFFIX, PROTOCOLS } from '../../src/wire/protocols.js';
+import { MAX_STARTUP_LENGTH, parseStartupPacket, startupMessage } from '../../src/wire/postgres.js';
 import { errorReason, resourcesMessage } from '../../src/wire/tunnel.js';
 import { DEV_ACCESS_YAML } from '../helpers/example-role.js';
 import { editedLines, headerValue, keysAndValues, long, mutated, yamlText, yamlTree } from './arbitraries.js';
@@ -420,9 +421,41 @@ const cookies: Target<{ header: string | undefined; name: string }> = {
   },
 };
 
+// ---------------------------------------------------------------------------------------------
+// 10. PostgreSQL startup packets (wire/postgres.ts): incomplete, invalid or ok, never a throw.
+
+const pgParameter = fc.tuple(fc.oneof(fc.constantFrom('user', 'database', 'application_name', 'options', 'replication', '_pq_.x'), fc.string({ maxLength: 12 })), fc.string({ maxLength: 24 }));
+const pgStartup = fc
+  .tuple(fc.array(pgParameter, { maxLength: 8 }), fc.constantFrom(0, 2, 1, 0xffff))
+  .map(([parameters, minor]) => new Uint8Array(startupMessage(parameters.map(([k, v]) => [k.replace(/\0/g, ''), v.replace(/\0/g, '')] as [string, string]), minor)));
+const pgRequest = fc
+  .tuple(fc.constantFrom(80877103, 80877104, 80877102, 80877199), fc.uint8Array({ maxLength: 300 }))
+  .map(([code, body]) => {
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(8 + body.length, 0);
+    head.writeUInt32BE(code, 4);
+    return new Uint8Array(Buffer.concat([head, body]));
+  });
+
+const postgresStartup: Target<Uint8Array> = {
+  name: 'postgres-startup',
+  // Edits land on the length and code most often: those are what a parser trusts first.
+  arbitrary: fc.oneof(fc.uint8Array({ maxLength: 64 }), pgStartup, pgRequest, mutated(fc.oneof(pgStartup, pgRequest), () => [0, 3, 4, 7])),
+  check(bytes) {
+    const buf = Buffer.from(bytes);
+    const read = parseStartupPacket(buf);
+    if (read.status === 'invalid' && !read.reason) fail('refused without a reason');
+    if (read.status !== 'ok') return;
+    if (read.length < 8 || read.length > buf.length || read.length > MAX_STARTUP_LENGTH) fail(`ok with a length of ${read.length} for ${buf.length} bytes`);
+    if (read.packet.type === 'startup' && (!read.packet.user || !read.packet.database)) fail('a startup message with no user or database');
+    // Bytes after the packet (the client's next one) never change it, and a packet minus its last byte is incomplete.
+    if (!isDeepStrictEqual(parseStartupPacket(Buffer.concat([buf, Buffer.from([0, 0, 0, 8])])), read)) fail('bytes after the packet changed the result');
+    if (parseStartupPacket(buf.subarray(0, read.length - 1)).status !== 'incomplete') fail('the packet minus its last byte is not incomplete');
+  },
+};
+
 /**
- * Every target, in the order `npm run fuzz` runs them. Still to come, with their protocols:
- * PostgreSQL startup packets (SSLRequest, StartupMessage) and MySQL handshake responses, which
- * the database handlers will read from clients before they are authorized.
+ * Every target, in the order `npm run fuzz` runs them. Still to come, with its protocol: MySQL
+ * handshake responses, which the database handler will read from clients before they are authorized.
  */
-export const TARGETS: readonly Target[] = [proxyProtocol, alpn, der, connectAuthority, tunnelHeaders, tunnelResources, config, documents, cookies];
+export const TARGETS: readonly Target[] = [proxyProtocol, alpn, der, connectAuthority, tunnelHeaders, tunnelResources, config, documents, cookies, postgresStartup];
