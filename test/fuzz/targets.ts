@@ -25,6 +25,7 @@ import { RouteTable } from '../../src/proxy/routes/route-table.js';
 import { cookie } from '../../src/proxy/web/body.js';
 import { acceptResources, AGENT_ROLES, announcedResource, joinRoleOf, RESOURCE_TABLE } from '../../src/resources/table.js';
 import { PING_SUFFIX, PROTOCOLS } from '../../src/wire/protocols.js';
+import { CLIENT, packet, parseHandshakeResponse, readPacket } from '../../src/wire/mysql.js';
 import { MAX_STARTUP_LENGTH, parseStartupPacket, startupMessage } from '../../src/wire/postgres.js';
 import { errorReason, resourcesMessage } from '../../src/wire/tunnel.js';
 import { DEV_ACCESS_YAML } from '../helpers/example-role.js';
@@ -454,8 +455,47 @@ const postgresStartup: Target<Uint8Array> = {
   },
 };
 
-/**
- * Every target, in the order `npm run fuzz` runs them. Still to come, with its protocol: MySQL
- * handshake responses, which the database handler will read from clients before they are authorized.
- */
-export const TARGETS: readonly Target[] = [proxyProtocol, alpn, der, connectAuthority, tunnelHeaders, tunnelResources, config, documents, cookies, postgresStartup];
+// ---------------------------------------------------------------------------------------------
+// 11. MySQL/MariaDB handshake responses (wire/mysql.ts): a packet, then the client's answer; never a throw.
+
+const lenenc = (n: number) => (n < 0xfb ? Buffer.from([n]) : Buffer.from([0xfc, n & 0xff, n >> 8]));
+const lenencString = (s: string) => Buffer.concat([lenenc(Buffer.byteLength(s)), Buffer.from(s)]);
+const mysqlResponse = fc
+  .record({
+    capabilities: fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.subarray(Object.values(CLIENT)).map((flags) => flags.reduce((a, b) => a | b, 0))),
+    user: fc.string({ maxLength: 16 }),
+    auth: fc.uint8Array({ maxLength: 40 }),
+    database: fc.string({ maxLength: 16 }),
+    plugin: fc.constantFrom('mysql_native_password', 'client_ed25519', ''),
+    attributes: fc.array(fc.tuple(fc.string({ maxLength: 12 }), fc.string({ maxLength: 20 })), { maxLength: 6 }),
+  })
+  .map(({ capabilities, user, auth, database, plugin, attributes }) => {
+    const fixed = Buffer.alloc(32);
+    fixed.writeUInt32LE(capabilities >>> 0, 0);
+    const attrs = Buffer.concat(attributes.flatMap(([k, v]) => [lenencString(k), lenencString(v)]));
+    const payload = Buffer.concat([fixed, Buffer.from(`${user.replace(/\0/g, '')}\0`), lenenc(auth.length), auth, Buffer.from(`${database.replace(/\0/g, '')}\0${plugin}\0`), lenenc(attrs.length), attrs]);
+    return new Uint8Array(packet(1, payload));
+  });
+
+const mysqlHandshake: Target<Uint8Array> = {
+  name: 'mysql-handshake',
+  // Edits land on the packet length and the capability flags most often: they decide what is read next.
+  arbitrary: fc.oneof(fc.uint8Array({ maxLength: 80 }), mysqlResponse, mutated(mysqlResponse, () => [0, 1, 2, 4, 5, 6, 7, 36])),
+  check(bytes) {
+    const buf = Buffer.from(bytes);
+    const read = readPacket(buf);
+    if (read.status === 'invalid' && !read.reason) fail('a packet refused without a reason');
+    if (read.status !== 'ok') return;
+    if (read.length !== 4 + read.payload.length || read.length > buf.length) fail(`ok with a length of ${read.length} for ${buf.length} bytes`);
+    const answer = parseHandshakeResponse(read.payload);
+    if (answer.status === 'invalid') {
+      if (!answer.reason) fail('a response refused without a reason');
+      return;
+    }
+    if (!(answer.response.capabilities & CLIENT.PROTOCOL_41)) fail('accepted a client without protocol 4.1');
+    if (answer.response.type === 'response' && !answer.response.user) fail('a response with no user');
+  },
+};
+
+/** Every target, in the order `npm run fuzz` runs them. */
+export const TARGETS: readonly Target[] = [proxyProtocol, alpn, der, connectAuthority, tunnelHeaders, tunnelResources, config, documents, cookies, postgresStartup, mysqlHandshake];

@@ -1,0 +1,186 @@
+/**
+ * The opening of a MySQL or MariaDB connection (the client/server protocol's "Connection Phase"):
+ * the server's greeting, and what the client answers (an SSL request, or the handshake response
+ * with its user and database). Packets are a 3-byte little-endian length, a sequence number, and
+ * the payload. The database handler reads the client's answer before anything is authorized, so
+ * the parser takes any bytes and answers incomplete, invalid or ok, and never throws. The ERR
+ * packet is here too: a refusal reaches the mysql and mariadb clients as an error they print.
+ */
+
+/** Capability flags of the connection phase (the names are the protocol's). */
+export const CLIENT = {
+  LONG_PASSWORD: 0x1,
+  CONNECT_WITH_DB: 0x8,
+  PROTOCOL_41: 0x200,
+  SSL: 0x800,
+  TRANSACTIONS: 0x2000,
+  SECURE_CONNECTION: 0x8000,
+  MULTI_STATEMENTS: 0x10000,
+  MULTI_RESULTS: 0x20000,
+  PLUGIN_AUTH: 0x80000,
+  CONNECT_ATTRS: 0x100000,
+  PLUGIN_AUTH_LENENC_CLIENT_DATA: 0x200000,
+  DEPRECATE_EOF: 0x1000000,
+} as const;
+
+/** A handshake response is small; a client's connection attributes are the most of it (servers keep 512 bytes of them). */
+export const MAX_HANDSHAKE_RESPONSE = 16 * 1024;
+/** The client's fixed part: capabilities, max packet size, character set and 23 filler bytes. */
+const FIXED_LENGTH = 32;
+
+export type PacketRead = { status: 'incomplete' } | { status: 'invalid'; reason: string } | { status: 'ok'; sequence: number; payload: Buffer; length: number };
+
+/** Reads the packet at the start of `buf`, refusing one longer than `max` bytes of payload. */
+export function readPacket(buf: Buffer, max = MAX_HANDSHAKE_RESPONSE): PacketRead {
+  if (buf.length < 4) return { status: 'incomplete' };
+  const size = buf.readUIntLE(0, 3);
+  if (size > max) return { status: 'invalid', reason: `a packet of ${size} bytes where at most ${max} are expected` };
+  if (buf.length < 4 + size) return { status: 'incomplete' };
+  return { status: 'ok', sequence: buf[3]!, payload: buf.subarray(4, 4 + size), length: 4 + size };
+}
+
+export type HandshakeResponse =
+  /** The client asks for TLS; the handshake response follows inside it. */
+  | { type: 'ssl'; capabilities: number }
+  | {
+      type: 'response';
+      capabilities: number;
+      user: string;
+      /** The schema asked for, when the client named one (MySQL has no other database name). */
+      database?: string;
+      authPlugin?: string;
+      authResponse: Buffer;
+      attributes: [string, string][];
+    };
+
+export type HandshakeRead = { status: 'invalid'; reason: string } | { status: 'ok'; response: HandshakeResponse };
+
+/** Reads a client's answer to the greeting (the payload of its packet). Only protocol 4.1 clients are served. */
+export function parseHandshakeResponse(payload: Buffer): HandshakeRead {
+  if (payload.length < FIXED_LENGTH) return invalid(`a handshake response of ${payload.length} bytes (at least ${FIXED_LENGTH})`);
+  const capabilities = payload.readUInt32LE(0);
+  if (!(capabilities & CLIENT.PROTOCOL_41)) return invalid('the client does not speak protocol 4.1 (MySQL 4.1 and later, every MariaDB)');
+  if (payload.length === FIXED_LENGTH) return capabilities & CLIENT.SSL ? { status: 'ok', response: { type: 'ssl', capabilities } } : invalid('a handshake response with no user');
+  const reader = new Reader(payload, FIXED_LENGTH);
+  const user = reader.nulString();
+  if (user === undefined) return invalid('the user name does not end with a zero byte');
+  if (!user) return invalid('the handshake response names no user');
+  const authResponse =
+    capabilities & CLIENT.PLUGIN_AUTH_LENENC_CLIENT_DATA ? reader.lenencBytes() : capabilities & CLIENT.SECURE_CONNECTION ? reader.bytes(reader.byte() ?? -1) : reader.nulBytes();
+  if (authResponse === undefined) return invalid('the auth response runs past the packet');
+  const database = capabilities & CLIENT.CONNECT_WITH_DB && !reader.done ? reader.nulString() : undefined;
+  if (capabilities & CLIENT.CONNECT_WITH_DB && !reader.done && database === undefined) return invalid('the database name does not end with a zero byte');
+  const authPlugin = capabilities & CLIENT.PLUGIN_AUTH && !reader.done ? reader.nulString() : undefined;
+  const attributes = capabilities & CLIENT.CONNECT_ATTRS && !reader.done ? reader.attributes() : [];
+  if (attributes === undefined) return invalid('the connection attributes run past the packet');
+  return {
+    status: 'ok',
+    response: { type: 'response', capabilities, user, ...(database ? { database } : {}), ...(authPlugin ? { authPlugin } : {}), authResponse, attributes },
+  };
+}
+
+/**
+ * The server's greeting (HandshakeV10, sequence 0). `scramble` is the 20 random bytes a password
+ * plugin would hash with; Postern asks clients for no password, but clients expect the field.
+ */
+export function serverGreeting(opts: { serverVersion: string; connectionId: number; scramble: Buffer; capabilities: number; authPlugin: string }): Buffer {
+  const { scramble, capabilities } = opts;
+  const fixed = Buffer.alloc(4 + 8 + 1 + 2 + 1 + 2 + 2 + 1 + 10);
+  let at = 0;
+  at = fixed.writeUInt32LE(opts.connectionId, at);
+  at += scramble.copy(fixed, at, 0, 8);
+  at = fixed.writeUInt8(0, at);
+  at = fixed.writeUInt16LE(capabilities & 0xffff, at);
+  at = fixed.writeUInt8(45, at); // utf8mb4_general_ci
+  at = fixed.writeUInt16LE(0x0002, at); // SERVER_STATUS_AUTOCOMMIT
+  at = fixed.writeUInt16LE(capabilities >>> 16, at);
+  fixed.writeUInt8(scramble.length + 1, at);
+  const payload = Buffer.concat([Buffer.from([10]), Buffer.from(`${opts.serverVersion}\0`), fixed, scramble.subarray(8), Buffer.from([0]), Buffer.from(`${opts.authPlugin}\0`)]);
+  return packet(0, payload);
+}
+
+/** An ERR packet: the clients print `ERROR code (state): message`. 1045/28000 is access denied. */
+export function errPacket(sequence: number, fields: { code: number; sqlState: string; message: string }): Buffer {
+  const head = Buffer.alloc(3);
+  head[0] = 0xff;
+  head.writeUInt16LE(fields.code, 1);
+  return packet(sequence, Buffer.concat([head, Buffer.from(`#${fields.sqlState.slice(0, 5).padEnd(5, '0')}${fields.message}`, 'utf8')]));
+}
+
+export function packet(sequence: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(4);
+  head.writeUIntLE(payload.length, 0, 3);
+  head[3] = sequence & 0xff;
+  return Buffer.concat([head, payload]);
+}
+
+function invalid(reason: string): HandshakeRead {
+  return { status: 'invalid', reason };
+}
+
+/** Reads the protocol's field types from a payload; each read is undefined when it runs past the end. */
+class Reader {
+  constructor(
+    private readonly buf: Buffer,
+    private at: number,
+  ) {}
+
+  get done(): boolean {
+    return this.at >= this.buf.length;
+  }
+
+  byte(): number | undefined {
+    return this.at < this.buf.length ? this.buf[this.at++] : undefined;
+  }
+
+  bytes(n: number): Buffer | undefined {
+    if (n < 0 || this.at + n > this.buf.length) return undefined;
+    const out = this.buf.subarray(this.at, this.at + n);
+    this.at += n;
+    return out;
+  }
+
+  nulBytes(): Buffer | undefined {
+    const end = this.buf.indexOf(0, this.at);
+    if (end < 0) return undefined;
+    const out = this.buf.subarray(this.at, end);
+    this.at = end + 1;
+    return out;
+  }
+
+  nulString(): string | undefined {
+    return this.nulBytes()?.toString('utf8');
+  }
+
+  /** A length-encoded integer: one byte below 0xfb, else 0xfc/0xfd/0xfe and 2, 3 or 8 bytes. */
+  lenenc(): number | undefined {
+    const first = this.byte();
+    if (first === undefined || first === 0xfb || first === 0xff) return undefined;
+    if (first < 0xfb) return first;
+    const width = first === 0xfc ? 2 : first === 0xfd ? 3 : 8;
+    const raw = this.bytes(width);
+    if (!raw) return undefined;
+    const value = width === 8 ? Number(raw.readBigUInt64LE(0)) : raw.readUIntLE(0, width);
+    return Number.isSafeInteger(value) ? value : undefined;
+  }
+
+  lenencBytes(): Buffer | undefined {
+    const n = this.lenenc();
+    return n === undefined ? undefined : this.bytes(n);
+  }
+
+  /** Connection attributes: a length-encoded total, then name and value pairs of length-encoded strings. */
+  attributes(): [string, string][] | undefined {
+    const block = this.lenencBytes();
+    if (!block) return undefined;
+    const inner = new Reader(block, 0);
+    const out: [string, string][] = [];
+    while (!inner.done) {
+      const name = inner.lenencBytes();
+      const value = name && inner.lenencBytes();
+      if (!name || !value) return undefined;
+      out.push([name.toString('utf8'), value.toString('utf8')]);
+    }
+    return out;
+  }
+}
