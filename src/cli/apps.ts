@@ -8,7 +8,7 @@ import { PosternError } from '../errors/postern-error.js';
 import { formatHostPort, parseHostPort } from '../net/addr.js';
 import type { AppList } from '../wire/api.js';
 import { warnAboutPermissions } from './login.js';
-import { formatOption, print, table, type Format } from './output.js';
+import { formatOption, labelText, print, table, type Format } from './output.js';
 
 
 function session(proxy?: string) {
@@ -32,7 +32,7 @@ export function registerApps(program: Command): void {
       print(opts.format, list, () =>
         table(
           ['NAME', 'TYPE', 'ADDRESS', 'LABELS', 'DESCRIPTION'],
-          list.map((a) => [a.name, a.type, a.type === 'http' ? `https://${a.public_addr}` : `postern proxy app ${a.name}`, Object.entries(a.labels).map(([k, v]) => `${k}=${v}`).join(', '), a.description]),
+          list.map((a) => [a.name, a.type, a.type === 'http' ? `https://${a.public_addr}` : `postern proxy app ${a.name}`, labelText(a.labels), a.description]),
           '(no apps available to you: ask an administrator for a role that allows some)',
         ),
       );

@@ -10,7 +10,7 @@ import { readStdin } from '../client/prompt.js';
 import { PosternError } from '../errors/postern-error.js';
 import { AGENT_KINDS, RESOURCE_KINDS, RESOURCE_TABLE, type ResourceKind, type ResourceKindSpec } from '../resources/table.js';
 import { adminCommand, withAdmin, type AdminOptions } from './admin-options.js';
-import { print, table } from './output.js';
+import { labelText, print, table } from './output.js';
 import { durationArg, labelsArg, listArg } from './parse.js';
 
 type Opts = AdminOptions & Record<string, unknown>;
@@ -111,7 +111,7 @@ const ANNOUNCED: Record<string, KindSpec<OnlineResource>> = Object.fromEntries(
         table: (rows) =>
           table(
             ['NAME', 'LABELS', ...(target ? [target.header] : []), 'AGENTS', 'DESCRIPTION'],
-            rows.map((r) => [r.name, Object.entries(r.labels).map(([lk, v]) => `${lk}=${v}`).join(', '), ...(target ? [target.of(r)] : []), r.agents.join(', '), r.description]),
+            rows.map((r) => [r.name, labelText(r.labels), ...(target ? [target.of(r)] : []), r.agents.join(', '), r.description]),
             `(no ${row.plural} online)`,
           ),
       }),
@@ -245,7 +245,7 @@ export function registerCtlResources(ctl: Command): void {
       const d = await withAdmin(opts, (a) =>
         a.run('access.check', { user: opts.user, kind: opts.kind, name: opts.name, ...(opts.labels ? { labels: opts.labels } : {}), ...(opts.login ? { login: opts.login } : {}) }),
       );
-      const labels = Object.entries(d.resource.labels).map(([k, v]) => `${k}=${v}`).join(', ') || 'no labels';
+      const labels = labelText(d.resource.labels) || 'no labels';
       print(opts.format, d, () => `${d.allow ? 'ALLOWED' : 'DENIED'}: ${d.user} (roles ${list(d.roles) || 'none'}) → ${d.resource.kind} "${d.resource.name}" (${labels})${opts.login ? ` as ${opts.login}` : ''}\n` + d.reasons.map((r) => `  - ${r}\n`).join(''));
     });
 

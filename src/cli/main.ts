@@ -21,6 +21,7 @@ const GROUPS: Record<string, () => Promise<Register[]>> = {
   apps: async () => [(await import('./apps.js')).registerApps],
   tcp: async () => [(await import('./tcp.js')).registerTcp],
   ssh: async () => [(await import('./ssh.js')).registerSsh],
+  db: async () => [(await import('./db.js')).registerDb],
   ctl: async () => [(await import('./ctl.js')).registerCtl],
 };
 /** The group that defines each command (`proxy` has subcommands in two groups). */
@@ -37,6 +38,7 @@ const GROUP_OF: Record<string, string[]> = {
   ls: ['ssh'],
   ssh: ['ssh'],
   config: ['ssh'],
+  db: ['db'],
   ctl: ['ctl'],
 };
 

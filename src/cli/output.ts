@@ -22,3 +22,16 @@ export function table(headers: string[], rows: (string | number | undefined)[][]
   const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.slice(1).map(line)].join('\n') + '\n';
 }
+
+/** Labels as people write them: `env=prod, team=db` (empty when there are none). */
+export function labelText(labels: Record<string, string>): string {
+  return Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
+}
+
+/** A filter from `key=value` arguments (`postern ls env=prod`): a resource must carry every one. */
+export function withLabels(args: readonly string[]): (resource: { labels: Record<string, string> }) => boolean {
+  const wanted = args.map((a) => a.split('=', 2) as [string, string | undefined]);
+  return (resource) => wanted.every(([k, v]) => resource.labels[k] === v);
+}

@@ -15,7 +15,7 @@ import { readStatus } from '../wire/stream-status.js';
 import type { NodeList } from '../wire/api.js';
 import { alpnOf } from '../wire/protocols.js';
 import { warnAboutPermissions } from './login.js';
-import { formatOption, print, table, type Format } from './output.js';
+import { formatOption, labelText, print, table, withLabels, type Format } from './output.js';
 
 
 /** The command line that runs this very CLI (for ProxyCommand, which runs outside npm's PATH). */
@@ -57,11 +57,10 @@ export function registerSsh(program: Command): void {
     .action(async (labels: string[], opts: { proxy?: string; format: Format }) => {
       const store = new ProfileStore();
       warnAboutPermissions(store);
-      const wanted = labels.map((l) => l.split('='));
       const { nodes } = await callApi<NodeList>(profileEndpoint(store, opts.proxy), 'GET', '/webapi/nodes');
-      const shown = nodes.filter((n) => wanted.every(([k, v]) => n.labels[k!] === v));
+      const shown = nodes.filter(withLabels(labels));
       print(opts.format, shown, () =>
-        table(['NAME', 'LABELS', 'LOGINS', 'DESCRIPTION'], shown.map((n) => [n.name, Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(', '), n.logins.join(', '), n.description]), '(no nodes you may log in to are online)'),
+        table(['NAME', 'LABELS', 'LOGINS', 'DESCRIPTION'], shown.map((n) => [n.name, labelText(n.labels), n.logins.join(', '), n.description]), '(no nodes you may log in to are online)'),
       );
     });
 

@@ -6,6 +6,7 @@ import { startAgent, type RunningAgent } from '../agent/agent.js';
 import { startServer, type RunningServer } from '../server/server.js';
 import { VERSION } from '../version.js';
 import { addConfigFlags, configOverrides } from './config-flags.js';
+import { labelText } from './output.js';
 
 export function registerStart(program: Command): void {
   const cmd = program
@@ -50,7 +51,7 @@ function agentBanner(agent: RunningAgent, proxy: string, dataDir: string): strin
   const { identity } = agent;
   const serving = agent.resources
     .list()
-    .map((r) => `${r.kind} ${r.name}${'uri' in r && r.uri ? ` → ${r.uri}` : ''}${Object.keys(r.labels).length ? ` (${Object.entries(r.labels).map(([k, v]) => `${k}=${v}`).join(', ')})` : ''}`)
+    .map((r) => `${r.kind} ${r.name}${'uri' in r && r.uri ? ` → ${r.uri}` : ''}${Object.keys(r.labels).length ? ` (${labelText(r.labels)})` : ''}`)
     .join('\n                ');
   return `
 Postern agent ${VERSION} is running.

@@ -161,6 +161,17 @@ describe('logins, session TTL and MFA', () => {
     expect(c.allowedLogins()).toEqual(['root', 'ubuntu']);
   });
 
+  it('lists the database users and names allowed on a database, traits expanded and deny applied', () => {
+    const readers = role('db-readers', 'allow: { db_labels: { env: dev }, db_users: [reader, "{{internal.db_users}}"], db_names: [orders, scratch] }');
+    const noScratch = role('no-scratch', 'deny: { db_labels: { env: dev }, db_names: [scratch] }');
+    const c = new AccessChecker({ username: 'alice', roles: ['db-readers', 'no-scratch'], traits: { db_users: ['alice'] } }, [readers, noScratch]);
+    const orders = { kind: 'db' as const, name: 'orders', labels: { env: 'dev' } };
+    expect(c.allowedNames(orders, 'db_users')).toEqual(['reader', 'alice']);
+    expect(c.allowedNames(orders, 'db_names')).toEqual(['orders']);
+    expect(c.allowedNames({ ...orders, labels: { env: 'prod' } }, 'db_users')).toEqual([]);
+    expect(() => c.allowedNames(orders, 'logins')).toThrow(/db resources have no logins/);
+  });
+
   it('drops logins denied on every node from the list without a node', () => {
     const noRoot = role('no-root', 'deny: { logins: [root] }');
     const c = new AccessChecker({ username: 'alice', roles: ['root-dev', 'ubuntu-prod', 'no-root'], traits: {} }, [rootOnDev, ubuntuOnProd, noRoot]);

@@ -113,12 +113,21 @@ export class AccessChecker {
    */
   allowedLogins(node?: Resource): string[] {
     if (node && node.kind !== 'node') throw new PosternError('INTERNAL', `allowedLogins needs a node, not ${node.kind} "${node.name}"`);
-    const granting = this.roles.filter((role) => (node ? role.allow.selectors.node?.matches(node.labels) : role.allow.selectors.node));
-    const candidates = new Set(granting.flatMap((role) => [...role.allow.principals.logins]));
-    const allowed = node
-      ? (login: string) => this.checkResource(node, { login }).allow
-      : (login: string) => !this.roles.some((role) => deniesOnEveryNode(role.deny, login));
-    return [...candidates].filter(allowed);
+    if (node) return this.allowedNames(node, 'logins');
+    const candidates = new Set(this.roles.filter((role) => role.allow.selectors.node).flatMap((role) => [...role.allow.principals.logins]));
+    return [...candidates].filter((login) => !this.roles.some((role) => deniesOnEveryNode(role.deny, login)));
+  }
+
+  /**
+   * The names of one of the resource's role lists the subject may use on it (`logins` on a node,
+   * `db_users` or `db_names` on a database), each decided as a connection asking for it would be.
+   */
+  allowedNames(resource: Resource, field: RoleListField): string[] {
+    const principal = PRINCIPALS[resource.kind].find((p) => p.field === field);
+    if (!principal) throw new PosternError('INTERNAL', `${resource.kind} resources have no ${field}`);
+    const granting = this.roles.filter((role) => role.allow.selectors[resource.kind]?.matches(resource.labels));
+    const candidates = new Set(granting.flatMap((role) => [...role.allow.principals[field]]));
+    return [...candidates].filter((name) => this.checkResource(resource, { [principal.option]: name }).allow);
   }
 
   /** The smallest max_session_ttl (ms) of the subject's roles, or undefined if none sets one. */

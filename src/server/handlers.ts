@@ -15,6 +15,7 @@ import { ConnectHandler } from '../proxy/routes/connect-handler.js';
 import { RouteTable } from '../proxy/routes/route-table.js';
 import { NodeCatalog } from '../proxy/ssh/node-catalog.js';
 import { registerNodeRoutes } from '../proxy/ssh/node-routes.js';
+import { registerDbRoutes } from '../proxy/db/db-routes.js';
 import { SshHandler } from '../proxy/ssh/ssh-handler.js';
 import { TcpHandler } from '../proxy/tcp/tcp-handler.js';
 import { registerAgentRoutes } from '../proxy/web/agent-routes.js';
@@ -57,6 +58,7 @@ export function buildHandlers(core: Core, config: PosternConfig, deps: { metrics
   registerCliLogin(web, auth, authn);
   registerAgentRoutes(web, auth, new AgentEnrollment(auth, config.auth.tokens, config.auth.host_cert_ttl), verifier, access);
   registerNodeRoutes(web, { nodes, authn, access });
+  registerDbRoutes(web, { tunnels, authn, access });
 
   const catalog = new AppCatalog(tunnels, config.proxy.public_addr);
   const jwt = new JwtSigner(cluster.authorities.jwt, cluster.clusterName);

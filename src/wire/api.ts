@@ -110,6 +110,23 @@ export interface NodeList {
   nodes: ListedNode[];
 }
 
+/** A database the caller may reach, and as which database users, in which databases. */
+export interface ListedDb {
+  name: string;
+  /** postgres, mysql or mongodb. */
+  protocol: string;
+  labels: Record<string, string>;
+  description?: string;
+  db_users: string[];
+  /** Database names (schemas, for MySQL) the roles allow: none when they name none. */
+  db_names: string[];
+}
+
+/** `GET /webapi/databases`. */
+export interface DbList {
+  databases: ListedDb[];
+}
+
 /** `POST /webapi/join` and `POST /webapi/agent/renew`: an agent's host certificate. */
 export interface AgentCertificateResponse {
   agent_id: string;
