@@ -6,6 +6,7 @@ import { parseAgentRoles, type JoinToken } from '../auth/join-tokens.js';
 import { didYouMean } from '../errors/did-you-mean.js';
 import { describeLock, type Lock } from '../auth/locks.js';
 import { hashPassword, passwordProblem } from '../auth/password.js';
+import { dbServerCertificate, dbServerConfig } from '../auth/db-certificates.js';
 import { knownHostsLine, sshdConfigLines, sshHostCertificate } from '../auth/ssh-certificates.js';
 import { newTotpSecret, totpUri } from '../auth/totp.js';
 import type { User } from '../auth/users.js';
@@ -265,6 +266,19 @@ export const ADMIN_OPS = {
         user_ca: auth.cluster.ssh.user.publicLine,
         sshd_config: sshdConfigLines(args.node, { userCa: '/etc/ssh/postern_user_ca.pub', hostCert: '/etc/ssh/ssh_host_ed25519_key-cert.pub' }),
       };
+    },
+  }),
+
+  'db.sign-server': op({
+    resource: 'db',
+    verb: 'create',
+    args: z.object({ host: name, public_key: z.string().min(1).max(4096), ttl_ms: z.number().int().positive().optional(), dir: z.string().min(1).max(1024) }),
+    /** `dir` is where the database will keep the files, for the configuration lines. */
+    async run(auth, args, actor): Promise<{ cert_pem: string; ca_pem: string; postgres: string[]; mysql: string[] }> {
+      const ca = auth.cluster.authorities.db;
+      const cert_pem = await dbServerCertificate(ca, { host: args.host, publicKeyPem: args.public_key, ttlMs: args.ttl_ms ?? 365 * 86_400_000 });
+      await auth.emit({ event: 'cert.issued', user: actor.name, remote_addr: actor.remoteAddr, cert_kind: 'db-server', host: args.host });
+      return { cert_pem, ca_pem: ca.certPem, ...dbServerConfig(args.dir, auth.cluster.clusterName) };
     },
   }),
 

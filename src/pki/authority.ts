@@ -6,10 +6,12 @@ import { caPin } from './pin.js';
 /**
  * The certificate authorities (DESIGN.md §3): `user` signs people's certificates, `host` signs
  * the proxy's TLS certificate and agents' certificates, `jwt` signs the assertions apps receive
- * (its certificate only carries the key; apps verify with the JWKS). Keys are ECDSA P-256.
+ * (its certificate only carries the key; apps verify with the JWKS), `db` signs databases' server
+ * certificates (`ctl auth sign-db`) and the client certificates, one database user each, that
+ * agents present to databases instead of passwords. Keys are ECDSA P-256.
  */
-export type AuthorityType = 'user' | 'host' | 'jwt';
-export const AUTHORITY_TYPES: readonly AuthorityType[] = ['user', 'host', 'jwt'];
+export type AuthorityType = 'user' | 'host' | 'jwt' | 'db';
+export const AUTHORITY_TYPES: readonly AuthorityType[] = ['user', 'host', 'jwt', 'db'];
 
 const CA_LIFETIME_MS = 10 * 365 * 86_400_000;
 /** Signed certificates start this far in the past, to tolerate clock skew between machines. */

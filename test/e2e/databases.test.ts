@@ -1,8 +1,13 @@
-import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readClusterState } from '../../src/auth/cluster-state.js';
+import { issueCertificate } from '../../src/pki/authority.js';
+import { generateKeyPair, privateKeyToPem } from '../../src/pki/crypto.js';
+import { SqliteBackend, storePath } from '../../src/storage/sqlite/sqlite-backend.js';
+import { ownedByPostgres, PrivatePostgres } from '../harness/postgres.js';
 import { TestCluster, type Person } from '../helpers/cluster.js';
-import { tempDir, type PosternProcess } from '../helpers/postern.js';
+import { run, tempDir, type PosternProcess } from '../helpers/postern.js';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -48,6 +53,53 @@ describe('databases: postern db ls', () => {
     expect(json).toEqual([{ name: 'orders', protocol: 'postgres', labels: { env: 'dev' }, description: 'Orders', db_users: ['reader', 'alice'], db_names: ['orders'] }]);
     expect((await alice.run(['db', 'ls', 'env=prod'])).stdout).toContain('(no databases you may reach are online');
   });
+
+  it('signs a database server certificate, and PostgreSQL configured as ctl auth sign-db says accepts db CA client certificates instead of passwords', async () => {
+    const out = join(tempDir(), 'postern-db');
+    const signed = await cluster.ctl(['auth', 'sign-db', '--host=127.0.0.1', `--out=${out}`]);
+    expect(signed.code, signed.stderr).toBe(0);
+    expect(signed.stdout).toContain(`Wrote server.key (0600), server.crt and ca.crt to ${out}`);
+    expect(statSync(join(out, 'server.key')).mode & 0o777).toBe(0o600);
+    expect((await cluster.ctl(['auth', 'sign-db', '--host=127.0.0.1', `--out=${out}`])).stderr).toContain('server.key exists already'); // never overwrites a key
+    const lines = JSON.parse((await cluster.ctl(['auth', 'sign-db', '--host=127.0.0.1', `--out=${out}-2`, '--format', 'json'])).stdout) as { postgres: string[]; mysql: string[] };
+    expect(lines.mysql).toContain("CREATE USER 'alice'@'%' REQUIRE SUBJECT '/O=postern.localhost/CN=alice';");
+
+    // The database runs as postgres, which must own its key and reach the files.
+    chmodSync(dirname(out), 0o755);
+    for (const f of ['', 'server.key', 'server.crt', 'ca.crt']) ownedByPostgres(join(out, f));
+    // The lines exactly as printed in the PostgreSQL part: postgresql.conf's ssl settings and pg_hba.conf's hostssl lines.
+    const printed = signed.stdout.split('PostgreSQL:\n')[1]!.split('MySQL / MariaDB:')[0]!.split('\n').map((l) => l.trim());
+    const pg = await PrivatePostgres.start({ conf: printed.filter((l) => l.startsWith('ssl')), hba: printed.filter((l) => l.startsWith('hostssl')) });
+    try {
+      pg.sql('CREATE ROLE alice LOGIN');
+      const psql = (user: string, extra: string) =>
+        run('psql', [`host=127.0.0.1 port=${pg.port} user=${user} dbname=postgres sslmode=verify-full sslrootcert=${join(out, 'ca.crt')} ${extra}`, '-tAc', 'select current_user']);
+      const alice = await clientCertificate('alice');
+      const ok = await psql('alice', `sslcert=${alice.cert} sslkey=${alice.key}`);
+      expect(ok.stdout.trim(), ok.stderr).toBe('alice');
+      const asOther = await psql('postgres', `sslcert=${alice.cert} sslkey=${alice.key}`); // the CN names the only user it opens
+      expect(asOther.stderr).toContain('certificate authentication failed for user "postgres"');
+      expect((await psql('alice', 'sslcert=/nonexistent/client.crt sslkey=/nonexistent/client.key')).stderr).toMatch(/connection requires a valid client certificate|certificate authentication failed/);
+    } finally {
+      pg.stop();
+    }
+  });
+
+  /** A client certificate for a database user from the cluster's db CA: what agents will present. */
+  async function clientCertificate(user: string): Promise<{ cert: string; key: string }> {
+    const backend = new SqliteBackend({ path: storePath(cluster.server.dataDir) });
+    try {
+      const state = await readClusterState(backend, cluster.server.dataDir);
+      const keys = await generateKeyPair();
+      const cert = await issueCertificate(state.authorities.db, { publicKey: keys.publicKey, commonName: user, ttlMs: 600_000, usage: 'client' });
+      const dir = tempDir();
+      writeFileSync(join(dir, 'client.crt'), cert.toString('pem'));
+      writeFileSync(join(dir, 'client.key'), await privateKeyToPem(keys.privateKey), { mode: 0o600 });
+      return { cert: join(dir, 'client.crt'), key: join(dir, 'client.key') };
+    } finally {
+      await backend.close();
+    }
+  }
 
   it('says how to get access when no role allows a database', async () => {
     const r = await bob.run(['db', 'ls']);

@@ -1,0 +1,66 @@
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, chmodSync, chownSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort } from './ports.js';
+import { tempDir } from './temp.js';
+
+/** Where Debian puts PostgreSQL's server programs (initdb, pg_ctl): the newest version installed. */
+export function postgresBinDir(): string | undefined {
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))) : [];
+  const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
+  return newest && join(root, newest, 'bin');
+}
+
+/**
+ * A private PostgreSQL cluster for one test file: its own data directory (initdb), a free
+ * loopback port, its socket in the data directory. It runs as the `postgres` OS user (PostgreSQL
+ * refuses root) and never touches the machine's own cluster. Superuser access is over the socket
+ * with trust; TCP access is what `hba` says.
+ */
+export class PrivatePostgres {
+  private constructor(
+    readonly dir: string,
+    readonly port: number,
+    private readonly bin: string,
+  ) {}
+
+  /** `conf` lines are added to postgresql.conf, `hba` lines replace pg_hba.conf (after local trust for the superuser). */
+  static async start(opts: { conf?: string[]; hba?: string[] } = {}): Promise<PrivatePostgres> {
+    const bin = postgresBinDir();
+    if (!bin) throw new Error('PostgreSQL server programs are not installed (apt-get install postgresql)');
+    const dir = tempDir('postern-pg-');
+    const data = join(dir, 'data');
+    ownedByPostgres(dir);
+    asPostgres(join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
+    const port = await freePort();
+    appendFileSync(data + '/postgresql.conf', [`port = ${port}`, "listen_addresses = '127.0.0.1'", `unix_socket_directories = '${dir}'`, 'fsync = off', ...(opts.conf ?? [])].join('\n') + '\n');
+    writeFileSync(join(data, 'pg_hba.conf'), ['local all postgres trust', ...(opts.hba ?? [])].join('\n') + '\n');
+    const pg = new PrivatePostgres(dir, port, bin);
+    asPostgres(join(bin, 'pg_ctl'), ['start', '-w', '-D', data, '-l', join(dir, 'server.log')]);
+    return pg;
+  }
+
+  /** Runs SQL as the superuser, over the socket. */
+  sql(statement: string): string {
+    return asPostgres('psql', ['-h', this.dir, '-p', String(this.port), '-U', 'postgres', '-d', 'postgres', '-tAc', statement]);
+  }
+
+  stop(): void {
+    asPostgres(join(this.bin, 'pg_ctl'), ['stop', '-m', 'immediate', '-D', join(this.dir, 'data')]);
+  }
+}
+
+/** Makes `path` (a directory or a file, such as a TLS key) the postgres user's, as PostgreSQL needs. */
+export function ownedByPostgres(path: string, mode?: number): void {
+  if (process.getuid?.() !== 0) return;
+  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString());
+  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString());
+  chownSync(path, uid, gid);
+  if (mode !== undefined) chmodSync(path, mode);
+}
+
+function asPostgres(program: string, args: string[]): string {
+  const [command, all] = process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', program, ...args]] : [program, args];
+  return execFileSync(command, all as string[], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
