@@ -1,5 +1,6 @@
+import { generateKeyPairSync, type KeyPairKeyObjectResult } from 'node:crypto';
 import { connect } from 'node:net';
-import type { ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { AgentConfig } from '../config/schema.js';
 import { PosternError } from '../errors/postern-error.js';
 import type { Logger } from '../log/logger.js';
@@ -7,7 +8,9 @@ import { formatHostPort, type HostPort } from '../net/addr.js';
 import { joinStreams } from '../net/pipe.js';
 import { AGENT_KINDS, AGENT_ROLES, joinRoleOf, type AgentRole, type AnnouncedKind, type AnnouncedResource } from '../resources/table.js';
 import type { TunnelService } from '../tunnel/tunnel-client.js';
-import { HEADER_ERROR, type ResourcesMessage } from '../wire/tunnel.js';
+import type { DbAnnouncement } from '../resources/db.js';
+import { HEADER_DB_CA, HEADER_DB_CERT, HEADER_ERROR, type ResourcesMessage } from '../wire/tunnel.js';
+import { openPostgres } from './db-connector.js';
 import { VERSION } from '../version.js';
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -27,6 +30,8 @@ interface Served {
 export class AgentResources implements TunnelService {
   private readonly served = new Map<string, Served>();
   private readonly version = 1;
+  /** Made here and never sent: databases see it with a certificate per session from the proxy. */
+  private readonly dbKey: KeyPairKeyObjectResult | undefined;
 
   constructor(
     config: AgentConfig,
@@ -39,6 +44,11 @@ export class AgentResources implements TunnelService {
         const { resource, target } = agent.serve(entry) as { resource: AnnouncedResource; target: HostPort };
         this.add(resource, target);
       }
+    }
+    if ([...this.served.values()].some((s) => s.resource.kind === 'db')) {
+      this.dbKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+      const clientKey = this.dbKey.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+      for (const s of this.served.values()) if (s.resource.kind === 'db') s.resource = { ...s.resource, client_key: clientKey };
     }
   }
 
@@ -66,13 +76,14 @@ export class AgentResources implements TunnelService {
     return { version: this.version, agent: { name: this.agentName, version: VERSION }, resources: this.list() };
   }
 
-  connect(kind: AnnouncedKind, name: string, stream: ServerHttp2Stream): void {
+  connect(kind: AnnouncedKind, name: string, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     const served = this.served.get(`${kind}/${name}`);
     if (!served) {
       this.log.warn('refused a stream for a resource this agent does not serve', { kind, name });
       refuse(stream, 404, `this agent does not serve ${kind} "${name}"`);
       return;
     }
+    if (served.resource.kind === 'db') return this.connectDatabase(served, served.resource, stream, headers);
     const target = connect({ host: served.target.host, port: served.target.port, noDelay: true, allowHalfOpen: true, timeout: CONNECT_TIMEOUT_MS });
     const fail = (err: Error) => {
       this.log.warn(`cannot reach ${kind} ${name} at ${formatHostPort(served.target)}`, { err });
@@ -90,11 +101,35 @@ export class AgentResources implements TunnelService {
     });
   }
 
+  /** A database session: TLS to the database with the certificate the proxy made for its user. */
+  private connectDatabase(served: Served, db: DbAnnouncement, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    const cert = fromBase64(headers[HEADER_DB_CERT]);
+    const ca = fromBase64(headers[HEADER_DB_CA]);
+    if (db.protocol !== 'postgres') return refuse(stream, 501, `this version of Postern connects to PostgreSQL only, not ${db.protocol}`);
+    if (!cert || !ca || !this.dbKey) return refuse(stream, 400, 'a database stream needs the database user\'s certificate and CA');
+    const keyPem = this.dbKey.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    openPostgres(served.target, { keyPem, certPem: cert, caPem: ca }).then(
+      (database) => {
+        if (stream.closed) return database.destroy();
+        stream.respond({ ':status': 200 });
+        joinStreams(stream, database);
+      },
+      (err: Error) => {
+        this.log.warn(`cannot reach database ${db.name} at ${formatHostPort(served.target)}`, { err });
+        refuse(stream, 502, `${formatHostPort(served.target)}: ${(err as NodeJS.ErrnoException).code ?? err.message}`);
+      },
+    );
+  }
+
   private add(resource: AnnouncedResource, target: HostPort): void {
     const key = `${resource.kind}/${resource.name}`;
     if (this.served.has(key)) throw new PosternError('CONFIG_INVALID', `${resource.kind} "${resource.name}" is configured twice; give each one its own name`);
     this.served.set(key, { resource, target });
   }
+}
+
+function fromBase64(value: string | string[] | undefined): string | undefined {
+  return typeof value === 'string' && value ? Buffer.from(value, 'base64').toString('utf8') : undefined;
 }
 
 function refuse(stream: ServerHttp2Stream, status: number, reason: string): void {

@@ -54,6 +54,8 @@ export const AUDIT_EVENTS = {
   'route.tunnel.end': { code: 'PA2001I', summary: 'A TCP tunnel closed: bytes each way, duration, and `reason` (ended, or revoked with why).' },
   'ssh.session.start': { code: 'PA2100I', summary: 'An SSH connection to a node opened: `login`, `node`, and the per-connection certificate issued for it.' },
   'ssh.session.end': { code: 'PA2101I', summary: 'An SSH connection to a node closed: `login`, `node`, bytes each way, duration, and `reason` (ended, or revoked with why).' },
+  'db.session.start': { code: 'PA2200I', summary: 'A database session opened: `db`, `db_user`, `db_name`, `protocol`, and the client certificate issued for the database user.' },
+  'db.session.end': { code: 'PA2201I', summary: 'A database session closed: `db`, `db_user`, `db_name`, bytes each way, duration, and `reason` (ended, or revoked with why).' },
   'agent.refused': { code: 'PA1801W', summary: "An agent's tunnel was refused: its certificate was expired, forged or locked; `reason` says which." },
 } as const satisfies Record<string, { code: string; summary: string }>;
 
@@ -67,6 +69,7 @@ export const SESSION_EVENTS = {
   node: { start: 'ssh.session.start', end: 'ssh.session.end' },
   app: { start: 'app.connection.start', end: 'app.connection.end' },
   route: { start: 'route.tunnel.start', end: 'route.tunnel.end' },
+  db: { start: 'db.session.start', end: 'db.session.end' },
 } as const satisfies Partial<Record<ResourceKind, { start: AuditEventType; end: AuditEventType }>>;
 export type StreamedKind = keyof typeof SESSION_EVENTS;
 

@@ -33,7 +33,7 @@ const GROUP_OF: Record<string, string[]> = {
   logout: ['login'],
   switch: ['login'],
   apps: ['apps'],
-  proxy: ['apps', 'ssh'],
+  proxy: ['apps', 'ssh', 'db'],
   tcp: ['tcp'],
   ls: ['ssh'],
   ssh: ['ssh'],

@@ -5,6 +5,7 @@ import { formatHostPort, type HostPort } from '../net/addr.js';
 import { listenLocally } from '../net/listen.js';
 import { joinStreams } from '../net/pipe.js';
 import { alpnOf } from '../wire/protocols.js';
+import { readStartup } from '../wire/postgres.js';
 import { readStatus } from '../wire/stream-status.js';
 import { connectionError, connectToProxy, type ProxyEndpoint } from './api-client.js';
 
@@ -15,8 +16,11 @@ export interface LocalProxyOptions {
   endpoint: ProxyEndpoint;
   /** The TLS server name to ask for (the app's public host). */
   servername: string;
-  /** What the connection carries: HTTP for web apps, or raw TCP (the proxy answers a status line first). */
-  carries: 'http' | 'tcp';
+  /**
+   * What the connection carries: HTTP for web apps, raw TCP (the proxy answers a status line
+   * first), or a PostgreSQL session to the database `db` (the proxy answers as a database would).
+   */
+  carries: 'http' | 'tcp' | { postgres: string };
   /** Told about each connection that fails, with the proxy's reason. */
   onError: (err: Error) => void;
 }
@@ -41,11 +45,15 @@ async function carry(local: Socket, opts: LocalProxyOptions): Promise<void> {
   local.pause();
   let remote: TLSSocket | undefined;
   try {
-    const alpn = opts.carries === 'http' ? 'http/1.1' : alpnOf('tcp');
+    const db = typeof opts.carries === 'object' ? opts.carries.postgres : undefined;
+    // psql asks for TLS first; it is answered here, as Postern's TLS carries the whole session.
+    const opening = db === undefined ? undefined : await readStartup(local);
+    const alpn = opts.carries === 'http' ? 'http/1.1' : alpnOf(db === undefined ? 'tcp' : 'postgres');
     remote = connectToProxy(opts.endpoint, { servername: opts.servername, ALPNProtocols: [alpn] });
     await once(remote, 'secureConnect');
     if (remote.alpnProtocol !== alpn) throw new Error(`the proxy at ${formatHostPort(opts.endpoint.proxy)} does not serve ${alpn}; is it a Postern proxy of this version?`);
     if (opts.carries === 'tcp') await readStatus(remote);
+    if (opening) remote.write(Buffer.concat([Buffer.from(JSON.stringify({ db }) + '\n'), opening.raw]));
     joinStreams(local, remote);
   } catch (err) {
     opts.onError(connectionError(err as NodeJS.ErrnoException, formatHostPort(opts.endpoint.proxy)));

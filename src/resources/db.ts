@@ -14,6 +14,8 @@ export const dbAnnouncement = announcementOf('db', {
   protocol: z.string().max(32).optional(),
   /** host:port of the database, as the agent reaches it. */
   uri: z.string().max(2048).optional(),
+  /** The agent's key for databases (PEM SPKI): the proxy signs each session's database-user certificate for it. */
+  client_key: z.string().max(1024).optional(),
 });
 export type DbAnnouncement = z.output<typeof dbAnnouncement>;
 

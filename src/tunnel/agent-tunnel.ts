@@ -69,11 +69,11 @@ export class AgentTunnel {
   }
 
   /** Opens a byte stream to the target of one of the agent's resources. */
-  open(kind: AnnouncedKind, name: string): Promise<ClientHttp2Stream> {
+  open(kind: AnnouncedKind, name: string, headers: Record<string, string> = {}): Promise<ClientHttp2Stream> {
     return new Promise((resolve, reject) => {
       let stream: ClientHttp2Stream;
       try {
-        stream = this.session.request({ ':method': 'CONNECT', ':authority': `${name}.${kind}:1`, [HEADER_KIND]: kind, [HEADER_NAME]: name });
+        stream = this.session.request({ ...headers, ':method': 'CONNECT', ':authority': `${name}.${kind}:1`, [HEADER_KIND]: kind, [HEADER_NAME]: name });
       } catch (err) {
         reject(new PosternError('AGENT_OFFLINE', `the tunnel to agent ${this.info.agentName} is closing (${(err as Error).message})`));
         return;

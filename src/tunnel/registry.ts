@@ -138,8 +138,9 @@ export class TunnelRegistry {
    * Only agents whose announcement is the one that was authorized (by default, resolve()'s) are
    * candidates: labels decide access, so an agent announcing the same name with other labels or
    * another target must not be where the stream lands. Fails fast when no such agent is connected.
+   * `headers` go to the agent with the stream (a database's: the user's client certificate).
    */
-  async dial(kind: AnnouncedKind, name: string, authorized: AnnouncedResource = this.resolve(kind, name)): Promise<Duplex> {
+  async dial(kind: AnnouncedKind, name: string, authorized: AnnouncedResource = this.resolve(kind, name), headers: Record<string, string> = {}): Promise<Duplex> {
     const started = performance.now();
     const wanted = announcementKey(authorized);
     const candidates = [...(this.byResource.get(`${kind}/${name}`) ?? [])]
@@ -149,7 +150,7 @@ export class TunnelRegistry {
     let last: unknown;
     for (const tunnel of candidates) {
       try {
-        const stream = await tunnel.open(kind, name);
+        const stream = await tunnel.open(kind, name, headers);
         this.metrics.dialSeconds.observe((performance.now() - started) / 1000);
         return stream;
       } catch (err) {

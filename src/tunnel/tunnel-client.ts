@@ -1,4 +1,4 @@
-import { createServer, type Http2Server, type Http2Session, type ServerHttp2Stream } from 'node:http2';
+import { createServer, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { isIP } from 'node:net';
 import type { Logger } from '../log/logger.js';
@@ -25,7 +25,7 @@ export interface TunnelService {
   /** Resolves with the resources message once its version is past `after`, or after `waitMs`. */
   resources(after: number, waitMs: number, signal: AbortSignal): Promise<unknown>;
   /** Connects a stream the proxy opened to the target of one announced resource. */
-  connect(kind: AnnouncedKind, name: string, stream: ServerHttp2Stream): void;
+  connect(kind: AnnouncedKind, name: string, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void;
 }
 
 const HEARTBEAT_WAIT_MS = 5_000;
@@ -152,7 +152,7 @@ export class TunnelClient {
     if (headers[':method'] === 'CONNECT') {
       const kind = String(headers[HEADER_KIND] ?? '') as AnnouncedKind;
       this.tuners.get(stream.session!)?.track(stream);
-      this.service.connect(kind, String(headers[HEADER_NAME] ?? ''), stream);
+      this.service.connect(kind, String(headers[HEADER_NAME] ?? ''), stream, headers);
       return;
     }
     const url = new URL(String(headers[':path'] ?? '/'), 'http://agent');

@@ -1,3 +1,6 @@
+import type { Duplex } from 'node:stream';
+import { PosternError } from '../errors/postern-error.js';
+
 /**
  * The opening of a PostgreSQL connection as a client sends it (protocol 3.0 and 3.2; the
  * "Startup" section of the PostgreSQL frontend/backend protocol): every packet before
@@ -129,4 +132,44 @@ function ok(packet: StartupPacket, length: number): StartupRead {
 
 function invalid(reason: string): StartupRead {
   return { status: 'invalid', reason };
+}
+
+/**
+ * Reads a client's opening up to its StartupMessage (or CancelRequest), answering `N` to its
+ * requests for TLS or GSS encryption: TLS is Postern's own, around the whole connection. Resolves
+ * with the packet and its bytes, and leaves the stream paused with anything after it unread.
+ */
+export function readStartup(stream: Duplex): Promise<{ packet: Extract<StartupPacket, { type: 'startup' | 'cancel' }>; raw: Buffer }> {
+  return new Promise((resolve, reject) => {
+    let buffered = Buffer.alloc(0);
+    const done = (err: Error | undefined, result?: { packet: Extract<StartupPacket, { type: 'startup' | 'cancel' }>; raw: Buffer }) => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', done);
+      stream.pause();
+      if (err) reject(err);
+      else resolve(result!);
+    };
+    const onData = (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      for (;;) {
+        const read = parseStartupPacket(buffered);
+        if (read.status === 'incomplete') return;
+        if (read.status === 'invalid') return done(new PosternError('BAD_REQUEST', `not a PostgreSQL client opening: ${read.reason}`));
+        const raw = buffered.subarray(0, read.length);
+        buffered = buffered.subarray(read.length);
+        if (read.packet.type === 'ssl' || read.packet.type === 'gssenc') {
+          stream.write('N');
+          continue;
+        }
+        if (buffered.length > 0) stream.unshift(buffered);
+        return done(undefined, { packet: read.packet, raw });
+      }
+    };
+    const onEnd = () => done(new PosternError('BAD_REQUEST', 'the client closed the connection before its startup message'));
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    stream.once('error', done);
+    stream.resume();
+  });
 }

@@ -19,6 +19,10 @@ import { z } from 'zod';
 export const HEADER_KIND = 'postern-kind';
 export const HEADER_NAME = 'postern-name';
 export const HEADER_ERROR = 'postern-error';
+/** With a database stream: the client certificate for the database user (PEM, base64), made for the agent's database key. */
+export const HEADER_DB_CERT = 'postern-db-cert';
+/** With a database stream: the CA the database's server certificate must chain to (PEM, base64). */
+export const HEADER_DB_CA = 'postern-db-ca';
 export const RESOURCES_PATH = '/v1/resources';
 
 /**

@@ -5,15 +5,23 @@ import { readClusterState } from '../../src/auth/cluster-state.js';
 import { issueCertificate } from '../../src/pki/authority.js';
 import { generateKeyPair, privateKeyToPem } from '../../src/pki/crypto.js';
 import { SqliteBackend, storePath } from '../../src/storage/sqlite/sqlite-backend.js';
+import { eventually } from '../harness/eventually.js';
 import { ownedByPostgres, PrivatePostgres } from '../harness/postgres.js';
 import { TestCluster, type Person } from '../helpers/cluster.js';
-import { run, tempDir, type PosternProcess } from '../helpers/postern.js';
+import { run, tempDir, type PosternProcess, type RunResult } from '../helpers/postern.js';
 
 const PASSWORD = 'correct horse battery staple';
 
-describe('databases: postern db ls', () => {
+/**
+ * A cluster with an agent serving a real PostgreSQL (a private cluster, set up with the lines
+ * `postern ctl auth sign-db` prints) and two databases nothing listens at, for listing.
+ */
+describe('databases', () => {
   let cluster: TestCluster;
   let agent: PosternProcess;
+  let pg: PrivatePostgres;
+  let out: string;
+  let signed: RunResult;
   let alice: Person;
   let bob: Person;
 
@@ -21,10 +29,29 @@ describe('databases: postern db ls', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'postern.yaml'), 'auth:\n  second_factor: off\n');
     cluster = await TestCluster.start(['--config', join(dir, 'postern.yaml')]);
-    // Nothing needs to listen at the databases' addresses to list them.
-    agent = await cluster.startAgent(['--db', 'name=orders,protocol=postgres,uri=127.0.0.1:15432,labels=env=dev,description=Orders', '--db', 'name=billing,protocol=mysql,uri=127.0.0.1:13306,labels=env=prod'], {
-      token: await cluster.token('db'),
-    });
+
+    out = join(tempDir(), 'postern-db');
+    signed = await cluster.ctl(['auth', 'sign-db', '--host=127.0.0.1', `--out=${out}`]);
+    expect(signed.code, signed.stderr).toBe(0);
+    // The database runs as postgres, which must own its key and reach the files.
+    chmodSync(dirname(out), 0o755);
+    for (const f of ['', 'server.key', 'server.crt', 'ca.crt']) ownedByPostgres(join(out, f));
+    // The lines exactly as printed in the PostgreSQL part: postgresql.conf's ssl settings and pg_hba.conf's hostssl lines.
+    const printed = signed.stdout.split('PostgreSQL:\n')[1]!.split('MySQL / MariaDB:')[0]!.split('\n').map((l) => l.trim());
+    pg = await PrivatePostgres.start({ conf: printed.filter((l) => l.startsWith('ssl')), hba: printed.filter((l) => l.startsWith('hostssl')) });
+    pg.sql('CREATE ROLE alice LOGIN');
+    pg.sql('CREATE ROLE reader LOGIN');
+    pg.sql('CREATE DATABASE orders OWNER alice');
+
+    agent = await cluster.startAgent(
+      [
+        '--db', `name=pg,protocol=postgres,uri=127.0.0.1:${pg.port},labels=env=dev`,
+        // Nothing needs to listen at these addresses to list them.
+        '--db', 'name=orders,protocol=postgres,uri=127.0.0.1:1,labels=env=dev,description=Orders',
+        '--db', 'name=billing,protocol=mysql,uri=127.0.0.1:2,labels=env=prod',
+      ],
+      { token: await cluster.token('db') },
+    );
     writeFileSync(
       join(dir, 'roles.yaml'),
       'kind: role\nversion: v1\nmetadata: { name: db-dev }\nspec:\n  allow:\n    db_labels: { env: dev }\n    db_users: [reader, "{{internal.db_users}}"]\n    db_names: [orders, scratch]\n  deny:\n    db_labels: { "*": "*" }\n    db_names: [scratch]\n',
@@ -39,6 +66,7 @@ describe('databases: postern db ls', () => {
   });
   afterAll(async () => {
     await agent?.stop();
+    pg?.stop();
     await cluster?.stop();
   });
 
@@ -49,43 +77,56 @@ describe('databases: postern db ls', () => {
     expect(text.stdout).toMatch(/orders\s+postgres\s+env=dev\s+reader, alice\s+orders\s+Orders/);
     expect(text.stdout).not.toContain('billing'); // env=prod: no role of alice's allows it
     expect(text.stdout).not.toContain('scratch'); // denied by the same role
-    const json = JSON.parse((await alice.run(['db', 'ls', 'env=dev', '--format', 'json'])).stdout);
-    expect(json).toEqual([{ name: 'orders', protocol: 'postgres', labels: { env: 'dev' }, description: 'Orders', db_users: ['reader', 'alice'], db_names: ['orders'] }]);
+    const json = JSON.parse((await alice.run(['db', 'ls', 'env=dev', '--format', 'json'])).stdout) as { name: string }[];
+    expect(json.find((d) => d.name === 'orders')).toEqual({ name: 'orders', protocol: 'postgres', labels: { env: 'dev' }, description: 'Orders', db_users: ['reader', 'alice'], db_names: ['orders'] });
     expect((await alice.run(['db', 'ls', 'env=prod'])).stdout).toContain('(no databases you may reach are online');
   });
 
+  it('says how to get access when no role allows a database', async () => {
+    const r = await bob.run(['db', 'ls']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('(no databases you may reach are online: ask an administrator for a role with db_labels and db_users)\n');
+  });
+
   it('signs a database server certificate, and PostgreSQL configured as ctl auth sign-db says accepts db CA client certificates instead of passwords', async () => {
-    const out = join(tempDir(), 'postern-db');
-    const signed = await cluster.ctl(['auth', 'sign-db', '--host=127.0.0.1', `--out=${out}`]);
-    expect(signed.code, signed.stderr).toBe(0);
     expect(signed.stdout).toContain(`Wrote server.key (0600), server.crt and ca.crt to ${out}`);
     expect(statSync(join(out, 'server.key')).mode & 0o777).toBe(0o600);
     expect((await cluster.ctl(['auth', 'sign-db', '--host=127.0.0.1', `--out=${out}`])).stderr).toContain('server.key exists already'); // never overwrites a key
     const lines = JSON.parse((await cluster.ctl(['auth', 'sign-db', '--host=127.0.0.1', `--out=${out}-2`, '--format', 'json'])).stdout) as { postgres: string[]; mysql: string[] };
     expect(lines.mysql).toContain("CREATE USER 'alice'@'%' REQUIRE SUBJECT '/O=postern.localhost/CN=alice';");
 
-    // The database runs as postgres, which must own its key and reach the files.
-    chmodSync(dirname(out), 0o755);
-    for (const f of ['', 'server.key', 'server.crt', 'ca.crt']) ownedByPostgres(join(out, f));
-    // The lines exactly as printed in the PostgreSQL part: postgresql.conf's ssl settings and pg_hba.conf's hostssl lines.
-    const printed = signed.stdout.split('PostgreSQL:\n')[1]!.split('MySQL / MariaDB:')[0]!.split('\n').map((l) => l.trim());
-    const pg = await PrivatePostgres.start({ conf: printed.filter((l) => l.startsWith('ssl')), hba: printed.filter((l) => l.startsWith('hostssl')) });
-    try {
-      pg.sql('CREATE ROLE alice LOGIN');
-      const psql = (user: string, extra: string) =>
-        run('psql', [`host=127.0.0.1 port=${pg.port} user=${user} dbname=postgres sslmode=verify-full sslrootcert=${join(out, 'ca.crt')} ${extra}`, '-tAc', 'select current_user']);
-      const alice = await clientCertificate('alice');
-      const ok = await psql('alice', `sslcert=${alice.cert} sslkey=${alice.key}`);
-      expect(ok.stdout.trim(), ok.stderr).toBe('alice');
-      const asOther = await psql('postgres', `sslcert=${alice.cert} sslkey=${alice.key}`); // the CN names the only user it opens
-      expect(asOther.stderr).toContain('certificate authentication failed for user "postgres"');
-      expect((await psql('alice', 'sslcert=/nonexistent/client.crt sslkey=/nonexistent/client.key')).stderr).toMatch(/connection requires a valid client certificate|certificate authentication failed/);
-    } finally {
-      pg.stop();
-    }
+    const psql = (user: string, extra: string) =>
+      run('psql', [`host=127.0.0.1 port=${pg.port} user=${user} dbname=postgres sslmode=verify-full sslrootcert=${join(out, 'ca.crt')} ${extra}`, '-tAc', 'select current_user']);
+    const cert = await clientCertificate('alice');
+    const ok = await psql('alice', `sslcert=${cert.cert} sslkey=${cert.key}`);
+    expect(ok.stdout.trim(), ok.stderr).toBe('alice');
+    const asOther = await psql('postgres', `sslcert=${cert.cert} sslkey=${cert.key}`); // the CN names the only user it opens
+    expect(asOther.stderr).toContain('certificate authentication failed for user "postgres"');
+    expect((await psql('alice', 'sslcert=/nonexistent/client.crt sslkey=/nonexistent/client.key')).stderr).toMatch(/connection requires a valid client certificate|certificate authentication failed/);
   });
 
-  /** A client certificate for a database user from the cluster's db CA: what agents will present. */
+  it('runs psql through postern db connect, as the database user the roles allow, with no password anywhere', async () => {
+    const r = await alice.run(['db', 'connect', 'pg', '--db-user', 'alice', '--db-name', 'orders', '--', '-tAc', 'select current_user, current_database()']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('alice|orders\n');
+    expect(r.code).toBe(0);
+    await eventually(async () => {
+      const audit = await cluster.ctl(['audit', 'ls', '--format', 'json', '--type', 'db.session.end', '--user', 'alice']);
+      return audit.stdout.trim() ? (JSON.parse(audit.stdout.trim().split('\n')[0]!) as Record<string, unknown>) : undefined;
+    }, () => 'no db.session.end event').then((event) => expect(event).toMatchObject({ event: 'db.session.end', code: 'PA2201I', db: 'pg', db_user: 'alice', db_name: 'orders', reason: 'ended' }));
+  });
+
+  it('refuses a database user or name the roles do not allow, and psql prints why', async () => {
+    const user = await alice.run(['db', 'connect', 'pg', '--db-user', 'postgres', '--db-name', 'orders', '--', '-tAc', 'select 1']);
+    expect(user.code).toBe(2);
+    expect(user.stderr).toMatch(/FATAL: {2}.*may not connect to database pg as postgres.*role db-dev allows db "pg" but not database user "postgres"/s);
+    const name = await alice.run(['db', 'connect', 'pg', '--db-user', 'alice', '--db-name', 'scratch', '--', '-tAc', 'select 1']);
+    expect(name.stderr).toMatch(/FATAL: {2}.*role db-dev denies db "pg" as database user "alice" and database name "scratch"/s);
+    expect((await alice.run(['db', 'connect', 'pg'])).stderr).toContain('--db-user is needed: your roles allow reader, alice on pg');
+    expect((await alice.run(['db', 'connect', 'billing', '--db-user', 'alice'])).stderr).toContain('there is no database "billing" you may reach online');
+  });
+
+  /** A client certificate for a database user from the cluster's db CA: what agents present. */
   async function clientCertificate(user: string): Promise<{ cert: string; key: string }> {
     const backend = new SqliteBackend({ path: storePath(cluster.server.dataDir) });
     try {
@@ -100,10 +141,4 @@ describe('databases: postern db ls', () => {
       await backend.close();
     }
   }
-
-  it('says how to get access when no role allows a database', async () => {
-    const r = await bob.run(['db', 'ls']);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toBe('(no databases you may reach are online: ask an administrator for a role with db_labels and db_users)\n');
-  });
 });

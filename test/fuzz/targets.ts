@@ -300,7 +300,7 @@ const tunnelHeaders: Target<{ kind: string; name: string; error: string }> = {
     // The agent refuses a stream for anything it does not serve, naming it in a header value.
     let sent: Record<string, unknown> | undefined;
     const stream = { closed: false, headersSent: false, respond: (headers: Record<string, unknown>) => (sent = headers) };
-    AGENT.connect(kind as never, name, stream as unknown as ServerHttp2Stream);
+    AGENT.connect(kind as never, name, stream as unknown as ServerHttp2Stream, {});
     const value = sent?.['postern-error'];
     if (sent?.[':status'] !== 404 || typeof value !== 'string') fail(`the refusal was ${JSON.stringify(sent)}`);
     if (!/^[\x21-\x7e]*$/.test(value)) fail(`the postern-error header ${JSON.stringify(value)} is not a valid header value`);
