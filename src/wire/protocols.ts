@@ -26,7 +26,7 @@ export const PROTOCOLS: readonly ProtocolSpec[] = [
   { id: 'reversetunnel', alpn: ['postern-reversetunnel'], ping: false, clientIdentity: 'host certificate', description: 'agent reverse tunnels' },
   { id: 'ssh', alpn: ['postern-ssh'], ping: true, clientIdentity: 'user certificate', description: 'SSH to a node' },
   { id: 'tcp', alpn: ['postern-tcp'], ping: true, clientIdentity: 'user certificate', description: 'TCP apps and routes' },
-  { id: 'postgres', alpn: ['postern-postgres'], ping: true, clientIdentity: 'user certificate with a database route', description: 'PostgreSQL access' },
+  { id: 'postgres', alpn: ['postern-postgres'], ping: true, clientIdentity: 'user certificate; the database named in a first JSON line', description: 'PostgreSQL access' },
   { id: 'mysql', alpn: ['postern-mysql'], ping: true, clientIdentity: 'user certificate with a database route', description: 'MySQL access' },
   { id: 'mongodb', alpn: ['postern-mongodb'], ping: true, clientIdentity: 'user certificate with a database route', description: 'MongoDB access' },
   { id: 'kube', alpn: ['h2', 'http/1.1'], ping: false, sniPrefix: 'kube.', clientIdentity: 'user certificate', description: 'the Kubernetes API' },

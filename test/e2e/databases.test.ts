@@ -126,6 +126,19 @@ describe('databases', () => {
     expect((await alice.run(['db', 'connect', 'billing', '--db-user', 'alice'])).stderr).toContain('there is no database "billing" you may reach online');
   });
 
+  it('ends a running query within a second of a lock on the user', async () => {
+    const sleeping = alice.run(['db', 'connect', 'pg', '--db-user', 'alice', '--db-name', 'orders', '--', '-tAc', 'select pg_sleep(60)']);
+    await eventually(() => (pg.sql("select count(*) from pg_stat_activity where query like 'select pg_sleep%'").trim() === '1' ? true : undefined), () => 'the query never started', 10_000);
+    expect((await cluster.ctl(['lock', '--user', 'alice', '--message', 'incident 12'])).code).toBe(0);
+    const locked = Date.now();
+    const r = await sleeping;
+    expect(Date.now() - locked).toBeLessThan(2000);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/server closed the connection unexpectedly|connection to server was lost|SSL SYSCALL error/);
+    const end = await cluster.ctl(['audit', 'ls', '--format', 'json', '--type', 'db.session.end', '--user', 'alice']);
+    expect(end.stdout).toMatch(/"reason":"revoked: [^"]*incident 12/);
+  });
+
   /** A client certificate for a database user from the cluster's db CA: what agents present. */
   async function clientCertificate(user: string): Promise<{ cert: string; key: string }> {
     const backend = new SqliteBackend({ path: storePath(cluster.server.dataDir) });
