@@ -91,6 +91,8 @@ export interface StreamSession {
   accept(): Duplex;
   /** Fields of the session's audit events besides who, from where, bytes and duration. */
   fields?: Record<string, unknown>;
+  /** Sees every byte the client sends, in order, without changing them (a database's query audit). */
+  inspect?(chunk: Buffer): void;
   /** Told once both ends are closed. */
   onEnd?(stats: StreamStats): void;
 }
@@ -229,7 +231,11 @@ export class Access {
     let bytesUp = 0;
     let bytesDown = 0;
     let revoked: string | undefined;
-    client.on('data', (d: Buffer) => (bytesUp += d.length));
+    const inspect = session.inspect?.bind(session);
+    client.on('data', (d: Buffer) => {
+      bytesUp += d.length;
+      inspect?.(d);
+    });
     upstream.on('data', (d: Buffer) => (bytesDown += d.length));
     const base = { user: subject?.username, remote_addr: input.clientAddr, ...session.fields };
     emitSoon(this.deps.audit, { event: events.start, ...base, via: input.caller?.via ?? 'none' }, this.deps.log);

@@ -56,6 +56,7 @@ export const AUDIT_EVENTS = {
   'ssh.session.end': { code: 'PA2101I', summary: 'An SSH connection to a node closed: `login`, `node`, bytes each way, duration, and `reason` (ended, or revoked with why).' },
   'db.session.start': { code: 'PA2200I', summary: 'A database session opened: `db`, `db_user`, `db_name`, `protocol`, and the client certificate issued for the database user.' },
   'db.session.end': { code: 'PA2201I', summary: 'A database session closed: `db`, `db_user`, `db_name`, bytes each way, duration, and `reason` (ended, or revoked with why).' },
+  'db.query': { code: 'PA2202I', summary: 'A statement a database session ran: `query` (cut at 16 KiB), `protocol` (simple, or extended with the number of `parameters`; their values are not recorded), `db`, `db_user`, `db_name`.' },
   'agent.refused': { code: 'PA1801W', summary: "An agent's tunnel was refused: its certificate was expired, forged or locked; `reason` says which." },
 } as const satisfies Record<string, { code: string; summary: string }>;
 

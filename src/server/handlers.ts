@@ -87,7 +87,7 @@ export function buildHandlers(core: Core, config: PosternConfig, deps: { metrics
     reversetunnel: new TunnelServer(tunnels, verifier, access, audit),
     ssh: new SshHandler({ verifier, access, nodes, cluster }),
     tcp: new TcpHandler(config.proxy.public_addr.host, { verifier, access, tunnels }),
-    postgres: new PostgresHandler({ verifier, access, tunnels, cluster }),
+    postgres: new PostgresHandler({ verifier, access, tunnels, cluster, audit }),
     web,
   };
   return { handlers, tunnels };

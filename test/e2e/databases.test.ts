@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { chmodSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,9 +8,10 @@ import { issueCertificate } from '../../src/pki/authority.js';
 import { generateKeyPair, privateKeyToPem } from '../../src/pki/crypto.js';
 import { SqliteBackend, storePath } from '../../src/storage/sqlite/sqlite-backend.js';
 import { eventually } from '../harness/eventually.js';
+import { freePort } from '../harness/ports.js';
 import { ownedByPostgres, PrivatePostgres } from '../harness/postgres.js';
 import { TestCluster, type Person } from '../helpers/cluster.js';
-import { run, tempDir, type PosternProcess, type RunResult } from '../helpers/postern.js';
+import { CLI, run, tempDir, type PosternProcess, type RunResult } from '../helpers/postern.js';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -124,6 +127,30 @@ describe('databases', () => {
     expect(name.stderr).toMatch(/FATAL: {2}.*role db-dev denies db "pg" as database user "alice" and database name "scratch"/s);
     expect((await alice.run(['db', 'connect', 'pg'])).stderr).toContain('--db-user is needed: your roles allow reader, alice on pg');
     expect((await alice.run(['db', 'connect', 'billing', '--db-user', 'alice'])).stderr).toContain('there is no database "billing" you may reach online');
+  });
+
+  it('carries pgbench (extended protocol) through postern proxy db --tunnel, and audits its statements', async () => {
+    const port = await freePort();
+    const listener = spawn(process.execPath, [CLI, 'proxy', 'db', 'pg', '--tunnel', '--port', String(port)], { env: { ...process.env, POSTERN_HOME: alice.home }, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const [first] = (await once(listener.stdout, 'data')) as [Buffer];
+      expect(String(first)).toContain(`Proxying 127.0.0.1:${port} → database pg.`);
+      const pgbench = (args: string[]) => run('pgbench', ['-h', '127.0.0.1', '-p', String(port), '-U', 'alice', ...args, 'orders']);
+      const init = await pgbench(['-i', '-s', '1', '-q']);
+      expect(init.code, init.stderr).toBe(0);
+      const bench = await pgbench(['-n', '-t', '20', '-c', '2', '-M', 'extended']);
+      expect(bench.code, bench.stderr).toBe(0);
+      expect(bench.stdout).toContain('number of transactions actually processed: 40/40');
+    } finally {
+      listener.kill();
+    }
+    const queries = await eventually(async () => {
+      const audit = await cluster.ctl(['audit', 'ls', '--format', 'json', '--type', 'db.query', '--user', 'alice', '--limit', '1000']);
+      const events = audit.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { query: string; protocol: string; parameters?: number });
+      return events.filter((e) => e.query.startsWith('UPDATE pgbench_accounts')).length >= 40 ? events : undefined;
+    }, () => 'fewer than 40 pgbench updates in the audit log');
+    expect(queries.find((e) => e.query.startsWith('UPDATE pgbench_accounts'))).toMatchObject({ protocol: 'extended', parameters: 2, query: 'UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2;' });
+    expect(queries.some((e) => e.protocol === 'simple' && /create table/i.test(e.query))).toBe(true); // pgbench -i
   });
 
   it('ends a running query within a second of a lock on the user', async () => {

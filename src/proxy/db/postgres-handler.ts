@@ -1,5 +1,6 @@
 import type { Access } from '../../access/access.js';
 import { callerFromIdentity } from '../../access/caller.js';
+import { emitSoon, type AuditLog } from '../../audit/audit-log.js';
 import type { ClusterState } from '../../auth/cluster-state.js';
 import type { IdentityVerifier } from '../../auth/verifier.js';
 import type { ErrorCode } from '../../errors/codes.js';
@@ -12,6 +13,7 @@ import { errorResponse, readStartup } from '../../wire/postgres.js';
 import { readLine } from '../../wire/stream-status.js';
 import { HEADER_DB_CA, HEADER_DB_CERT } from '../../wire/tunnel.js';
 import type { ProtocolHandler, RoutedConnection } from '../router.js';
+import { PostgresQueryReader } from './postgres-queries.js';
 
 /** The client must say which database, and send its startup message, this soon after the handshake. */
 const OPENING_TIMEOUT_MS = 10_000;
@@ -39,7 +41,7 @@ const DB_CERT_TTL_MS = 5 * 60_000;
  * reasons, which psql prints.
  */
 export class PostgresHandler implements ProtocolHandler {
-  constructor(private readonly deps: { verifier: IdentityVerifier; access: Access; tunnels: TunnelRegistry; cluster: ClusterState }) {}
+  constructor(private readonly deps: { verifier: IdentityVerifier; access: Access; tunnels: TunnelRegistry; cluster: ClusterState; audit: AuditLog }) {}
 
   handle(conn: RoutedConnection): void {
     void this.serve(conn).catch((err: unknown) => {
@@ -80,6 +82,8 @@ export class PostgresHandler implements ProtocolHandler {
     const db = resource;
     if (!db.client_key) throw new PosternError('TARGET_UNREACHABLE', `the agent serving ${name} announced no database key; upgrade it to this version of Postern`);
     const cert = await issueCertificate(cluster.authorities.db, { publicKey: await importClientKey(db.client_key), commonName: dbUser, ttlMs: DB_CERT_TTL_MS, usage: 'client' });
+    const session = { user: identity.username, remote_addr: conn.clientAddr.address, db: name, db_user: dbUser, db_name: dbName };
+    const queries = new PostgresQueryReader((q) => emitSoon(this.deps.audit, { event: 'db.query', ...session, ...q }, conn.log));
     const headers = { [HEADER_DB_CERT]: Buffer.from(cert.toString('pem')).toString('base64'), [HEADER_DB_CA]: Buffer.from(cluster.authorities.db.certPem).toString('base64') };
     await access.serveStream(authorization, {
       dial: async () => {
@@ -88,6 +92,7 @@ export class PostgresHandler implements ProtocolHandler {
         return upstream;
       },
       accept: () => conn.socket,
+      inspect: (chunk) => queries.feed(chunk),
       fields: { db: name, db_user: dbUser, db_name: dbName, protocol: 'postgres', serial: cert.serialNumber },
     });
   }
