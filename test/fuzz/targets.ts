@@ -20,6 +20,7 @@ import { certificateFields, children, oidText, readDer, TAG, time, utf8, type De
 import { identityExtensions, identityFromCertificate, type Identity } from '../../src/pki/identity.js';
 import { BUILTIN_ROLES, roleToYaml } from '../../src/policy/role.js';
 import { looksLikeProxyHeader, parseProxyHeader, V1_MAX_LENGTH, V2_MAX_LENGTH, V2_SIGNATURE, type ProxyHeader } from '../../src/proxy/proxy-protocol.js';
+import { PostgresQueryReader } from '../../src/proxy/db/postgres-queries.js';
 import { Router } from '../../src/proxy/router.js';
 import { RouteTable } from '../../src/proxy/routes/route-table.js';
 import { cookie } from '../../src/proxy/web/body.js';
@@ -497,5 +498,35 @@ const mysqlHandshake: Target<Uint8Array> = {
   },
 };
 
+// ---------------------------------------------------------------------------------------------
+// 12. PostgreSQL messages after the startup (proxy/db/postgres-queries.ts): read as they stream
+//     past for the query audit; never a throw, and the same statements however the bytes are cut.
+
+const pgMessage = fc
+  .tuple(fc.constantFrom('Q', 'P', 'B', 'E', 'C', 'S', 'D', 'd', 'X'), fc.array(fc.oneof(fc.string({ maxLength: 20 }), fc.uint8Array({ maxLength: 12 })), { maxLength: 5 }))
+  .map(([type, parts]) => {
+    const body = Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p.replace(/\0/g, '') + '\0') : Buffer.from(p))));
+    const head = Buffer.alloc(5);
+    head.write(type, 0, 'latin1');
+    head.writeUInt32BE(4 + body.length, 1);
+    return Buffer.concat([head, body]);
+  });
+const pgSession = fc.array(pgMessage, { maxLength: 12 }).map((m) => new Uint8Array(Buffer.concat(m)));
+
+const postgresQueries: Target<{ bytes: Uint8Array; cuts: number[] }> = {
+  name: 'postgres-queries',
+  arbitrary: fc.record({ bytes: fc.oneof(fc.uint8Array({ maxLength: 200 }), pgSession, mutated(pgSession)), cuts: fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 8 }) }),
+  check({ bytes, cuts }) {
+    const read = (chunks: number[]) => {
+      const seen: unknown[] = [];
+      const reader = new PostgresQueryReader((q) => seen.push(q));
+      for (let at = 0, i = 0; at < bytes.length; at += chunks[i++ % chunks.length]!) reader.feed(Buffer.from(bytes.subarray(at, at + chunks[i % chunks.length]!)));
+      return seen;
+    };
+    const whole = read([bytes.length || 1]);
+    if (!isDeepStrictEqual(read(cuts), whole)) fail('cutting the bytes differently changed the statements read');
+  },
+};
+
 /** Every target, in the order `npm run fuzz` runs them. */
-export const TARGETS: readonly Target[] = [proxyProtocol, alpn, der, connectAuthority, tunnelHeaders, tunnelResources, config, documents, cookies, postgresStartup, mysqlHandshake];
+export const TARGETS: readonly Target[] = [proxyProtocol, alpn, der, connectAuthority, tunnelHeaders, tunnelResources, config, documents, cookies, postgresStartup, mysqlHandshake, postgresQueries];
