@@ -7,8 +7,10 @@ import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { benchTls } from './lib/fixture.js';
 import { printTable, type Row } from './lib/stats.js';
+import { postgresBinDir } from '../test/harness/postgres.js';
 import { appRequestsScenario } from './scenarios/app-requests.js';
 import { authorizeScenario } from './scenarios/authorize.js';
+import { dbPgScenario } from './scenarios/db-pg.js';
 import { handshakeScenario } from './scenarios/handshake.js';
 import { hostileLoadScenario } from './scenarios/hostile-load.js';
 import { loginScenario } from './scenarios/login.js';
@@ -55,6 +57,13 @@ const scenarios: Record<string, (tls: Awaited<ReturnType<typeof benchTls>>) => P
     return sshScpScenario(tls, { mib: quick ? 32 : 256, rounds: quick ? 1 : 3 });
   },
   'hostile-load': () => hostileLoadScenario({ seconds: quick ? 2 : 8 }),
+  'db-pg': async (tls) => {
+    if (!postgresBinDir() || !existsSync('/usr/bin/pgbench')) {
+      process.stdout.write('PostgreSQL (server and pgbench) is not installed: the db-pg scenario is left out (apt-get install postgresql)\n');
+      return [];
+    }
+    return dbPgScenario(tls, { seconds: quick ? 3 : 10, clients: 8, rounds: quick ? 1 : 3, setups: quick ? 10 : 40 });
+  },
 };
 
 if (args.includes('--help') || args.includes('-h')) {

@@ -133,7 +133,7 @@ export class BenchCluster {
     this.user ??= (async () => {
       const keys = keyPair();
       return this.withAdmin(async (admin) => {
-        const { user } = await admin.run('users.add', { name: 'bench', roles: ['access'], traits: { logins: ['root'] }, password: BENCH_PASSWORD });
+        const { user } = await admin.run('users.add', { name: 'bench', roles: ['access'], traits: { logins: ['root'], db_users: ['bench'], db_names: ['bench'] }, password: BENCH_PASSWORD });
         const cert = await admin.auth.issueUserCertificate(user, keys.publicPem, undefined, '127.0.0.1');
         return { cert: cert.certPem, key: keys.privatePem, ca: admin.auth.cluster.authorities.host.certPem };
       });
@@ -154,16 +154,20 @@ export class BenchCluster {
 
   /**
    * One agent as operators run it (`postern start --roles=agent`, joining with a token), serving
-   * apps and SSH nodes; resolves once its tunnel is up. `proxyPort` is where it dials (a far-path
+   * apps, SSH nodes and PostgreSQL databases; resolves once its tunnel is up. `proxyPort` is where it dials (a far-path
    * relay in front of the proxy), the proxy itself by default.
    */
-  async startAgent(apps: BenchApp[], nodes: BenchApp[] = [], proxyPort = this.port): Promise<{ stop(): Promise<void> }> {
-    const type = [...(apps.length ? ['app'] : []), ...(nodes.length ? ['ssh'] : [])].join(',');
+  async startAgent(apps: BenchApp[], nodes: BenchApp[] = [], proxyPort = this.port, postgres: BenchApp[] = []): Promise<{ stop(): Promise<void> }> {
+    const type = [...(apps.length ? ['app'] : []), ...(nodes.length ? ['ssh'] : []), ...(postgres.length ? ['db'] : [])].join(',');
     const { token, ca_pin } = await this.withAdmin((admin) => admin.run('tokens.add', { type }));
     const before = await this.tunnels();
     const dataDir = tempDir('postern-bench-agent-');
     const args = ['start', '--roles=agent', '--data-dir', dataDir, `--proxy=127.0.0.1:${proxyPort}`, `--token=${token}`, `--ca-pin=${ca_pin}`, '--log-level=error'];
-    const resources = [...apps.map((a) => `--app=name=${a.name},uri=${appSpec(a).uri}`), ...nodes.map((n) => `--ssh=name=${n.name},addr=127.0.0.1:${n.port}`)];
+    const resources = [
+      ...apps.map((a) => `--app=name=${a.name},uri=${appSpec(a).uri}`),
+      ...nodes.map((n) => `--ssh=name=${n.name},addr=127.0.0.1:${n.port}`),
+      ...postgres.map((d) => `--db=name=${d.name},protocol=postgres,uri=127.0.0.1:${d.port}`),
+    ];
     const child = spawn(process.execPath, [...NODE_FLAGS, ...profileFlags(), CLI, ...args, ...resources], { stdio: ['ignore', 'ignore', 'inherit'] });
     const exited = once(child, 'exit');
     // Its stdin is not ours, so it would outlive a bench that crashed, dialling a dead proxy forever.

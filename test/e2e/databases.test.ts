@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readClusterState } from '../../src/auth/cluster-state.js';
 import { issueCertificate } from '../../src/pki/authority.js';
@@ -9,7 +9,7 @@ import { generateKeyPair, privateKeyToPem } from '../../src/pki/crypto.js';
 import { SqliteBackend, storePath } from '../../src/storage/sqlite/sqlite-backend.js';
 import { eventually } from '../harness/eventually.js';
 import { freePort } from '../harness/ports.js';
-import { ownedByPostgres, PrivatePostgres } from '../harness/postgres.js';
+import { PrivatePostgres } from '../harness/postgres.js';
 import { TestCluster, type Person } from '../helpers/cluster.js';
 import { CLI, run, tempDir, type PosternProcess, type RunResult } from '../helpers/postern.js';
 
@@ -36,12 +36,8 @@ describe('databases', () => {
     out = join(tempDir(), 'postern-db');
     signed = await cluster.ctl(['auth', 'sign-db', '--host=127.0.0.1', `--out=${out}`]);
     expect(signed.code, signed.stderr).toBe(0);
-    // The database runs as postgres, which must own its key and reach the files.
-    chmodSync(dirname(out), 0o755);
-    for (const f of ['', 'server.key', 'server.crt', 'ca.crt']) ownedByPostgres(join(out, f));
-    // The lines exactly as printed in the PostgreSQL part: postgresql.conf's ssl settings and pg_hba.conf's hostssl lines.
-    const printed = signed.stdout.split('PostgreSQL:\n')[1]!.split('MySQL / MariaDB:')[0]!.split('\n').map((l) => l.trim());
-    pg = await PrivatePostgres.start({ conf: printed.filter((l) => l.startsWith('ssl')), hba: printed.filter((l) => l.startsWith('hostssl')) });
+    // Configured with the lines exactly as printed: postgresql.conf's ssl settings and pg_hba.conf's hostssl lines.
+    pg = await PrivatePostgres.fromSignDb(signed.stdout, out);
     pg.sql('CREATE ROLE alice LOGIN');
     pg.sql('CREATE ROLE reader LOGIN');
     pg.sql('CREATE DATABASE orders OWNER alice');

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, chmodSync, chownSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { freePort } from './ports.js';
 import { tempDir } from './temp.js';
 
@@ -39,6 +39,18 @@ export class PrivatePostgres {
     const pg = new PrivatePostgres(dir, port, bin);
     asPostgres(join(bin, 'pg_ctl'), ['start', '-w', '-D', data, '-l', join(dir, 'server.log')]);
     return pg;
+  }
+
+  /**
+   * A cluster set up exactly as `postern ctl auth sign-db --out=DIR` printed (its output in
+   * `printed`): the PostgreSQL part's ssl settings and hostssl lines, with DIR made readable by
+   * the database's OS user. `hba` lines go first (a bench's plain-TCP baselines).
+   */
+  static fromSignDb(printed: string, dir: string, opts: { hba?: string[] } = {}): Promise<PrivatePostgres> {
+    chmodSync(dirname(dir), 0o755);
+    for (const f of ['', 'server.key', 'server.crt', 'ca.crt']) ownedByPostgres(join(dir, f));
+    const lines = (printed.split('PostgreSQL:\n')[1] ?? '').split('MySQL / MariaDB:')[0]!.split('\n').map((l) => l.trim());
+    return PrivatePostgres.start({ conf: lines.filter((l) => l.startsWith('ssl')), hba: [...(opts.hba ?? []), ...lines.filter((l) => l.startsWith('hostssl'))] });
   }
 
   /** Runs SQL as the superuser, over the socket. */
