@@ -121,6 +121,9 @@ describe('databases', () => {
     expect(user.stderr).toMatch(/FATAL: {2}.*may not connect to database pg as postgres.*role db-dev allows db "pg" but not database user "postgres"/s);
     const name = await alice.run(['db', 'connect', 'pg', '--db-user', 'alice', '--db-name', 'scratch', '--', '-tAc', 'select 1']);
     expect(name.stderr).toMatch(/FATAL: {2}.*role db-dev denies db "pg" as database user "alice" and database name "scratch"/s);
+    // \c in psql opens a new connection: it is decided again, and refused with the reasons too.
+    const reconnect = await alice.run(['db', 'connect', 'pg', '--db-user', 'alice', '--db-name', 'orders'], '\\c scratch\nselect current_database();\n');
+    expect(reconnect.stderr).toMatch(/\\connect: .*FATAL: {2}.*denies db "pg" as database user "alice" and database name "scratch"/);
     expect((await alice.run(['db', 'connect', 'pg'])).stderr).toContain('--db-user is needed: your roles allow reader, alice on pg');
     expect((await alice.run(['db', 'connect', 'billing', '--db-user', 'alice'])).stderr).toContain('there is no database "billing" you may reach online');
   });
