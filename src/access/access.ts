@@ -91,8 +91,8 @@ export interface StreamSession {
   accept(): Duplex;
   /** Fields of the session's audit events besides who, from where, bytes and duration. */
   fields?: Record<string, unknown>;
-  /** Sees every byte the client sends, in order, without changing them (a database's query audit). */
-  inspect?(chunk: Buffer): void;
+  /** See the bytes each way, in order, without changing them (a database's query audit, its session key). */
+  inspect?: { fromClient?(chunk: Buffer): void; fromUpstream?(chunk: Buffer): void };
   /** Told once both ends are closed. */
   onEnd?(stats: StreamStats): void;
 }
@@ -231,12 +231,15 @@ export class Access {
     let bytesUp = 0;
     let bytesDown = 0;
     let revoked: string | undefined;
-    const inspect = session.inspect?.bind(session);
+    const { fromClient, fromUpstream } = session.inspect ?? {};
     client.on('data', (d: Buffer) => {
       bytesUp += d.length;
-      inspect?.(d);
+      fromClient?.(d);
     });
-    upstream.on('data', (d: Buffer) => (bytesDown += d.length));
+    upstream.on('data', (d: Buffer) => {
+      bytesDown += d.length;
+      fromUpstream?.(d);
+    });
     const base = { user: subject?.username, remote_addr: input.clientAddr, ...session.fields };
     emitSoon(this.deps.audit, { event: events.start, ...base, via: input.caller?.via ?? 'none' }, this.deps.log);
     const grant: Grant = {

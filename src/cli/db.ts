@@ -83,6 +83,8 @@ export function registerDb(program: Command): void {
       const local = await localListener(endpoint, name, '127.0.0.1', 0);
       const conninfo = `host=127.0.0.1 port=${local.addr.port} user=${dbUser} dbname=${dbName} sslmode=disable`;
       const psql = spawn('psql', [conninfo, ...args], { stdio: 'inherit' });
+      // Ctrl-C reaches psql too, which cancels the running query through the listener: keep it running.
+      process.on('SIGINT', () => {});
       psql.once('error', (err: NodeJS.ErrnoException) => {
         process.stderr.write(err.code === 'ENOENT' ? 'postern: psql is not installed; install the PostgreSQL client (Debian/Ubuntu: apt-get install postgresql-client; macOS: brew install libpq)\n' : `postern: cannot run psql: ${err.message}\n`);
         process.exit(69);

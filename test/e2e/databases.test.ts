@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -150,6 +150,24 @@ describe('databases', () => {
     }, () => 'fewer than 40 pgbench updates in the audit log');
     expect(queries.find((e) => e.query.startsWith('UPDATE pgbench_accounts'))).toMatchObject({ protocol: 'extended', parameters: 2, query: 'UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2;' });
     expect(queries.some((e) => e.protocol === 'simple' && /create table/i.test(e.query))).toBe(true); // pgbench -i
+  });
+
+  it("cancels a running query on psql's Ctrl-C, through the proxy", async () => {
+    const connect = spawn(process.execPath, [CLI, 'db', 'connect', 'pg', '--db-user', 'alice', '--db-name', 'orders', '--', '-tAc', 'select pg_sleep(30)'], { env: { ...process.env, POSTERN_HOME: alice.home }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    connect.stderr.on('data', (d: Buffer) => (stderr += d));
+    try {
+      await eventually(() => (pg.sql("select count(*) from pg_stat_activity where query like 'select pg_sleep%'").trim() === '1' ? true : undefined), () => 'the query never started', 10_000);
+      // As a terminal's Ctrl-C does: SIGINT to the whole process group, postern and psql alike.
+      const psqlPid = Number(execFileSync('pgrep', ['-P', String(connect.pid), 'psql']).toString().trim());
+      process.kill(psqlPid, 'SIGINT');
+      connect.kill('SIGINT');
+      const [code] = (await once(connect, 'exit')) as [number];
+      expect(stderr).toContain('ERROR:  canceling statement due to user request');
+      expect(code).toBe(1);
+    } finally {
+      connect.kill('SIGKILL');
+    }
   });
 
   it('ends a running query within a second of a lock on the user', async () => {

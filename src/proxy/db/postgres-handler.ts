@@ -1,5 +1,5 @@
 import type { Access } from '../../access/access.js';
-import { callerFromIdentity } from '../../access/caller.js';
+import { callerFromIdentity, type Caller } from '../../access/caller.js';
 import { emitSoon, type AuditLog } from '../../audit/audit-log.js';
 import type { ClusterState } from '../../auth/cluster-state.js';
 import type { IdentityVerifier } from '../../auth/verifier.js';
@@ -13,6 +13,7 @@ import { errorResponse, readStartup } from '../../wire/postgres.js';
 import { readLine } from '../../wire/stream-status.js';
 import { HEADER_DB_CA, HEADER_DB_CERT } from '../../wire/tunnel.js';
 import type { ProtocolHandler, RoutedConnection } from '../router.js';
+import { BackendKeyReader, PostgresSessions } from './postgres-cancel.js';
 import { PostgresQueryReader } from './postgres-queries.js';
 
 /** The client must say which database, and send its startup message, this soon after the handshake. */
@@ -41,6 +42,8 @@ const DB_CERT_TTL_MS = 5 * 60_000;
  * reasons, which psql prints.
  */
 export class PostgresHandler implements ProtocolHandler {
+  private readonly sessions = new PostgresSessions();
+
   constructor(private readonly deps: { verifier: IdentityVerifier; access: Access; tunnels: TunnelRegistry; cluster: ClusterState; audit: AuditLog }) {}
 
   handle(conn: RoutedConnection): void {
@@ -52,19 +55,41 @@ export class PostgresHandler implements ProtocolHandler {
   }
 
   private async serve(conn: RoutedConnection): Promise<void> {
-    const { verifier, access, tunnels, cluster } = this.deps;
-    const identity = verifier.verifyPeer(conn.socket, 'user');
+    const identity = this.deps.verifier.verifyPeer(conn.socket, 'user');
     const timer = setTimeout(() => conn.socket.destroy(), OPENING_TIMEOUT_MS);
     const { request, opening } = await (async () => {
       const line = await readLine(conn.socket);
       return { request: line, opening: await readStartup(conn.socket) };
     })().finally(() => clearTimeout(timer));
     const name = String(request.db ?? '');
-    if (opening.packet.type !== 'startup') throw new PosternError('NOT_IMPLEMENTED', 'cancelling a query through Postern is not built yet');
+    const caller = callerFromIdentity(identity);
+    if (opening.packet.type === 'cancel') return this.cancel(conn, caller, opening.packet, opening.raw);
     const { user: dbUser, database: dbName } = opening.packet;
+    const { authorization, db } = await this.authorize(conn, caller, name, dbUser, dbName);
+    const session = { user: identity.username, remote_addr: conn.clientAddr.address, db: name, db_user: dbUser, db_name: dbName };
+    const queries = new PostgresQueryReader((q) => emitSoon(this.deps.audit, { event: 'db.query', ...session, ...q }, conn.log));
+    let forget = () => {};
+    const key = new BackendKeyReader((pid, secret) => (forget = this.sessions.add(pid, secret, { username: identity.username, db, dbUser, dbName })));
+    const { headers, serial } = await this.credentials(db, dbUser);
+    await this.deps.access.serveStream(authorization, {
+      dial: async () => {
+        const upstream = await this.deps.tunnels.dial('db', name, db, headers);
+        upstream.write(opening.raw);
+        return upstream;
+      },
+      accept: () => conn.socket,
+      inspect: { fromClient: (chunk) => queries.feed(chunk), fromUpstream: (chunk) => key.feed(chunk) },
+      fields: { db: name, db_user: dbUser, db_name: dbName, protocol: 'postgres', serial },
+      onEnd: () => forget(),
+    });
+  }
+
+  /** The database, the database user and the database name, decided in the access pipeline. */
+  private async authorize(conn: RoutedConnection, caller: Caller, name: string, dbUser: string, dbName: string) {
+    const { access, tunnels } = this.deps;
     let resource: DbAnnouncement | undefined;
     const authorization = await access.authorizeLookup({
-      caller: callerFromIdentity(identity),
+      caller,
       target: { kind: 'db', name },
       find: async () => {
         resource = tunnels.resolve('db', name);
@@ -79,21 +104,37 @@ export class PostgresHandler implements ProtocolHandler {
       log: conn.log,
     });
     if (!authorization.allowed || !resource) throw authorization.error(`may not connect to database ${name} as ${dbUser}`);
-    const db = resource;
-    if (!db.client_key) throw new PosternError('TARGET_UNREACHABLE', `the agent serving ${name} announced no database key; upgrade it to this version of Postern`);
+    return { authorization, db: resource };
+  }
+
+  /** A certificate for the database user, made for the serving agent's key, and the headers that carry it to the agent. */
+  private async credentials(db: DbAnnouncement, dbUser: string): Promise<{ headers: Record<string, string>; serial: string }> {
+    const { cluster } = this.deps;
+    if (!db.client_key) throw new PosternError('TARGET_UNREACHABLE', `the agent serving ${db.name} announced no database key; upgrade it to this version of Postern`);
     const cert = await issueCertificate(cluster.authorities.db, { publicKey: await importClientKey(db.client_key), commonName: dbUser, ttlMs: DB_CERT_TTL_MS, usage: 'client' });
-    const session = { user: identity.username, remote_addr: conn.clientAddr.address, db: name, db_user: dbUser, db_name: dbName };
-    const queries = new PostgresQueryReader((q) => emitSoon(this.deps.audit, { event: 'db.query', ...session, ...q }, conn.log));
-    const headers = { [HEADER_DB_CERT]: Buffer.from(cert.toString('pem')).toString('base64'), [HEADER_DB_CA]: Buffer.from(cluster.authorities.db.certPem).toString('base64') };
-    await access.serveStream(authorization, {
-      dial: async () => {
-        const upstream = await tunnels.dial('db', name, db, headers);
-        upstream.write(opening.raw);
-        return upstream;
-      },
-      accept: () => conn.socket,
-      inspect: (chunk) => queries.feed(chunk),
-      fields: { db: name, db_user: dbUser, db_name: dbName, protocol: 'postgres', serial: cert.serialNumber },
-    });
+    return {
+      headers: { [HEADER_DB_CERT]: Buffer.from(cert.toString('pem')).toString('base64'), [HEADER_DB_CA]: Buffer.from(cluster.authorities.db.certPem).toString('base64') },
+      serial: cert.serialNumber,
+    };
+  }
+
+  /**
+   * A CancelRequest (psql's Ctrl-C) comes on a connection of its own with only the session's key.
+   * It goes on to the database only for a session of the same user, still allowed as it was
+   * opened; otherwise it is dropped without a word, as PostgreSQL itself does with a wrong key.
+   */
+  private async cancel(conn: RoutedConnection, caller: Caller, packet: { pid: number; key: Buffer }, raw: Buffer): Promise<void> {
+    const session = this.sessions.find(packet.pid, packet.key);
+    if (!session || session.username !== caller.username) {
+      conn.log.info('dropped a cancel request that names no session of this user', { user: caller.username });
+      return void conn.socket.end();
+    }
+    const { db } = await this.authorize(conn, caller, session.db.name, session.dbUser, session.dbName);
+    const { headers } = await this.credentials(db, session.dbUser);
+    const upstream = await this.deps.tunnels.dial('db', db.name, db, headers);
+    upstream.end(raw);
+    upstream.resume();
+    upstream.once('close', () => conn.socket.end());
+    conn.log.info('sent a cancel request on', { user: caller.username, db: db.name });
   }
 }
