@@ -7,6 +7,7 @@ import { readClusterState } from '../../src/auth/cluster-state.js';
 import { issueCertificate } from '../../src/pki/authority.js';
 import { generateKeyPair, privateKeyToPem } from '../../src/pki/crypto.js';
 import { SqliteBackend, storePath } from '../../src/storage/sqlite/sqlite-backend.js';
+import { launchChromium, spkiFromPin } from '../harness/browser.js';
 import { eventually } from '../harness/eventually.js';
 import { freePort } from '../harness/ports.js';
 import { PrivatePostgres } from '../harness/postgres.js';
@@ -79,6 +80,26 @@ describe('databases', () => {
     const json = JSON.parse((await alice.run(['db', 'ls', 'env=dev', '--format', 'json'])).stdout) as { name: string }[];
     expect(json.find((d) => d.name === 'orders')).toEqual({ name: 'orders', protocol: 'postgres', labels: { env: 'dev' }, description: 'Orders', db_users: ['reader', 'alice'], db_names: ['orders'] });
     expect((await alice.run(['db', 'ls', 'env=prod'])).stdout).toContain('(no databases you may reach are online');
+  });
+
+  it('lists the databases in the web UI, with the command that connects', async () => {
+    const browser = await launchChromium({ trustSpki: [spkiFromPin(cluster.pin)] });
+    try {
+      const page = await (await browser.newContext()).newPage();
+      page.setDefaultTimeout(10_000);
+      await page.goto(cluster.server.url('/web'));
+      await page.getByLabel('User name').fill('alice');
+      await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      const list = page.getByRole('list', { name: 'Databases' });
+      await list.waitFor();
+      expect(await list.locator('[data-db]').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-db')))).toEqual(['orders', 'pg']);
+      const pgCard = list.locator('[data-db="pg"]');
+      expect(await pgCard.getByTestId('db-command').innerText()).toBe('postern db connect pg --db-user=reader --db-name=orders');
+      expect(await pgCard.innerText()).toMatch(/PostgreSQL[\s\S]*env=dev[\s\S]*As reader, alice, in orders/i);
+    } finally {
+      await browser.close();
+    }
   });
 
   it('says how to get access when no role allows a database', async () => {

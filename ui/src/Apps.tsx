@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useId, useMemo, useRef, useState } from 'react';
 import { api, type ApiError, type App } from './api';
+import { CopyCommand } from './CopyCommand';
 import { ErrorBox, asApiError } from './errors';
 
 type Load = { state: 'loading' } | { state: 'loaded'; apps: App[] } | { state: 'failed'; error: ApiError };
@@ -144,50 +145,11 @@ function AppCard({ app }: { app: App }) {
             Launch
           </a>
         ) : app.type === 'tcp' ? (
-          <TcpCommand name={app.name} />
+          <CopyCommand command={`postern proxy app ${app.name}`} what={app.name} testId="tcp-command" />
         ) : (
           <p className="hint">This app cannot be launched from the browser.</p>
         )}
       </div>
     </li>
-  );
-}
-
-/** How to reach a TCP app: the local tunnel command, with a button that copies it. */
-function TcpCommand({ name }: { name: string }) {
-  const command = `postern proxy app ${name}`;
-  const [copied, setCopied] = useState<'yes' | 'no'>();
-  useEffect(() => {
-    if (!copied) return;
-    const t = setTimeout(() => setCopied(undefined), 2500);
-    return () => clearTimeout(t);
-  }, [copied]);
-  return (
-    <div className="tcp-command">
-      <p className="hint">Connect from your machine with:</p>
-      <div className="command-row">
-        <code className="command" data-testid="tcp-command">
-          {command}
-        </code>
-        <button
-          type="button"
-          className="button subtle small"
-          aria-label={`Copy the command for ${name}`}
-          onClick={() => {
-            // The clipboard API exists only in secure contexts, which the proxy always is.
-            if (!('clipboard' in navigator)) return setCopied('no');
-            navigator.clipboard.writeText(command).then(
-              () => setCopied('yes'),
-              () => setCopied('no'),
-            );
-          }}
-        >
-          Copy
-        </button>
-      </div>
-      <p className="hint copy-status" role="status">
-        {copied === 'yes' ? 'Copied.' : copied === 'no' ? 'Could not copy; select the command instead.' : ''}
-      </p>
-    </div>
   );
 }

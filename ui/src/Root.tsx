@@ -2,6 +2,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { AccountMenu } from './AccountMenu';
 import { api, onUnauthorized, type ApiError, type WhoAmI } from './api';
 import { Apps } from './Apps';
+import { Databases } from './Databases';
 import { ErrorBox, asApiError } from './errors';
 import { Login } from './Login';
 import { isAppsPath, navigate, usePath } from './nav';
@@ -110,7 +111,15 @@ export function Root() {
         {session.state === 'signed-out' && (
           <Login cluster={cluster} {...(session.notice ? { notice: session.notice } : {})} onSignedIn={(me) => setSession({ state: 'signed-in', me })} />
         )}
-        {session.state === 'signed-in' && (isAppsPath(path) ? <Apps /> : <NotFound path={path} />)}
+        {session.state === 'signed-in' &&
+          (isAppsPath(path) ? (
+            <>
+              <Apps />
+              <Databases />
+            </>
+          ) : (
+            <NotFound path={path} />
+          ))}
       </main>
     </>
   );

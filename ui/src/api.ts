@@ -5,9 +5,9 @@
  */
 
 // The wire types come from the server's own definitions: a field renamed there fails this build.
-import type { AppList, AuthSettings, ErrorBody, Ping, WhoAmI } from '../../src/wire/api.js';
+import type { AppList, AuthSettings, DbList, ErrorBody, Ping, WhoAmI } from '../../src/wire/api.js';
 
-export type { AuthSettings, ListedApp as App, Ping, WhoAmI } from '../../src/wire/api.js';
+export type { AuthSettings, ListedApp as App, ListedDb as Db, Ping, WhoAmI } from '../../src/wire/api.js';
 
 export class ApiError extends Error {
   constructor(
@@ -79,4 +79,5 @@ export const api = {
   signIn: (user: string, password: string, otp?: string) => request<WhoAmI>('POST', '/webapi/sessions', { user, password, ...(otp ? { otp } : {}) }, { signInOn401: false }),
   signOut: () => request<{ ended: boolean }>('DELETE', '/webapi/sessions', undefined, { signInOn401: false }),
   apps: () => request<AppList>('GET', '/webapi/apps'),
+  databases: () => request<DbList>('GET', '/webapi/databases'),
 };
