@@ -43,7 +43,7 @@ describe.runIf(tools)('postern start', () => {
         cluster_name: 'postern.localhost',
         public_addr: 'postern.localhost:3080',
         version: expect.stringMatching(/^\d+\.\d+\.\d+/),
-        protocols: ['postern-reversetunnel', 'postern-ssh', 'postern-tcp', 'h2', 'http/1.1'],
+        protocols: ['postern-reversetunnel', 'postern-ssh', 'postern-tcp', 'postern-postgres', 'h2', 'http/1.1'],
         client_addr: '127.0.0.1',
       });
     }
