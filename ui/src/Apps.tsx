@@ -2,6 +2,7 @@ import { useCallback, useEffect, useId, useMemo, useRef, useState } from 'react'
 import { api, type ApiError, type App } from './api';
 import { CopyCommand } from './CopyCommand';
 import { ErrorBox, asApiError } from './errors';
+import { Labels } from './Labels';
 
 type Load = { state: 'loading' } | { state: 'loaded'; apps: App[] } | { state: 'failed'; error: ApiError };
 
@@ -119,7 +120,6 @@ function matches(app: App, query: string): boolean {
 }
 
 function AppCard({ app }: { app: App }) {
-  const labels = Object.entries(app.labels).sort(([a], [b]) => a.localeCompare(b));
   const titleId = useId();
   return (
     <li className="app-card" aria-labelledby={titleId} data-app={app.name}>
@@ -130,15 +130,7 @@ function AppCard({ app }: { app: App }) {
         <span className={`app-type ${app.type}`}>{app.type === 'http' ? 'Web app' : 'TCP app'}</span>
       </div>
       {app.description && <p className="app-description">{app.description}</p>}
-      {labels.length > 0 && (
-        <ul className="labels" aria-label="Labels">
-          {labels.map(([k, v]) => (
-            <li key={k} className="label">
-              {k}={v}
-            </li>
-          ))}
-        </ul>
-      )}
+      <Labels labels={app.labels} />
       <div className="app-action">
         {app.type === 'http' && app.launch_url ? (
           <a className="button primary" href={app.launch_url} aria-label={`Launch ${app.name}`}>

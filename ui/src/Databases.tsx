@@ -2,6 +2,7 @@ import { useEffect, useId, useState } from 'react';
 import { api, ApiError, type Db } from './api';
 import { CopyCommand } from './CopyCommand';
 import { ErrorBox, asApiError } from './errors';
+import { Labels } from './Labels';
 
 /**
  * The databases the signed-in person may reach, with the database users and names their roles
@@ -38,7 +39,6 @@ export function Databases() {
 }
 
 function DbCard({ db }: { db: Db }) {
-  const labels = Object.entries(db.labels).sort(([a], [b]) => a.localeCompare(b));
   const titleId = useId();
   const command = `postern db connect ${db.name} --db-user=${db.db_users[0] ?? 'USER'}${db.db_names[0] ? ` --db-name=${db.db_names[0]}` : ''}`;
   return (
@@ -50,15 +50,7 @@ function DbCard({ db }: { db: Db }) {
         <span className="app-type tcp">{db.protocol === 'postgres' ? 'PostgreSQL' : db.protocol === 'mysql' ? 'MySQL' : db.protocol}</span>
       </div>
       {db.description && <p className="app-description">{db.description}</p>}
-      {labels.length > 0 && (
-        <ul className="labels" aria-label="Labels">
-          {labels.map(([k, v]) => (
-            <li key={k} className="label">
-              {k}={v}
-            </li>
-          ))}
-        </ul>
-      )}
+      <Labels labels={db.labels} />
       <p className="hint">
         As {db.db_users.join(', ')}
         {db.db_names.length > 0 ? `, in ${db.db_names.join(', ')}` : ''}
