@@ -76,7 +76,7 @@ export async function dbPgScenario(tls: BenchTls, opts: { seconds: number; clien
     relays.push(left, middle, right);
 
     const paths = { direct: pg.port, 'node relays': left.port, postern: through };
-    const bench = ['-S', '-c', String(opts.clients), '-j', '2', '-T', String(opts.seconds)];
+    const bench = ['-S', '-c', String(opts.clients), '-j', String(Math.min(2, opts.clients)), '-T', String(opts.seconds)];
     const results: Record<string, number[]> = { direct: [], 'node relays': [], postern: [] };
     for (let round = 0; round < opts.rounds; round++) {
       for (const [name, port] of Object.entries(paths)) results[name]!.push(await tps(port, bench));
