@@ -55,9 +55,9 @@ export class Logger {
 
   private log(level: LogLevel, msg: string, fields?: LogFields): void {
     if (LEVELS[level] < this.min) return;
-    const record = clip(redact({ ...this.bindings, ...fields })) as LogFields;
+    const record = scrub({ ...this.bindings, ...fields }, true) as LogFields;
     const time = new Date().toISOString();
-    const text = clip(msg) as string;
+    const text = clipString(msg);
     this.opts.sink.write(this.opts.format === 'json' ? jsonLine(time, level, text, record) : textLine(time, level, text, record));
   }
 }
@@ -85,25 +85,29 @@ function errorReplacer(_key: string, value: unknown): unknown {
 }
 
 /** Copies `value`, replacing every field with a secret-looking name. Depth-limited against cycles. */
-export function redact(value: unknown, depth = 0): unknown {
+export function redact(value: unknown): unknown {
+  return scrub(value, false);
+}
+
+/**
+ * The one walk behind redact() and log lines: secret-looking fields replaced and, for logs
+ * (`clip`), strings cut to MAX_LOGGED_STRING characters and lists to MAX_LOGGED_ITEMS, each
+ * saying how much was left out.
+ */
+function scrub(value: unknown, clip: boolean, depth = 0): unknown {
+  if (clip && typeof value === 'string') return clipString(value);
   if (depth > 6 || value === null || typeof value !== 'object' || value instanceof Error) return value;
-  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  if (Array.isArray(value)) {
+    const kept = (clip ? value.slice(0, MAX_LOGGED_ITEMS) : value).map((v) => scrub(v, clip, depth + 1));
+    return clip && value.length > MAX_LOGGED_ITEMS ? [...kept, `… (${value.length - MAX_LOGGED_ITEMS} more)`] : kept;
+  }
   const out: LogFields = {};
-  for (const [k, v] of Object.entries(value)) out[k] = SECRET_WORDS.test(k) || SECRET_CAMEL.test(k) ? REDACTED : redact(v, depth + 1);
+  for (const [k, v] of Object.entries(value)) out[k] = SECRET_WORDS.test(k) || SECRET_CAMEL.test(k) ? REDACTED : scrub(v, clip, depth + 1);
   return out;
 }
 
-/** Copies `value` with strings cut to MAX_LOGGED_STRING characters and lists to MAX_LOGGED_ITEMS, each saying how much was left out. */
-function clip(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return value.length > MAX_LOGGED_STRING ? `${value.slice(0, MAX_LOGGED_STRING)}… (${value.length - MAX_LOGGED_STRING} more characters)` : value;
-  if (depth > 6 || value === null || typeof value !== 'object' || value instanceof Error) return value;
-  if (Array.isArray(value)) {
-    const kept = value.slice(0, MAX_LOGGED_ITEMS).map((v) => clip(v, depth + 1));
-    return value.length > MAX_LOGGED_ITEMS ? [...kept, `… (${value.length - MAX_LOGGED_ITEMS} more)`] : kept;
-  }
-  const out: LogFields = {};
-  for (const [k, v] of Object.entries(value)) out[k] = clip(v, depth + 1);
-  return out;
+function clipString(value: string): string {
+  return value.length > MAX_LOGGED_STRING ? `${value.slice(0, MAX_LOGGED_STRING)}… (${value.length - MAX_LOGGED_STRING} more characters)` : value;
 }
 
 /** The process logger: JSON unless the format is `text`, or `auto` and stderr is a terminal. */
