@@ -1,4 +1,4 @@
-import { generateKeyPairSync, type KeyPairKeyObjectResult } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { connect } from 'node:net';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { AgentConfig } from '../config/schema.js';
@@ -30,8 +30,8 @@ interface Served {
 export class AgentResources implements TunnelService {
   private readonly served = new Map<string, Served>();
   private readonly version = 1;
-  /** Made here and never sent: databases see it with a certificate per session from the proxy. */
-  private readonly dbKey: KeyPairKeyObjectResult | undefined;
+  /** Made here and never sent (PEM, exported once): databases see it with a certificate per session from the proxy. */
+  private readonly dbKeyPem: string | undefined;
 
   constructor(
     config: AgentConfig,
@@ -46,8 +46,9 @@ export class AgentResources implements TunnelService {
       }
     }
     if ([...this.served.values()].some((s) => s.resource.kind === 'db')) {
-      this.dbKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-      const clientKey = this.dbKey.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+      const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+      this.dbKeyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+      const clientKey = publicKey.export({ type: 'spki', format: 'pem' }).toString();
       for (const s of this.served.values()) if (s.resource.kind === 'db') s.resource = { ...s.resource, client_key: clientKey };
     }
   }
@@ -106,9 +107,8 @@ export class AgentResources implements TunnelService {
     const cert = fromBase64(headers[HEADER_DB_CERT]);
     const ca = fromBase64(headers[HEADER_DB_CA]);
     if (db.protocol !== 'postgres') return refuse(stream, 501, `this version of Postern connects to PostgreSQL only, not ${db.protocol}`);
-    if (!cert || !ca || !this.dbKey) return refuse(stream, 400, 'a database stream needs the database user\'s certificate and CA');
-    const keyPem = this.dbKey.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    openPostgres(served.target, { keyPem, certPem: cert, caPem: ca }).then(
+    if (!cert || !ca || !this.dbKeyPem) return refuse(stream, 400, 'a database stream needs the database user\'s certificate and CA');
+    openPostgres(served.target, { keyPem: this.dbKeyPem, certPem: cert, caPem: ca }).then(
       (database) => {
         if (stream.closed) return database.destroy();
         stream.respond({ ':status': 200 });
