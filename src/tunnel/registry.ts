@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import type { AccessTarget } from '../access/decide.js';
 import { Counter, Gauge, Histogram, type Registry as MetricsRegistry } from 'prom-client';
 import { isPosternError, PosternError } from '../errors/postern-error.js';
 import type { Logger } from '../log/logger.js';
@@ -161,6 +162,25 @@ export class TunnelRegistry {
     }
     this.metrics.dialErrors.inc({ reason: isPosternError(last) ? last.code.toLowerCase() : 'internal' });
     throw last;
+  }
+
+  /**
+   * A resource as the access pipeline's authorizeLookup() asks for it: `find` resolves it (and
+   * keeps the announcement in `found`, the one to dial), `current` reads its labels again at each
+   * re-decision of a live grant.
+   */
+  target<K extends AnnouncedKind>(kind: K, name: string): { find(): Promise<AccessTarget>; current(): AccessTarget | undefined; found?: Announced<K> } {
+    const lookup: { find(): Promise<AccessTarget>; current(): AccessTarget | undefined; found?: Announced<K> } = {
+      find: async () => {
+        lookup.found = this.resolve(kind, name);
+        return { kind, name, labels: lookup.found.labels };
+      },
+      current: () => {
+        const now = this.find(kind, name);
+        return now && { kind, name, labels: now.labels };
+      },
+    };
+    return lookup;
   }
 
   /** The announcement of the first live agent (in the order they announced) that serves the resource, if one does. */

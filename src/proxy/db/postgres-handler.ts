@@ -86,25 +86,18 @@ export class PostgresHandler implements ProtocolHandler {
 
   /** The database, the database user and the database name, decided in the access pipeline. */
   private async authorize(conn: RoutedConnection, caller: Caller, name: string, dbUser: string, dbName: string) {
-    const { access, tunnels } = this.deps;
-    let resource: DbAnnouncement | undefined;
-    const authorization = await access.authorizeLookup({
+    const db = this.deps.tunnels.target('db', name);
+    const authorization = await this.deps.access.authorizeLookup({
       caller,
       target: { kind: 'db', name },
-      find: async () => {
-        resource = tunnels.resolve('db', name);
-        return { kind: 'db', name, labels: resource.labels };
-      },
-      current: () => {
-        const now = tunnels.find('db', name);
-        return now && { kind: 'db', name, labels: now.labels };
-      },
+      find: db.find,
+      current: db.current,
       request: { dbUser, dbName },
       clientAddr: conn.clientAddr.address,
       log: conn.log,
     });
-    if (!authorization.allowed || !resource) throw authorization.error(`may not connect to database ${name} as ${dbUser}`);
-    return { authorization, db: resource };
+    if (!authorization.allowed || !db.found) throw authorization.error(`may not connect to database ${name} as ${dbUser}`);
+    return { authorization, db: db.found };
   }
 
   /** A certificate for the database user, made for the serving agent's key, and the headers that carry it to the agent. */

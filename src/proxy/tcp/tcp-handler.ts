@@ -2,7 +2,6 @@ import type { Access } from '../../access/access.js';
 import { callerFromIdentity } from '../../access/caller.js';
 import type { IdentityVerifier } from '../../auth/verifier.js';
 import { PosternError } from '../../errors/postern-error.js';
-import type { AppAnnouncement } from '../../resources/app.js';
 import type { TunnelRegistry } from '../../tunnel/registry.js';
 import { acceptRaw, serveRaw } from '../raw-stream.js';
 import type { ProtocolHandler, RoutedConnection } from '../router.js';
@@ -30,23 +29,17 @@ export class TcpHandler implements ProtocolHandler {
     const { verifier, access, tunnels } = this.deps;
     const name = this.appName(conn.servername);
     const identity = verifier.verifyPeer(conn.socket, 'user');
-    let resource: AppAnnouncement | undefined;
+    const app = tunnels.target('app', name);
     const authorization = await access.authorizeLookup({
       caller: callerFromIdentity(identity),
       target: { kind: 'app', name },
-      find: async () => {
-        resource = tunnels.resolve('app', name);
-        return { kind: 'app', name, labels: resource.labels };
-      },
-      current: () => {
-        const now = tunnels.find('app', name);
-        return now && { kind: 'app', name, labels: now.labels };
-      },
+      find: app.find,
+      current: app.current,
       clientAddr: conn.clientAddr.address,
       log: conn.log,
     });
-    if (!authorization.allowed || !resource) throw authorization.error();
-    const found = resource;
+    const found = app.found;
+    if (!authorization.allowed || !found) throw authorization.error();
     await access.serveStream(authorization, { dial: () => tunnels.dial('app', name, found), accept: () => acceptRaw(conn), fields: { app: name } });
   }
 
