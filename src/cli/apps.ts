@@ -4,9 +4,9 @@ import { callApi } from '../client/api-client.js';
 import { startLocalProxy } from '../client/local-proxy.js';
 import { profileEndpoint } from '../client/login.js';
 import { ProfileStore } from '../client/profile-store.js';
-import { PosternError } from '../errors/postern-error.js';
-import { formatHostPort, parseHostPort } from '../net/addr.js';
+import { formatHostPort } from '../net/addr.js';
 import type { AppList } from '../wire/api.js';
+import { listenAddress, listenOptions, serveUntilStopped, type ListenOptions } from './local-listen.js';
 import { warnAboutPermissions } from './login.js';
 import { formatOption, labelText, print, table, type Format } from './output.js';
 
@@ -58,18 +58,17 @@ export function registerApps(program: Command): void {
     });
 
   const proxy = program.command('proxy').summary('local proxies for programs that cannot speak Postern themselves');
-  proxy
-    .command('app')
-    .argument('<app>', 'the app name (see `postern apps ls`)')
-    .description('Listen on localhost and carry each connection to the app: plain HTTP (curl, a browser) for web apps, any TCP client for TCP apps. Runs until Ctrl-C.')
-    .option('--port <port>', 'the local port (default: a free one, printed)', (v) => Number(v))
-    .option('--listen <host>', 'the local address to listen on', '127.0.0.1')
+  listenOptions(
+    proxy
+      .command('app')
+      .argument('<app>', 'the app name (see `postern apps ls`)')
+      .description('Listen on localhost and carry each connection to the app: plain HTTP (curl, a browser) for web apps, any TCP client for TCP apps. Runs until Ctrl-C.'),
+  )
     .option('--proxy <host:port>', 'use the profile for this proxy (default: the current one)')
-    .action(async (app: string, opts: { port?: number; listen: string; proxy?: string }) => {
+    .action(async (app: string, opts: ListenOptions & { proxy?: string }) => {
       const { profile, endpoint } = session(opts.proxy);
       const cert = await appCertificate(profile, endpoint, app, { reuse: true });
-      const listen = parseHostPort(`${opts.listen}:${opts.port ?? 0}`);
-      if (typeof listen === 'string') throw new PosternError('USAGE', `--listen/--port: ${listen}`);
+      const listen = listenAddress(opts);
       const servername = cert.app.public_addr.replace(/:\d+$/, '');
       // Web apps: the app's own certificate (routed to it); TCP apps: postern-tcp with the login certificate.
       const local = await startLocalProxy({
@@ -85,8 +84,6 @@ export function registerApps(program: Command): void {
           ? `Proxying http://${where} → ${app} (https://${cert.app.public_addr}).\nTry: curl http://${where}/\nCtrl-C stops it.\n`
           : `Proxying ${where} → TCP app ${app}.\nPoint your client at ${where}. Ctrl-C stops it.\n`,
       );
-      const stop = () => void local.close().then(() => process.exit(0));
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      serveUntilStopped(local);
     });
 }

@@ -6,8 +6,9 @@ import { startLocalProxy } from '../client/local-proxy.js';
 import { profileEndpoint } from '../client/login.js';
 import { ProfileStore } from '../client/profile-store.js';
 import { PosternError } from '../errors/postern-error.js';
-import { formatHostPort, parseHostPort } from '../net/addr.js';
+import { formatHostPort } from '../net/addr.js';
 import type { DbList, ListedDb } from '../wire/api.js';
+import { listenAddress, listenOptions, serveUntilStopped, type ListenOptions } from './local-listen.js';
 import { warnAboutPermissions } from './login.js';
 import { formatOption, labelText, print, table, withLabels, type Format } from './output.js';
 
@@ -27,11 +28,9 @@ async function findDb(endpoint: ProxyEndpoint, name: string): Promise<ListedDb> 
 }
 
 /** Starts a local listener that carries PostgreSQL sessions for `name` to the proxy. */
-function localListener(endpoint: ProxyEndpoint, name: string, listen: string, port: number | undefined) {
-  const addr = parseHostPort(`${listen}:${port ?? 0}`);
-  if (typeof addr === 'string') throw new PosternError('USAGE', `--listen/--port: ${addr}`);
+function localListener(endpoint: ProxyEndpoint, name: string, where: ListenOptions) {
   return startLocalProxy({
-    listen: addr,
+    listen: listenAddress(where),
     endpoint,
     servername: endpoint.proxy.host,
     carries: { postgres: name },
@@ -80,7 +79,7 @@ export function registerDb(program: Command): void {
       const found = await findDb(endpoint, name);
       const dbUser = opts.dbUser ?? onlyOne(found.db_users, '--db-user', name);
       const dbName = opts.dbName ?? onlyOne(found.db_names, '--db-name', name);
-      const local = await localListener(endpoint, name, '127.0.0.1', 0);
+      const local = await localListener(endpoint, name, { listen: '127.0.0.1' });
       const conninfo = `host=127.0.0.1 port=${local.addr.port} user=${dbUser} dbname=${dbName} sslmode=disable`;
       const psql = spawn('psql', [conninfo, ...args], { stdio: 'inherit' });
       // Ctrl-C reaches psql too, which cancels the running query through the listener: keep it running.
@@ -95,28 +94,26 @@ export function registerDb(program: Command): void {
     });
 
   const proxy = program.commands.find((c) => c.name() === 'proxy') ?? program.command('proxy');
-  proxy
-    .command('db')
-    .argument('<db>', 'the database name (see `postern db ls`)')
-    .description('Listen on localhost for database clients (GUI tools, drivers) and carry each PostgreSQL session to the database through the proxy. Runs until Ctrl-C.')
-    .option('--port <port>', 'the local port (default: a free one, printed)', (v) => Number(v))
-    .option('--listen <host>', 'the local address to listen on', '127.0.0.1')
+  listenOptions(
+    proxy
+      .command('db')
+      .argument('<db>', 'the database name (see `postern db ls`)')
+      .description('Listen on localhost for database clients (GUI tools, drivers) and carry each PostgreSQL session to the database through the proxy. Runs until Ctrl-C.'),
+  )
     .option('--tunnel', 'the listener adds TLS and your certificate itself, so the client needs no TLS settings (sslmode=disable)')
     .option('--db-user <user>', 'the database user, for the connection string printed')
     .option('--proxy <host:port>', 'use the profile for this proxy (default: the current one)')
-    .action(async (name: string, opts: { port?: number; listen: string; tunnel?: boolean; dbUser?: string; proxy?: string }) => {
+    .action(async (name: string, opts: ListenOptions & { tunnel?: boolean; dbUser?: string; proxy?: string }) => {
       if (!opts.tunnel) throw new PosternError('NOT_IMPLEMENTED', 'a listener that hands the client a certificate to do TLS itself is not built yet; use --tunnel');
       const endpoint = endpointFor(opts.proxy);
       const found = await findDb(endpoint, name);
-      const local = await localListener(endpoint, name, opts.listen, opts.port);
+      const local = await localListener(endpoint, name, opts);
       const dbUser = opts.dbUser ?? found.db_users[0] ?? 'USER';
       process.stdout.write(
         `Proxying ${formatHostPort(local.addr)} → database ${name}.\n` +
           `Connect with: psql "host=${local.addr.host} port=${local.addr.port} user=${dbUser} dbname=${found.db_names[0] ?? 'NAME'} sslmode=disable"\n` +
           `(no password: the agent proves the database user with a certificate). Ctrl-C stops it.\n`,
       );
-      const stop = () => void local.close().then(() => process.exit(0));
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      serveUntilStopped(local);
     });
 }
