@@ -38,6 +38,9 @@ const HEADERS_TIMEOUT_MS = 20_000;
 /** Streams a browser or `postern tcp` may have open on one connection (each may be a tunnel). */
 const MAX_STREAMS = 256;
 const CONN = Symbol('postern.conn');
+/** How long a refused request's remaining bytes are read (and dropped) before its connection closes. */
+const CLIENT_ERROR_DRAIN_MS = 2000;
+const ANSWERED = Symbol('postern.client-error-answered');
 const EXTENDED = Symbol('postern.idle-extended');
 
 /**
@@ -81,11 +84,17 @@ export class WebHandler implements ProtocolHandler {
       if (!conn || !this.connectHandler) return void socket.end('HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\n\r\n');
       this.connectHandler(http1Connect(req, socket, head, conn));
     });
-    this.http1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    this.http1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex & { [ANSWERED]?: true }) => {
+      // The parser stays in error and reports every later chunk of the same request again.
+      if (socket[ANSWERED]) return;
       this.log.debug('malformed HTTP/1.1 request', { err });
       const answer = clientErrorAnswer(err.code);
-      if (answer && socket.writable) socket.end(answer);
-      else socket.destroy();
+      if (!answer || !socket.writable) return void socket.destroy();
+      // Closing with the rest of the request unread would reset the connection, and the client
+      // could lose the answer: the rest is read (by the parser, and dropped) for a moment, then it closes.
+      socket[ANSWERED] = true;
+      socket.end(answer);
+      setTimeout(() => socket.destroy(), CLIENT_ERROR_DRAIN_MS).unref();
     });
     // Windows sized for CONNECT tunnels (see h2-flow.ts); pages and API calls do not notice.
     this.http2 = createHttp2Server({ settings: bulkSettings(MAX_STREAMS) }, dispatch);
