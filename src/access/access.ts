@@ -91,10 +91,20 @@ export interface StreamSession {
   accept(): Duplex;
   /** Fields of the session's audit events besides who, from where, bytes and duration. */
   fields?: Record<string, unknown>;
-  /** See the bytes each way, in order, without changing them (a database's query audit, its session key). */
-  inspect?: { fromClient?(chunk: Buffer): void; fromUpstream?(chunk: Buffer): void };
+  /**
+   * See the bytes each way, in order, without changing them (a database's query audit, its
+   * session key). `fromClient` may instead stop the session before a chunk goes on (a command
+   * that would change who is logged in): `answer` goes to the client, and the session ends.
+   */
+  inspect?: { fromClient?(chunk: Buffer): StreamStop | void; fromUpstream?(chunk: Buffer): void };
   /** Told once both ends are closed. */
   onEnd?(stats: StreamStats): void;
+}
+
+/** Why a session stops at a client's chunk, and the protocol's error message that says so to the client. */
+export interface StreamStop {
+  reason: string;
+  answer: Buffer;
 }
 
 export interface StreamStats {
@@ -232,9 +242,17 @@ export class Access {
     let bytesDown = 0;
     let revoked: string | undefined;
     const { fromClient, fromUpstream } = session.inspect ?? {};
+    let stopped: string | undefined;
     client.on('data', (d: Buffer) => {
+      if (stopped) return;
       bytesUp += d.length;
-      fromClient?.(d);
+      const stop = fromClient?.(d);
+      if (!stop) return;
+      // Registered before joinStreams pipes: the upstream is gone before this chunk would be written to it.
+      stopped = stop.reason;
+      input.log.info('stopped a session at a command it may not send', { user: subject?.username, kind: input.target.kind, resource: input.target.name, reason: stop.reason });
+      client.end(stop.answer);
+      upstream.destroy();
     });
     upstream.on('data', (d: Buffer) => {
       bytesDown += d.length;
@@ -262,7 +280,7 @@ export class Access {
         // connection of a revoked certificate): decided once more, the end says why either way.
         revoked ??= await this.recheck(grant).catch(() => undefined);
         const stats: StreamStats = { bytesUp, bytesDown, durationMs: Math.round(performance.now() - started), ...(revoked ? { revoked } : {}) };
-        emitSoon(this.deps.audit, { event: events.end, ...base, bytes_up: bytesUp, bytes_down: bytesDown, duration_ms: stats.durationMs, reason: revoked ? `revoked: ${revoked}` : 'ended' }, this.deps.log);
+        emitSoon(this.deps.audit, { event: events.end, ...base, bytes_up: bytesUp, bytes_down: bytesDown, duration_ms: stats.durationMs, reason: revoked ? `revoked: ${revoked}` : stopped ? `stopped: ${stopped}` : 'ended' }, this.deps.log);
         session.onEnd?.(stats);
       })();
     });

@@ -1,5 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { connect } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { AgentConfig } from '../config/schema.js';
 import { PosternError } from '../errors/postern-error.js';
@@ -9,8 +10,9 @@ import { joinStreams } from '../net/pipe.js';
 import { AGENT_KINDS, AGENT_ROLES, joinRoleOf, type AgentRole, type AnnouncedKind, type AnnouncedResource } from '../resources/table.js';
 import type { TunnelService } from '../tunnel/tunnel-client.js';
 import type { DbAnnouncement } from '../resources/db.js';
-import { HEADER_DB_CA, HEADER_DB_CERT, HEADER_ERROR, type ResourcesMessage } from '../wire/tunnel.js';
-import { openPostgres } from './db-connector.js';
+import type { MysqlClientHello } from '../wire/mysql.js';
+import { HEADER_DB_CA, HEADER_DB_CERT, HEADER_DB_MYSQL_CLIENT, HEADER_ERROR, type ResourcesMessage } from '../wire/tunnel.js';
+import { openMysql, openPostgres, type DbCredentials } from './db-connector.js';
 import { VERSION } from '../version.js';
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -106,19 +108,33 @@ export class AgentResources implements TunnelService {
   private connectDatabase(served: Served, db: DbAnnouncement, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     const cert = fromBase64(headers[HEADER_DB_CERT]);
     const ca = fromBase64(headers[HEADER_DB_CA]);
-    if (db.protocol !== 'postgres') return refuse(stream, 501, `this version of Postern connects to PostgreSQL only, not ${db.protocol}`);
-    if (!cert || !ca || !this.dbKeyPem) return refuse(stream, 400, 'a database stream needs the database user\'s certificate and CA');
-    openPostgres(served.target, { keyPem: this.dbKeyPem, certPem: cert, caPem: ca }).then(
-      (database) => {
-        if (stream.closed) return database.destroy();
+    if (!cert || !ca || !this.dbKeyPem) return refuse(stream, 400, "a database stream needs the database user's certificate and CA");
+    const creds = { keyPem: this.dbKeyPem, certPem: cert, caPem: ca };
+    const opened = this.openDatabase(served.target, db, creds, headers);
+    if (!opened) return refuse(stream, 501, `this version of Postern does not connect to ${db.protocol} databases`);
+    opened.then(
+      ({ socket, answer, ok }) => {
+        if (stream.closed) return socket.destroy();
         stream.respond({ ':status': 200 });
-        joinStreams(stream, database);
+        if (answer) stream.write(answer);
+        if (ok) return joinStreams(stream, socket);
+        stream.end();
+        socket.destroy();
       },
       (err: Error) => {
         this.log.warn(`cannot reach database ${db.name} at ${formatHostPort(served.target)}`, { err });
         refuse(stream, 502, `${formatHostPort(served.target)}: ${(err as NodeJS.ErrnoException).code ?? err.message}`);
       },
     );
+  }
+
+  /** The database's connection for its protocol, with what the client must be told first (MySQL's answer to its handshake). */
+  private openDatabase(target: HostPort, db: DbAnnouncement, creds: DbCredentials, headers: IncomingHttpHeaders): Promise<{ socket: TLSSocket; answer?: Buffer; ok: boolean }> | undefined {
+    if (db.protocol === 'postgres') return openPostgres(target, creds).then((socket) => ({ socket, ok: true }));
+    if (db.protocol !== 'mysql') return undefined;
+    const hello = mysqlHello(fromBase64(headers[HEADER_DB_MYSQL_CLIENT]));
+    if (!hello) return Promise.reject(new Error("a MySQL stream needs the client's handshake"));
+    return openMysql(target, creds, hello);
   }
 
   private add(resource: AnnouncedResource, target: HostPort): void {
@@ -130,6 +146,15 @@ export class AgentResources implements TunnelService {
 
 function fromBase64(value: string | string[] | undefined): string | undefined {
   return typeof value === 'string' && value ? Buffer.from(value, 'base64').toString('utf8') : undefined;
+}
+
+function mysqlHello(json: string | undefined): MysqlClientHello | undefined {
+  try {
+    const hello = JSON.parse(json ?? '') as MysqlClientHello;
+    return typeof hello.user === 'string' && Number.isInteger(hello.capabilities) && Number.isInteger(hello.maxPacketSize) && Number.isInteger(hello.charset) ? hello : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function refuse(stream: ServerHttp2Stream, status: number, reason: string): void {

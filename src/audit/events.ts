@@ -55,8 +55,8 @@ export const AUDIT_EVENTS = {
   'ssh.session.start': { code: 'PA2100I', summary: 'An SSH connection to a node opened: `login`, `node`, and the per-connection certificate issued for it.' },
   'ssh.session.end': { code: 'PA2101I', summary: 'An SSH connection to a node closed: `login`, `node`, bytes each way, duration, and `reason` (ended, or revoked with why).' },
   'db.session.start': { code: 'PA2200I', summary: 'A database session opened: `db`, `db_user`, `db_name`, `protocol`, and the client certificate issued for the database user.' },
-  'db.session.end': { code: 'PA2201I', summary: 'A database session closed: `db`, `db_user`, `db_name`, bytes each way, duration, and `reason` (ended, or revoked with why).' },
-  'db.query': { code: 'PA2202I', summary: 'A statement a database session ran: `query` (cut at 16 KiB), `protocol` (simple, or extended with the number of `parameters`; their values are not recorded), `db`, `db_user`, `db_name`.' },
+  'db.session.end': { code: 'PA2201I', summary: 'A database session closed: `db`, `db_user`, `db_name`, bytes each way, duration, and `reason` (ended, revoked with why, or stopped at a command Postern does not let through, such as MySQL COM_CHANGE_USER).' },
+  'db.query': { code: 'PA2202I', summary: 'A statement a database session ran: `query` (cut at 16 KiB), `protocol` (PostgreSQL: simple, or extended with the number of `parameters`; MySQL: query, prepare, execute with the number of `parameters`, or init_db; parameter values are not recorded), `db`, `db_user`, `db_name`.' },
   'agent.refused': { code: 'PA1801W', summary: "An agent's tunnel was refused: its certificate was expired, forged or locked; `reason` says which." },
 } as const satisfies Record<string, { code: string; summary: string }>;
 

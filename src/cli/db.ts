@@ -8,6 +8,7 @@ import { ProfileStore } from '../client/profile-store.js';
 import { PosternError } from '../errors/postern-error.js';
 import { formatHostPort } from '../net/addr.js';
 import type { DbList, ListedDb } from '../wire/api.js';
+import { dbClientCommand, mysqlArgs, postgresConnInfo, type DbLogin } from './db-clients.js';
 import { listenAddress, listenOptions, serveUntilStopped, type ListenOptions } from './local-listen.js';
 import { warnAboutPermissions } from './login.js';
 import { formatOption, labelText, print, table, withLabels, type Format } from './output.js';
@@ -23,18 +24,18 @@ async function findDb(endpoint: ProxyEndpoint, name: string): Promise<ListedDb> 
   const { databases } = await callApi<DbList>(endpoint, 'GET', '/webapi/databases');
   const db = databases.find((d) => d.name === name);
   if (!db) throw new PosternError('NOT_FOUND', `there is no database "${name}" you may reach online${databases.length ? ` (you may reach: ${databases.map((d) => d.name).join(', ')})` : ''}; see postern db ls`);
-  if (db.protocol !== 'postgres') throw new PosternError('NOT_IMPLEMENTED', `${name} is a ${db.protocol} database; this version of Postern connects to PostgreSQL only`);
+  if (db.protocol !== 'postgres' && db.protocol !== 'mysql') throw new PosternError('NOT_IMPLEMENTED', `${name} is a ${db.protocol} database; this version of Postern connects to PostgreSQL and MySQL/MariaDB only`);
   return db;
 }
 
-/** Starts a local listener that carries PostgreSQL sessions for `name` to the proxy. */
-function localListener(endpoint: ProxyEndpoint, name: string, where: ListenOptions) {
+/** Starts a local listener that carries sessions of database `db` to the proxy. */
+function localListener(endpoint: ProxyEndpoint, db: ListedDb, where: ListenOptions) {
   return startLocalProxy({
     listen: listenAddress(where),
     endpoint,
     servername: endpoint.proxy.host,
-    carries: { postgres: name },
-    onError: (err) => process.stderr.write(`postern: a connection to database ${name} failed: ${err.message}\n`),
+    carries: { db: db.name, protocol: db.protocol as 'postgres' | 'mysql' },
+    onError: (err) => process.stderr.write(`postern: a connection to database ${db.name} failed: ${err.message}\n`),
   });
 }
 
@@ -48,7 +49,7 @@ export function registerDb(program: Command): void {
   const db = program
     .command('db')
     .summary('list and connect to databases')
-    .description('Databases behind agents, with the database users and names your roles allow on each. PostgreSQL sessions go through the proxy with no database password: the agent presents a certificate for the database user.');
+    .description('Databases behind agents, with the database users and names your roles allow on each. PostgreSQL and MySQL/MariaDB sessions go through the proxy with no database password: the agent presents a certificate for the database user.');
 
   db.command('ls')
     .argument('[labels...]', 'only databases with these labels, as key=value')
@@ -69,26 +70,27 @@ export function registerDb(program: Command): void {
 
   db.command('connect')
     .argument('<db>', 'the database name (see `postern db ls`)')
-    .argument('[args...]', 'more arguments for psql, after --')
-    .description('Run psql connected to the database through the proxy (a local listener on a free loopback port), and stop when psql exits, with its exit code.')
+    .argument('[args...]', 'more arguments for the client program, after --')
+    .description('Run the database\'s usual client (psql; mariadb or mysql) connected to it through the proxy (a local listener on a free loopback port), and stop when the client exits, with its exit code.')
     .option('--db-user <user>', 'the database user (default: the only one your roles allow)')
-    .option('--db-name <name>', 'the database name (default: the only one your roles allow)')
+    .option('--db-name <name>', 'the database name; for MySQL, the schema to start in (default: the only one your roles allow)')
     .option('--proxy <host:port>', 'use the profile for this proxy (default: the current one)')
     .action(async (name: string, args: string[], opts: { dbUser?: string; dbName?: string; proxy?: string }) => {
       const endpoint = endpointFor(opts.proxy);
       const found = await findDb(endpoint, name);
       const dbUser = opts.dbUser ?? onlyOne(found.db_users, '--db-user', name);
-      const dbName = opts.dbName ?? onlyOne(found.db_names, '--db-name', name);
-      const local = await localListener(endpoint, name, { listen: '127.0.0.1' });
-      const conninfo = `host=127.0.0.1 port=${local.addr.port} user=${dbUser} dbname=${dbName} sslmode=disable`;
-      const psql = spawn('psql', [conninfo, ...args], { stdio: 'inherit' });
-      // Ctrl-C reaches psql too, which cancels the running query through the listener: keep it running.
+      // MySQL schemas are not decided by roles: one is only asked for where PostgreSQL needs it.
+      const dbName = opts.dbName ?? (found.protocol === 'postgres' ? onlyOne(found.db_names, '--db-name', name) : undefined);
+      const local = await localListener(endpoint, found, { listen: '127.0.0.1' });
+      const client = dbClientCommand(found.protocol, { at: local.addr, dbUser, ...(dbName ? { dbName } : {}) });
+      const child = spawn(client.program, [...client.args, ...args], { stdio: 'inherit' });
+      // Ctrl-C reaches the client too, which cancels the running query through the listener: keep it running.
       process.on('SIGINT', () => {});
-      psql.once('error', (err: NodeJS.ErrnoException) => {
-        process.stderr.write(err.code === 'ENOENT' ? 'postern: psql is not installed; install the PostgreSQL client (Debian/Ubuntu: apt-get install postgresql-client; macOS: brew install libpq)\n' : `postern: cannot run psql: ${err.message}\n`);
+      child.once('error', (err) => {
+        process.stderr.write(`postern: cannot run ${client.program}: ${err.message}\n`);
         process.exit(69);
       });
-      const [code] = (await once(psql, 'exit')) as [number | null];
+      const [code] = (await once(child, 'exit')) as [number | null];
       await local.close();
       process.exit(code ?? 1);
     });
@@ -98,22 +100,29 @@ export function registerDb(program: Command): void {
     proxy
       .command('db')
       .argument('<db>', 'the database name (see `postern db ls`)')
-      .description('Listen on localhost for database clients (GUI tools, drivers) and carry each PostgreSQL session to the database through the proxy. Runs until Ctrl-C.'),
+      .description('Listen on localhost for database clients (GUI tools, drivers) and carry each session to the database through the proxy. Runs until Ctrl-C.'),
   )
-    .option('--tunnel', 'the listener adds TLS and your certificate itself, so the client needs no TLS settings (sslmode=disable)')
-    .option('--db-user <user>', 'the database user, for the connection string printed')
+    .option('--tunnel', 'the listener adds TLS and your certificate itself, so the client needs no TLS settings')
+    .option('--db-user <user>', 'the database user, for the connection command printed')
+    .option('--db-name <name>', 'the database name, for the connection command printed')
     .option('--proxy <host:port>', 'use the profile for this proxy (default: the current one)')
-    .action(async (name: string, opts: ListenOptions & { tunnel?: boolean; dbUser?: string; proxy?: string }) => {
+    .action(async (name: string, opts: ListenOptions & { tunnel?: boolean; dbUser?: string; dbName?: string; proxy?: string }) => {
       if (!opts.tunnel) throw new PosternError('NOT_IMPLEMENTED', 'a listener that hands the client a certificate to do TLS itself is not built yet; use --tunnel');
       const endpoint = endpointFor(opts.proxy);
       const found = await findDb(endpoint, name);
-      const local = await localListener(endpoint, name, opts);
-      const dbUser = opts.dbUser ?? found.db_users[0] ?? 'USER';
+      const local = await localListener(endpoint, found, opts);
+      const login = { at: local.addr, dbUser: opts.dbUser ?? found.db_users[0] ?? 'USER', dbName: opts.dbName ?? found.db_names[0] ?? (found.protocol === 'postgres' ? 'NAME' : '') };
       process.stdout.write(
         `Proxying ${formatHostPort(local.addr)} → database ${name}.\n` +
-          `Connect with: psql "host=${local.addr.host} port=${local.addr.port} user=${dbUser} dbname=${found.db_names[0] ?? 'NAME'} sslmode=disable"\n` +
+          `Connect with: ${connectHint(found.protocol, login)}\n` +
           `(no password: the agent proves the database user with a certificate). Ctrl-C stops it.\n`,
       );
       serveUntilStopped(local);
     });
+}
+
+/** The command to print for a listener: the usual client, as a user would type it. */
+function connectHint(protocol: string, login: DbLogin): string {
+  if (protocol === 'postgres') return `psql "${postgresConnInfo(login)}"`;
+  return `mariadb ${mysqlArgs('mariadb', login).join(' ')}   (Oracle's mysql: --ssl-mode=DISABLED instead of --skip-ssl)`;
 }

@@ -18,9 +18,9 @@ export interface LocalProxyOptions {
   servername: string;
   /**
    * What the connection carries: HTTP for web apps, raw TCP (the proxy answers a status line
-   * first), or a PostgreSQL session to the database `db` (the proxy answers as a database would).
+   * first), or a session to the database `db` in its protocol (the proxy answers as a database would).
    */
-  carries: 'http' | 'tcp' | { postgres: string };
+  carries: 'http' | 'tcp' | { db: string; protocol: 'postgres' | 'mysql' };
   /** Told about each connection that fails, with the proxy's reason. */
   onError: (err: Error) => void;
 }
@@ -45,15 +45,16 @@ async function carry(local: Socket, opts: LocalProxyOptions): Promise<void> {
   local.pause();
   let remote: TLSSocket | undefined;
   try {
-    const db = typeof opts.carries === 'object' ? opts.carries.postgres : undefined;
+    const { carries } = opts;
     // psql asks for TLS first; it is answered here, as Postern's TLS carries the whole session.
-    const opening = db === undefined ? undefined : await readStartup(local);
-    const alpn = opts.carries === 'http' ? 'http/1.1' : alpnOf(db === undefined ? 'tcp' : 'postgres');
+    const opening = typeof carries === 'object' && carries.protocol === 'postgres' ? (await readStartup(local)).raw : Buffer.alloc(0);
+    const alpn = carries === 'http' ? 'http/1.1' : alpnOf(carries === 'tcp' ? 'tcp' : carries.protocol);
     remote = connectToProxy(opts.endpoint, { servername: opts.servername, ALPNProtocols: [alpn] });
     await once(remote, 'secureConnect');
     if (remote.alpnProtocol !== alpn) throw new Error(`the proxy at ${formatHostPort(opts.endpoint.proxy)} does not serve ${alpn}; is it a Postern proxy of this version?`);
-    if (opts.carries === 'tcp') await readStatus(remote);
-    if (opening) remote.write(Buffer.concat([Buffer.from(JSON.stringify({ db }) + '\n'), opening.raw]));
+    if (carries === 'tcp') await readStatus(remote);
+    // A MySQL server speaks first: the proxy greets the client once it knows the database.
+    if (typeof carries === 'object') remote.write(Buffer.concat([Buffer.from(JSON.stringify({ db: carries.db }) + '\n'), opening]));
     joinStreams(local, remote);
   } catch (err) {
     opts.onError(connectionError(err as NodeJS.ErrnoException, formatHostPort(opts.endpoint.proxy)));

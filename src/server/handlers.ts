@@ -16,6 +16,7 @@ import { RouteTable } from '../proxy/routes/route-table.js';
 import { NodeCatalog } from '../proxy/ssh/node-catalog.js';
 import { registerNodeRoutes } from '../proxy/ssh/node-routes.js';
 import { registerDbRoutes } from '../proxy/db/db-routes.js';
+import { MysqlHandler } from '../proxy/db/mysql-handler.js';
 import { PostgresHandler } from '../proxy/db/postgres-handler.js';
 import { SshHandler } from '../proxy/ssh/ssh-handler.js';
 import { TcpHandler } from '../proxy/tcp/tcp-handler.js';
@@ -88,6 +89,7 @@ export function buildHandlers(core: Core, config: PosternConfig, deps: { metrics
     ssh: new SshHandler({ verifier, access, nodes, cluster }),
     tcp: new TcpHandler(config.proxy.public_addr.host, { verifier, access, tunnels }),
     postgres: new PostgresHandler({ verifier, access, tunnels, cluster, audit }),
+    mysql: new MysqlHandler({ verifier, access, tunnels, cluster, audit }),
     web,
   };
   return { handlers, tunnels };

@@ -10,18 +10,40 @@
 /** Capability flags of the connection phase (the names are the protocol's). */
 export const CLIENT = {
   LONG_PASSWORD: 0x1,
+  FOUND_ROWS: 0x2,
+  LONG_FLAG: 0x4,
   CONNECT_WITH_DB: 0x8,
+  LOCAL_FILES: 0x80,
+  IGNORE_SPACE: 0x100,
   PROTOCOL_41: 0x200,
+  INTERACTIVE: 0x400,
   SSL: 0x800,
   TRANSACTIONS: 0x2000,
   SECURE_CONNECTION: 0x8000,
   MULTI_STATEMENTS: 0x10000,
   MULTI_RESULTS: 0x20000,
+  PS_MULTI_RESULTS: 0x40000,
   PLUGIN_AUTH: 0x80000,
   CONNECT_ATTRS: 0x100000,
   PLUGIN_AUTH_LENENC_CLIENT_DATA: 0x200000,
+  SESSION_TRACK: 0x800000,
   DEPRECATE_EOF: 0x1000000,
 } as const;
+
+/** Command bytes: the first payload byte of a packet with sequence 0, after the connection phase. */
+export const COM = {
+  QUIT: 0x01,
+  INIT_DB: 0x02,
+  QUERY: 0x03,
+  CHANGE_USER: 0x11,
+  STMT_PREPARE: 0x16,
+  STMT_EXECUTE: 0x17,
+  STMT_CLOSE: 0x19,
+  RESET_CONNECTION: 0x1f,
+} as const;
+
+/** The first byte of a server's answer during authentication. */
+export const AUTH_ANSWER = { OK: 0x00, MORE_DATA: 0x01, SWITCH: 0xfe, ERR: 0xff } as const;
 
 /** A handshake response is small; a client's connection attributes are the most of it (servers keep 512 bytes of them). */
 export const MAX_HANDSHAKE_RESPONSE = 16 * 1024;
@@ -39,28 +61,44 @@ export function readPacket(buf: Buffer, max = MAX_HANDSHAKE_RESPONSE): PacketRea
   return { status: 'ok', sequence: buf[3]!, payload: buf.subarray(4, 4 + size), length: 4 + size };
 }
 
+/** The fixed part every client answer starts with. */
+export interface ClientFixed {
+  capabilities: number;
+  maxPacketSize: number;
+  charset: number;
+}
+
 export type HandshakeResponse =
   /** The client asks for TLS; the handshake response follows inside it. */
-  | { type: 'ssl'; capabilities: number }
-  | {
+  | ({ type: 'ssl' } & ClientFixed)
+  | (ClientFixed & {
       type: 'response';
-      capabilities: number;
       user: string;
       /** The schema asked for, when the client named one (MySQL has no other database name). */
       database?: string;
       authPlugin?: string;
       authResponse: Buffer;
       attributes: [string, string][];
-    };
+    });
+
+/**
+ * What the proxy tells the agent of a client's handshake response: the agent logs in to the
+ * database as this user with the client's options, and answers the client's handshake.
+ */
+export interface MysqlClientHello extends ClientFixed {
+  user: string;
+  database?: string;
+}
 
 export type HandshakeRead = { status: 'invalid'; reason: string } | { status: 'ok'; response: HandshakeResponse };
 
 /** Reads a client's answer to the greeting (the payload of its packet). Only protocol 4.1 clients are served. */
 export function parseHandshakeResponse(payload: Buffer): HandshakeRead {
   if (payload.length < FIXED_LENGTH) return invalid(`a handshake response of ${payload.length} bytes (at least ${FIXED_LENGTH})`);
-  const capabilities = payload.readUInt32LE(0);
+  const fixed: ClientFixed = { capabilities: payload.readUInt32LE(0), maxPacketSize: payload.readUInt32LE(4), charset: payload[8]! };
+  const { capabilities } = fixed;
   if (!(capabilities & CLIENT.PROTOCOL_41)) return invalid('the client does not speak protocol 4.1 (MySQL 4.1 and later, every MariaDB)');
-  if (payload.length === FIXED_LENGTH) return capabilities & CLIENT.SSL ? { status: 'ok', response: { type: 'ssl', capabilities } } : invalid('a handshake response with no user');
+  if (payload.length === FIXED_LENGTH) return capabilities & CLIENT.SSL ? { status: 'ok', response: { type: 'ssl', ...fixed } } : invalid('a handshake response with no user');
   const reader = new Reader(payload, FIXED_LENGTH);
   const user = reader.nulString();
   if (user === undefined) return invalid('the user name does not end with a zero byte');
@@ -75,7 +113,7 @@ export function parseHandshakeResponse(payload: Buffer): HandshakeRead {
   if (attributes === undefined) return invalid('the connection attributes run past the packet');
   return {
     status: 'ok',
-    response: { type: 'response', capabilities, user, ...(database ? { database } : {}), ...(authPlugin ? { authPlugin } : {}), authResponse, attributes },
+    response: { type: 'response', ...fixed, user, ...(database ? { database } : {}), ...(authPlugin ? { authPlugin } : {}), authResponse, attributes },
   };
 }
 
@@ -99,6 +137,64 @@ export function serverGreeting(opts: { serverVersion: string; connectionId: numb
   return packet(0, payload);
 }
 
+export interface Greeting {
+  serverVersion: string;
+  connectionId: number;
+  capabilities: number;
+  authPlugin: string;
+}
+
+export type GreetingRead = { status: 'invalid'; reason: string } | { status: 'ok'; greeting: Greeting };
+
+/** Reads a server's greeting (the payload of its first packet): an ERR packet there says why the server will not talk. */
+export function parseGreeting(payload: Buffer): GreetingRead {
+  if (payload[0] === AUTH_ANSWER.ERR) return invalid(`the server refused the connection: ${errMessage(payload)}`);
+  if (payload[0] !== 10) return invalid(`a greeting of protocol version ${payload[0]} (10 expected)`);
+  const reader = new Reader(payload, 1);
+  const serverVersion = reader.nulString();
+  const fixed = serverVersion === undefined ? undefined : reader.bytes(4 + 8 + 1 + 2 + 1 + 2 + 2 + 1 + 10);
+  if (serverVersion === undefined || !fixed) return invalid('a greeting cut short');
+  const capabilities = (fixed.readUInt16LE(13) | (fixed.readUInt16LE(18) << 16)) >>> 0;
+  if (!(capabilities & CLIENT.PROTOCOL_41)) return invalid('the server does not speak protocol 4.1');
+  const scrambleRest = Math.max(13, fixed[20]! - 8);
+  reader.bytes(scrambleRest);
+  const authPlugin = capabilities & CLIENT.PLUGIN_AUTH ? (reader.nulString() ?? '') : '';
+  return { status: 'ok', greeting: { serverVersion, connectionId: fixed.readUInt32LE(0), capabilities, authPlugin } };
+}
+
+/** The message of an ERR packet's payload. */
+export function errMessage(payload: Buffer): string {
+  const text = payload.subarray(3).toString('utf8');
+  return text.startsWith('#') ? text.slice(6) : text;
+}
+
+/** A client's SSL request: the fixed part of a handshake response, alone. */
+export function sslRequest(sequence: number, fixed: ClientFixed): Buffer {
+  return packet(sequence, clientFixed({ ...fixed, capabilities: fixed.capabilities | CLIENT.SSL }));
+}
+
+/** A handshake response (protocol 4.1) for `user`, with no password: the server authenticates the TLS client certificate. */
+export function handshakeResponse(sequence: number, fields: ClientFixed & { user: string; database?: string; authPlugin: string }): Buffer {
+  const { capabilities } = fields;
+  const parts = [clientFixed(fields), Buffer.from(`${fields.user}\0`), Buffer.from([0])];
+  if (capabilities & CLIENT.CONNECT_WITH_DB) parts.push(Buffer.from(`${fields.database ?? ''}\0`));
+  if (capabilities & CLIENT.PLUGIN_AUTH) parts.push(Buffer.from(`${fields.authPlugin}\0`));
+  return packet(sequence, Buffer.concat(parts));
+}
+
+function clientFixed(fields: ClientFixed): Buffer {
+  const out = Buffer.alloc(FIXED_LENGTH);
+  out.writeUInt32LE(fields.capabilities >>> 0, 0);
+  out.writeUInt32LE(fields.maxPacketSize >>> 0, 4);
+  out[8] = fields.charset;
+  return out;
+}
+
+/** An OK packet with no rows affected and autocommit on. */
+export function okPacket(sequence: number): Buffer {
+  return packet(sequence, Buffer.from([AUTH_ANSWER.OK, 0, 0, 0x02, 0, 0, 0]));
+}
+
 /** An ERR packet: the clients print `ERROR code (state): message`. 1045/28000 is access denied. */
 export function errPacket(sequence: number, fields: { code: number; sqlState: string; message: string }): Buffer {
   const head = Buffer.alloc(3);
@@ -114,7 +210,7 @@ export function packet(sequence: number, payload: Buffer): Buffer {
   return Buffer.concat([head, payload]);
 }
 
-function invalid(reason: string): HandshakeRead {
+function invalid(reason: string): { status: 'invalid'; reason: string } {
   return { status: 'invalid', reason };
 }
 

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { PosternError } from '../errors/postern-error.js';
+import { readMessage } from './read-message.js';
 
 /**
  * The opening of a PostgreSQL connection as a client sends it (protocol 3.0 and 3.2; the
@@ -139,37 +139,10 @@ function invalid(reason: string): StartupRead {
  * requests for TLS or GSS encryption: TLS is Postern's own, around the whole connection. Resolves
  * with the packet and its bytes, and leaves the stream paused with anything after it unread.
  */
-export function readStartup(stream: Duplex): Promise<{ packet: Extract<StartupPacket, { type: 'startup' | 'cancel' }>; raw: Buffer }> {
-  return new Promise((resolve, reject) => {
-    let buffered = Buffer.alloc(0);
-    const done = (err: Error | undefined, result?: { packet: Extract<StartupPacket, { type: 'startup' | 'cancel' }>; raw: Buffer }) => {
-      stream.off('data', onData);
-      stream.off('end', onEnd);
-      stream.off('error', done);
-      stream.pause();
-      if (err) reject(err);
-      else resolve(result!);
-    };
-    const onData = (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      for (;;) {
-        const read = parseStartupPacket(buffered);
-        if (read.status === 'incomplete') return;
-        if (read.status === 'invalid') return done(new PosternError('BAD_REQUEST', `not a PostgreSQL client opening: ${read.reason}`));
-        const raw = buffered.subarray(0, read.length);
-        buffered = buffered.subarray(read.length);
-        if (read.packet.type === 'ssl' || read.packet.type === 'gssenc') {
-          stream.write('N');
-          continue;
-        }
-        if (buffered.length > 0) stream.unshift(buffered);
-        return done(undefined, { packet: read.packet, raw });
-      }
-    };
-    const onEnd = () => done(new PosternError('BAD_REQUEST', 'the client closed the connection before its startup message'));
-    stream.on('data', onData);
-    stream.once('end', onEnd);
-    stream.once('error', done);
-    stream.resume();
-  });
+export async function readStartup(stream: Duplex): Promise<{ packet: Extract<StartupPacket, { type: 'startup' | 'cancel' }>; raw: Buffer }> {
+  for (;;) {
+    const { read, raw } = await readMessage(stream, parseStartupPacket, 'PostgreSQL client opening (a startup message)');
+    if (read.packet.type !== 'ssl' && read.packet.type !== 'gssenc') return { packet: read.packet, raw };
+    stream.write('N');
+  }
 }

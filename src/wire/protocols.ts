@@ -27,7 +27,7 @@ export const PROTOCOLS: readonly ProtocolSpec[] = [
   { id: 'ssh', alpn: ['postern-ssh'], ping: true, clientIdentity: 'user certificate', description: 'SSH to a node' },
   { id: 'tcp', alpn: ['postern-tcp'], ping: true, clientIdentity: 'user certificate', description: 'TCP apps and routes' },
   { id: 'postgres', alpn: ['postern-postgres'], ping: true, clientIdentity: 'user certificate; the database named in a first JSON line', description: 'PostgreSQL access' },
-  { id: 'mysql', alpn: ['postern-mysql'], ping: true, clientIdentity: 'user certificate with a database route', description: 'MySQL access' },
+  { id: 'mysql', alpn: ['postern-mysql'], ping: true, clientIdentity: 'user certificate; the database named in a first JSON line', description: 'MySQL and MariaDB access' },
   { id: 'mongodb', alpn: ['postern-mongodb'], ping: true, clientIdentity: 'user certificate with a database route', description: 'MongoDB access' },
   { id: 'kube', alpn: ['h2', 'http/1.1'], ping: false, sniPrefix: 'kube.', clientIdentity: 'user certificate', description: 'the Kubernetes API' },
   { id: 'web', alpn: ['h2', 'http/1.1'], ping: false, clientIdentity: 'cookie, bearer token or user certificate', description: 'web UI, API, apps and HTTP CONNECT tunnels' },

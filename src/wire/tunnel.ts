@@ -23,6 +23,8 @@ export const HEADER_ERROR = 'postern-error';
 export const HEADER_DB_CERT = 'postern-db-cert';
 /** With a database stream: the CA the database's server certificate must chain to (PEM, base64). */
 export const HEADER_DB_CA = 'postern-db-ca';
+/** With a MySQL stream: what the client chose in its handshake response (a MysqlClientHello as JSON, base64), for the agent's own handshake. */
+export const HEADER_DB_MYSQL_CLIENT = 'postern-db-mysql-client';
 export const RESOURCES_PATH = '/v1/resources';
 
 /**

@@ -43,7 +43,7 @@ describe.runIf(tools)('postern start', () => {
         cluster_name: 'postern.localhost',
         public_addr: 'postern.localhost:3080',
         version: expect.stringMatching(/^\d+\.\d+\.\d+/),
-        protocols: ['postern-reversetunnel', 'postern-ssh', 'postern-tcp', 'postern-postgres', 'h2', 'http/1.1'],
+        protocols: ['postern-reversetunnel', 'postern-ssh', 'postern-tcp', 'postern-postgres', 'postern-mysql', 'h2', 'http/1.1'],
         client_addr: '127.0.0.1',
       });
     }
@@ -97,7 +97,7 @@ describe.runIf(tools)('postern start', () => {
 
   it('refuses protocols that are not built yet, saying so', async () => {
     for (const [args, what] of [
-      [['-alpn', 'postern-mysql'], 'MySQL access'],
+      [['-alpn', 'postern-mongodb'], 'MongoDB access'],
       [['-alpn', 'postern-postgres-ping'], 'PostgreSQL access'],
       [['-alpn', 'h2', '-servername', 'kube.postern.localhost'], 'the Kubernetes API'],
     ] as const) {

@@ -4,15 +4,12 @@ import { emitSoon, type AuditLog } from '../../audit/audit-log.js';
 import type { ClusterState } from '../../auth/cluster-state.js';
 import type { IdentityVerifier } from '../../auth/verifier.js';
 import type { ErrorCode } from '../../errors/codes.js';
-import { PosternError, toPosternError } from '../../errors/postern-error.js';
-import { issueCertificate } from '../../pki/authority.js';
-import { importClientKey } from '../../pki/client-key.js';
-import type { DbAnnouncement } from '../../resources/db.js';
+import { toPosternError } from '../../errors/postern-error.js';
 import type { TunnelRegistry } from '../../tunnel/registry.js';
 import { errorResponse, readStartup } from '../../wire/postgres.js';
 import { readLine } from '../../wire/stream-status.js';
-import { HEADER_DB_CA, HEADER_DB_CERT } from '../../wire/tunnel.js';
 import type { ProtocolHandler, RoutedConnection } from '../router.js';
+import { DbAccess } from './db-access.js';
 import { BackendKeyReader, PostgresSessions } from './postgres-cancel.js';
 import { PostgresQueryReader } from './postgres-queries.js';
 
@@ -28,8 +25,6 @@ const SQLSTATE: Partial<Record<ErrorCode, string>> = {
   BAD_REQUEST: '08P01',
   NOT_IMPLEMENTED: '0A000',
 };
-/** A database-user certificate only has to open the session (PostgreSQL checks it once, at the start). */
-const DB_CERT_TTL_MS = 5 * 60_000;
 
 /**
  * `postern-postgres`: a PostgreSQL session inside the TLS connection. The client (`postern proxy
@@ -43,8 +38,11 @@ const DB_CERT_TTL_MS = 5 * 60_000;
  */
 export class PostgresHandler implements ProtocolHandler {
   private readonly sessions = new PostgresSessions();
+  private readonly db: DbAccess;
 
-  constructor(private readonly deps: { verifier: IdentityVerifier; access: Access; tunnels: TunnelRegistry; cluster: ClusterState; audit: AuditLog }) {}
+  constructor(private readonly deps: { verifier: IdentityVerifier; access: Access; tunnels: TunnelRegistry; cluster: ClusterState; audit: AuditLog }) {
+    this.db = new DbAccess(deps);
+  }
 
   handle(conn: RoutedConnection): void {
     void this.serve(conn).catch((err: unknown) => {
@@ -65,12 +63,12 @@ export class PostgresHandler implements ProtocolHandler {
     const caller = callerFromIdentity(identity);
     if (opening.packet.type === 'cancel') return this.cancel(conn, caller, opening.packet, opening.raw);
     const { user: dbUser, database: dbName } = opening.packet;
-    const { authorization, db } = await this.authorize(conn, caller, name, dbUser, dbName);
+    const { authorization, db } = await this.db.authorize(conn, caller, name, dbUser, dbName);
     const session = { user: identity.username, remote_addr: conn.clientAddr.address, db: name, db_user: dbUser, db_name: dbName };
     const queries = new PostgresQueryReader((q) => emitSoon(this.deps.audit, { event: 'db.query', ...session, ...q }, conn.log));
     let forget = () => {};
     const key = new BackendKeyReader((pid, secret) => (forget = this.sessions.add(pid, secret, { username: identity.username, db, dbUser, dbName })));
-    const { headers, serial } = await this.credentials(db, dbUser);
+    const { headers, serial } = await this.db.credentials(db, dbUser);
     await this.deps.access.serveStream(authorization, {
       dial: async () => {
         const upstream = await this.deps.tunnels.dial('db', name, db, headers);
@@ -84,33 +82,6 @@ export class PostgresHandler implements ProtocolHandler {
     });
   }
 
-  /** The database, the database user and the database name, decided in the access pipeline. */
-  private async authorize(conn: RoutedConnection, caller: Caller, name: string, dbUser: string, dbName: string) {
-    const db = this.deps.tunnels.target('db', name);
-    const authorization = await this.deps.access.authorizeLookup({
-      caller,
-      target: { kind: 'db', name },
-      find: db.find,
-      current: db.current,
-      request: { dbUser, dbName },
-      clientAddr: conn.clientAddr.address,
-      log: conn.log,
-    });
-    if (!authorization.allowed || !db.found) throw authorization.error(`may not connect to database ${name} as ${dbUser}`);
-    return { authorization, db: db.found };
-  }
-
-  /** A certificate for the database user, made for the serving agent's key, and the headers that carry it to the agent. */
-  private async credentials(db: DbAnnouncement, dbUser: string): Promise<{ headers: Record<string, string>; serial: string }> {
-    const { cluster } = this.deps;
-    if (!db.client_key) throw new PosternError('TARGET_UNREACHABLE', `the agent serving ${db.name} announced no database key; upgrade it to this version of Postern`);
-    const cert = await issueCertificate(cluster.authorities.db, { publicKey: await importClientKey(db.client_key), commonName: dbUser, ttlMs: DB_CERT_TTL_MS, usage: 'client' });
-    return {
-      headers: { [HEADER_DB_CERT]: Buffer.from(cert.toString('pem')).toString('base64'), [HEADER_DB_CA]: Buffer.from(cluster.authorities.db.certPem).toString('base64') },
-      serial: cert.serialNumber,
-    };
-  }
-
   /**
    * A CancelRequest (psql's Ctrl-C) comes on a connection of its own with only the session's key.
    * It goes on to the database only for a session of the same user, still allowed as it was
@@ -122,8 +93,8 @@ export class PostgresHandler implements ProtocolHandler {
       conn.log.info('dropped a cancel request that names no session of this user', { user: caller.username });
       return void conn.socket.end();
     }
-    const { db } = await this.authorize(conn, caller, session.db.name, session.dbUser, session.dbName);
-    const { headers } = await this.credentials(db, session.dbUser);
+    const { db } = await this.db.authorize(conn, caller, session.db.name, session.dbUser, session.dbName);
+    const { headers } = await this.db.credentials(db, session.dbUser);
     const upstream = await this.deps.tunnels.dial('db', db.name, db, headers);
     upstream.end(raw);
     upstream.resume();

@@ -1,0 +1,145 @@
+import { COM } from '../../wire/mysql.js';
+
+/** What a client asked a MySQL or MariaDB server to run. */
+export interface MysqlQuery {
+  query: string;
+  /** `query`: COM_QUERY (the mysql client, scripts); `prepare` / `execute`: prepared statements (drivers); `init_db`: a change of schema (USE). */
+  protocol: 'query' | 'prepare' | 'execute' | 'init_db';
+  /** An executed statement's parameter count, from the server's answer to its prepare (the values stay out of the audit log). */
+  parameters?: number;
+}
+
+/** Longest statement text kept; a longer one is cut and says how long it was. */
+const MAX_QUERY = 16 * 1024;
+/** MariaDB's COM_STMT_EXECUTE for "the statement prepared last", without a round trip. */
+const LAST_PREPARED = 0xffffffff;
+/** The payload of COM_STMT_PREPARE_OK: 0x00, statement id, columns, parameters, a filler byte, warnings. */
+const PREPARE_OK_LENGTH = 12;
+
+/**
+ * Splits a stream of MySQL packets (a 3-byte little-endian length, a sequence number, the
+ * payload) as it goes past, giving each packet's start and at most `keep` bytes of its payload;
+ * the rest is passed over without being held.
+ */
+class PacketScanner {
+  private header = Buffer.alloc(0);
+  /** Payload bytes of the current packet still to come. */
+  private left = 0;
+  private sequence = 0;
+  private length = 0;
+  private kept: Buffer[] = [];
+  private keptBytes = 0;
+
+  constructor(
+    private readonly keep: number,
+    /** Told as soon as a packet's first payload byte is seen: may stop the scan (and the chunk) by returning a reason. */
+    private readonly onFirstByte: (sequence: number, first: number) => string | undefined,
+    private readonly onPacket: (sequence: number, length: number, head: Buffer) => void,
+  ) {}
+
+  /** Returns why the stream must stop before this chunk goes on, when onFirstByte says so. */
+  feed(chunk: Buffer): string | undefined {
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.left === 0) {
+        const need = 4 - this.header.length;
+        this.header = Buffer.concat([this.header, chunk.subarray(at, at + need)]);
+        at += Math.min(need, chunk.length - at);
+        if (this.header.length < 4) return;
+        this.length = this.left = this.header.readUIntLE(0, 3);
+        this.sequence = this.header[3]!;
+        this.header = Buffer.alloc(0);
+        if (this.left === 0) this.onPacket(this.sequence, 0, Buffer.alloc(0));
+        continue;
+      }
+      const n = Math.min(this.left, chunk.length - at);
+      const piece = chunk.subarray(at, at + n);
+      if (this.left === this.length) {
+        const stop = this.onFirstByte(this.sequence, piece[0]!);
+        if (stop) return stop;
+      }
+      if (this.keptBytes < this.keep) {
+        const taken = piece.subarray(0, this.keep - this.keptBytes);
+        this.kept.push(Buffer.from(taken));
+        this.keptBytes += taken.length;
+      }
+      this.left -= n;
+      at += n;
+      if (this.left === 0) {
+        this.onPacket(this.sequence, this.length, Buffer.concat(this.kept));
+        this.kept = [];
+        this.keptBytes = 0;
+      }
+    }
+    return undefined;
+  }
+}
+
+/**
+ * Reads a MySQL client's commands after the connection phase, as they stream past (each command
+ * is a packet of sequence 0 whose first byte names it), and reports the statements it runs:
+ * COM_QUERY, COM_STMT_PREPARE and COM_INIT_DB with their text, COM_STMT_EXECUTE with the text and
+ * parameter count of the statement it runs. That count and the statement's id come from the
+ * server's answer to the prepare (`fromServer`): the answer to a prepare is the server's next
+ * packet of sequence 1, as clients wait for each answer before the next command. COM_CHANGE_USER
+ * would log in as another database user without a decision: `fromClient` returns why the session
+ * must stop before that command reaches the server.
+ */
+export class MysqlCommandReader {
+  private readonly statements = new Map<number, { query: string; parameters: number }>();
+  /** Prepares sent, waiting for the server's answer, oldest first. */
+  private readonly preparing: string[] = [];
+  private lastPrepared: { query: string; parameters: number } | undefined;
+  private readonly client = new PacketScanner(MAX_QUERY + 1, (sequence, first) => (sequence === 0 && first === COM.CHANGE_USER ? 'COM_CHANGE_USER (logging in again as another database user) is not allowed through Postern; connect again as that user' : undefined), (sequence, length, head) => {
+    if (sequence === 0) this.command(length, head);
+  });
+  private readonly server = new PacketScanner(PREPARE_OK_LENGTH, () => undefined, (sequence, length, head) => {
+    if (sequence === 1 && this.preparing.length) this.prepared(length, head);
+  });
+
+  constructor(private readonly onQuery: (query: MysqlQuery) => void) {}
+
+  fromClient(chunk: Buffer): string | undefined {
+    return this.client.feed(chunk);
+  }
+
+  fromServer(chunk: Buffer): void {
+    this.server.feed(chunk);
+  }
+
+  private command(length: number, head: Buffer): void {
+    const text = () => clip(head.subarray(1), length - 1);
+    switch (head[0]) {
+      case COM.QUERY:
+        return this.onQuery({ query: text(), protocol: 'query' });
+      case COM.INIT_DB:
+        return this.onQuery({ query: text(), protocol: 'init_db' });
+      case COM.STMT_PREPARE:
+        this.preparing.push(text());
+        return this.onQuery({ query: this.preparing.at(-1)!, protocol: 'prepare' });
+      case COM.STMT_EXECUTE: {
+        const id = head.length >= 5 ? head.readUInt32LE(1) : -1;
+        const statement = id === LAST_PREPARED ? this.lastPrepared : this.statements.get(id);
+        return this.onQuery({ query: statement?.query ?? `(statement ${id}, prepared before Postern saw it)`, protocol: 'execute', parameters: statement?.parameters ?? 0 });
+      }
+      case COM.STMT_CLOSE:
+        if (head.length >= 5) this.statements.delete(head.readUInt32LE(1));
+        return;
+      case COM.RESET_CONNECTION:
+        return this.statements.clear();
+    }
+  }
+
+  /** The server's answer to the oldest prepare waiting: COM_STMT_PREPARE_OK, or an error. */
+  private prepared(length: number, head: Buffer): void {
+    const query = this.preparing.shift()!;
+    if (head[0] !== 0x00 || length !== PREPARE_OK_LENGTH) return;
+    this.lastPrepared = { query, parameters: head.readUInt16LE(7) };
+    this.statements.set(head.readUInt32LE(1), this.lastPrepared);
+  }
+}
+
+function clip(text: Buffer, length: number): string {
+  const query = text.toString('utf8', 0, Math.min(text.length, MAX_QUERY));
+  return length > MAX_QUERY ? `${query}… (${length} bytes)` : query;
+}

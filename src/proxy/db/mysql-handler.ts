@@ -1,0 +1,111 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import type { Access } from '../../access/access.js';
+import { callerFromIdentity } from '../../access/caller.js';
+import { emitSoon, type AuditLog } from '../../audit/audit-log.js';
+import type { ClusterState } from '../../auth/cluster-state.js';
+import type { IdentityVerifier } from '../../auth/verifier.js';
+import type { ErrorCode } from '../../errors/codes.js';
+import { PosternError, toPosternError } from '../../errors/postern-error.js';
+import type { TunnelRegistry } from '../../tunnel/registry.js';
+import { CLIENT, errPacket, parseHandshakeResponse, readPacket, serverGreeting, type MysqlClientHello } from '../../wire/mysql.js';
+import { readMessage } from '../../wire/read-message.js';
+import { readLine } from '../../wire/stream-status.js';
+import { HEADER_DB_MYSQL_CLIENT } from '../../wire/tunnel.js';
+import type { ProtocolHandler, RoutedConnection } from '../router.js';
+import { DbAccess } from './db-access.js';
+import { MysqlCommandReader } from './mysql-commands.js';
+
+/** The client must say which database, and answer the greeting, this soon after the handshake. */
+const OPENING_TIMEOUT_MS = 10_000;
+/**
+ * What the greeting offers: what MySQL 5.7+ and MariaDB 10.2+ servers all support, since the
+ * client picks from it before the agent reaches the server. No TLS (Postern's TLS carries the
+ * session), no compression, no LOAD DATA LOCAL.
+ */
+const GREETING_CAPABILITIES =
+  CLIENT.LONG_PASSWORD | CLIENT.FOUND_ROWS | CLIENT.LONG_FLAG | CLIENT.CONNECT_WITH_DB | CLIENT.IGNORE_SPACE | CLIENT.PROTOCOL_41 | CLIENT.INTERACTIVE | CLIENT.TRANSACTIONS |
+  CLIENT.SECURE_CONNECTION | CLIENT.MULTI_STATEMENTS | CLIENT.MULTI_RESULTS | CLIENT.PS_MULTI_RESULTS | CLIENT.PLUGIN_AUTH | CLIENT.CONNECT_ATTRS |
+  CLIENT.PLUGIN_AUTH_LENENC_CLIENT_DATA | CLIENT.SESSION_TRACK | CLIENT.DEPRECATE_EOF;
+/** The greeting comes before the server is reached; clients show this as the server version until they ask the server. */
+const SERVER_VERSION = '8.0.0-Postern';
+/**
+ * The greeting's connection id is the proxy's, not the server's thread's (the server is reached
+ * later). Clients send `KILL QUERY <id>` on Ctrl-C: an id far above any real thread's makes that
+ * fail ("unknown thread") instead of reaching someone else's session.
+ */
+const FIRST_UNLIKELY_ID = 0x8000_0000;
+/** MySQL's error for each refusal, so clients print it as they print the server's own (1045: access denied). */
+const MYSQL_ERROR: Partial<Record<ErrorCode, { code: number; sqlState: string }>> = {
+  ACCESS_DENIED: { code: 1045, sqlState: '28000' },
+  LOCKED: { code: 1045, sqlState: '28000' },
+  MFA_REQUIRED: { code: 1045, sqlState: '28000' },
+  UNAUTHENTICATED: { code: 1045, sqlState: '28000' },
+  CERT_EXPIRED: { code: 1045, sqlState: '28000' },
+  BAD_REQUEST: { code: 1043, sqlState: '08S01' },
+  NOT_IMPLEMENTED: { code: 1235, sqlState: '42000' },
+};
+/** ER_UNKNOWN_ERROR, for the rest (an agent offline, a database unreachable). */
+const OTHER_ERROR = { code: 1105, sqlState: 'HY000' };
+
+/**
+ * `postern-mysql`: a MySQL or MariaDB session inside the TLS connection. The client (`postern
+ * proxy db`'s local listener) sends one line, `{"db": NAME}`; the proxy greets the database
+ * client as a server would, and reads its handshake response for the user (and schema). The
+ * access pipeline decides the database and that database user (MySQL has no database names
+ * apart from schemas, which roles do not restrict). Allowed: the proxy makes a certificate for the
+ * database user, for the key of the agent serving the database; the agent logs in over TLS with
+ * it, as the client asked, and answers the client's handshake with the server's answer. Bytes then
+ * flow both ways for as long as access holds, every statement in the audit log. Refused: the
+ * client gets an ERR packet with the reasons, which mysql and mariadb print.
+ */
+export class MysqlHandler implements ProtocolHandler {
+  private readonly db: DbAccess;
+
+  constructor(private readonly deps: { verifier: IdentityVerifier; access: Access; tunnels: TunnelRegistry; cluster: ClusterState; audit: AuditLog }) {
+    this.db = new DbAccess(deps);
+  }
+
+  handle(conn: RoutedConnection): void {
+    // The packet a refusal answers with: the greeting is 0 and the client's response 1.
+    const sequence = { next: 0 };
+    void this.serve(conn, sequence).catch((err: unknown) => {
+      const e = toPosternError(err);
+      conn.log.info('refused a database connection', { reason: e.message, code: e.code });
+      if (!conn.socket.destroyed) conn.socket.end(errPacket(sequence.next, { ...(MYSQL_ERROR[e.code] ?? OTHER_ERROR), message: `${e.message} (Postern error ${e.code})` }));
+    });
+  }
+
+  private async serve(conn: RoutedConnection, sequence: { next: number }): Promise<void> {
+    const identity = this.deps.verifier.verifyPeer(conn.socket, 'user');
+    const timer = setTimeout(() => conn.socket.destroy(), OPENING_TIMEOUT_MS);
+    const { request, response } = await (async () => {
+      const line = await readLine(conn.socket);
+      conn.socket.write(serverGreeting({ serverVersion: SERVER_VERSION, connectionId: randomInt(FIRST_UNLIKELY_ID, 0x1_0000_0000), scramble: randomBytes(20), capabilities: GREETING_CAPABILITIES, authPlugin: 'mysql_native_password' }));
+      sequence.next = 2;
+      const { read } = await readMessage(conn.socket, (buf) => readPacket(buf), 'MySQL handshake response');
+      return { request: line, response: parseHandshakeResponse(read.payload) };
+    })().finally(() => clearTimeout(timer));
+    if (response.status === 'invalid') throw new PosternError('BAD_REQUEST', `not a MySQL handshake response: ${response.reason}`);
+    if (response.response.type === 'ssl') throw new PosternError('BAD_REQUEST', "the client asked for TLS, which Postern's own TLS already gives: connect without it (mysql --ssl-mode=DISABLED, mariadb --skip-ssl)");
+    const { user: dbUser, database, capabilities, maxPacketSize, charset } = response.response;
+    const name = String(request.db ?? '');
+    const { authorization, db } = await this.db.authorize(conn, callerFromIdentity(identity), name, dbUser);
+    const session = { user: identity.username, remote_addr: conn.clientAddr.address, db: name, db_user: dbUser, ...(database ? { db_name: database } : {}) };
+    const commands = new MysqlCommandReader((q) => emitSoon(this.deps.audit, { event: 'db.query', ...session, ...q }, conn.log));
+    const { headers, serial } = await this.db.credentials(db, dbUser);
+    const hello: MysqlClientHello = { capabilities: capabilities & GREETING_CAPABILITIES, maxPacketSize, charset, user: dbUser, ...(database ? { database } : {}) };
+    headers[HEADER_DB_MYSQL_CLIENT] = Buffer.from(JSON.stringify(hello)).toString('base64');
+    await this.deps.access.serveStream(authorization, {
+      dial: () => this.deps.tunnels.dial('db', name, db, headers),
+      accept: () => conn.socket,
+      inspect: {
+        fromClient: (chunk) => {
+          const stop = commands.fromClient(chunk);
+          return stop ? { reason: stop, answer: errPacket(1, { code: 1045, sqlState: '28000', message: stop }) } : undefined;
+        },
+        fromUpstream: (chunk) => commands.fromServer(chunk),
+      },
+      fields: { db: name, db_user: dbUser, ...(database ? { db_name: database } : {}), protocol: 'mysql', serial },
+    });
+  }
+}

@@ -1,0 +1,162 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createConnection, type Connection } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../harness/eventually.js';
+import { PrivateMariadb } from '../harness/mariadb.js';
+import { freePort } from '../harness/ports.js';
+import { TestCluster, type Person } from '../helpers/cluster.js';
+import { CLI, tempDir, type PosternProcess } from '../helpers/postern.js';
+
+const PASSWORD = 'correct horse battery staple';
+
+interface AuditEvent {
+  event: string;
+  query?: string;
+  protocol?: string;
+  parameters?: number;
+  reason?: string;
+  [field: string]: unknown;
+}
+
+/**
+ * A cluster with an agent serving a real MariaDB (a private server, set up with the lines `postern
+ * ctl auth sign-db` prints, its users `REQUIRE SUBJECT`), reached with the real mariadb client and
+ * the mysql2 driver.
+ */
+describe('MySQL / MariaDB databases', () => {
+  let cluster: TestCluster;
+  let agent: PosternProcess;
+  let maria: PrivateMariadb;
+  let alice: Person;
+
+  beforeAll(async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'postern.yaml'), 'auth:\n  second_factor: off\n');
+    cluster = await TestCluster.start(['--config', join(dir, 'postern.yaml')]);
+    const out = join(tempDir(), 'postern-db');
+    const signed = await cluster.ctl(['auth', 'sign-db', '--host=127.0.0.1', `--out=${out}`]);
+    expect(signed.code, signed.stderr).toBe(0);
+    maria = await PrivateMariadb.fromSignDb(signed.stdout, out);
+    // As sign-db prints it, for each database user.
+    const createUser = signed.stdout.split('\n').find((l) => l.includes('CREATE USER'))!.trim();
+    maria.sql(createUser);
+    maria.sql("CREATE DATABASE orders; CREATE DATABASE other; GRANT ALL ON orders.* TO 'alice'@'%'; GRANT ALL ON other.* TO 'alice'@'%'");
+    maria.sql('CREATE TABLE orders.items (id INT PRIMARY KEY, name TEXT); INSERT INTO orders.items VALUES (1, "pen"), (2, "ink")');
+
+    agent = await cluster.startAgent(['--db', `name=maria,protocol=mysql,uri=127.0.0.1:${maria.port},labels=env=dev`], { token: await cluster.token('db') });
+    writeFileSync(join(dir, 'roles.yaml'), 'kind: role\nversion: v1\nmetadata: { name: db-dev }\nspec:\n  allow:\n    db_labels: { env: dev }\n    db_users: [alice, reader]\n');
+    expect((await cluster.ctl(['create', '-f', join(dir, 'roles.yaml')])).code).toBe(0);
+    await cluster.addUser('alice', PASSWORD, 'db-dev');
+    alice = cluster.person();
+    expect((await alice.login('alice', PASSWORD, '')).code).toBe(0);
+  });
+  afterAll(async () => {
+    await agent?.stop();
+    maria?.stop();
+    await cluster?.stop();
+  });
+
+  /** The user's audit events of one type, oldest first, once `ready` accepts them. */
+  async function auditEvents(type: string, ready: (events: AuditEvent[]) => boolean): Promise<AuditEvent[]> {
+    return eventually(async () => {
+      const audit = await cluster.ctl(['audit', 'ls', '--format', 'json', '--type', type, '--user', 'alice', '--limit', '1000']);
+      const events = audit.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditEvent).reverse();
+      return ready(events) ? events : undefined;
+    }, () => `the ${type} events never became what the test waits for`);
+  }
+
+  /** Starts `postern proxy db maria --tunnel` as alice; resolves with its port and the line it printed. */
+  async function tunnel(): Promise<{ port: number; printed: string; stop(): void }> {
+    const port = await freePort();
+    const listener = spawn(process.execPath, [CLI, 'proxy', 'db', 'maria', '--tunnel', '--port', String(port)], { env: { ...process.env, POSTERN_HOME: alice.home }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [first] = (await once(listener.stdout, 'data')) as [Buffer];
+    return { port, printed: String(first), stop: () => listener.kill() };
+  }
+
+  it('lists the database, and runs the mariadb client through postern db connect as the database user, with no password anywhere', async () => {
+    const ls = await alice.run(['db', 'ls']);
+    expect(ls.stdout).toMatch(/maria\s+mysql\s+env=dev\s+alice, reader\s+none/);
+    const r = await alice.run(['db', 'connect', 'maria', '--db-user', 'alice', '--db-name', 'orders', '--', '-N', '-B', '-e', 'select current_user(), database(), count(*) from items']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('alice@%\torders\t2\n');
+    expect(r.code).toBe(0);
+    const [end] = await auditEvents('db.session.end', (events) => events.length > 0);
+    expect(end).toMatchObject({ code: 'PA2201I', db: 'maria', db_user: 'alice', db_name: 'orders', reason: 'ended' });
+    const queries = await auditEvents('db.query', (events) => events.some((e) => e.query?.includes('count(*) from items')));
+    expect(queries.find((e) => e.query?.includes('count(*)'))).toMatchObject({ protocol: 'query', db: 'maria', db_user: 'alice', query: 'select current_user(), database(), count(*) from items' });
+  });
+
+  it('passes the exit code through, and the database decides what the user may do', async () => {
+    const r = await alice.run(['db', 'connect', 'maria', '--db-user', 'alice', '--', '-e', 'select * from mysql.user']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/ERROR 1142 \(42000\).*SELECT command denied to user 'alice'/);
+  });
+
+  it('refuses a database user the roles do not allow, and mariadb prints why', async () => {
+    const r = await alice.run(['db', 'connect', 'maria', '--db-user', 'root', '--', '-e', 'select 1']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/ERROR 1045 \(28000\).*may not connect to database maria as root.*role db-dev allows db "maria" but not database user "root"/s);
+    // Allowed by the role, unknown to the database: the database's own refusal reaches the client.
+    const unknown = await alice.run(['db', 'connect', 'maria', '--db-user', 'reader', '--', '-e', 'select 1']);
+    expect(unknown.stderr).toMatch(/ERROR 1045 \(28000\): Access denied for user 'reader'/);
+    expect((await alice.run(['db', 'connect', 'maria'])).stderr).toContain('--db-user is needed: your roles allow alice, reader on maria');
+  });
+
+  it('carries a driver (mysql2: prepared statements, a schema change) through postern proxy db --tunnel, and audits each statement', async () => {
+    const listener = await tunnel();
+    let conn: Connection | undefined;
+    try {
+      expect(listener.printed).toContain(`Connect with: mariadb -h 127.0.0.1 -P ${listener.port} -u alice --skip-ssl`);
+      conn = await createConnection({ host: '127.0.0.1', port: listener.port, user: 'alice', database: 'orders' });
+      const [rows] = await conn.execute('SELECT name FROM items WHERE id = ? AND name <> ?', [2, 'x']);
+      expect(rows).toEqual([{ name: 'ink' }]);
+      await conn.query('USE other');
+      await conn.query('CREATE TABLE t (x INT)');
+      const [[row]] = (await conn.query('SELECT database() AS db')) as unknown as [[{ db: string }]];
+      expect(row.db).toBe('other');
+    } finally {
+      await conn?.end();
+      listener.stop();
+    }
+    const queries = await auditEvents('db.query', (events) => events.some((e) => e.query === 'CREATE TABLE t (x INT)'));
+    expect(queries).toContainEqual(expect.objectContaining({ protocol: 'prepare', query: 'SELECT name FROM items WHERE id = ? AND name <> ?' }));
+    expect(queries).toContainEqual(expect.objectContaining({ protocol: 'execute', query: 'SELECT name FROM items WHERE id = ? AND name <> ?', parameters: 2 }));
+    expect(queries).toContainEqual(expect.objectContaining({ protocol: 'query', query: 'USE other' }));
+  });
+
+  it('stops a session that sends COM_CHANGE_USER, and the driver gets the reason', async () => {
+    const listener = await tunnel();
+    const conn = await createConnection({ host: '127.0.0.1', port: listener.port, user: 'alice', database: 'orders' });
+    try {
+      await expect(conn.changeUser({ user: 'root' })).rejects.toThrow(/COM_CHANGE_USER .* is not allowed through Postern/);
+    } finally {
+      conn.destroy();
+      listener.stop();
+    }
+    const ends = await auditEvents('db.session.end', (events) => events.some((e) => e.reason?.startsWith('stopped:')));
+    expect(ends.find((e) => e.reason?.startsWith('stopped:'))!.reason).toContain('COM_CHANGE_USER');
+  });
+
+  it('records a change of schema from the mariadb client (COM_INIT_DB)', async () => {
+    const r = await alice.run(['db', 'connect', 'maria', '--db-user', 'alice', '--db-name', 'orders'], 'use other\nselect database();\n');
+    expect(r.stdout).toContain('other');
+    const queries = await auditEvents('db.query', (events) => events.some((e) => e.protocol === 'init_db'));
+    expect(queries.find((e) => e.protocol === 'init_db')).toMatchObject({ query: 'other', db: 'maria' });
+  });
+
+  it('ends a running query within a second of a lock on the user', async () => {
+    const sleeping = alice.run(['db', 'connect', 'maria', '--db-user', 'alice', '--', '-e', 'select sleep(60)']);
+    await eventually(() => (maria.sql("select count(*) from information_schema.processlist where info like 'select sleep%'").trim() === '1' ? true : undefined), () => 'the query never started', 10_000);
+    expect((await cluster.ctl(['lock', '--user', 'alice', '--message', 'incident 13'])).code).toBe(0);
+    const locked = Date.now();
+    const r = await sleeping;
+    expect(Date.now() - locked).toBeLessThan(2000);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/Lost connection to server|server has gone away/i);
+    const ends = await auditEvents('db.session.end', (events) => events.some((e) => e.reason?.includes('incident 13')));
+    expect(ends.some((e) => e.reason?.startsWith('revoked: '))).toBe(true);
+  });
+});
