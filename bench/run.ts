@@ -7,9 +7,11 @@ import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { benchTls } from './lib/fixture.js';
 import { printTable, type Row } from './lib/stats.js';
+import { mariadbInstalled } from '../test/harness/mariadb.js';
 import { postgresBinDir } from '../test/harness/postgres.js';
 import { appRequestsScenario } from './scenarios/app-requests.js';
 import { authorizeScenario } from './scenarios/authorize.js';
+import { dbMysqlScenario } from './scenarios/db-mysql.js';
 import { dbPgScenario } from './scenarios/db-pg.js';
 import { handshakeScenario } from './scenarios/handshake.js';
 import { hostileLoadScenario } from './scenarios/hostile-load.js';
@@ -63,6 +65,13 @@ const scenarios: Record<string, (tls: Awaited<ReturnType<typeof benchTls>>) => P
       return [];
     }
     return dbPgScenario(tls, { seconds: quick ? 3 : 10, clients: 8, rounds: quick ? 1 : 3, setups: quick ? 10 : 40 });
+  },
+  'db-mysql': async (tls) => {
+    if (!mariadbInstalled() || !existsSync('/usr/bin/mariadb-slap')) {
+      process.stdout.write('MariaDB (server and mariadb-slap) is not installed: the db-mysql scenario is left out (apt-get install mariadb-server mariadb-client)\n');
+      return [];
+    }
+    return dbMysqlScenario(tls, { queries: quick ? 8000 : 40_000, clients: 8, rounds: quick ? 1 : 3, setups: quick ? 10 : 40 });
   },
 };
 

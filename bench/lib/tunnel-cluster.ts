@@ -22,6 +22,13 @@ const PUBLIC_HOST = 'postern.localhost';
 const BENCH_PASSWORD = 'a bench password, long enough';
 
 /** A target an agent serves as an app: TCP on `port`, unless `uri` says otherwise (http://…). */
+/** A database an agent serves. */
+export interface BenchDb {
+  name: string;
+  protocol: 'postgres' | 'mysql';
+  port: number;
+}
+
 export interface BenchApp {
   name: string;
   port: number;
@@ -90,11 +97,12 @@ export class BenchCluster {
     return this.proxy;
   }
 
-  /** Stops the proxy with SIGINT, as an operator would, and starts it again on the same port and data. */
-  async restart(): Promise<{ stopMs: number; startMs: number }> {
+  /** Stops the proxy with SIGINT, as an operator would, and starts it again on the same port and data (with `yaml` as its new postern.yaml). */
+  async restart(yaml?: string): Promise<{ stopMs: number; startMs: number }> {
     const t0 = performance.now();
     await this.proxy.stop('SIGINT');
     const t1 = performance.now();
+    if (yaml !== undefined) writeFileSync(join(this.dir, 'postern.yaml'), yaml);
     this.proxy = await ServerProcess.spawn(TUNNEL_SCRIPT, ['proxy', this.dir, String(this.port)], { nodeFlags: NODE_FLAGS });
     return { stopMs: t1 - t0, startMs: performance.now() - t1 };
   }
@@ -154,11 +162,11 @@ export class BenchCluster {
 
   /**
    * One agent as operators run it (`postern start --roles=agent`, joining with a token), serving
-   * apps, SSH nodes and PostgreSQL databases; resolves once its tunnel is up. `proxyPort` is where it dials (a far-path
+   * apps, SSH nodes and databases; resolves once its tunnel is up. `proxyPort` is where it dials (a far-path
    * relay in front of the proxy), the proxy itself by default.
    */
-  async startAgent(apps: BenchApp[], nodes: BenchApp[] = [], proxyPort = this.port, postgres: BenchApp[] = []): Promise<{ stop(): Promise<void> }> {
-    const type = [...(apps.length ? ['app'] : []), ...(nodes.length ? ['ssh'] : []), ...(postgres.length ? ['db'] : [])].join(',');
+  async startAgent(apps: BenchApp[], nodes: BenchApp[] = [], proxyPort = this.port, databases: BenchDb[] = []): Promise<{ stop(): Promise<void> }> {
+    const type = [...(apps.length ? ['app'] : []), ...(nodes.length ? ['ssh'] : []), ...(databases.length ? ['db'] : [])].join(',');
     const { token, ca_pin } = await this.withAdmin((admin) => admin.run('tokens.add', { type }));
     const before = await this.tunnels();
     const dataDir = tempDir('postern-bench-agent-');
@@ -166,7 +174,7 @@ export class BenchCluster {
     const resources = [
       ...apps.map((a) => `--app=name=${a.name},uri=${appSpec(a).uri}`),
       ...nodes.map((n) => `--ssh=name=${n.name},addr=127.0.0.1:${n.port}`),
-      ...postgres.map((d) => `--db=name=${d.name},protocol=postgres,uri=127.0.0.1:${d.port}`),
+      ...databases.map((d) => `--db=name=${d.name},protocol=${d.protocol},uri=127.0.0.1:${d.port}`),
     ];
     const child = spawn(process.execPath, [...NODE_FLAGS, ...profileFlags(), CLI, ...args, ...resources], { stdio: ['ignore', 'ignore', 'inherit'] });
     const exited = once(child, 'exit');

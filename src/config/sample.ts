@@ -65,6 +65,8 @@ proxy:
   # A web connection nobody has signed in on is closed after this long without traffic
   # (signed-in ones after two minutes).
   unauthenticated_idle_timeout: 20s
+  # Every statement of every database session in the audit log (false: only sessions).
+  db_query_audit: true
   # SSH nodes the proxy reaches itself, with no agent (example):
   # ssh_nodes:
   #   - { name: db-1, addr: "10.0.0.7:22", labels: { env: prod } }

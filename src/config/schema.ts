@@ -65,6 +65,8 @@ const proxySchema = z.strictObject({
   routes: z.array(routeSchema).default([]),
   /** SSH nodes the proxy reaches itself, with no agent in between. */
   ssh_nodes: z.array(nodeEntry).default([]),
+  /** A `db.query` audit event for every statement of every database session; sessions are audited either way. */
+  db_query_audit: z.boolean().default(true),
 });
 
 /** `app,ssh:the-token-value`: a join token that does not expire, for agents started by automation. */

@@ -88,8 +88,8 @@ export function buildHandlers(core: Core, config: PosternConfig, deps: { metrics
     reversetunnel: new TunnelServer(tunnels, verifier, access, audit),
     ssh: new SshHandler({ verifier, access, nodes, cluster }),
     tcp: new TcpHandler(config.proxy.public_addr.host, { verifier, access, tunnels }),
-    postgres: new PostgresHandler({ verifier, access, tunnels, cluster, audit }),
-    mysql: new MysqlHandler({ verifier, access, tunnels, cluster, audit }),
+    postgres: new PostgresHandler({ verifier, access, tunnels, cluster, audit, auditQueries: config.proxy.db_query_audit }),
+    mysql: new MysqlHandler({ verifier, access, tunnels, cluster, audit, auditQueries: config.proxy.db_query_audit }),
     web,
   };
   return { handlers, tunnels };

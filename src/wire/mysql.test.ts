@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { haveProgram } from '../../test/helpers/programs.js';
-import { CLIENT, errPacket, MAX_HANDSHAKE_RESPONSE, packet, parseHandshakeResponse, readPacket, serverGreeting, type HandshakeRead } from './mysql.js';
+import { CLIENT, errPacket, handshakeResponse, MAX_HANDSHAKE_RESPONSE, packet, parseGreeting, parseHandshakeResponse, readPacket, serverGreeting, sslRequest, type HandshakeRead } from './mysql.js';
 
 const BASE = CLIENT.LONG_PASSWORD | CLIENT.CONNECT_WITH_DB | CLIENT.PROTOCOL_41 | CLIENT.TRANSACTIONS | CLIENT.SECURE_CONNECTION | CLIENT.MULTI_RESULTS | CLIENT.PLUGIN_AUTH | CLIENT.CONNECT_ATTRS | CLIENT.PLUGIN_AUTH_LENENC_CLIENT_DATA;
 
@@ -60,7 +60,7 @@ describe('MySQL connection phase', () => {
     for (let i = 0; i < whole.length; i++) expect(readPacket(whole.subarray(0, i)).status).toBe('incomplete');
     const read = readPacket(Buffer.concat([whole, Buffer.from('next')]));
     expect(read).toMatchObject({ status: 'ok', sequence: 1, length: whole.length });
-    expect(read.status === 'ok' && parseHandshakeResponse(read.payload)).toEqual({ status: 'ok', response: { type: 'response', capabilities: CLIENT.PROTOCOL_41 | CLIENT.SECURE_CONNECTION, user: 'bob', authResponse: Buffer.alloc(0), attributes: [] } });
+    expect(read.status === 'ok' && parseHandshakeResponse(read.payload)).toEqual({ status: 'ok', response: { type: 'response', capabilities: CLIENT.PROTOCOL_41 | CLIENT.SECURE_CONNECTION, maxPacketSize: 0, charset: 0, user: 'bob', authResponse: Buffer.alloc(0), attributes: [] } });
     expect(readPacket(packet(1, Buffer.alloc(MAX_HANDSHAKE_RESPONSE + 1)))).toMatchObject({ status: 'invalid', reason: expect.stringMatching(/at most 16384/) });
 
     const fixed = (capabilities: number, rest: Buffer) => {
@@ -79,5 +79,28 @@ describe('MySQL connection phase', () => {
       [fixed(CLIENT.PROTOCOL_41 | CLIENT.SECURE_CONNECTION | CLIENT.CONNECT_ATTRS, Buffer.from('bob\0\0\x05\x01a')), /attributes run past/],
     ];
     for (const [payload, reason] of cases) expect(parseHandshakeResponse(payload), reason.source).toMatchObject({ status: 'invalid', reason: expect.stringMatching(reason) });
+  });
+
+  it('reads a greeting as it writes one, and an ERR packet in its place as the reason', () => {
+    const greeting = serverGreeting({ serverVersion: '10.11.6-MariaDB', connectionId: 0x8000_0001, scramble: randomBytes(20), capabilities: BASE | CLIENT.SSL, authPlugin: 'mysql_native_password' });
+    const read = readPacket(greeting);
+    expect(read.status === 'ok' && parseGreeting(read.payload)).toEqual({
+      status: 'ok',
+      greeting: { serverVersion: '10.11.6-MariaDB', connectionId: 0x8000_0001, capabilities: BASE | CLIENT.SSL, authPlugin: 'mysql_native_password' },
+    });
+    const refused = errPacket(0, { code: 1130, sqlState: 'HY000', message: "Host '10.0.0.9' is not allowed to connect" });
+    expect(parseGreeting(refused.subarray(4))).toEqual({ status: 'invalid', reason: "the server refused the connection: Host '10.0.0.9' is not allowed to connect" });
+    expect(parseGreeting(Buffer.from([10, 0x35, 0x2e]))).toEqual({ status: 'invalid', reason: 'a greeting cut short' });
+  });
+
+  it('writes an SSL request and a password-less handshake response that it reads back', () => {
+    const fixed = { capabilities: BASE, maxPacketSize: 16 << 20, charset: 45 };
+    const ssl = readPacket(sslRequest(1, fixed));
+    expect(ssl.status === 'ok' && [ssl.sequence, parseHandshakeResponse(ssl.payload)]).toEqual([1, { status: 'ok', response: { type: 'ssl', ...fixed, capabilities: BASE | CLIENT.SSL } }]);
+    const response = readPacket(handshakeResponse(2, { ...fixed, user: 'alice', database: 'orders', authPlugin: 'mysql_native_password' }));
+    expect(response.status === 'ok' && parseHandshakeResponse(response.payload)).toMatchObject({
+      status: 'ok',
+      response: { type: 'response', ...fixed, user: 'alice', database: 'orders', authPlugin: 'mysql_native_password', authResponse: Buffer.alloc(0) },
+    });
   });
 });

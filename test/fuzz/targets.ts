@@ -20,6 +20,7 @@ import { certificateFields, children, oidText, readDer, TAG, time, utf8, type De
 import { identityExtensions, identityFromCertificate, type Identity } from '../../src/pki/identity.js';
 import { BUILTIN_ROLES, roleToYaml } from '../../src/policy/role.js';
 import { looksLikeProxyHeader, parseProxyHeader, V1_MAX_LENGTH, V2_MAX_LENGTH, V2_SIGNATURE, type ProxyHeader } from '../../src/proxy/proxy-protocol.js';
+import { MysqlCommandReader } from '../../src/proxy/db/mysql-commands.js';
 import { PostgresQueryReader } from '../../src/proxy/db/postgres-queries.js';
 import { Router } from '../../src/proxy/router.js';
 import { RouteTable } from '../../src/proxy/routes/route-table.js';
@@ -528,5 +529,37 @@ const postgresQueries: Target<{ bytes: Uint8Array; cuts: number[] }> = {
   },
 };
 
+// 13. MySQL commands after the connection phase (proxy/db/mysql-commands.ts): both directions
+//     read as they stream past for the query audit and COM_CHANGE_USER; never a throw, and the
+//     same statements and stops however the bytes are cut.
+
+const mysqlPacket = fc
+  .tuple(fc.integer({ min: 0, max: 3 }), fc.constantFrom(0x00, 0x01, 0x02, 0x03, 0x11, 0x16, 0x17, 0x19, 0x1f, 0xfe, 0xff), fc.uint8Array({ maxLength: 16 }))
+  .map(([sequence, first, rest]) => packet(sequence, Buffer.concat([Buffer.from([first]), Buffer.from(rest)])));
+const mysqlTurns = fc.array(fc.record({ client: fc.array(mysqlPacket, { maxLength: 3 }), server: fc.array(mysqlPacket, { maxLength: 3 }) }), { maxLength: 6 });
+
+const mysqlCommands: Target<{ turns: { client: Buffer[]; server: Buffer[] }[]; cut: number }> = {
+  name: 'mysql-commands',
+  arbitrary: fc.record({ turns: mysqlTurns, cut: fc.integer({ min: 1, max: 24 }) }),
+  check({ turns, cut }) {
+    const read = (chunk: number) => {
+      const seen: unknown[] = [];
+      const reader = new MysqlCommandReader((q) => seen.push(q));
+      for (const turn of turns) {
+        const client = Buffer.concat(turn.client);
+        for (let at = 0; at < client.length; at += chunk) {
+          const stop = reader.fromClient(client.subarray(at, at + chunk));
+          // A stopped session sends nothing more: the rest of the bytes never reach the reader.
+          if (stop) return [...seen, { stop }];
+        }
+        const server = Buffer.concat(turn.server);
+        for (let at = 0; at < server.length; at += chunk) reader.fromServer(server.subarray(at, at + chunk));
+      }
+      return seen;
+    };
+    if (!isDeepStrictEqual(read(cut), read(1 << 20))) fail('cutting the bytes differently changed the statements read');
+  },
+};
+
 /** Every target, in the order `npm run fuzz` runs them. */
-export const TARGETS: readonly Target[] = [proxyProtocol, alpn, der, connectAuthority, tunnelHeaders, tunnelResources, config, documents, cookies, postgresStartup, mysqlHandshake, postgresQueries];
+export const TARGETS: readonly Target[] = [proxyProtocol, alpn, der, connectAuthority, tunnelHeaders, tunnelResources, config, documents, cookies, postgresStartup, mysqlHandshake, postgresQueries, mysqlCommands];

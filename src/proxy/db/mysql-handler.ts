@@ -61,7 +61,7 @@ const OTHER_ERROR = { code: 1105, sqlState: 'HY000' };
 export class MysqlHandler implements ProtocolHandler {
   private readonly db: DbAccess;
 
-  constructor(private readonly deps: { verifier: IdentityVerifier; access: Access; tunnels: TunnelRegistry; cluster: ClusterState; audit: AuditLog }) {
+  constructor(private readonly deps: { verifier: IdentityVerifier; access: Access; tunnels: TunnelRegistry; cluster: ClusterState; audit: AuditLog; auditQueries: boolean }) {
     this.db = new DbAccess(deps);
   }
 
@@ -91,7 +91,8 @@ export class MysqlHandler implements ProtocolHandler {
     const name = String(request.db ?? '');
     const { authorization, db } = await this.db.authorize(conn, callerFromIdentity(identity), name, dbUser);
     const session = { user: identity.username, remote_addr: conn.clientAddr.address, db: name, db_user: dbUser, ...(database ? { db_name: database } : {}) };
-    const commands = new MysqlCommandReader((q) => emitSoon(this.deps.audit, { event: 'db.query', ...session, ...q }, conn.log));
+    // Read with query audit off too: it is what stops COM_CHANGE_USER.
+    const commands = new MysqlCommandReader(this.deps.auditQueries ? (q) => emitSoon(this.deps.audit, { event: 'db.query', ...session, ...q }, conn.log) : () => {});
     const { headers, serial } = await this.db.credentials(db, dbUser);
     const hello: MysqlClientHello = { capabilities: capabilities & GREETING_CAPABILITIES, maxPacketSize, charset, user: dbUser, ...(database ? { database } : {}) };
     headers[HEADER_DB_MYSQL_CLIENT] = Buffer.from(JSON.stringify(hello)).toString('base64');

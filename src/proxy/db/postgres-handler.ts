@@ -40,7 +40,7 @@ export class PostgresHandler implements ProtocolHandler {
   private readonly sessions = new PostgresSessions();
   private readonly db: DbAccess;
 
-  constructor(private readonly deps: { verifier: IdentityVerifier; access: Access; tunnels: TunnelRegistry; cluster: ClusterState; audit: AuditLog }) {
+  constructor(private readonly deps: { verifier: IdentityVerifier; access: Access; tunnels: TunnelRegistry; cluster: ClusterState; audit: AuditLog; auditQueries: boolean }) {
     this.db = new DbAccess(deps);
   }
 
@@ -76,7 +76,7 @@ export class PostgresHandler implements ProtocolHandler {
         return upstream;
       },
       accept: () => conn.socket,
-      inspect: { fromClient: (chunk) => queries.feed(chunk), fromUpstream: (chunk) => key.feed(chunk) },
+      inspect: { ...(this.deps.auditQueries ? { fromClient: (chunk: Buffer) => queries.feed(chunk) } : {}), fromUpstream: (chunk) => key.feed(chunk) },
       fields: { db: name, db_user: dbUser, db_name: dbName, protocol: 'postgres', serial },
       onEnd: () => forget(),
     });
