@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { PosternError } from '../errors/postern-error.js';
+import type { DbClientFiles } from '../client/db-listener-identity.js';
 import type { HostPort } from '../net/addr.js';
 
 /** A database client program and the arguments that point it at a local listener. */
@@ -29,15 +30,19 @@ export function dbClientCommand(protocol: string, login: DbLogin): DbClientComma
   throw new PosternError('NOT_IMPLEMENTED', `this version of Postern connects to PostgreSQL and MySQL/MariaDB databases, not ${protocol}`);
 }
 
-/** The libpq connection string (psql, and every libpq program and driver). */
-export function postgresConnInfo({ at, dbUser, dbName }: DbLogin): string {
-  return `host=${at.host} port=${at.port} user=${dbUser}${dbName ? ` dbname=${dbName}` : ''} sslmode=disable`;
+/** The libpq connection string (psql, and every libpq program and driver); `plain`: no TLS to the listener. */
+export function postgresConnInfo({ at, dbUser, dbName }: DbLogin, plain = true): string {
+  return `host=${plain ? at.host : 'localhost'} port=${at.port} user=${dbUser}${dbName ? ` dbname=${dbName}` : ''}${plain ? ' sslmode=disable' : ''}`;
 }
 
-/** mysql/mariadb options; Oracle's client says "no TLS" with --ssl-mode, MariaDB's with --skip-ssl. */
-export function mysqlArgs(program: string, { at, dbUser, dbName }: DbLogin): string[] {
-  const noTls = isMariadbClient(program) ? '--skip-ssl' : '--ssl-mode=DISABLED';
-  return ['-h', at.host, '-P', String(at.port), '-u', dbUser, noTls, ...(dbName ? [dbName] : [])];
+/**
+ * mysql/mariadb options: with no TLS to the listener (Oracle's client says so with --ssl-mode,
+ * MariaDB's with --skip-ssl), or with `files`, TLS with the listener's client certificate.
+ */
+export function mysqlArgs(program: string, { at, dbUser, dbName }: DbLogin, files?: DbClientFiles): string[] {
+  const mariadb = isMariadbClient(program);
+  const tls = files ? [`--ssl-ca=${files.ca}`, `--ssl-cert=${files.cert}`, `--ssl-key=${files.key}`, mariadb ? '--ssl-verify-server-cert' : '--ssl-mode=VERIFY_IDENTITY'] : [mariadb ? '--skip-ssl' : '--ssl-mode=DISABLED'];
+  return ['-h', files ? 'localhost' : at.host, '-P', String(at.port), ...(files ? ['--protocol=TCP'] : []), '-u', dbUser, ...tls, ...(dbName ? [dbName] : [])];
 }
 
 function isMariadbClient(program: string): boolean {

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import { callApi, type ProxyEndpoint } from '../client/api-client.js';
+import { DbListenerIdentity, type DbClientFiles, type ListenerTls } from '../client/db-listener-identity.js';
 import { startLocalProxy } from '../client/local-proxy.js';
 import { profileEndpoint } from '../client/login.js';
 import { ProfileStore } from '../client/profile-store.js';
@@ -19,6 +20,11 @@ function endpointFor(proxy: string | undefined): ProxyEndpoint {
   return profileEndpoint(store, proxy);
 }
 
+/** The local database listeners' identity of the profile for `proxy`. */
+function listenerIdentity(proxy: string | undefined): DbListenerIdentity {
+  return new DbListenerIdentity(new ProfileStore().resolve(proxy));
+}
+
 /** The database as listed for the caller, or a NOT_FOUND that names the ones there are. */
 async function findDb(endpoint: ProxyEndpoint, name: string): Promise<ListedDb> {
   const { databases } = await callApi<DbList>(endpoint, 'GET', '/webapi/databases');
@@ -28,13 +34,14 @@ async function findDb(endpoint: ProxyEndpoint, name: string): Promise<ListedDb> 
   return db;
 }
 
-/** Starts a local listener that carries sessions of database `db` to the proxy. */
-function localListener(endpoint: ProxyEndpoint, db: ListedDb, where: ListenOptions) {
+/** Starts a local listener that carries sessions of database `db` to the proxy; with `clientTls`, clients must speak TLS to it with the listener's client certificate. */
+function localListener(endpoint: ProxyEndpoint, db: ListedDb, where: ListenOptions, clientTls?: ListenerTls) {
   return startLocalProxy({
     listen: listenAddress(where),
     endpoint,
     servername: endpoint.proxy.host,
     carries: { db: db.name, protocol: db.protocol as 'postgres' | 'mysql' },
+    ...(clientTls ? { clientTls } : {}),
     onError: (err) => process.stderr.write(`postern: a connection to database ${db.name} failed: ${err.message}\n`),
   });
 }
@@ -66,6 +73,24 @@ export function registerDb(program: Command): void {
           '(no databases you may reach are online: ask an administrator for a role with db_labels and db_users)',
         ),
       );
+    });
+
+  db.command('login')
+    .description('Write the TLS files database clients present to `postern proxy db` listeners (without --tunnel): a client certificate and key (0600) and the CA that vouches for the listener, made on this machine for this profile. `postern proxy db` makes them too when they are missing.')
+    .option('--proxy <host:port>', 'use the profile for this proxy (default: the current one)')
+    .action(async (opts: { proxy?: string }) => {
+      const identity = listenerIdentity(opts.proxy);
+      const wrote = await identity.ensureClient();
+      const { ca, cert, key } = identity.files;
+      process.stdout.write(`${wrote ? 'Wrote' : 'Already there'}: ${cert}, ${key} (0600) and ${ca}.\nStart a listener with \`postern proxy db NAME --port PORT\`; it prints the client settings that use them.\n`);
+    });
+
+  db.command('logout')
+    .description('Remove the database client files and the local CA that `postern db login` made: listeners started later make new ones, and clients holding the old files are refused.')
+    .option('--proxy <host:port>', 'use the profile for this proxy (default: the current one)')
+    .action((opts: { proxy?: string }) => {
+      const identity = listenerIdentity(opts.proxy);
+      process.stdout.write(identity.remove() ? `Removed ${identity.files.dir}.\n` : `Nothing to remove: there are no database client files in ${identity.files.dir}.\n`);
     });
 
   db.command('connect')
@@ -102,27 +127,32 @@ export function registerDb(program: Command): void {
       .argument('<db>', 'the database name (see `postern db ls`)')
       .description('Listen on localhost for database clients (GUI tools, drivers) and carry each session to the database through the proxy. Runs until Ctrl-C.'),
   )
-    .option('--tunnel', 'the listener adds TLS and your certificate itself, so the client needs no TLS settings')
+    .option('--tunnel', 'the listener adds TLS and your certificate itself, so the client needs no TLS settings; without it, clients speak TLS to the listener with the files of `postern db login`')
     .option('--db-user <user>', 'the database user, for the connection command printed')
     .option('--db-name <name>', 'the database name, for the connection command printed')
     .option('--proxy <host:port>', 'use the profile for this proxy (default: the current one)')
     .action(async (name: string, opts: ListenOptions & { tunnel?: boolean; dbUser?: string; dbName?: string; proxy?: string }) => {
-      if (!opts.tunnel) throw new PosternError('NOT_IMPLEMENTED', 'a listener that hands the client a certificate to do TLS itself is not built yet; use --tunnel');
       const endpoint = endpointFor(opts.proxy);
       const found = await findDb(endpoint, name);
-      const local = await localListener(endpoint, found, opts);
+      const identity = opts.tunnel ? undefined : listenerIdentity(opts.proxy);
+      await identity?.ensureClient();
+      const local = await localListener(endpoint, found, opts, await identity?.listener());
       const login = { at: local.addr, dbUser: opts.dbUser ?? found.db_users[0] ?? 'USER', dbName: opts.dbName ?? found.db_names[0] ?? (found.protocol === 'postgres' ? 'NAME' : '') };
       process.stdout.write(
         `Proxying ${formatHostPort(local.addr)} → database ${name}.\n` +
-          `Connect with: ${connectHint(found.protocol, login)}\n` +
+          `Connect with: ${connectHint(found.protocol, login, identity?.files)}\n` +
           `(no password: the agent proves the database user with a certificate). Ctrl-C stops it.\n`,
       );
       serveUntilStopped(local);
     });
 }
 
-/** The command to print for a listener: the usual client, as a user would type it. */
-function connectHint(protocol: string, login: DbLogin): string {
-  if (protocol === 'postgres') return `psql "${postgresConnInfo(login)}"`;
+/** The command to print for a listener: the usual client, as a user would type it, with the listener's TLS files when it has TLS. */
+function connectHint(protocol: string, login: DbLogin, files: DbClientFiles | undefined): string {
+  if (protocol === 'postgres') {
+    const tls = files ? ` sslmode=verify-full sslrootcert=${files.ca} sslcert=${files.cert} sslkey=${files.key}` : '';
+    return `psql "${postgresConnInfo(login, !files)}${tls}"`;
+  }
+  if (files) return `mariadb ${mysqlArgs('mariadb', login, files).join(' ')}   (Oracle's mysql: --ssl-mode=VERIFY_IDENTITY instead of --ssl-verify-server-cert)`;
   return `mariadb ${mysqlArgs('mariadb', login).join(' ')}   (Oracle's mysql: --ssl-mode=DISABLED instead of --skip-ssl)`;
 }

@@ -5,9 +5,10 @@ import { formatHostPort, type HostPort } from '../net/addr.js';
 import { listenLocally } from '../net/listen.js';
 import { joinStreams } from '../net/pipe.js';
 import { alpnOf } from '../wire/protocols.js';
-import { readStartup } from '../wire/postgres.js';
 import { readStatus } from '../wire/stream-status.js';
 import { connectionError, connectToProxy, type ProxyEndpoint } from './api-client.js';
+import type { ListenerTls } from './db-listener-identity.js';
+import { ListenerRefusal, openMysql, openPostgres } from './db-opening.js';
 
 export interface LocalProxyOptions {
   /** Where to listen, e.g. 127.0.0.1:8080 (port 0: any free port). */
@@ -21,6 +22,8 @@ export interface LocalProxyOptions {
    * first), or a session to the database `db` in its protocol (the proxy answers as a database would).
    */
   carries: 'http' | 'tcp' | { db: string; protocol: 'postgres' | 'mysql' };
+  /** A database listener's own TLS, which clients must speak with the listener's client certificate (`proxy db` without --tunnel). */
+  clientTls?: ListenerTls;
   /** Told about each connection that fails, with the proxy's reason. */
   onError: (err: Error) => void;
 }
@@ -46,19 +49,21 @@ async function carry(local: Socket, opts: LocalProxyOptions): Promise<void> {
   let remote: TLSSocket | undefined;
   try {
     const { carries } = opts;
-    // psql asks for TLS first; it is answered here, as Postern's TLS carries the whole session.
-    const opening = typeof carries === 'object' && carries.protocol === 'postgres' ? (await readStartup(local)).raw : Buffer.alloc(0);
+    const opening = typeof carries === 'object' ? await (carries.protocol === 'postgres' ? openPostgres : openMysql)(local, opts.clientTls) : undefined;
     const alpn = carries === 'http' ? 'http/1.1' : alpnOf(carries === 'tcp' ? 'tcp' : carries.protocol);
     remote = connectToProxy(opts.endpoint, { servername: opts.servername, ALPNProtocols: [alpn] });
     await once(remote, 'secureConnect');
     if (remote.alpnProtocol !== alpn) throw new Error(`the proxy at ${formatHostPort(opts.endpoint.proxy)} does not serve ${alpn}; is it a Postern proxy of this version?`);
     if (carries === 'tcp') await readStatus(remote);
-    // A MySQL server speaks first: the proxy greets the client once it knows the database.
-    if (typeof carries === 'object') remote.write(Buffer.concat([Buffer.from(JSON.stringify({ db: carries.db }) + '\n'), opening]));
-    joinStreams(local, remote);
+    if (typeof carries === 'object' && opening) {
+      remote.write(Buffer.concat([Buffer.from(JSON.stringify({ db: carries.db }) + '\n'), opening.first]));
+      await opening.finish?.(remote);
+    }
+    joinStreams(opening?.client ?? local, remote);
   } catch (err) {
-    opts.onError(connectionError(err as NodeJS.ErrnoException, formatHostPort(opts.endpoint.proxy)));
     remote?.destroy();
+    if (err instanceof ListenerRefusal) return opts.onError(err);
+    opts.onError(connectionError(err as NodeJS.ErrnoException, formatHostPort(opts.endpoint.proxy)));
     local.destroy();
   }
 }

@@ -30,6 +30,19 @@ export const CLIENT = {
   DEPRECATE_EOF: 0x1000000,
 } as const;
 
+/**
+ * What Postern's greeting offers clients: what MySQL 5.7+ and MariaDB 10.2+ servers all support,
+ * since the client picks from it before the agent reaches the server. No TLS (Postern's TLS
+ * carries the session), no compression, no LOAD DATA LOCAL.
+ */
+export const POSTERN_MYSQL_CAPABILITIES =
+  CLIENT.LONG_PASSWORD | CLIENT.FOUND_ROWS | CLIENT.LONG_FLAG | CLIENT.CONNECT_WITH_DB | CLIENT.IGNORE_SPACE | CLIENT.PROTOCOL_41 | CLIENT.INTERACTIVE | CLIENT.TRANSACTIONS |
+  CLIENT.SECURE_CONNECTION | CLIENT.MULTI_STATEMENTS | CLIENT.MULTI_RESULTS | CLIENT.PS_MULTI_RESULTS | CLIENT.PLUGIN_AUTH | CLIENT.CONNECT_ATTRS |
+  CLIENT.PLUGIN_AUTH_LENENC_CLIENT_DATA | CLIENT.SESSION_TRACK | CLIENT.DEPRECATE_EOF;
+
+/** Postern's greeting comes before the server is reached; clients show this as the server version until they ask the server. */
+export const POSTERN_SERVER_VERSION = '8.0.0-Postern';
+
 /** Command bytes: the first payload byte of a packet with sequence 0, after the connection phase. */
 export const COM = {
   QUIT: 0x01,

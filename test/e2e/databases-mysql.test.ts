@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createConnection, type Connection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { eventually } from '../harness/eventually.js';
 import { PrivateMariadb } from '../harness/mariadb.js';
 import { freePort } from '../harness/ports.js';
 import { TestCluster, type Person } from '../helpers/cluster.js';
-import { CLI, tempDir, type PosternProcess } from '../helpers/postern.js';
+import { CLI, run, tempDir, type PosternProcess } from '../helpers/postern.js';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -125,6 +125,29 @@ describe('MySQL / MariaDB databases', () => {
     expect(queries).toContainEqual(expect.objectContaining({ protocol: 'prepare', query: 'SELECT name FROM items WHERE id = ? AND name <> ?' }));
     expect(queries).toContainEqual(expect.objectContaining({ protocol: 'execute', query: 'SELECT name FROM items WHERE id = ? AND name <> ?', parameters: 2 }));
     expect(queries).toContainEqual(expect.objectContaining({ protocol: 'query', query: 'USE other' }));
+  });
+
+  it('serves TLS with the files of postern db login without --tunnel, to the mariadb client and to a driver', async () => {
+    const port = await freePort();
+    const listener = spawn(process.execPath, [CLI, 'proxy', 'db', 'maria', '--port', String(port), '--db-user', 'alice'], { env: { ...process.env, POSTERN_HOME: alice.home }, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const [first] = (await once(listener.stdout, 'data')) as [Buffer];
+      const args = /Connect with: mariadb (.+?) {3}/.exec(String(first))![1]!.split(' ');
+      expect(args).toEqual(expect.arrayContaining(['-h', 'localhost', '-P', String(port), '--protocol=TCP', '-u', 'alice', '--ssl-verify-server-cert']));
+      const r = await run('mariadb', ['--no-defaults', ...args, 'orders', '-N', '-B', '-e', "select current_user(), count(*) from items; show session status like 'Ssl_cipher'"]);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toMatch(/^alice@%\t2\nSsl_cipher\t\S+/); // Ssl_cipher: the agent's TLS to the server
+      const file = (flag: string) => args.find((a) => a.startsWith(flag))!.split('=')[1]!;
+      const conn = await createConnection({ host: 'localhost', port, user: 'alice', database: 'orders', ssl: { ca: readFileSync(file('--ssl-ca')), cert: readFileSync(file('--ssl-cert')), key: readFileSync(file('--ssl-key')) } });
+      const [rows] = await conn.execute('SELECT name FROM items WHERE id = ?', [1]);
+      expect(rows).toEqual([{ name: 'pen' }]);
+      await conn.end();
+      // Without TLS, the listener refuses, with what to do.
+      const plain = await run('mariadb', ['--no-defaults', '-h', '127.0.0.1', '-P', String(port), '-u', 'alice', '--skip-ssl', '-e', 'select 1']);
+      expect(plain.stderr).toContain('this listener needs TLS with the client certificate from `postern db login`');
+    } finally {
+      listener.kill();
+    }
   });
 
   it('stops a session that sends COM_CHANGE_USER, and the driver gets the reason', async () => {

@@ -173,6 +173,41 @@ describe('databases', () => {
     expect(queries.some((e) => e.protocol === 'simple' && /create table/i.test(e.query))).toBe(true); // pgbench -i
   });
 
+  it('serves TLS with the files of postern db login without --tunnel, and refuses clients without them', async () => {
+    const login = await alice.run(['db', 'login']);
+    expect(login.code, login.stderr).toBe(0);
+    const dir = join(alice.home, 'profiles');
+    expect(login.stdout).toMatch(/^Wrote: .*client\.crt, .*client\.key \(0600\) and .*ca\.crt\.\n/);
+    const key = /, (\S+client\.key) \(0600\)/.exec(login.stdout)![1]!;
+    expect(key.startsWith(dir)).toBe(true);
+    expect(statSync(key).mode & 0o777).toBe(0o600);
+    expect((await alice.run(['db', 'login'])).stdout).toMatch(/^Already there: /);
+
+    const port = await freePort();
+    const listener = spawn(process.execPath, [CLI, 'proxy', 'db', 'pg', '--port', String(port), '--db-user', 'alice'], { env: { ...process.env, POSTERN_HOME: alice.home }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    listener.stderr.on('data', (d: Buffer) => (stderr += d));
+    try {
+      const [first] = (await once(listener.stdout, 'data')) as [Buffer];
+      const conninfo = /Connect with: psql "([^"]+)"/.exec(String(first))![1]!;
+      expect(conninfo).toContain(`host=localhost port=${port} user=alice dbname=orders sslmode=verify-full sslrootcert=`);
+      const ok = await run('psql', [conninfo, '-tAc', 'select current_user']); // verify-full: only over TLS, the listener's certificate checked
+      expect(ok.stdout, ok.stderr).toBe('alice\n');
+      // No TLS: refused by the listener, with what to do.
+      const plain = await run('psql', [`host=127.0.0.1 port=${port} user=alice dbname=orders sslmode=disable`, '-tAc', 'select 1']);
+      expect(plain.stderr).toContain('this listener needs TLS with the client certificate from `postern db login`');
+      // TLS without the client certificate: refused at the handshake.
+      const noCert = await run('psql', [`host=localhost port=${port} user=alice dbname=orders sslmode=verify-full sslrootcert=${/sslrootcert=(\S+)/.exec(conninfo)![1]}`, '-tAc', 'select 1']);
+      expect(noCert.code).not.toBe(0);
+      await eventually(() => (stderr.includes("a database client's TLS failed") ? true : undefined), () => `the listener did not say why: ${stderr}`);
+    } finally {
+      listener.kill();
+    }
+    const logout = await alice.run(['db', 'logout']);
+    expect(logout.stdout).toMatch(/^Removed .*db\.\n/);
+    expect((await alice.run(['db', 'logout'])).stdout).toContain('Nothing to remove');
+  });
+
   it("cancels a running query on psql's Ctrl-C, through the proxy", async () => {
     const connect = spawn(process.execPath, [CLI, 'db', 'connect', 'pg', '--db-user', 'alice', '--db-name', 'orders', '--', '-tAc', 'select pg_sleep(30)'], { env: { ...process.env, POSTERN_HOME: alice.home }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';

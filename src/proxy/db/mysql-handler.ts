@@ -7,7 +7,7 @@ import type { IdentityVerifier } from '../../auth/verifier.js';
 import type { ErrorCode } from '../../errors/codes.js';
 import { PosternError, toPosternError } from '../../errors/postern-error.js';
 import type { TunnelRegistry } from '../../tunnel/registry.js';
-import { CLIENT, errPacket, parseHandshakeResponse, readPacket, serverGreeting, type MysqlClientHello } from '../../wire/mysql.js';
+import { errPacket, POSTERN_MYSQL_CAPABILITIES, POSTERN_SERVER_VERSION, parseHandshakeResponse, readPacket, serverGreeting, type MysqlClientHello } from '../../wire/mysql.js';
 import { readMessage } from '../../wire/read-message.js';
 import { readLine } from '../../wire/stream-status.js';
 import { HEADER_DB_MYSQL_CLIENT } from '../../wire/tunnel.js';
@@ -17,17 +17,6 @@ import { MysqlCommandReader } from './mysql-commands.js';
 
 /** The client must say which database, and answer the greeting, this soon after the handshake. */
 const OPENING_TIMEOUT_MS = 10_000;
-/**
- * What the greeting offers: what MySQL 5.7+ and MariaDB 10.2+ servers all support, since the
- * client picks from it before the agent reaches the server. No TLS (Postern's TLS carries the
- * session), no compression, no LOAD DATA LOCAL.
- */
-const GREETING_CAPABILITIES =
-  CLIENT.LONG_PASSWORD | CLIENT.FOUND_ROWS | CLIENT.LONG_FLAG | CLIENT.CONNECT_WITH_DB | CLIENT.IGNORE_SPACE | CLIENT.PROTOCOL_41 | CLIENT.INTERACTIVE | CLIENT.TRANSACTIONS |
-  CLIENT.SECURE_CONNECTION | CLIENT.MULTI_STATEMENTS | CLIENT.MULTI_RESULTS | CLIENT.PS_MULTI_RESULTS | CLIENT.PLUGIN_AUTH | CLIENT.CONNECT_ATTRS |
-  CLIENT.PLUGIN_AUTH_LENENC_CLIENT_DATA | CLIENT.SESSION_TRACK | CLIENT.DEPRECATE_EOF;
-/** The greeting comes before the server is reached; clients show this as the server version until they ask the server. */
-const SERVER_VERSION = '8.0.0-Postern';
 /**
  * The greeting's connection id is the proxy's, not the server's thread's (the server is reached
  * later). Clients send `KILL QUERY <id>` on Ctrl-C: an id far above any real thread's makes that
@@ -80,7 +69,7 @@ export class MysqlHandler implements ProtocolHandler {
     const timer = setTimeout(() => conn.socket.destroy(), OPENING_TIMEOUT_MS);
     const { request, response } = await (async () => {
       const line = await readLine(conn.socket);
-      conn.socket.write(serverGreeting({ serverVersion: SERVER_VERSION, connectionId: randomInt(FIRST_UNLIKELY_ID, 0x1_0000_0000), scramble: randomBytes(20), capabilities: GREETING_CAPABILITIES, authPlugin: 'mysql_native_password' }));
+      conn.socket.write(serverGreeting({ serverVersion: POSTERN_SERVER_VERSION, connectionId: randomInt(FIRST_UNLIKELY_ID, 0x1_0000_0000), scramble: randomBytes(20), capabilities: POSTERN_MYSQL_CAPABILITIES, authPlugin: 'mysql_native_password' }));
       sequence.next = 2;
       const { read } = await readMessage(conn.socket, (buf) => readPacket(buf), 'MySQL handshake response');
       return { request: line, response: parseHandshakeResponse(read.payload) };
@@ -94,7 +83,7 @@ export class MysqlHandler implements ProtocolHandler {
     // Read with query audit off too: it is what stops COM_CHANGE_USER.
     const commands = new MysqlCommandReader(this.deps.auditQueries ? (q) => emitSoon(this.deps.audit, { event: 'db.query', ...session, ...q }, conn.log) : () => {});
     const { headers, serial } = await this.db.credentials(db, dbUser);
-    const hello: MysqlClientHello = { capabilities: capabilities & GREETING_CAPABILITIES, maxPacketSize, charset, user: dbUser, ...(database ? { database } : {}) };
+    const hello: MysqlClientHello = { capabilities: capabilities & POSTERN_MYSQL_CAPABILITIES, maxPacketSize, charset, user: dbUser, ...(database ? { database } : {}) };
     headers[HEADER_DB_MYSQL_CLIENT] = Buffer.from(JSON.stringify(hello)).toString('base64');
     await this.deps.access.serveStream(authorization, {
       dial: () => this.deps.tunnels.dial('db', name, db, headers),
