@@ -69,7 +69,7 @@ export function registerDb(program: Command): void {
       print(opts.format, shown, () =>
         table(
           ['NAME', 'PROTOCOL', 'LABELS', 'DB USERS', 'DB NAMES', 'DESCRIPTION'],
-          shown.map((d) => [d.name, d.protocol, labelText(d.labels), d.db_users.join(', '), d.db_names.join(', ') || 'none', d.description]),
+          shown.map((d) => [d.name, d.protocol, labelText(d.labels), d.db_users.join(', '), d.protocol === 'postgres' ? d.db_names.join(', ') || 'none' : 'any', d.description]),
           '(no databases you may reach are online: ask an administrator for a role with db_labels and db_users)',
         ),
       );

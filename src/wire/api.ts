@@ -118,7 +118,7 @@ export interface ListedDb {
   labels: Record<string, string>;
   description?: string;
   db_users: string[];
-  /** Database names (schemas, for MySQL) the roles allow: none when they name none. */
+  /** PostgreSQL database names the roles allow (none when they name none); empty for MySQL, whose schemas roles do not decide. */
   db_names: string[];
 }
 

@@ -78,7 +78,7 @@ describe('MySQL / MariaDB databases', () => {
 
   it('lists the database, and runs the mariadb client through postern db connect as the database user, with no password anywhere', async () => {
     const ls = await alice.run(['db', 'ls']);
-    expect(ls.stdout).toMatch(/maria\s+mysql\s+env=dev\s+alice, reader\s+none/);
+    expect(ls.stdout).toMatch(/maria\s+mysql\s+env=dev\s+alice, reader\s+any/); // schemas are the database's to decide
     const r = await alice.run(['db', 'connect', 'maria', '--db-user', 'alice', '--db-name', 'orders', '--', '-N', '-B', '-e', 'select current_user(), database(), count(*) from items']);
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('alice@%\torders\t2\n');

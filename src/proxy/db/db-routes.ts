@@ -7,7 +7,7 @@ import type { WebHandler } from '../web/web-handler.js';
 
 /**
  * `GET /webapi/databases`: the databases online that this person may reach, with the database
- * users and names their roles allow on each (`postern db ls`). A database with no user allowed
+ * users and (PostgreSQL's) database names their roles allow on each (`postern db ls`). A database with no user allowed
  * is left out: nothing could connect to it.
  */
 export function registerDbRoutes(web: WebHandler, deps: { tunnels: TunnelRegistry; authn: WebAuthenticator; access: Access }): void {
@@ -23,7 +23,8 @@ export function registerDbRoutes(web: WebHandler, deps: { tunnels: TunnelRegistr
           labels: db.labels,
           ...(db.description ? { description: db.description } : {}),
           db_users: checker.allowedNames(resource, 'db_users'),
-          db_names: checker.allowedNames(resource, 'db_names'),
+          // MySQL's schemas are not database names roles decide (docs/databases.md).
+          db_names: db.protocol === 'postgres' ? checker.allowedNames(resource, 'db_names') : [],
         };
       })
       .filter((db) => db.db_users.length > 0);
