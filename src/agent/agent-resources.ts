@@ -2,6 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { connect } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { Duplex } from 'node:stream';
 import type { AgentConfig } from '../config/schema.js';
 import { PosternError } from '../errors/postern-error.js';
 import type { Logger } from '../log/logger.js';
@@ -9,13 +10,22 @@ import { formatHostPort, type HostPort } from '../net/addr.js';
 import { joinStreams } from '../net/pipe.js';
 import { AGENT_KINDS, AGENT_ROLES, joinRoleOf, type AgentRole, type AnnouncedKind, type AnnouncedResource } from '../resources/table.js';
 import type { TunnelService } from '../tunnel/tunnel-client.js';
-import type { DbAnnouncement } from '../resources/db.js';
+import type { DbAnnouncement, DbEntry } from '../resources/db.js';
 import type { MysqlClientHello } from '../wire/mysql.js';
 import { HEADER_DB_CA, HEADER_DB_CERT, HEADER_DB_MYSQL_CLIENT, HEADER_ERROR, type ResourcesMessage } from '../wire/tunnel.js';
+import { errorResponse } from '../wire/postgres.js';
 import { openMysql, openPostgres, type DbCredentials } from './db-connector.js';
+import { checkPasswordFile, readCaFile, readPasswordFile } from './db-passwords.js';
+import { loginPostgres, type LoginResult } from './postgres-login.js';
 import { VERSION } from '../version.js';
 
 const CONNECT_TIMEOUT_MS = 10_000;
+
+/** A database's connection, and how its session begins once the proxy's stream is answered. */
+interface OpenDatabase {
+  socket: TLSSocket;
+  begin(stream: Duplex): Promise<LoginResult>;
+}
 
 /** What an agent serves: each announced resource and the target it forwards to. */
 interface Served {
@@ -34,6 +44,8 @@ export class AgentResources implements TunnelService {
   private readonly version = 1;
   /** Made here and never sent (PEM, exported once): databases see it with a certificate per session from the proxy. */
   private readonly dbKeyPem: string | undefined;
+  /** Each database's password and CA files, by name (`password_file`, `ca_file`): they stay here, never announced. */
+  private readonly dbFiles = new Map<string, Pick<DbEntry, 'password_file' | 'ca_file'>>();
 
   constructor(
     config: AgentConfig,
@@ -52,6 +64,10 @@ export class AgentResources implements TunnelService {
       this.dbKeyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
       const clientKey = publicKey.export({ type: 'spki', format: 'pem' }).toString();
       for (const s of this.served.values()) if (s.resource.kind === 'db') s.resource = { ...s.resource, client_key: clientKey };
+    }
+    for (const db of config.databases) {
+      this.dbFiles.set(db.name, db);
+      if (db.password_file !== undefined) checkPasswordFile(db.password_file, db.name, log);
     }
   }
 
@@ -104,20 +120,21 @@ export class AgentResources implements TunnelService {
     });
   }
 
-  /** A database session: TLS to the database with the certificate the proxy made for its user. */
+  /** A database session: TLS to the database with the certificate the proxy made for its user (and the password, with a password file). */
   private connectDatabase(served: Served, db: DbAnnouncement, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     const cert = fromBase64(headers[HEADER_DB_CERT]);
     const ca = fromBase64(headers[HEADER_DB_CA]);
     if (!cert || !ca || !this.dbKeyPem) return refuse(stream, 400, "a database stream needs the database user's certificate and CA");
+    if (db.protocol !== 'postgres' && db.protocol !== 'mysql') return refuse(stream, 501, `this version of Postern does not connect to ${db.protocol} databases`);
     const creds = { keyPem: this.dbKeyPem, certPem: cert, caPem: ca };
-    const opened = this.openDatabase(served.target, db, creds, headers);
-    if (!opened) return refuse(stream, 501, `this version of Postern does not connect to ${db.protocol} databases`);
-    opened.then(
-      ({ socket, answer, ok }) => {
+    this.openDatabase(served.target, db, creds, headers).then(
+      async ({ socket, begin }) => {
         if (stream.closed) return socket.destroy();
         stream.respond({ ':status': 200 });
+        const { answer, ok } = await begin(stream);
         if (answer) stream.write(answer);
-        if (ok) return joinStreams(stream, socket);
+        // The proxy may have given up while the agent logged in: a closed stream would never close the socket.
+        if (ok && !stream.destroyed) return joinStreams(stream, socket);
         stream.end();
         socket.destroy();
       },
@@ -128,13 +145,33 @@ export class AgentResources implements TunnelService {
     );
   }
 
-  /** The database's connection for its protocol, with what the client must be told first (MySQL's answer to its handshake). */
-  private openDatabase(target: HostPort, db: DbAnnouncement, creds: DbCredentials, headers: IncomingHttpHeaders): Promise<{ socket: TLSSocket; answer?: Buffer; ok: boolean }> | undefined {
-    if (db.protocol === 'postgres') return openPostgres(target, creds).then((socket) => ({ socket, ok: true }));
-    if (db.protocol !== 'mysql') return undefined;
+  /**
+   * The database's connection for its protocol, and how its session begins once the proxy's
+   * stream is answered: what the client is told first (MySQL's answer to its handshake; with a
+   * password file, PostgreSQL's AuthenticationOk) and whether the session goes on. The password
+   * file is read first, so a missing one refuses the session with its reason.
+   */
+  private async openDatabase(target: HostPort, db: DbAnnouncement, creds: DbCredentials, headers: IncomingHttpHeaders): Promise<OpenDatabase> {
+    const files = this.dbFiles.get(db.name) ?? {};
+    const password = files.password_file === undefined ? undefined : await readPasswordFile(files.password_file, db.name);
+    if (files.ca_file !== undefined) creds = { ...creds, caPem: await readCaFile(files.ca_file, db.name) };
+    if (db.protocol === 'postgres') {
+      const socket = await openPostgres(target, creds);
+      // Without a password the database checks the certificate, and the client's own bytes go on untouched.
+      return { socket, begin: password === undefined ? async () => ({ ok: true }) : (stream) => this.loginPostgres(db.name, stream, socket, password) };
+    }
     const hello = mysqlHello(fromBase64(headers[HEADER_DB_MYSQL_CLIENT]));
-    if (!hello) return Promise.reject(new Error("a MySQL stream needs the client's handshake"));
-    return openMysql(target, creds, hello);
+    if (!hello) throw new Error("a MySQL stream needs the client's handshake");
+    const { socket, answer, ok } = await openMysql(target, creds, hello, password);
+    return { socket, begin: async () => ({ answer, ok }) };
+  }
+
+  /** PostgreSQL's password authentication, done here; a failure of the agent's own reaches psql as an error it prints. */
+  private loginPostgres(db: string, stream: Duplex, socket: TLSSocket, password: string): Promise<LoginResult> {
+    return loginPostgres(stream, socket, password).catch((err: Error) => {
+      this.log.warn(`cannot log in to database ${db} with its password file`, { err });
+      return { answer: errorResponse({ code: '28000', message: `the Postern agent cannot log in to database ${db}: ${err.message}` }), ok: false };
+    });
   }
 
   private add(resource: AnnouncedResource, target: HostPort): void {

@@ -1,3 +1,4 @@
+import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { formatHostPort } from '../net/addr.js';
 import { description, hostPort, labelMap, resourceName } from './fields.js';
@@ -5,8 +6,21 @@ import { announcementOf, type AgentServed, type ResourceKindSpec } from './kind.
 
 export const DB_PROTOCOLS = ['postgres', 'mysql', 'mongodb'] as const;
 
+/**
+ * A file holding the database user's password, for databases that cannot take certificates. The
+ * agent reads it at each session (rotation needs no restart); it stays on the agent, never
+ * announced. Absolute: the agent may start from any directory, with flags or a config file.
+ */
+const passwordFile = z.string().refine(isAbsolute, 'give the password file as an absolute path, like /etc/postern/orders.password').optional();
+
+/**
+ * The CA (PEM) the database's server certificate must chain to, when it is not one `ctl auth
+ * sign-db` made (a managed database's own CA). Read at each session, like the password file.
+ */
+const caFile = z.string().refine(isAbsolute, 'give the CA file as an absolute path, like /etc/postern/rds-ca.pem').optional();
+
 /** A database in the agent's config (`agent.databases`, `--db`). */
-const dbEntry = z.strictObject({ name: resourceName, protocol: z.enum(DB_PROTOCOLS), uri: hostPort('127.0.0.1:5432'), labels: labelMap, description });
+const dbEntry = z.strictObject({ name: resourceName, protocol: z.enum(DB_PROTOCOLS), uri: hostPort('127.0.0.1:5432'), labels: labelMap, description, password_file: passwordFile, ca_file: caFile });
 export type DbEntry = z.output<typeof dbEntry>;
 
 export const dbAnnouncement = announcementOf('db', {
@@ -23,7 +37,7 @@ const agent = {
   joinRole: 'db',
   configKey: 'databases',
   flag: '--db',
-  flagFields: ['name', 'protocol', 'uri', 'description'],
+  flagFields: ['name', 'protocol', 'uri', 'description', 'password_file', 'ca_file'],
   flagExample: 'name=pg,protocol=postgres,uri=127.0.0.1:5432,labels=env=dev',
   flagHelp: 'serve a database',
   entry: dbEntry,

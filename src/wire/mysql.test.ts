@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { haveProgram } from '../../test/helpers/programs.js';
-import { CLIENT, errPacket, handshakeResponse, MAX_HANDSHAKE_RESPONSE, packet, parseGreeting, parseHandshakeResponse, readPacket, serverGreeting, sslRequest, type HandshakeRead } from './mysql.js';
+import { CLIENT, errPacket, handshakeResponse, MAX_HANDSHAKE_RESPONSE, packet, parseAuthSwitch, parseGreeting, parseHandshakeResponse, readPacket, serverGreeting, sslRequest, type HandshakeRead } from './mysql.js';
 
 const BASE = CLIENT.LONG_PASSWORD | CLIENT.CONNECT_WITH_DB | CLIENT.PROTOCOL_41 | CLIENT.TRANSACTIONS | CLIENT.SECURE_CONNECTION | CLIENT.MULTI_RESULTS | CLIENT.PLUGIN_AUTH | CLIENT.CONNECT_ATTRS | CLIENT.PLUGIN_AUTH_LENENC_CLIENT_DATA;
 
@@ -82,12 +82,14 @@ describe('MySQL connection phase', () => {
   });
 
   it('reads a greeting as it writes one, and an ERR packet in its place as the reason', () => {
-    const greeting = serverGreeting({ serverVersion: '10.11.6-MariaDB', connectionId: 0x8000_0001, scramble: randomBytes(20), capabilities: BASE | CLIENT.SSL, authPlugin: 'mysql_native_password' });
+    const scramble = randomBytes(20);
+    const greeting = serverGreeting({ serverVersion: '10.11.6-MariaDB', connectionId: 0x8000_0001, scramble, capabilities: BASE | CLIENT.SSL, authPlugin: 'mysql_native_password' });
     const read = readPacket(greeting);
     expect(read.status === 'ok' && parseGreeting(read.payload)).toEqual({
       status: 'ok',
-      greeting: { serverVersion: '10.11.6-MariaDB', connectionId: 0x8000_0001, capabilities: BASE | CLIENT.SSL, authPlugin: 'mysql_native_password' },
+      greeting: { serverVersion: '10.11.6-MariaDB', connectionId: 0x8000_0001, capabilities: BASE | CLIENT.SSL, authPlugin: 'mysql_native_password', scramble },
     });
+    expect(parseAuthSwitch(Buffer.concat([Buffer.from([0xfe]), Buffer.from('caching_sha2_password\0'), scramble, Buffer.from([0])]))).toEqual({ plugin: 'caching_sha2_password', scramble });
     const refused = errPacket(0, { code: 1130, sqlState: 'HY000', message: "Host '10.0.0.9' is not allowed to connect" });
     expect(parseGreeting(refused.subarray(4))).toEqual({ status: 'invalid', reason: "the server refused the connection: Host '10.0.0.9' is not allowed to connect" });
     expect(parseGreeting(Buffer.from([10, 0x35, 0x2e]))).toEqual({ status: 'invalid', reason: 'a greeting cut short' });
@@ -102,5 +104,11 @@ describe('MySQL connection phase', () => {
       status: 'ok',
       response: { type: 'response', ...fixed, user: 'alice', database: 'orders', authPlugin: 'mysql_native_password', authResponse: Buffer.alloc(0) },
     });
+    // A password proof (a password_file) reads back the same with either encoding of its length.
+    const proof = randomBytes(20);
+    for (const capabilities of [BASE, BASE & ~CLIENT.PLUGIN_AUTH_LENENC_CLIENT_DATA]) {
+      const withProof = readPacket(handshakeResponse(2, { ...fixed, capabilities, user: 'app', authPlugin: 'mysql_native_password', authResponse: proof }));
+      expect(withProof.status === 'ok' && parseHandshakeResponse(withProof.payload)).toMatchObject({ status: 'ok', response: { user: 'app', authResponse: proof } });
+    }
   });
 });

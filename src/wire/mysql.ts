@@ -155,6 +155,8 @@ export interface Greeting {
   connectionId: number;
   capabilities: number;
   authPlugin: string;
+  /** The challenge a password plugin hashes with (20 bytes, for the usual plugins). */
+  scramble: Buffer;
 }
 
 export type GreetingRead = { status: 'invalid'; reason: string } | { status: 'ok'; greeting: Greeting };
@@ -169,10 +171,22 @@ export function parseGreeting(payload: Buffer): GreetingRead {
   if (serverVersion === undefined || !fixed) return invalid('a greeting cut short');
   const capabilities = (fixed.readUInt16LE(13) | (fixed.readUInt16LE(18) << 16)) >>> 0;
   if (!(capabilities & CLIENT.PROTOCOL_41)) return invalid('the server does not speak protocol 4.1');
-  const scrambleRest = Math.max(13, fixed[20]! - 8);
-  reader.bytes(scrambleRest);
+  const rest = reader.bytes(Math.max(13, fixed[20]! - 8)) ?? Buffer.alloc(0);
   const authPlugin = capabilities & CLIENT.PLUGIN_AUTH ? (reader.nulString() ?? '') : '';
-  return { status: 'ok', greeting: { serverVersion, connectionId: fixed.readUInt32LE(0), capabilities, authPlugin } };
+  const scramble = Buffer.concat([fixed.subarray(4, 12), withoutClosingZero(rest)]);
+  return { status: 'ok', greeting: { serverVersion, connectionId: fixed.readUInt32LE(0), capabilities, authPlugin, scramble } };
+}
+
+/** An AuthSwitchRequest's payload: 0xfe, the plugin's name, and its new scramble. */
+export function parseAuthSwitch(payload: Buffer): { plugin: string; scramble: Buffer } {
+  const end = payload.indexOf(0, 1);
+  if (end < 0) return { plugin: '', scramble: Buffer.alloc(0) };
+  return { plugin: payload.toString('utf8', 1, end), scramble: withoutClosingZero(payload.subarray(end + 1)) };
+}
+
+/** Scrambles are sent with a closing zero that is not part of them. */
+function withoutClosingZero(data: Buffer): Buffer {
+  return data.at(-1) === 0 ? data.subarray(0, -1) : data;
 }
 
 /** The message of an ERR packet's payload. */
@@ -186,10 +200,16 @@ export function sslRequest(sequence: number, fixed: ClientFixed): Buffer {
   return packet(sequence, clientFixed({ ...fixed, capabilities: fixed.capabilities | CLIENT.SSL }));
 }
 
-/** A handshake response (protocol 4.1) for `user`, with no password: the server authenticates the TLS client certificate. */
-export function handshakeResponse(sequence: number, fields: ClientFixed & { user: string; database?: string; authPlugin: string }): Buffer {
+/**
+ * A handshake response (protocol 4.1) for `user`. With no `authResponse` (the usual case: the
+ * server authenticates the TLS client certificate) the password plugin's answer is empty. The
+ * answer goes with a one-byte length: SECURE_CONNECTION or PLUGIN_AUTH_LENENC_CLIENT_DATA must be
+ * set, and a password proof is at most 32 bytes, the same in both encodings.
+ */
+export function handshakeResponse(sequence: number, fields: ClientFixed & { user: string; database?: string; authPlugin: string; authResponse?: Buffer }): Buffer {
   const { capabilities } = fields;
-  const parts = [clientFixed(fields), Buffer.from(`${fields.user}\0`), Buffer.from([0])];
+  const auth = fields.authResponse ?? Buffer.alloc(0);
+  const parts = [clientFixed(fields), Buffer.from(`${fields.user}\0`), Buffer.from([auth.length]), auth];
   if (capabilities & CLIENT.CONNECT_WITH_DB) parts.push(Buffer.from(`${fields.database ?? ''}\0`));
   if (capabilities & CLIENT.PLUGIN_AUTH) parts.push(Buffer.from(`${fields.authPlugin}\0`));
   return packet(sequence, Buffer.concat(parts));

@@ -27,8 +27,9 @@ export function readMessage<R extends { status: 'ok'; length: number }>(stream: 
       if (read.status === 'incomplete') return;
       if (read.status === 'invalid') return done(new PosternError('BAD_REQUEST', `not a ${what}: ${read.reason}`));
       const ok = read as R;
-      if (buffered.length > ok.length) stream.unshift(buffered.subarray(ok.length));
+      // Listeners off and paused first: a flowing stream would hand an unshifted rest straight back to onData.
       done(undefined, { read: ok, raw: buffered.subarray(0, ok.length) });
+      if (buffered.length > ok.length) stream.unshift(buffered.subarray(ok.length));
     };
     const onEnd = () => done(new PosternError('BAD_REQUEST', `the connection closed before the ${what}`));
     stream.on('data', onData);
