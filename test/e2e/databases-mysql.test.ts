@@ -7,8 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../harness/eventually.js';
 import { PrivateMariadb } from '../harness/mariadb.js';
 import { freePort } from '../harness/ports.js';
-import { TestCluster, type Person } from '../helpers/cluster.js';
-import { CLI, run, tempDir, type PosternProcess } from '../helpers/postern.js';
+import type { Person, TestCluster } from '../helpers/cluster.js';
+import { startDbCluster } from '../helpers/db-cluster.js';
+import { CLI, run, type PosternProcess } from '../helpers/postern.js';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -33,12 +34,8 @@ describe('MySQL / MariaDB databases', () => {
   let alice: Person;
 
   beforeAll(async () => {
-    const dir = tempDir();
-    writeFileSync(join(dir, 'postern.yaml'), 'auth:\n  second_factor: off\n');
-    cluster = await TestCluster.start(['--config', join(dir, 'postern.yaml')]);
-    const out = join(tempDir(), 'postern-db');
-    const signed = await cluster.ctl(['auth', 'sign-db', '--host=127.0.0.1', `--out=${out}`]);
-    expect(signed.code, signed.stderr).toBe(0);
+    const { cluster: started, dir, out, signed } = await startDbCluster();
+    cluster = started;
     maria = await PrivateMariadb.fromSignDb(signed.stdout, out);
     // As sign-db prints it, for each database user.
     const createUser = signed.stdout.split('\n').find((l) => l.includes('CREATE USER'))!.trim();

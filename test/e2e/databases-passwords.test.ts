@@ -1,13 +1,12 @@
-import { execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually } from '../harness/eventually.js';
 import { PrivateMariadb } from '../harness/mariadb.js';
 import { PrivatePostgres } from '../harness/postgres.js';
-import { TestCluster, type Person } from '../helpers/cluster.js';
-import { CLI, tempDir, type PosternProcess } from '../helpers/postern.js';
+import type { Person, TestCluster } from '../helpers/cluster.js';
+import { ctrlCDuringQuery, startDbCluster } from '../helpers/db-cluster.js';
+import { tempDir, type PosternProcess } from '../helpers/postern.js';
 
 const PASSWORD = 'correct horse battery staple';
 /** Spaces, a comma, an equals sign and a non-ASCII letter: none may upset SCRAM, md5 or a length byte. */
@@ -32,12 +31,8 @@ describe('database passwords from the agent’s password files', () => {
   let mariaFile: string;
 
   beforeAll(async () => {
-    const dir = tempDir();
-    writeFileSync(join(dir, 'postern.yaml'), 'auth:\n  second_factor: off\n');
-    cluster = await TestCluster.start(['--config', join(dir, 'postern.yaml')]);
-    const out = join(tempDir(), 'postern-db');
-    const signed = await cluster.ctl(['auth', 'sign-db', '--host=127.0.0.1', `--out=${out}`]);
-    expect(signed.code, signed.stderr).toBe(0);
+    const { cluster: started, dir, out, signed } = await startDbCluster();
+    cluster = started;
 
     // TLS as sign-db prints it; these roles log in with passwords (their lines come before sign-db's `cert` ones).
     pg = await PrivatePostgres.fromSignDb(signed.stdout, out, { hba: Object.entries(PG_ROLES).map(([role, method]) => `hostssl all ${role} 127.0.0.1/32 ${method}`) });
@@ -137,19 +132,9 @@ describe('database passwords from the agent’s password files', () => {
   });
 
   it("cancels a running query on psql's Ctrl-C in a session the agent logged in with a password", async () => {
-    const connect = spawn(process.execPath, [CLI, 'db', 'connect', 'pg', '--db-user', 'app', '--db-name', 'postgres', '--', '-tAc', 'select pg_sleep(30)'], { env: { ...process.env, POSTERN_HOME: alice.home }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    connect.stderr.on('data', (d: Buffer) => (stderr += d));
-    try {
-      await eventually(() => (pg.sql("select count(*) from pg_stat_activity where query like 'select pg_sleep%'").trim() === '1' ? true : undefined), () => 'the query never started', 10_000);
-      const psqlPid = Number(execFileSync('pgrep', ['-P', String(connect.pid), 'psql']).toString().trim());
-      process.kill(psqlPid, 'SIGINT');
-      connect.kill('SIGINT');
-      await once(connect, 'exit');
-      expect(stderr).toContain('ERROR:  canceling statement due to user request');
-    } finally {
-      connect.kill('SIGKILL');
-    }
+    const running = () => pg.sql("select count(*) from pg_stat_activity where query like 'select pg_sleep%'").trim() === '1';
+    const { stderr } = await ctrlCDuringQuery(alice, ['pg', '--db-user', 'app', '--db-name', 'postgres', '--', '-tAc', 'select pg_sleep(30)'], running);
+    expect(stderr).toContain('ERROR:  canceling statement due to user request');
   });
 
   it('writes no password to any log, and announces no password file', async () => {

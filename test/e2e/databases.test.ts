@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +11,8 @@ import { launchChromium, spkiFromPin } from '../harness/browser.js';
 import { eventually } from '../harness/eventually.js';
 import { freePort } from '../harness/ports.js';
 import { PrivatePostgres } from '../harness/postgres.js';
-import { TestCluster, type Person } from '../helpers/cluster.js';
+import type { Person, TestCluster } from '../helpers/cluster.js';
+import { ctrlCDuringQuery, startDbCluster } from '../helpers/db-cluster.js';
 import { CLI, run, tempDir, type PosternProcess, type RunResult } from '../helpers/postern.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -30,13 +31,9 @@ describe('databases', () => {
   let bob: Person;
 
   beforeAll(async () => {
-    const dir = tempDir();
-    writeFileSync(join(dir, 'postern.yaml'), 'auth:\n  second_factor: off\n');
-    cluster = await TestCluster.start(['--config', join(dir, 'postern.yaml')]);
-
-    out = join(tempDir(), 'postern-db');
-    signed = await cluster.ctl(['auth', 'sign-db', '--host=127.0.0.1', `--out=${out}`]);
-    expect(signed.code, signed.stderr).toBe(0);
+    const started = await startDbCluster();
+    ({ cluster, out, signed } = started);
+    const { dir } = started;
     // Configured with the lines exactly as printed: postgresql.conf's ssl settings and pg_hba.conf's hostssl lines.
     pg = await PrivatePostgres.fromSignDb(signed.stdout, out);
     pg.sql('CREATE ROLE alice LOGIN');
@@ -209,21 +206,10 @@ describe('databases', () => {
   });
 
   it("cancels a running query on psql's Ctrl-C, through the proxy", async () => {
-    const connect = spawn(process.execPath, [CLI, 'db', 'connect', 'pg', '--db-user', 'alice', '--db-name', 'orders', '--', '-tAc', 'select pg_sleep(30)'], { env: { ...process.env, POSTERN_HOME: alice.home }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    connect.stderr.on('data', (d: Buffer) => (stderr += d));
-    try {
-      await eventually(() => (pg.sql("select count(*) from pg_stat_activity where query like 'select pg_sleep%'").trim() === '1' ? true : undefined), () => 'the query never started', 10_000);
-      // As a terminal's Ctrl-C does: SIGINT to the whole process group, postern and psql alike.
-      const psqlPid = Number(execFileSync('pgrep', ['-P', String(connect.pid), 'psql']).toString().trim());
-      process.kill(psqlPid, 'SIGINT');
-      connect.kill('SIGINT');
-      const [code] = (await once(connect, 'exit')) as [number];
-      expect(stderr).toContain('ERROR:  canceling statement due to user request');
-      expect(code).toBe(1);
-    } finally {
-      connect.kill('SIGKILL');
-    }
+    const running = () => pg.sql("select count(*) from pg_stat_activity where query like 'select pg_sleep%'").trim() === '1';
+    const { code, stderr } = await ctrlCDuringQuery(alice, ['pg', '--db-user', 'alice', '--db-name', 'orders', '--', '-tAc', 'select pg_sleep(30)'], running);
+    expect(stderr).toContain('ERROR:  canceling statement due to user request');
+    expect(code).toBe(1);
   });
 
   it('ends a running query within a second of a lock on the user', async () => {

@@ -1,0 +1,45 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { eventually } from '../harness/eventually.js';
+import { TestCluster, type Person } from './cluster.js';
+import { CLI, tempDir, type RunResult } from './postern.js';
+
+/**
+ * A cluster for the database tests: people sign in with a password only, and `ctl auth sign-db`
+ * has written a database server's key, certificate and the db CA to `out`, as on a database host
+ * (`signed` is what it printed: the lines to configure). `dir` holds the cluster's postern.yaml,
+ * for role files beside it.
+ */
+export async function startDbCluster(): Promise<{ cluster: TestCluster; dir: string; out: string; signed: RunResult }> {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'postern.yaml'), 'auth:\n  second_factor: off\n');
+  const cluster = await TestCluster.start(['--config', join(dir, 'postern.yaml')]);
+  const out = join(tempDir(), 'postern-db');
+  const signed = await cluster.ctl(['auth', 'sign-db', '--host=127.0.0.1', `--out=${out}`]);
+  expect(signed.code, signed.stderr).toBe(0);
+  return { cluster, dir, out, signed };
+}
+
+/**
+ * Runs `postern db connect ARGS` (psql) as `person`, waits until `running()` sees its query in the
+ * database, then presses Ctrl-C as a terminal does: SIGINT to postern and psql alike. Resolves
+ * with the exit code and what it printed to stderr.
+ */
+export async function ctrlCDuringQuery(person: Person, args: string[], running: () => boolean): Promise<{ code: number; stderr: string }> {
+  const connect = spawn(process.execPath, [CLI, 'db', 'connect', ...args], { env: { ...process.env, POSTERN_HOME: person.home }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  connect.stderr.on('data', (d: Buffer) => (stderr += d));
+  try {
+    await eventually(() => (running() ? true : undefined), () => 'the query never started', 10_000);
+    const psqlPid = Number(execFileSync('pgrep', ['-P', String(connect.pid), 'psql']).toString().trim());
+    process.kill(psqlPid, 'SIGINT');
+    connect.kill('SIGINT');
+    const [code] = (await once(connect, 'exit')) as [number];
+    return { code, stderr };
+  } finally {
+    connect.kill('SIGKILL');
+  }
+}
