@@ -2,9 +2,8 @@ import { once } from 'node:events';
 import { connect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { HostPort } from '../net/addr.js';
-import { AUTH_ANSWER, CLIENT, handshakeResponse, packet, parseAuthSwitch, parseGreeting, readPacket, sslRequest, type MysqlClientHello } from '../wire/mysql.js';
+import { AUTH_ANSWER, CLIENT, handshakeResponse, packet, parseAuthSwitch, parseGreeting, readMysqlPacket, sslRequest, type MysqlClientHello } from '../wire/mysql.js';
 import { sslRequest as postgresSslRequest } from '../wire/postgres.js';
-import { readMessage } from '../wire/read-message.js';
 import { cachingSha2Proof, mysqlNativeProof } from './password-proofs.js';
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -114,9 +113,4 @@ async function startTls(raw: Socket, target: HostPort, creds: DbCredentials): Pr
     throw new Error(`TLS to the database failed (${code ? `${code}: ` : ''}${message}); its server certificate must be for this address and signed by the cluster's db CA (\`postern ctl auth sign-db\`), or by the CA of the database's ca_file`);
   }
   return secure;
-}
-
-async function readMysqlPacket(socket: Socket, what: string): Promise<{ sequence: number; payload: Buffer }> {
-  const { read } = await readMessage(socket, (buf) => readPacket(buf), what);
-  return read;
 }

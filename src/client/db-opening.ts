@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createSecureContext, TLSSocket } from 'node:tls';
-import { CLIENT, errPacket, packet, parseHandshakeResponse, POSTERN_MYSQL_CAPABILITIES, POSTERN_SERVER_VERSION, readPacket, serverGreeting } from '../wire/mysql.js';
+import { CLIENT, errPacket, packet, parseHandshakeResponse, POSTERN_MYSQL_CAPABILITIES, POSTERN_SERVER_VERSION, readMysqlPacket, serverGreeting } from '../wire/mysql.js';
 import { errorResponse, parseStartupPacket, readStartup } from '../wire/postgres.js';
 import { readMessage } from '../wire/read-message.js';
 import type { ListenerTls } from './db-listener-identity.js';
@@ -89,9 +89,4 @@ async function serverTls(socket: Socket, tls: ListenerTls): Promise<TLSSocket> {
     throw new ListenerRefusal(`a database client's TLS failed (${(err as Error).message}); ${NEEDS_TLS}`);
   }
   return secure;
-}
-
-async function readMysqlPacket(stream: Duplex, what: string): Promise<{ sequence: number; payload: Buffer }> {
-  const { read } = await readMessage(stream, (buf) => readPacket(buf), what);
-  return read;
 }

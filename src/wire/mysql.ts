@@ -1,3 +1,6 @@
+import type { Duplex } from 'node:stream';
+import { readMessage } from './read-message.js';
+
 /**
  * The opening of a MySQL or MariaDB connection (the client/server protocol's "Connection Phase"):
  * the server's greeting, and what the client answers (an SSL request, or the handshake response
@@ -64,6 +67,12 @@ export const MAX_HANDSHAKE_RESPONSE = 16 * 1024;
 const FIXED_LENGTH = 32;
 
 export type PacketRead = { status: 'incomplete' } | { status: 'invalid'; reason: string } | { status: 'ok'; sequence: number; payload: Buffer; length: number };
+
+/** Reads one packet from a stream (see readMessage), leaving what follows it unread. */
+export async function readMysqlPacket(stream: Duplex, what: string): Promise<{ sequence: number; payload: Buffer }> {
+  const { read } = await readMessage(stream, (buf) => readPacket(buf), what);
+  return read;
+}
 
 /** Reads the packet at the start of `buf`, refusing one longer than `max` bytes of payload. */
 export function readPacket(buf: Buffer, max = MAX_HANDSHAKE_RESPONSE): PacketRead {

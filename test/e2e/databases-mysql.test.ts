@@ -1,14 +1,13 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { createConnection, type Connection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../harness/eventually.js';
 import { PrivateMariadb } from '../harness/mariadb.js';
 import { freePort } from '../harness/ports.js';
 import type { Person, TestCluster } from '../helpers/cluster.js';
-import { startDbCluster } from '../helpers/db-cluster.js';
+import { signedInWithRole, startDbCluster } from '../helpers/db-cluster.js';
 import { CLI, run, type PosternProcess } from '../helpers/postern.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -44,11 +43,7 @@ describe('MySQL / MariaDB databases', () => {
     maria.sql('CREATE TABLE orders.items (id INT PRIMARY KEY, name TEXT); INSERT INTO orders.items VALUES (1, "pen"), (2, "ink")');
 
     agent = await cluster.startAgent(['--db', `name=maria,protocol=mysql,uri=127.0.0.1:${maria.port},labels=env=dev`], { token: await cluster.token('db') });
-    writeFileSync(join(dir, 'roles.yaml'), 'kind: role\nversion: v1\nmetadata: { name: db-dev }\nspec:\n  allow:\n    db_labels: { env: dev }\n    db_users: [alice, reader]\n');
-    expect((await cluster.ctl(['create', '-f', join(dir, 'roles.yaml')])).code).toBe(0);
-    await cluster.addUser('alice', PASSWORD, 'db-dev');
-    alice = cluster.person();
-    expect((await alice.login('alice', PASSWORD, '')).code).toBe(0);
+    alice = await signedInWithRole(cluster, dir, 'alice', PASSWORD, ['db_labels: { env: dev }', 'db_users: [alice, reader]']);
   });
   afterAll(async () => {
     await agent?.stop();

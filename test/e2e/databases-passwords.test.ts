@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PrivateMariadb } from '../harness/mariadb.js';
 import { PrivatePostgres } from '../harness/postgres.js';
 import type { Person, TestCluster } from '../helpers/cluster.js';
-import { ctrlCDuringQuery, startDbCluster } from '../helpers/db-cluster.js';
+import { ctrlCDuringQuery, signedInWithRole, startDbCluster } from '../helpers/db-cluster.js';
 import { tempDir, type PosternProcess } from '../helpers/postern.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -61,11 +61,7 @@ describe('database passwords from the agent’s password files', () => {
       ],
       { token: await cluster.token('db') },
     );
-    writeFileSync(join(dir, 'roles.yaml'), 'kind: role\nversion: v1\nmetadata: { name: db-dev }\nspec:\n  allow:\n    db_labels: { env: dev }\n    db_users: [app, legacy, plain]\n    db_names: [postgres, orders]\n');
-    expect((await cluster.ctl(['create', '-f', join(dir, 'roles.yaml')])).code).toBe(0);
-    await cluster.addUser('alice', PASSWORD, 'db-dev');
-    alice = cluster.person();
-    expect((await alice.login('alice', PASSWORD, '')).code).toBe(0);
+    alice = await signedInWithRole(cluster, dir, 'alice', PASSWORD, ['db_labels: { env: dev }', 'db_users: [app, legacy, plain]', 'db_names: [postgres, orders]']);
   });
   afterAll(async () => {
     await agent?.stop();

@@ -43,3 +43,13 @@ export async function ctrlCDuringQuery(person: Person, args: string[], running: 
     connect.kill('SIGKILL');
   }
 }
+
+/** Creates role `db-dev` from the YAML lines under `allow:`, and a user with only that role, signed in. */
+export async function signedInWithRole(cluster: TestCluster, dir: string, user: string, password: string, allow: string[]): Promise<Person> {
+  writeFileSync(join(dir, 'roles.yaml'), `kind: role\nversion: v1\nmetadata: { name: db-dev }\nspec:\n  allow:\n${allow.map((l) => `    ${l}\n`).join('')}`);
+  expect((await cluster.ctl(['create', '-f', join(dir, 'roles.yaml')])).code).toBe(0);
+  await cluster.addUser(user, password, 'db-dev');
+  const person = cluster.person();
+  expect((await person.login(user, password, '')).code).toBe(0);
+  return person;
+}

@@ -16,22 +16,27 @@ const LAST_PREPARED = 0xffffffff;
 /** The payload of COM_STMT_PREPARE_OK: 0x00, statement id, columns, parameters, a filler byte, warnings. */
 const PREPARE_OK_LENGTH = 12;
 
+const NOTHING = Buffer.alloc(0);
+
 /**
  * Splits a stream of MySQL packets (a 3-byte little-endian length, a sequence number, the
- * payload) as it goes past, giving each packet's start and at most `keep` bytes of its payload;
- * the rest is passed over without being held.
+ * payload) as it goes past, giving each packet's start and the first `keep(sequence)` bytes of
+ * its payload; the rest is passed over without being copied. A result set is a packet per row:
+ * most packets are kept nothing of.
  */
 class PacketScanner {
-  private header = Buffer.alloc(0);
+  /** A header cut across chunks, while it is. */
+  private header = NOTHING;
   /** Payload bytes of the current packet still to come. */
   private left = 0;
   private sequence = 0;
   private length = 0;
+  private wanted = 0;
   private kept: Buffer[] = [];
   private keptBytes = 0;
 
   constructor(
-    private readonly keep: number,
+    private readonly keep: (sequence: number) => number,
     /** Told as soon as a packet's first payload byte is seen: may stop the scan (and the chunk) by returning a reason. */
     private readonly onFirstByte: (sequence: number, first: number) => string | undefined,
     private readonly onPacket: (sequence: number, length: number, head: Buffer) => void,
@@ -42,31 +47,36 @@ class PacketScanner {
     let at = 0;
     while (at < chunk.length) {
       if (this.left === 0) {
-        const need = 4 - this.header.length;
-        this.header = Buffer.concat([this.header, chunk.subarray(at, at + need)]);
-        at += Math.min(need, chunk.length - at);
-        if (this.header.length < 4) return;
-        this.length = this.left = this.header.readUIntLE(0, 3);
-        this.sequence = this.header[3]!;
-        this.header = Buffer.alloc(0);
-        if (this.left === 0) this.onPacket(this.sequence, 0, Buffer.alloc(0));
+        let header: Buffer;
+        if (this.header.length === 0 && chunk.length - at >= 4) header = chunk.subarray(at, (at += 4));
+        else {
+          const need = 4 - this.header.length;
+          this.header = Buffer.concat([this.header, chunk.subarray(at, at + need)]);
+          at += Math.min(need, chunk.length - at);
+          if (this.header.length < 4) return undefined;
+          header = this.header;
+          this.header = NOTHING;
+        }
+        this.length = this.left = header.readUIntLE(0, 3);
+        this.sequence = header[3]!;
+        this.wanted = this.keep(this.sequence);
+        if (this.left === 0) this.onPacket(this.sequence, 0, NOTHING);
         continue;
       }
       const n = Math.min(this.left, chunk.length - at);
-      const piece = chunk.subarray(at, at + n);
       if (this.left === this.length) {
-        const stop = this.onFirstByte(this.sequence, piece[0]!);
+        const stop = this.onFirstByte(this.sequence, chunk[at]!);
         if (stop) return stop;
       }
-      if (this.keptBytes < this.keep) {
-        const taken = piece.subarray(0, this.keep - this.keptBytes);
+      if (this.keptBytes < this.wanted) {
+        const taken = chunk.subarray(at, at + Math.min(n, this.wanted - this.keptBytes));
         this.kept.push(Buffer.from(taken));
         this.keptBytes += taken.length;
       }
       this.left -= n;
       at += n;
       if (this.left === 0) {
-        this.onPacket(this.sequence, this.length, Buffer.concat(this.kept));
+        this.onPacket(this.sequence, this.length, this.kept.length === 1 ? this.kept[0]! : this.kept.length ? Buffer.concat(this.kept) : NOTHING);
         this.kept = [];
         this.keptBytes = 0;
       }
@@ -90,10 +100,11 @@ export class MysqlCommandReader {
   /** Prepares sent, waiting for the server's answer, oldest first. */
   private readonly preparing: string[] = [];
   private lastPrepared: { query: string; parameters: number } | undefined;
-  private readonly client = new PacketScanner(MAX_QUERY + 1, (sequence, first) => (sequence === 0 && first === COM.CHANGE_USER ? 'COM_CHANGE_USER (logging in again as another database user) is not allowed through Postern; connect again as that user' : undefined), (sequence, length, head) => {
+  private readonly client = new PacketScanner((sequence) => (sequence === 0 ? MAX_QUERY + 1 : 0), (sequence, first) => (sequence === 0 && first === COM.CHANGE_USER ? 'COM_CHANGE_USER (logging in again as another database user) is not allowed through Postern; connect again as that user' : undefined), (sequence, length, head) => {
     if (sequence === 0) this.command(length, head);
   });
-  private readonly server = new PacketScanner(PREPARE_OK_LENGTH, () => undefined, (sequence, length, head) => {
+  // Only the first packet of the answer to a prepare is read; the rows of results are passed over.
+  private readonly server = new PacketScanner((sequence) => (sequence === 1 && this.preparing.length ? PREPARE_OK_LENGTH : 0), () => undefined, (sequence, length, head) => {
     if (sequence === 1 && this.preparing.length) this.prepared(length, head);
   });
 

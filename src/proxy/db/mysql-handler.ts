@@ -93,7 +93,8 @@ export class MysqlHandler implements ProtocolHandler {
           const stop = commands.fromClient(chunk);
           return stop ? { reason: stop, answer: errPacket(1, { code: 1045, sqlState: '28000', message: stop }) } : undefined;
         },
-        fromUpstream: (chunk) => commands.fromServer(chunk),
+        // The server's answers only name prepared statements for the audit.
+        ...(this.deps.auditQueries ? { fromUpstream: (chunk: Buffer) => commands.fromServer(chunk) } : {}),
       },
       fields: { db: name, db_user: dbUser, ...(database ? { db_name: database } : {}), protocol: 'mysql', serial },
     });
