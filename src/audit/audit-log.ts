@@ -1,5 +1,5 @@
 import { PosternError } from '../errors/postern-error.js';
-import { redact, type Logger } from '../log/logger.js';
+import { isSecretName, redact, REDACTED, type Logger } from '../log/logger.js';
 import { AUDIT_EVENTS, isAuditEventType, type AuditEventType } from './events.js';
 
 export interface AuditEventInput {
@@ -57,6 +57,11 @@ export interface AuditLog {
    * guard, fields whose names look secret (the logger's rule) are replaced with "[redacted]".
    */
   emit(input: AuditEventInput): Promise<AuditEvent>;
+  /**
+   * Appends an event as emit() does, for callers that do not wait for it (a statement, a session
+   * starting): no promise, written with a later batch; a failed write is passed to `failed`.
+   */
+  append(input: AuditEventInput, failed: (err: Error) => void): void;
   query(q: AuditQuery): Promise<AuditEvent[]>;
   /**
    * New events matching the filter (types, user), from now on (or from `since`), in order, as
@@ -69,12 +74,12 @@ export interface AuditLog {
 export const DEFAULT_QUERY_LIMIT = 1000;
 
 /**
- * Appends an event without waiting for it to be written (appends are batched a few milliseconds
- * apart, which a connection being set up should not wait for); a failed write is logged, since
- * nobody awaits it.
+ * Appends an event without waiting for it to be written (a connection being set up, or a
+ * statement on its way to the database, should not wait for a disk); a failed write is logged,
+ * since nobody awaits it.
  */
 export function emitSoon(audit: AuditLog, input: AuditEventInput, log: Logger): void {
-  audit.emit(input).catch((err: unknown) => log.error('writing an audit event failed', { err, event: input.event }));
+  audit.append(input, (err) => log.error('writing an audit event failed', { err, event: input.event }));
 }
 
 /** Names the log sets itself; an input field of the same name is dropped. */
@@ -86,15 +91,18 @@ const RESERVED = new Set(['event', 'code', 'time', 'uid', 'index']);
  */
 export function buildAuditEvent(input: AuditEventInput, time: Date, uid: string): AuditEventData {
   if (!isAuditEventType(input.event)) throw new PosternError('INTERNAL', `"${String(input.event)}" is not an audit event type; add it to src/audit/events.ts`);
-  const fields: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(input)) {
+  const event: AuditEventData = { event: input.event, code: AUDIT_EVENTS[input.event].code, time: time.toISOString(), uid };
+  for (const name of Object.keys(input)) {
     if (RESERVED.has(name)) continue;
-    const plain = toPlainJson(value);
-    if (plain !== undefined) fields[name] = plain;
+    const value = input[name];
+    // Most fields are strings and numbers (a statement's event has nothing else): they are
+    // already JSON and need only the check of their name. The rest are made plain JSON first,
+    // then redacted: the logger's redact() copies objects by their own entries, which would turn
+    // a Date (or anything with toJSON) into {}.
+    const plain = typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value)) ? value : redact(toPlainJson(value));
+    if (plain !== undefined) event[name] = isSecretName(name) ? REDACTED : plain;
   }
-  // Redact after making the values plain JSON: the logger's redact() copies objects by their own
-  // entries, which would turn a Date (or anything with toJSON) into {}.
-  return { event: input.event, code: AUDIT_EVENTS[input.event].code, time: time.toISOString(), uid, ...(redact(fields) as Record<string, unknown>) };
+  return event;
 }
 
 /** The value as JSON would carry it, or undefined when JSON cannot (a cycle, a BigInt, a function). */

@@ -13,7 +13,12 @@ const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error:
 /** Field names that hold secrets: passwords, tokens, cookies, keys (`key`, `key_pem`, `privateKey`, `apiKey`). */
 const SECRET_WORDS = /pass(word|phrase)?|secret|token|private|cookie|authorization|otp|(^|[_-])key([_-]?pem)?$/i;
 const SECRET_CAMEL = /[a-z]Key(Pem)?$/;
-const REDACTED = '[redacted]';
+export const REDACTED = '[redacted]';
+
+/** Whether a field's name says its value is a secret (a password, token, key, cookie…). */
+export function isSecretName(name: string): boolean {
+  return SECRET_WORDS.test(name) || SECRET_CAMEL.test(name);
+}
 /** Longest string (message or field) and list a log line keeps; the rest is counted, not written. */
 export const MAX_LOGGED_STRING = 2048;
 export const MAX_LOGGED_ITEMS = 64;
@@ -102,7 +107,7 @@ function scrub(value: unknown, clip: boolean, depth = 0): unknown {
     return clip && value.length > MAX_LOGGED_ITEMS ? [...kept, `… (${value.length - MAX_LOGGED_ITEMS} more)`] : kept;
   }
   const out: LogFields = {};
-  for (const [k, v] of Object.entries(value)) out[k] = SECRET_WORDS.test(k) || SECRET_CAMEL.test(k) ? REDACTED : scrub(v, clip, depth + 1);
+  for (const [k, v] of Object.entries(value)) out[k] = isSecretName(k) ? REDACTED : scrub(v, clip, depth + 1);
   return out;
 }
 
