@@ -90,7 +90,7 @@ const RESERVED = new Set(['event', 'code', 'time', 'uid', 'index']);
  * redacted. Shared by every AuditLog implementation.
  */
 export function buildAuditEvent(input: AuditEventInput, time: Date, uid: string): AuditEventData {
-  if (!isAuditEventType(input.event)) throw new PosternError('INTERNAL', `"${String(input.event)}" is not an audit event type; add it to src/audit/events.ts`);
+  if (!isAuditEventType(input.event)) throw unknownEvent(input.event);
   const event: AuditEventData = { event: input.event, code: AUDIT_EVENTS[input.event].code, time: time.toISOString(), uid };
   for (const name of Object.keys(input)) {
     if (RESERVED.has(name)) continue;
@@ -99,10 +99,33 @@ export function buildAuditEvent(input: AuditEventInput, time: Date, uid: string)
     // already JSON and need only the check of their name. The rest are made plain JSON first,
     // then redacted: the logger's redact() copies objects by their own entries, which would turn
     // a Date (or anything with toJSON) into {}.
-    const plain = typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value)) ? value : redact(toPlainJson(value));
+    const plain = isPlainScalar(value) ? value : redact(toPlainJson(value));
     if (plain !== undefined) event[name] = isSecretName(name) ? REDACTED : plain;
   }
   return event;
+}
+
+/**
+ * A copy of an input that can cross to another thread, and that the caller's later changes do
+ * not reach: every field a plain JSON value (those JSON cannot carry are dropped).
+ */
+export function plainInput(input: AuditEventInput): AuditEventInput {
+  const copy: AuditEventInput = { event: input.event };
+  for (const name of Object.keys(input)) {
+    const value = input[name];
+    const plain = isPlainScalar(value) ? value : toPlainJson(value);
+    if (name !== 'event' && plain !== undefined) copy[name] = plain;
+  }
+  return copy;
+}
+
+/** A value JSON carries as it is: a string, a boolean or a finite number. */
+function isPlainScalar(value: unknown): value is string | number | boolean {
+  return typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value));
+}
+
+export function unknownEvent(event: unknown): PosternError {
+  return new PosternError('INTERNAL', `"${String(event)}" is not an audit event type; add it to src/audit/events.ts`);
 }
 
 /** The value as JSON would carry it, or undefined when JSON cannot (a cycle, a BigInt, a function). */

@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { isPosternError } from '../errors/postern-error.js';
 import { SqliteBackend } from '../storage/sqlite/sqlite-backend.js';
@@ -21,8 +22,12 @@ function freshPath(): string {
   return join(mkdtempSync(join(tmpdir(), 'postern-audit-')), 'data', 'postern.db');
 }
 
-function open(path = freshPath(), pollIntervalMs?: number): SqliteAuditLog {
-  const log = new SqliteAuditLog({ path, ...(pollIntervalMs ? { pollIntervalMs } : {}) });
+/** Both writers run every test: the server's thread and the inline one of short-lived processes. */
+const WRITERS = ['inline', 'thread'] as const;
+type Writer = (typeof WRITERS)[number];
+
+function open(writer: Writer, path = freshPath(), pollIntervalMs?: number): SqliteAuditLog {
+  const log = new SqliteAuditLog({ path, writer, ...(pollIntervalMs ? { pollIntervalMs } : {}) });
   opened.push(log);
   return log;
 }
@@ -33,9 +38,9 @@ async function emitAt(log: SqliteAuditLog, iso: string, input: AuditEventInput):
   return log.emit(input);
 }
 
-describe('sqlite audit log: append and query', () => {
+describe.each(WRITERS)('sqlite audit log, %s writer: append and query', (writer) => {
   it('fills in code, time, uid and a rising index, and returns what it stored', async () => {
-    const log = open();
+    const log = open(writer);
     const first = await log.emit({ event: 'user.login.failed', user: 'alice', remote_addr: '203.0.113.7:5000', reason: 'bad password' });
     const second = await log.emit({ event: 'cert.issued', user: 'alice', cert_kind: 'user', ttl: '12h', roles: ['dev'], serial: '0a1b' });
     expect(first).toMatchObject({ event: 'user.login.failed', code: 'PA1000W', user: 'alice', remote_addr: '203.0.113.7:5000', reason: 'bad password' });
@@ -49,7 +54,7 @@ describe('sqlite audit log: append and query', () => {
 
   it('filters by time range, types and user, and honours limit and order', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
-    const log = open();
+    const log = open(writer);
     const a = await emitAt(log, '2025-03-01T09:00:00.000Z', { event: 'user.login', user: 'alice' });
     const b = await emitAt(log, '2025-03-01T10:00:00.000Z', { event: 'user.login.failed', user: 'bob', reason: 'locked' });
     const c = await emitAt(log, '2025-03-01T11:00:00.000Z', { event: 'role.create', user: 'alice', name: 'dev' });
@@ -67,14 +72,14 @@ describe('sqlite audit log: append and query', () => {
   });
 
   it('limits a query to 1000 events unless told otherwise', async () => {
-    const log = open();
+    const log = open(writer);
     for (let i = 0; i < 1001; i++) await log.emit({ event: 'token.used', name: `t${i}` });
     expect(await log.query({})).toHaveLength(1000);
     expect(await log.query({ limit: 2000 })).toHaveLength(1001);
   });
 
   it('redacts secret-looking fields, drops what JSON cannot carry, and keeps its own fields its own', async () => {
-    const log = open();
+    const log = open(writer);
     const cycle: Record<string, unknown> = {};
     cycle.self = cycle;
     const input = {
@@ -107,30 +112,52 @@ describe('sqlite audit log: append and query', () => {
   });
 
   it('refuses an event type that is not in the table', async () => {
-    const log = open();
+    const log = open(writer);
     await expect(log.emit({ event: 'user.teleported' } as unknown as AuditEventInput)).rejects.toSatisfy((e) => isPosternError(e, 'INTERNAL'));
     expect(await log.query({})).toEqual([]);
   });
 
   it('writes appends together, and close() writes the ones nobody waited for', async () => {
     const path = freshPath();
-    const log = new SqliteAuditLog({ path });
+    const log = new SqliteAuditLog({ path, writer });
     const first = log.emit({ event: 'lock.create', user: 'admin', name: 'a' });
     const second = log.emit({ event: 'lock.create', user: 'admin', name: 'b' });
     expect((await first).index + 1).toBe((await second).index);
     // Fired and forgotten (as a tunnel's start event is), then the process shuts down.
     void log.emit({ event: 'lock.delete', user: 'admin', name: 'a' });
     await log.close();
-    const reopened = new SqliteAuditLog({ path });
+    const reopened = new SqliteAuditLog({ path, writer });
     expect((await reopened.query({})).map((e) => e.event)).toEqual(['lock.create', 'lock.create', 'lock.delete']);
     await reopened.close();
+  });
+
+  it('appends without a promise (written with a later batch), and reports what cannot be written to the callback', async () => {
+    const path = freshPath();
+    const log = open(writer, path);
+    const failures: Error[] = [];
+    const failed = (err: Error) => failures.push(err);
+    log.append({ event: 'db.query', user: 'alice', db: 'orders', query: 'select 1', protocol: 'simple', at: new Date('2025-03-01T09:00:00.000Z'), password: 'x' }, failed);
+    log.append({ event: 'db.teleport' } as unknown as AuditEventInput, failed);
+    expect(failures.map((e) => e.message)).toEqual(['"db.teleport" is not an audit event type; add it to src/audit/events.ts']);
+    await vi.waitFor(async () => expect(await log.query({})).toHaveLength(1), { timeout: 2000, interval: 20 });
+    expect((await log.query({}))[0]).toMatchObject({ event: 'db.query', code: expect.any(String), user: 'alice', query: 'select 1', at: '2025-03-01T09:00:00.000Z', password: '[redacted]' });
+
+    // A store that refuses the write (its table gone under it): each event of the batch is reported.
+    const raw = new Database(path);
+    raw.exec('DROP TABLE audit_events');
+    raw.close();
+    log.append({ event: 'db.query', user: 'alice', query: 'select 2' }, failed);
+    const emitted = log.emit({ event: 'db.query', user: 'alice', query: 'select 3' });
+    await expect(emitted).rejects.toSatisfy((e) => isPosternError(e, 'STORAGE_UNAVAILABLE') && /no such table: audit_events/.test((e as Error).message));
+    expect(failures).toHaveLength(2);
+    expect(isPosternError(failures[1], 'STORAGE_UNAVAILABLE')).toBe(true);
   });
 
   it("lives in the backend's file beside its tables, and refuses use once closed", async () => {
     const path = freshPath();
     const backend = new SqliteBackend({ path });
     opened.push(backend);
-    const log = new SqliteAuditLog({ path });
+    const log = new SqliteAuditLog({ path, writer });
     await backend.put('/k', 'v');
     await log.emit({ event: 'lock.create', user: 'admin', name: 'bob' });
     expect((await backend.get('/k'))?.value).toBe('v');
@@ -140,9 +167,9 @@ describe('sqlite audit log: append and query', () => {
   });
 });
 
-describe('sqlite audit log: follow', () => {
+describe.each(WRITERS)('sqlite audit log, %s writer: follow', (writer) => {
   it("sees this process's events at once, from its creation on, filtered by type and user", async () => {
-    const log = open(freshPath(), 60_000); // no poll within the test: only the emits can wake followers
+    const log = open(writer, freshPath(), 60_000); // no poll within the test: only the emits can wake followers
     await log.emit({ event: 'user.login', user: 'alice' });
     const all = log.follow({});
     const logins = log.follow({ types: ['user.login'] });
@@ -160,7 +187,7 @@ describe('sqlite audit log: follow', () => {
   });
 
   it('starts at `since` when given, then goes on with new events, without a gap or a repeat', async () => {
-    const log = open();
+    const log = open(writer);
     await log.emit({ event: 'user.login', user: 'early' });
     await new Promise((r) => setTimeout(r, 20));
     const since = new Date();
@@ -172,7 +199,7 @@ describe('sqlite audit log: follow', () => {
 
   it("sees another process's events within a second, in order", async () => {
     const path = freshPath();
-    const log = open(path);
+    const log = open(writer, path);
     const follower = log.follow({ types: ['token.used'] });
     const count = 20;
     const taken = take(follower, count, 10_000);
@@ -186,7 +213,7 @@ describe('sqlite audit log: follow', () => {
   }, 30_000);
 
   it('ends the iteration on close(), also one waiting for an event, and when the log closes', async () => {
-    const log = open();
+    const log = open(writer);
     const follower = log.follow({});
     const waiting = follower[Symbol.asyncIterator]().next();
     follower.close();

@@ -3,44 +3,38 @@ import type Database from 'better-sqlite3';
 import { PosternError } from '../errors/postern-error.js';
 import { openDatabase } from '../storage/sqlite/sqlite-backend.js';
 import { AuditFollowerCursor } from './audit-follower.js';
-import { buildAuditEvent, DEFAULT_QUERY_LIMIT, type AuditEvent, type AuditEventData, type AuditEventInput, type AuditFollower, type AuditFollowQuery, type AuditLog, type AuditQuery } from './audit-log.js';
+import { isAuditEventType } from './events.js';
+import { AUDIT_SCHEMA, type AuditRow, type AuditRowWriter } from './sqlite-audit-rows.js';
+import { InlineWriter, ThreadWriter } from './sqlite-audit-writers.js';
+import { buildAuditEvent, DEFAULT_QUERY_LIMIT, plainInput, unknownEvent, type AuditEvent, type AuditEventData, type AuditEventInput, type AuditFollower, type AuditFollowQuery, type AuditLog, type AuditQuery } from './audit-log.js';
 
 export interface SqliteAuditLogOptions {
   /** The database file, the backend's own (`<data_dir>/postern.db`); created 0600 with its directory 0700. */
   path: string;
+  /**
+   * Who builds and inserts events: `inline`, on this thread (the default), or `thread`, a writer
+   * thread of its own, for a server whose event loop carries sessions.
+   */
+  writer?: 'inline' | 'thread';
   /** How often followers look for events appended by other processes. */
   pollIntervalMs?: number;
 }
 
-interface Row {
+/** A row as queries read it. */
+interface StoredRow {
   index: number;
   data: string;
 }
 
 type Param = string | number;
 
-// `data` is the whole event but its index, which is the row's own key.
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS audit_events (
-  "index" INTEGER PRIMARY KEY AUTOINCREMENT,
-  uid TEXT NOT NULL,
-  time INTEGER NOT NULL,
-  event TEXT NOT NULL,
-  user TEXT,
-  data TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_events_time ON audit_events (time);
-CREATE INDEX IF NOT EXISTS audit_events_event ON audit_events (event);
-CREATE INDEX IF NOT EXISTS audit_events_user ON audit_events (user);
-`;
-
 /** Events a follower reads from the table at a time. */
 const FOLLOW_BATCH = 500;
 /**
  * Appends are written together, in one transaction, a little after the first of them: a write
- * transaction costs ~0.25 ms of the event loop whatever it holds, and paid per event (a database
- * session can send thousands of statements a second) or when a tunnel opens it would delay
- * bytes. An emit() that is awaited is written within WRITE_DELAY_MS; appends nobody waits for,
+ * transaction costs ~0.25 ms whatever it holds, too much to pay per event (a database session
+ * can send thousands of statements a second), and on the event loop (the inline writer) it
+ * would delay a tunnel's first bytes. An emit() that is awaited is written within WRITE_DELAY_MS; appends nobody waits for,
  * within APPEND_DELAY_MS (larger batches cost less per row: ~5 µs against ~20 µs measured with
  * a statement's events at 5k a second); either way at once when WRITE_BATCH wait. `close` writes
  * what is waiting.
@@ -49,13 +43,9 @@ const WRITE_DELAY_MS = 5;
 const APPEND_DELAY_MS = 50;
 const WRITE_BATCH = 256;
 
-/** An event waiting for its batch: as its row will hold it, already serialised (one string to keep, not an object graph). */
+/** An event waiting for its batch. */
 interface PendingAppend {
-  uid: string;
-  time: number;
-  event: string;
-  user: string | null;
-  json: string;
+  row: AuditRow;
   /** emit()'s: the event to resolve with. */
   waiter?: { data: AuditEventData; resolve: (event: AuditEvent) => void; reject: (err: Error) => void };
   /** append()'s. */
@@ -81,12 +71,15 @@ export class SqliteAuditLog implements AuditLog {
   private writeTimer: NodeJS.Timeout | undefined;
   /** When the scheduled write runs (performance.now()). */
   private writeDue = 0;
+  private readonly writer: AuditRowWriter;
+  /** Batches handed to the writer and not yet written. */
+  private readonly writing = new Set<Promise<void>>();
 
   constructor(private readonly opts: SqliteAuditLogOptions) {
     this.db = openDatabase(opts.path);
-    this.db.exec(SCHEMA);
+    this.db.exec(AUDIT_SCHEMA);
+    this.writer = opts.writer === 'thread' ? new ThreadWriter(opts.path) : new InlineWriter(this.db);
     this.stmts = {
-      insert: this.db.prepare<[string, number, string, string | null, string]>('INSERT INTO audit_events (uid, time, event, user, data) VALUES (?, ?, ?, ?, ?)'),
       maxIndex: this.db.prepare<[], { idx: number | null }>('SELECT MAX("index") AS idx FROM audit_events'),
       firstSince: this.db.prepare<[number], { idx: number | null }>('SELECT MIN("index") AS idx FROM audit_events WHERE time >= ?'),
     };
@@ -94,21 +87,20 @@ export class SqliteAuditLog implements AuditLog {
 
   async emit(input: AuditEventInput): Promise<AuditEvent> {
     this.use();
-    const now = new Date();
-    const data = buildAuditEvent(input, now, randomUUID());
-    return new Promise((resolve, reject) => this.enqueue(data, now, WRITE_DELAY_MS, { waiter: { data, resolve, reject } }));
+    const row: AuditRow = { input: plainInput(input), at: Date.now(), uid: randomUUID() };
+    // Built here too (the writer builds the same from the row): the caller gets the event as stored.
+    const data = buildAuditEvent(row.input, new Date(row.at), row.uid);
+    return new Promise((resolve, reject) => this.enqueue({ row, waiter: { data, resolve, reject } }, WRITE_DELAY_MS));
   }
 
   append(input: AuditEventInput, failed: (err: Error) => void): void {
     this.use();
-    const now = new Date();
-    this.enqueue(buildAuditEvent(input, now, randomUUID()), now, APPEND_DELAY_MS, { failed });
+    if (!isAuditEventType(input.event)) return failed(unknownEvent(input.event));
+    this.enqueue({ row: { input: plainInput(input), at: Date.now(), uid: randomUUID() }, failed }, APPEND_DELAY_MS);
   }
 
-  /** Built (and checked) when it happened, by the caller; written with the next batch. */
-  private enqueue(data: AuditEventData, at: Date, delayMs: number, settle: Pick<PendingAppend, 'waiter' | 'failed'>): void {
-    const user = typeof data.user === 'string' ? data.user : null;
-    this.pending.push({ uid: data.uid, time: at.getTime(), event: data.event, user, json: JSON.stringify(data), ...settle });
+  private enqueue(append: PendingAppend, delayMs: number): void {
+    this.pending.push(append);
     this.scheduleWrite(this.pending.length >= WRITE_BATCH ? 0 : delayMs);
   }
 
@@ -121,22 +113,24 @@ export class SqliteAuditLog implements AuditLog {
     this.writeTimer = setTimeout(() => this.write(), delayMs);
   }
 
-  /** Writes the waiting appends in one transaction, then settles them and wakes followers. */
+  /** Hands the waiting appends to the writer as one batch; settles them and wakes followers once written. */
   private write(): void {
     clearTimeout(this.writeTimer);
     this.writeTimer = undefined;
     const batch = this.pending.splice(0);
     if (batch.length === 0) return;
-    let indexes: number[];
-    try {
-      indexes = this.db.transaction(() => batch.map((p) => Number(this.stmts.insert.run(p.uid, p.time, p.event, p.user, p.json).lastInsertRowid))).immediate();
-    } catch (err) {
-      const failure = new PosternError('STORAGE_UNAVAILABLE', `writing to the audit log in ${this.opts.path} failed: ${(err as Error).message}`, { cause: err });
-      for (const p of batch) (p.waiter?.reject ?? p.failed)?.(failure);
-      return;
-    }
-    batch.forEach((p, i) => p.waiter?.resolve({ ...p.waiter.data, index: indexes[i]! }));
-    if (this.followers.size > 0) this.notifyFollowers();
+    const written = this.writer.write(batch.map((p) => p.row)).then(
+      (indexes) => {
+        batch.forEach((p, i) => p.waiter?.resolve({ ...p.waiter.data, index: indexes[i]! }));
+        if (this.followers.size > 0) this.notifyFollowers();
+      },
+      (err: Error) => {
+        const failure = new PosternError('STORAGE_UNAVAILABLE', `writing to the audit log in ${this.opts.path} failed: ${err.message}`, { cause: err });
+        for (const p of batch) (p.waiter?.reject ?? p.failed)?.(failure);
+      },
+    );
+    this.writing.add(written);
+    void written.finally(() => this.writing.delete(written));
   }
 
   async query(q: AuditQuery): Promise<AuditEvent[]> {
@@ -148,7 +142,7 @@ export class SqliteAuditLog implements AuditLog {
     ]);
     const sql = `SELECT "index", data FROM audit_events WHERE ${filter.sql} ORDER BY "index" ${q.order === 'desc' ? 'DESC' : 'ASC'} LIMIT ?`;
     return this.db
-      .prepare<Param[], Row>(sql)
+      .prepare<Param[], StoredRow>(sql)
       .all(...filter.params, q.limit ?? DEFAULT_QUERY_LIMIT)
       .map(toEvent);
   }
@@ -156,7 +150,7 @@ export class SqliteAuditLog implements AuditLog {
   follow(q: AuditFollowQuery): AuditFollower {
     this.use();
     const filter = and(conditions(q));
-    const read = this.db.prepare<Param[], Row>(`SELECT "index", data FROM audit_events WHERE "index" > ? AND ${filter.sql} ORDER BY "index" LIMIT ${FOLLOW_BATCH}`);
+    const read = this.db.prepare<Param[], StoredRow>(`SELECT "index", data FROM audit_events WHERE "index" > ? AND ${filter.sql} ORDER BY "index" LIMIT ${FOLLOW_BATCH}`);
     const maxIndex = this.stmts.maxIndex.get()?.idx ?? 0;
     if (this.followers.size === 0) this.seenIndex = maxIndex;
     const first = q.since && this.stmts.firstSince.get(q.since.getTime())?.idx;
@@ -174,9 +168,11 @@ export class SqliteAuditLog implements AuditLog {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.write();
-    for (const f of this.followers) f.close();
     this.closed = true;
+    this.write();
+    await Promise.all(this.writing);
+    await this.writer.close();
+    for (const f of this.followers) f.close();
     this.db.close();
   }
 
@@ -224,6 +220,6 @@ function and(terms: Term[]): Term {
   return terms.length === 0 ? { sql: 'TRUE', params: [] } : { sql: terms.map((t) => t.sql).join(' AND '), params: terms.flatMap((t) => t.params) };
 }
 
-function toEvent(row: Row): AuditEvent {
+function toEvent(row: StoredRow): AuditEvent {
   return { ...(JSON.parse(row.data) as AuditEventData), index: row.index };
 }

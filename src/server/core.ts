@@ -41,7 +41,7 @@ export async function startCore(config: PosternConfig, log: Logger, cleanups: Cl
   // `postern ctl` on this host reads it to print invite links that point at the running proxy.
   await backend.put(CLUSTER_KEYS.publicAddr, formatHostPort(config.proxy.public_addr));
   await backend.put(CLUSTER_KEYS.secondFactor, config.auth.second_factor);
-  const audit = openAuditLog(config);
+  const audit = openAuditLog(config, { writerThread: true });
   cleanups.add(() => audit.close());
   const auth = new AuthService(backend, cluster, audit, { secondFactor: config.auth.second_factor, certTtlMs: config.auth.cert_ttl, publicUrl });
 
