@@ -19,7 +19,8 @@ export class InlineWriter implements AuditRowWriter {
   async close(): Promise<void> {}
 }
 
-export type WriterRequest = { id: number; rows: AuditRow[]; close?: undefined } | { close: true };
+/** A batch crosses as one JSON string: cloning it costs a copy, where cloning its objects cost ~4 µs each. */
+export type WriterRequest = { id: number; rows: string; close?: undefined } | { close: true };
 export type WriterReply = { id: number; indexes: number[] } | { id: number; error: string };
 
 interface InFlight {
@@ -47,7 +48,7 @@ export class ThreadWriter implements AuditRowWriter {
     return new Promise((resolve, reject) => {
       this.inFlight.set(id, { resolve, reject });
       worker.ref(); // answers are waited for: the process stays until they come
-      worker.postMessage({ id, rows } satisfies WriterRequest);
+      worker.postMessage({ id, rows: JSON.stringify(rows) } satisfies WriterRequest);
     });
   }
 
