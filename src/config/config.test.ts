@@ -7,6 +7,7 @@ import { parseDuration } from './duration.js';
 import { loadConfig } from './load.js';
 import { parseResourceFlag } from './resource-flags.js';
 import { sampleConfig } from './sample.js';
+import { configSchema } from './schema.js';
 
 function withFile(text: string): { dir: string; file: string } {
   const dir = mkdtempSync(join(tmpdir(), 'postern-config-'));
@@ -43,6 +44,23 @@ describe('config', () => {
     const { config } = loadConfig({ file });
     expect(config.data_dir).toBe(join(dir, 'postern-data'));
     expect(config.proxy.use_proxy_protocol).toBe(false);
+  });
+
+  it('names every key the config takes in the sample postern configure prints', () => {
+    const sample = sampleConfig();
+    // An object schema's keys, through the default/optional wrappers around it.
+    const keysOf = (schema: unknown): string[] => {
+      let s = schema as { shape?: Record<string, unknown>; unwrap?: () => unknown; _zod: { def: { in?: unknown } } };
+      while (!s.shape && (s.unwrap || s._zod.def.in)) s = (s.unwrap ? s.unwrap() : s._zod.def.in) as typeof s;
+      return Object.keys(s.shape ?? {});
+    };
+    const missing: string[] = [];
+    const named = (key: string) => new RegExp(`^ *(# *)?${key}:`, 'm').test(sample);
+    for (const key of keysOf(configSchema)) if (!named(key)) missing.push(key);
+    for (const section of ['log', 'auth', 'storage', 'proxy', 'agent'] as const) {
+      for (const key of keysOf(configSchema.shape[section])) if (!named(key)) missing.push(`${section}.${key}`);
+    }
+    expect(missing).toEqual([]);
   });
 
   it('lets flags override the file, paths from flags relative to the working directory', () => {

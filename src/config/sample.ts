@@ -67,6 +67,21 @@ proxy:
   unauthenticated_idle_timeout: 20s
   # Every statement of every database session in the audit log (false: only sessions).
   db_query_audit: true
+  # TCP routes: a TCP service behind this one port, reached with \`postern tcp\` (HTTP CONNECT
+  # HOST:PORT); docs/tcp-routes.md. A route with a policy is decided by it and the roles' denies;
+  # one without by the roles' route_labels (example):
+  # routes:
+  #   - from: tcp+https://ssh.example.com:22      # what clients ask for
+  #     to: tcp://10.0.0.5:22                     # reached from the proxy
+  #     policy:
+  #       - allow:
+  #           and:
+  #             - authenticated_user: true
+  #             - email: { ends_with: "@example.com" }
+  #   - from: tcp+https://redis.example.com:6379
+  #     app: redis                                # or a TCP app behind an agent
+  #     labels: { env: dev }
+  routes: []
   # SSH nodes the proxy reaches itself, with no agent (example):
   # ssh_nodes:
   #   - { name: db-1, addr: "10.0.0.7:22", labels: { env: prod } }
