@@ -26,10 +26,13 @@ export function spkiFromPin(pin: string): string {
  * Launches headless Chromium. `trustSpki` lists base64 SHA-256 hashes of public keys whose
  * certificates Chromium accepts although no system CA issued them (spkiFromPin turns a cluster's
  * host CA pin into one), so a test trusts exactly one cluster instead of ignoring every TLS error.
+ * `env` is the browser's environment on top of this process's.
  */
-export function launchChromium(opts: { trustSpki?: string[] } = {}): Promise<Browser> {
+export function launchChromium(opts: { trustSpki?: string[]; env?: Record<string, string> } = {}): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
+    // HOME chooses the NSS database (~/.pki/nssdb) Chromium reads trusted CAs from.
+    ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
     args: [
       '--no-sandbox',
       '--headless',
