@@ -40,14 +40,14 @@ export function registerStart(program: Command): void {
       const agent = await startAgent(config.agent!, config.data_dir, log.child({ component: 'agent' }));
       stoppables.unshift(agent);
       log.info('postern agent started', { agent: agent.identity.name, agent_id: agent.identity.agentId, proxy: formatHostPort(config.agent!.proxy) });
-      process.stdout.write(agentBanner(agent, formatHostPort(config.agent!.proxy), config.data_dir));
+      process.stdout.write(agentBanner(agent, formatHostPort(config.agent!.proxy)));
     }
     process.stdout.write('\nPress Ctrl-C to stop.\n');
     stopOnSignals({ close: async () => { for (const s of stoppables) await s.close(); } }, log);
   });
 }
 
-function agentBanner(agent: RunningAgent, proxy: string, dataDir: string): string {
+function agentBanner(agent: RunningAgent, proxy: string): string {
   const { identity } = agent;
   const serving = agent.resources
     .list()
@@ -61,7 +61,7 @@ Postern agent ${VERSION} is running.
   Proxy:        ${proxy}  (this agent dials out: no inbound port is needed)
   Serving:      ${serving}
   Certificate:  valid until ${identity.expires.toISOString()}; renewed automatically
-  Identity:     ${dataDir}/agent
+  Identity:     ${agent.dir}
 
 Check from the server host: postern ctl get agents
 `;

@@ -94,13 +94,17 @@ const authSchema = z.strictObject({
   tokens: z.array(staticToken).default([]),
 });
 
+/** An agent's name: what the proxy accepts at join, and safe as one path component (never `.` or `..`). */
+export const AGENT_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/;
+export const AGENT_NAME_RULE = 'use letters, digits, dots, dashes and underscores, starting with a letter or digit (1-63 characters)';
+
 const agentSchema = z.strictObject({
   /** The proxy to dial, host:port. */
   proxy: z.string({ error: 'the agent needs the proxy to dial: give --proxy host:port (or agent.proxy in postern.yaml)' }).pipe(hostPort('postern.example.com:443', 443)),
   token: z.string().min(1).optional(),
   ca_pin: z.string().regex(/^sha256:[0-9a-fA-F]{64}$/, 'a pin is sha256: and 64 hex digits, as `postern ctl status` prints it').optional(),
-  /** How this agent is listed (default: the host name). */
-  name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/).optional(),
+  /** How this agent is listed (default: the host name); also names its directory, <data_dir>/agents/<name>/. */
+  name: z.string().regex(AGENT_NAME, AGENT_NAME_RULE).optional(),
   // One list per kind of resource agents serve, each checked by its row's entry schema.
   [APP.agent.configKey]: z.array(APP.agent.entry).default([]),
   [NODE.agent.configKey]: z.array(NODE.agent.entry).default([]),

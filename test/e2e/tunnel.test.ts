@@ -117,7 +117,7 @@ describe.runIf(tools)('agents and reverse tunnels', () => {
     const agent = await startAgent(['--agent-name=edge-1', '--app', `name=echo,uri=tcp://127.0.0.1:${echo.port},labels=env=dev,team=web`], { token });
     expect(agent.stdout).toMatch(/Agent: +edge-1 \(id [0-9a-f-]{36}\)/);
     expect(agent.stdout).toContain(`app echo → tcp://127.0.0.1:${echo.port} (env=dev, team=web)`);
-    for (const file of ['key.pem', 'cert.pem', 'identity.json']) expect(statSync(join(agent.dataDir, 'agent', file)).mode & 0o777).toBe(0o600);
+    for (const file of ['key.pem', 'cert.pem', 'identity.json']) expect(statSync(join(agent.dataDir, 'agents', 'edge-1', file)).mode & 0o777).toBe(0o600);
 
     expect((await cluster.ctl(['get', 'agents'])).stdout).toMatch(/edge-1\s+[0-9a-f-]{36}\s+app echo\s+127\.0\.0\.1\s+\S+\s+\d+s ago\s/);
     const apps = JSON.parse((await cluster.ctl(['get', 'apps', '--format', 'json'])).stdout) as unknown[];
@@ -351,11 +351,11 @@ describe.runIf(tools)('agent certificates', () => {
     writeFileSync(join(dir, 'postern.yaml'), 'auth:\n  host_cert_ttl: 6s\n');
     const cluster = await TestCluster.start(['--config', join(dir, 'postern.yaml')]);
     const echo = await echoServer();
-    const agent = await cluster.startAgent(['--app', `name=renewed,uri=tcp://127.0.0.1:${echo.port}`], { token: await cluster.token('app') });
+    const agent = await cluster.startAgent(['--agent-name=renewer', '--app', `name=renewed,uri=tcp://127.0.0.1:${echo.port}`], { token: await cluster.token('app') });
     try {
-      const first = readFileSync(join(agent.dataDir, 'agent', 'cert.pem'), 'utf8');
+      const first = readFileSync(join(agent.dataDir, 'agents', 'renewer', 'cert.pem'), 'utf8');
       await agent.waitForLog((l) => l.msg === 'renewed the host certificate', 8000);
-      expect(readFileSync(join(agent.dataDir, 'agent', 'cert.pem'), 'utf8')).not.toBe(first);
+      expect(readFileSync(join(agent.dataDir, 'agents', 'renewer', 'cert.pem'), 'utf8')).not.toBe(first);
       // Past the first certificate's expiry the agent is still online, on its renewed certificate.
       await new Promise((r) => setTimeout(r, 3000));
       expect((await cluster.ctl(['get', 'apps'])).stdout).toContain('renewed');
