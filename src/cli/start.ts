@@ -69,6 +69,16 @@ Check from the server host: postern ctl get agents
 
 function banner(s: RunningServer, dataDir: string): string {
   const diag = s.diagAddr ? `http://${formatHostPort(s.diagAddr)}  (/healthz /readyz /metrics)` : 'off (--diag-addr to enable)';
+  const proxy = new URL(s.publicUrl).host;
+  // A certificate from the cluster's own CA is trusted by pin; a configured (public) one needs none.
+  const pin = s.ownCertificate ? ` --ca-pin=${s.pins.host}` : '';
+  const trust = pin ? `  - Trust the cluster in this machine's browsers:  postern trust --proxy=${proxy}${pin}\n` : '';
+  const firstAdmin = s.firstAdmin
+    ? `  - First administrator: open this link to choose ${s.firstAdmin.user}'s password:
+      ${s.firstAdmin.url}
+    (one use, valid until ${s.firstAdmin.expires}; each start makes a new one until it is used)
+`
+    : '';
   return `
 Postern ${VERSION} is running.
 
@@ -81,8 +91,8 @@ Postern ${VERSION} is running.
   CA pin:       ${s.pins.host}
 
 Next:
+${trust}${firstAdmin}  - Log in from a terminal:  postern login --proxy=${proxy} --user=${s.firstAdmin?.user ?? 'NAME'}${pin}
   - Check it answers:  curl --cacert <(postern ctl auth export --data-dir ${dataDir}) ${s.publicUrl}/webapi/ping
-  - Clients and agents trust this cluster with --ca-pin ${s.pins.host}
   - Cluster facts:     postern ctl status --data-dir ${dataDir}
 `;
 }

@@ -1,4 +1,5 @@
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { firstAdminInvite, type FirstAdminInvite } from '../admin/first-admin.js';
 import { CLUSTER_KEYS } from '../auth/cluster-state.js';
 import type { PosternConfig } from '../config/schema.js';
 import { DiagServer } from '../diag/diag-server.js';
@@ -21,6 +22,10 @@ export interface RunningServer {
   diagAddr?: HostPort;
   pins: { host: string; user: string };
   tlsSource: string;
+  /** The certificate comes from the cluster's own host CA: clients trust it by pin, browsers after `postern trust`. */
+  ownCertificate: boolean;
+  /** On a cluster nobody has set up yet: the first administrator's invite link. */
+  firstAdmin?: FirstAdminInvite;
   backend: Backend;
   close(): Promise<void>;
 }
@@ -93,13 +98,16 @@ export async function startServer(config: PosternConfig, log: Logger): Promise<R
       cleanups.add(() => diag.close());
     }
 
+    const firstAdmin = await firstAdminInvite(core.auth);
     return {
       clusterName: core.cluster.clusterName,
+      ...(firstAdmin ? { firstAdmin } : {}),
       publicUrl: core.publicUrl,
       proxyAddr,
       ...(diagAddr ? { diagAddr } : {}),
       pins: { host: core.cluster.authorities.host.pin, user: core.cluster.authorities.user.pin },
       tlsSource: certificates.current.source,
+      ownCertificate: config.proxy.certificates.length === 0,
       backend: core.backend,
       close: () => cleanups.run(),
     };

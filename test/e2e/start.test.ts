@@ -5,6 +5,7 @@ import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { haveProgram } from '../helpers/programs.js';
 import { CLI, PosternProcess, postern, run, tempDir } from '../helpers/postern.js';
 import { sClient } from '../helpers/openssl.js';
+import { freePort } from '../harness/ports.js';
 
 const tools = haveProgram('curl', ['--version']) && haveProgram('openssl', ['version']);
 
@@ -29,7 +30,7 @@ describe.runIf(tools)('postern start', () => {
     expect(server.stdout).toContain(`Listening:    127.0.0.1:${server.proxyPort}`);
     expect(server.stdout).toContain('Cluster:      postern.localhost');
     expect(server.stdout).toContain(`CA pin:       ${pin}`);
-    expect(server.stdout).toMatch(/Next:\n.*curl --cacert/);
+    expect(server.stdout).toMatch(/Next:\n(.*\n)*  - Check it answers:  curl --cacert/);
     expect(pin).toMatch(/^sha256:[0-9a-f]{64}$/);
   });
 
@@ -151,6 +152,43 @@ describe.runIf(tools)('postern start lifecycle', () => {
     const status = await postern(['ctl', 'status', '--data-dir', first.dataDir]);
     expect(status.stdout).toContain(`Host CA pin:  ${pin}`);
     expect(await second.stop('SIGTERM')).toBe(0);
+  });
+
+  it('invites the first administrator on a new cluster, with a fresh link at each start until it is used', async () => {
+    const link = (out: string) => /First administrator: .*\n\s+(https:\/\/\S+\/web\/invite\/\S+)/.exec(out)?.[1];
+    // Invite links carry the public address: it must name the port the proxy really listens on.
+    const port = await freePort();
+    const args = ['--listen-addr', `127.0.0.1:${port}`, '--public-addr', `postern.localhost:${port}`];
+    const first = await PosternProcess.start({ diag: false, args });
+    const url = link(first.stdout);
+    expect(url, first.stdout).toMatch(new RegExp(`^https://postern\\.localhost:${first.proxyPort}/web/invite/`));
+    const pin = /CA pin:\s+(sha256:\w+)/.exec(first.stdout)![1];
+    expect(first.stdout).toContain(`postern trust --proxy=postern.localhost:${first.proxyPort} --ca-pin=${pin}`);
+    expect(first.stdout).toContain(`postern login --proxy=postern.localhost:${first.proxyPort} --user=admin --ca-pin=${pin}`);
+    const users = await postern(['ctl', 'get', 'users', '--data-dir', first.dataDir, '--format', 'json']);
+    expect(JSON.parse(users.stdout)).toEqual([expect.objectContaining({ name: 'admin', roles: ['editor', 'access'] })]);
+    const ca = join(tempDir(), 'ca.pem');
+    writeFileSync(ca, (await postern(['ctl', 'auth', 'export', '--data-dir', first.dataDir])).stdout);
+    const opened = async (link: string) => (await run('curl', ['-sS', '--cacert', ca, '-o', '/dev/null', '-w', '%{http_code}', link])).stdout;
+    expect(await opened(url!)).toBe('200');
+    await first.stop();
+
+    // Not used yet: the next start makes a new link (the last may have expired), and the old one stops working.
+    const second = await PosternProcess.start({ dataDir: first.dataDir, diag: false, args });
+    const again = link(second.stdout);
+    expect(again).toBeDefined();
+    expect(again).not.toBe(url);
+    expect(await opened(again!)).toBe('200');
+    expect(await opened(url!)).not.toBe('200');
+    const set = await postern(['ctl', 'users', 'reset', 'admin', '--password-stdin', '--data-dir', first.dataDir], { input: 'a long enough password\n' });
+    expect(set.code, set.stderr).toBe(0);
+    await second.stop();
+
+    // Set up: no more links.
+    const third = await PosternProcess.start({ dataDir: first.dataDir, diag: false, args });
+    expect(third.stdout).not.toContain('First administrator');
+    expect(third.stdout).toContain('--user=NAME');
+    await third.stop();
   });
 
   it('runs from the sample that postern configure prints', async () => {

@@ -45,7 +45,8 @@ export class PosternProcess {
         }
       }
     });
-    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    // 'close', not 'exit': the last of its output may still be in the pipes when it exits.
+    this.exited = new Promise((resolve) => child.once('close', (code) => resolve(code)));
   }
 
   /** Starts the server and waits until it listens. `args` add to or override the defaults. */
