@@ -64,11 +64,11 @@ describe.runIf(tools)('taking access away ends open sessions of every protocol w
     for (const end of ends) expect(end.reason, JSON.stringify(end)).toMatch(/^revoked: /);
     expect(ends.map((e) => e.reason!.slice('revoked: '.length)).every((r) => refusal.test(r))).toBe(true);
     // The refusals: the command-line clients' and the WebSocket's. When the user is gone, the
-    // WebSocket's app session may be ended (and audited, with why) before a decision is made, and
-    // the retry refused as having no session rather than denied.
+    // WebSocket's app session may be ended (and audited, with why: the user, or with it their web
+    // session, is gone) before a decision is made, and the retry refused as having no session.
     const denied = events.filter((e) => e.event === 'access.denied');
     const refused = new Set(denied.map((e) => e.resource));
-    if (events.some((e) => e.event === 'app.session.end' && e.app === 'chat' && e.reason === 'the user was removed')) refused.add('chat');
+    if (events.some((e) => e.event === 'app.session.end' && e.app === 'chat' && /^the (user was removed|web session ended)$/.test(e.reason ?? ''))) refused.add('chat');
     expect([...refused].sort()).toEqual(['chat', 'echo', 'echo.example.com:7', 'web-1']);
     for (const d of denied) expect(d.reasons!.join('; ')).toMatch(refusal);
   });
