@@ -120,4 +120,34 @@ function stopOnSignals(server: { close(): Promise<void> }, log: ReturnType<typeo
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  stopWithNpm(() => {
+    log.info('npm, which started this process, has gone: stopping too');
+    stop('SIGTERM');
+  });
+  // The CLI exits at once when its output's reader goes (\`postern … | head\`). A server whose
+  // terminal or parent went away stops the way a signal stops it instead: sessions get their
+  // grace period and the audit log its last writes.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.removeAllListeners('error');
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE' && !stopping) stop('SIGPIPE');
+    });
+  }
+}
+
+/**
+ * Under npm (`npx postern start`, `npm start`) this process is npm's grandchild, through a shell:
+ * npm passes a signal it gets on to the shell, which dies and leaves this process running,
+ * orphaned, on its port. So a process npm started stops when its parent goes (checked every
+ * second). Started any other way (a service manager, `nohup … &`) a changed parent means nothing.
+ */
+function stopWithNpm(stop: () => void): void {
+  if (!process.env.npm_command) return;
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    stop();
+  }, 1000);
+  timer.unref();
 }

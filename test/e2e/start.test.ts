@@ -1,10 +1,14 @@
+import { spawn } from 'node:child_process';
 import { symlinkSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { haveProgram } from '../helpers/programs.js';
 import { CLI, PosternProcess, postern, run, tempDir } from '../helpers/postern.js';
 import { sClient } from '../helpers/openssl.js';
+import { eventually } from '../harness/eventually.js';
 import { freePort } from '../harness/ports.js';
 
 const tools = haveProgram('curl', ['--version']) && haveProgram('openssl', ['version']);
@@ -191,6 +195,22 @@ describe.runIf(tools)('postern start lifecycle', () => {
     await third.stop();
   });
 
+  it('stops when npx, which started it, is stopped (npm leaves its grandchild running otherwise)', async () => {
+    const port = await freePort();
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const dataDir = join(tempDir(), 'data');
+    const npx = spawn('npx', ['postern', 'start', '--data-dir', dataDir, '--listen-addr', `127.0.0.1:${port}`, '--public-addr', `postern.localhost:${port}`], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let out = '';
+    npx.stdout!.on('data', (d: Buffer) => (out += d));
+    npx.stderr!.on('data', (d: Buffer) => (out += d));
+    await eventually(() => (out.includes('Press Ctrl-C') ? true : undefined), () => `npx postern start did not start:\n${out}`, 60_000);
+    npx.kill('SIGTERM'); // npx alone, not its process group: as a supervisor or a closed terminal tab would
+    // Its output went through npm, so what it says as it stops may not reach here: the process is looked for instead.
+    const running = async () => (await run('pgrep', ['-f', `start --data-dir ${dataDir}`])).code === 0;
+    await eventually(async () => ((await running()) ? undefined : true), () => `the server still runs after npx was stopped:\n${out}`, 5000);
+    expect(await connects(port)).toBe(false);
+  }, 90_000);
+
   it('runs from the sample that postern configure prints', async () => {
     const dir = tempDir();
     const sample = await postern(['configure']);
@@ -282,3 +302,14 @@ describe('postern CLI errors', () => {
     expect(JSON.parse(r.stderr.trim())).toEqual([...NODE_FLAGS]);
   });
 });
+
+/** Whether something accepts TCP connections on the loopback port. */
+function connects(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+  });
+}
