@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
+import { PosternError } from '../errors/postern-error.js';
 import { createLogger } from '../log/logger.js';
 import { formatHostPort } from '../net/addr.js';
 import { startAgent, type RunningAgent } from '../agent/agent.js';
@@ -19,13 +20,15 @@ export function registerStart(program: Command): void {
         'to the proxy and serves the apps, SSH nodes and databases given with --app, --ssh and --db. ' +
         'Settings come from postern.yaml (see `postern configure`); flags override the file.',
     );
+  cmd.option('--demo', 'also run a demo agent in this process, serving a web app (demo) and a TCP echo app (echo) to try right away');
   addConfigFlags(cmd).action(async (opts: Record<string, unknown>) => {
     const { config, file } = loadConfig({ ...(typeof opts.config === 'string' ? { file: opts.config } : {}), overrides: configOverrides(opts) });
+    if (opts.demo && !config.roles.includes('proxy')) throw new PosternError('USAGE', '--demo runs next to a cluster: start it with the auth and proxy roles (the default), not --roles=agent alone');
     const log = createLogger(config.log.level, config.log.format);
     if (file) log.info('read configuration', { file });
     const stoppables: { close(): Promise<void> | void }[] = [];
     if (config.roles.includes('proxy')) {
-      const server = await startServer(config, log);
+      const server = await startServer(config, log, { demo: opts.demo === true });
       stoppables.push(server);
       log.info('postern started', {
         cluster: server.clusterName,
@@ -79,6 +82,7 @@ function banner(s: RunningServer, dataDir: string): string {
     (one use, valid until ${s.firstAdmin.expires}; each start makes a new one until it is used)
 `
     : '';
+  const demo = s.demo ? `\n${s.demo.map((l) => `  ${l}`).join('\n')}\n` : '';
   return `
 Postern ${VERSION} is running.
 
@@ -89,7 +93,7 @@ Postern ${VERSION} is running.
   Diagnostics:  ${diag}
   Data dir:     ${dataDir}
   CA pin:       ${s.pins.host}
-
+${demo}
 Next:
 ${trust}${firstAdmin}  - Log in from a terminal:  postern login --proxy=${proxy} --user=${s.firstAdmin?.user ?? 'NAME'}${pin}
   - Check it answers:  curl --cacert <(postern ctl auth export --data-dir ${dataDir}) ${s.publicUrl}/webapi/ping

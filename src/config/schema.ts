@@ -119,6 +119,11 @@ const agentSchema = z.strictObject({
 });
 export type AgentConfig = z.output<typeof agentSchema>;
 
+/** An agent's settings made in code (the demo agent), checked and filled in as postern.yaml's are. */
+export function agentConfig(input: z.input<typeof agentSchema>): AgentConfig {
+  return agentSchema.parse(input);
+}
+
 export const configSchema = z.strictObject({
   version: z.literal('v1', { error: 'the only config version is v1; write `version: v1`' }).default('v1'),
   cluster_name: clusterName.optional(),

@@ -12,6 +12,7 @@ import type { Backend } from '../storage/backend.js';
 import { PROTOCOLS } from '../wire/protocols.js';
 import { Cleanups } from './cleanups.js';
 import { startCore } from './core.js';
+import { startDemo, type Demo } from './demo.js';
 import { buildHandlers } from './handlers.js';
 import { ProxyCertificates } from './proxy-certificate.js';
 
@@ -26,6 +27,8 @@ export interface RunningServer {
   ownCertificate: boolean;
   /** On a cluster nobody has set up yet: the first administrator's invite link. */
   firstAdmin?: FirstAdminInvite;
+  /** With `demo`: what the demo agent serves, for the banner. */
+  demo?: string[];
   backend: Backend;
   close(): Promise<void>;
 }
@@ -36,7 +39,12 @@ export interface RunningServer {
  * serves), the one TLS listener with its certificate, and diagnostics. Everything started is
  * stopped by close(), in reverse order.
  */
-export async function startServer(config: PosternConfig, log: Logger): Promise<RunningServer> {
+export interface ServerOptions {
+  /** Also run the demo agent and its two apps in this process (`postern start --demo`). */
+  demo?: boolean;
+}
+
+export async function startServer(config: PosternConfig, log: Logger, opts: ServerOptions = {}): Promise<RunningServer> {
   const cleanups = new Cleanups();
   try {
     const core = await startCore(config, log, cleanups);
@@ -98,10 +106,16 @@ export async function startServer(config: PosternConfig, log: Logger): Promise<R
       cleanups.add(() => diag.close());
     }
 
+    let demo: Demo | undefined;
+    if (opts.demo) {
+      demo = await startDemo(core, config, proxyAddr, log);
+      cleanups.add(() => demo!.close());
+    }
     const firstAdmin = await firstAdminInvite(core.auth);
     return {
       clusterName: core.cluster.clusterName,
       ...(firstAdmin ? { firstAdmin } : {}),
+      ...(demo ? { demo: demo.lines } : {}),
       publicUrl: core.publicUrl,
       proxyAddr,
       ...(diagAddr ? { diagAddr } : {}),
