@@ -4,30 +4,37 @@ import { SqliteAuditLog } from '../audit/sqlite-audit-log.js';
 import { PosternError } from '../errors/postern-error.js';
 import { SqliteBackend, storePath } from '../storage/sqlite/sqlite-backend.js';
 import { tempDir } from '../../test/harness/temp.js';
-import { AuthService } from './auth-service.js';
+import { AuthService, type AuthSettings } from './auth-service.js';
 import { ensureClusterState } from './cluster-state.js';
 import { LOGIN_LIMITS } from './login-limiter.js';
 import { hashPassword } from './password.js';
+import { newTotpSecret, totpCode, totpStep } from './totp.js';
 
 const PASSWORD = 'correct horse battery staple';
+
+/** An AuthService over a fresh data directory, with users who have PASSWORD (and `totpSecret`, if given). */
+async function openAuth(secondFactor: AuthSettings['secondFactor'], users: string[], totpSecret?: string): Promise<{ auth: AuthService; close: () => Promise<void> }> {
+  const data = join(tempDir('postern-auth-'), 'data');
+  const backend = new SqliteBackend({ path: storePath(data) });
+  const audit = new SqliteAuditLog({ path: storePath(data) });
+  const auth = new AuthService(backend, await ensureClusterState(backend, 'test'), audit, { secondFactor, certTtlMs: 3_600_000, publicUrl: 'https://test' });
+  for (const name of users) {
+    await auth.users.create({ name, roles: ['access'], traits: {}, created_by: 'test' });
+    await auth.users.setCredentials(name, { password_hash: await hashPassword(PASSWORD), ...(totpSecret ? { totp_secret: totpSecret } : {}) });
+  }
+  return {
+    auth,
+    close: async () => {
+      await audit.close();
+      await backend.close();
+    },
+  };
+}
 
 describe('AuthService logins', () => {
   let auth: AuthService;
   let close: () => Promise<void>;
-  beforeAll(async () => {
-    const data = join(tempDir('postern-auth-'), 'data');
-    const backend = new SqliteBackend({ path: storePath(data) });
-    const audit = new SqliteAuditLog({ path: storePath(data) });
-    auth = new AuthService(backend, await ensureClusterState(backend, 'test'), audit, { secondFactor: 'off', certTtlMs: 3_600_000, publicUrl: 'https://test' });
-    for (const name of ['alice', 'bob']) {
-      await auth.users.create({ name, roles: ['access'], traits: {}, created_by: 'test' });
-      await auth.users.setCredentials(name, { password_hash: await hashPassword(PASSWORD) });
-    }
-    close = async () => {
-      await audit.close();
-      await backend.close();
-    };
-  });
+  beforeAll(async () => ({ auth, close } = await openAuth('off', ['alice', 'bob'])));
   afterAll(() => close());
 
   const codeOf = (r: PromiseSettledResult<unknown>) => (r.status === 'rejected' ? (r.reason as PosternError).code : 'OK');
@@ -42,5 +49,28 @@ describe('AuthService logins', () => {
   it('still lets the real user in from their own address', async () => {
     for (let i = 0; i < 10; i++) await auth.login({ user: 'bob', password: `guess ${i}`, remoteAddr: '203.0.113.10', method: 'web' }).catch(() => {});
     await expect(auth.login({ user: 'bob', password: PASSWORD, remoteAddr: '10.0.0.2', method: 'web' })).resolves.toMatchObject({ name: 'bob' });
+  });
+});
+
+describe('AuthService logins with one-time codes', () => {
+  const secret = newTotpSecret();
+  let auth: AuthService;
+  let close: () => Promise<void>;
+  beforeAll(async () => ({ auth, close } = await openAuth('otp', ['carol'], secret)));
+  afterAll(() => close());
+
+  const login = (password: string, otp: string) => auth.login({ user: 'carol', password, otp, remoteAddr: '10.0.0.3', method: 'cli' });
+
+  it('says a replayed code was used already, not that the password is wrong', async () => {
+    const code = totpCode(secret, totpStep());
+    await expect(login(PASSWORD, code)).resolves.toMatchObject({ name: 'carol' });
+    const replay = login(PASSWORD, code);
+    await expect(replay).rejects.toMatchObject({ code: 'OTP_REUSED' });
+    await expect(replay).rejects.toThrow('that one-time code was used already, and each code works only once; wait until your authenticator app shows the next code');
+  });
+
+  it('still says only "wrong user name, password or one-time code" when the password is wrong, used code or not', async () => {
+    const used = totpCode(secret, totpStep());
+    await expect(login('not the password at all', used)).rejects.toMatchObject({ code: 'LOGIN_FAILED', message: 'login refused: wrong user name, password or one-time code' });
   });
 });

@@ -18,6 +18,9 @@ import { UserTokens } from './user-tokens.js';
 import { Users, type User } from './users.js';
 import { WebSessions } from './web-sessions.js';
 
+/** The audited reason for a replayed one-time code, and the one failure the caller is told apart. */
+const CODE_REUSED = 'one-time code already used';
+
 export interface AuthSettings {
   secondFactor: 'otp' | 'off';
   /** Default certificate lifetime; roles' max_session_ttl caps it. */
@@ -76,7 +79,10 @@ export class AuthService {
 
   /**
    * Checks a password and one-time code. Every failure is audited with its reason, but the caller
-   * only ever hears "wrong user, password or code", so a failure never tells who exists.
+   * only ever hears "wrong user, password or code", so a failure never tells who exists. The one
+   * exception is a code that was used already: that is said as such, because only someone with the
+   * right password and a code the user's authenticator showed moments ago gets that far, and they
+   * need to know to wait for the next code rather than retype a password that was right.
    */
   async login(req: LoginRequest): Promise<User> {
     const attempt = this.limiter.begin(req.user, req.remoteAddr);
@@ -102,6 +108,7 @@ export class AuthService {
     const reason = !user ? 'unknown user' : !creds?.password_hash ? 'no password set (invite not used yet)' : !passwordOk ? 'wrong password' : await this.secondFactorProblem(user, req.otp, creds?.totp_secret);
     if (reason) {
       await this.auditFailure(req, reason);
+      if (reason === CODE_REUSED) throw new PosternError('OTP_REUSED', 'login refused: that one-time code was used already, and each code works only once; wait until your authenticator app shows the next code, then log in with it');
       throw new PosternError('LOGIN_FAILED', 'login refused: wrong user name, password or one-time code');
     }
     attempt.succeeded();
@@ -170,7 +177,7 @@ export class AuthService {
     if (!otp) return 'one-time code missing';
     const step = verifyTotp(secret, otp);
     if (step === undefined) return 'wrong one-time code';
-    if (!(await this.users.consumeTotpStep(user.name, step))) return 'one-time code already used';
+    if (!(await this.users.consumeTotpStep(user.name, step))) return CODE_REUSED;
     return undefined;
   }
 

@@ -7,6 +7,7 @@ import { callApi, connectionError, connectToProxy } from '../client/api-client.j
 import { tunnelLost } from '../client/connect-tunnel.js';
 import { profileEndpoint } from '../client/login.js';
 import { ProfileStore, type LoadedProfile } from '../client/profile-store.js';
+import { lastSshAcceptance, recordSshAcceptance, type SshAcceptance } from '../client/ssh-acceptance.js';
 import { OneShotAgent } from '../client/ssh-agent.js';
 import { PosternError } from '../errors/postern-error.js';
 import { formatHostPort } from '../net/addr.js';
@@ -101,12 +102,8 @@ export function registerSsh(program: Command): void {
         process.exit(69);
       });
       const [code] = (await once(child, 'exit')) as [number | null];
-      if (code === 255 && /Permission denied \(publickey/.test(stderr)) {
-        process.stderr.write(
-          `postern: ${node} refused the certificate. Its sshd must trust Postern's user CA and accept logins bound to it: ` +
-            `on ${node}, run the steps printed by \`postern ctl auth sign-host --host=${node} --key=…\` (TrustedUserCAKeys and AuthorizedPrincipalsCommand /bin/echo %u@${node}).\n`,
-        );
-      }
+      const why = code === 255 ? sshFailure(stderr, node!, login, lastSshAcceptance(profile.dir, node!)) : undefined;
+      if (why) process.stderr.write(`postern: ${why}\n`);
       process.exit(code ?? 1);
     });
 
@@ -125,7 +122,7 @@ export function registerSsh(program: Command): void {
       const profile = store.resolve(opts.proxy);
       const node = nodeOf(host, profile.cluster);
       // The agent listens first: ssh may ask it as soon as the SSH handshake is done.
-      const agent = new OneShotAgent(agentSocket(store, spec));
+      const agent = new OneShotAgent(agentSocket(store, spec), () => recordSshAcceptance(profile.dir, node, login));
       await agent.listen();
       const key = newSshKeyPair();
       const socket = connectToProxy(endpoint, { ALPNProtocols: [alpnOf('ssh')] });
@@ -180,6 +177,26 @@ function readKnownHosts(file: string): string {
   } catch {
     return '(missing: run postern login again)';
   }
+}
+
+/**
+ * Why ssh failed on its own (exit 255) after Postern let the connection through, from ssh's stderr,
+ * and what to do; undefined when ssh's own words are all there is to say.
+ */
+export function sshFailure(stderr: string, node: string, login: string, accepted: SshAcceptance | undefined): string | undefined {
+  const signHost = `run the steps printed by \`postern ctl auth sign-host --host=${node} --key=…\` on ${node}`;
+  if (/Host key verification failed/.test(stderr)) {
+    return `${node}'s host key is not signed by the cluster's host CA, so ssh cannot tell it is really ${node} and stopped before logging in: ${signHost} (HostCertificate)`;
+  }
+  if (!/Permission denied \(publickey/.test(stderr)) return undefined;
+  // sshd answers a missing user and an untrusted CA alike; only a node that took a Postern certificate before is known to trust the CA.
+  const refused = `${node}'s sshd refused the login ${login}, which Postern allowed`;
+  const noUser = `there is no user ${login} on ${node}, or its sshd does not allow ${login} (AllowUsers, DenyUsers, PermitRootLogin)`;
+  if (accepted) {
+    const when = `${accepted.at.slice(0, 16).replace('T', ' ')} UTC`;
+    return `${refused}: ${noUser}. It is not Postern's CA: ${node} accepted a Postern certificate for ${accepted.login} at ${when}. Use a login that exists there (\`postern ls\` lists yours), or ask its administrator to add ${login}`;
+  }
+  return `${refused}: either ${noUser}, or its sshd does not trust Postern's user CA. If no login works on ${node}, ${signHost} (TrustedUserCAKeys and AuthorizedPrincipalsCommand /bin/echo %u@${node})`;
 }
 
 /** ssh's options that take a value (ssh(1)): their value is the next argument unless attached. */

@@ -33,7 +33,15 @@ export class OneShotAgent {
   /** The socket file this agent made, to remove it and nothing else. */
   private inode = -1;
 
-  constructor(private readonly path: string) {
+  /**
+   * `onSign` is told when ssh asks for a signature: ssh asks only once sshd has accepted the key it
+   * offered, so it is the one sign that the node's sshd took the certificate (its CA, its principal
+   * and the login).
+   */
+  constructor(
+    private readonly path: string,
+    private readonly onSign: () => void = () => {},
+  ) {
     this.identity = new Promise((resolve, reject) => {
       this.provide = resolve;
       this.fail = reject;
@@ -113,7 +121,9 @@ export class OneShotAgent {
         const key = reader.string();
         const data = reader.string();
         if (!key.equals(Buffer.from(certificate.split(' ')[1]!, 'base64'))) return Buffer.from([SSH_AGENT_FAILURE]);
-        return Buffer.concat([Buffer.from([SSH_AGENT_SIGN_RESPONSE]), sshString(sshSignature(privateKey, data))]);
+        const signed = Buffer.concat([Buffer.from([SSH_AGENT_SIGN_RESPONSE]), sshString(sshSignature(privateKey, data))]);
+        this.onSign();
+        return signed;
       }
     } catch {
       // malformed request, or no identity: a refusal is the answer

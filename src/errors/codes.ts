@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   UNAUTHENTICATED: { status: 401, exit: 77, summary: 'The request carries no valid identity: log in (postern login) or send a valid certificate or session.' },
   LOGIN_FAILED: { status: 401, exit: 77, summary: 'The user name, password or one-time code is wrong.' },
   OTP_REQUIRED: { status: 401, exit: 77, summary: 'The cluster asks for a one-time code with the password; nothing was checked yet (pass --otp CODE).' },
+  OTP_REUSED: { status: 401, exit: 77, summary: 'The password was right but the one-time code was used already (each code works once); wait for the next code and log in with it.' },
   CERT_EXPIRED: { status: 401, exit: 77, summary: 'The certificate has expired; run postern login again.' },
   ACCESS_DENIED: { status: 403, exit: 77, summary: 'The identity is valid but no role allows this; the message gives the reasons.' },
   LOCKED: { status: 403, exit: 77, summary: 'The user or one of its roles is locked by an administrator.' },

@@ -217,6 +217,8 @@ describe.runIf(tools)('web app access', () => {
   });
 
   it('shows an offline page, not a bare 502, when the app\'s agent is gone', async () => {
+    const alice: Person = cluster.person();
+    expect((await alice.login('alice', PASSWORD, '')).code).toBe(0);
     const jar = await signedIn('alice');
     await browse(jar, appUrl('/'));
     await agent.stop();
@@ -226,6 +228,13 @@ describe.runIf(tools)('web app access', () => {
     // A name no agent ever announced is not "offline": it does not exist.
     const unknown = await run('curl', ['-sS', '-L', '--cacert', caFile, '-b', jar, '-H', 'accept: text/html', '-w', '\n%{http_code}', appUrl('/').replace('grafana.', 'nosuch.')]);
     expect(unknown.stdout).toMatch(/There is no app named nosuch[\s\S]*\n404$/);
+    // The CLI tells the two apart too.
+    const offline = await alice.run(['apps', 'login', 'grafana']);
+    expect(offline.code).toBe(69);
+    expect(offline.stderr).toContain('agent for app "grafana" is offline');
+    const missing = await alice.run(['apps', 'login', 'nosuch']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe('postern: there is no app "nosuch"; `postern apps ls` lists the apps you may open\n');
   });
 
   it('makes users without a one-time code app when the running cluster asks for none', async () => {

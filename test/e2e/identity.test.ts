@@ -99,6 +99,19 @@ describe.runIf(tools)('identity: users, login, certificates, locks, sessions, au
     expect(reasons).toEqual(['wrong password', 'wrong one-time code', 'wrong password', 'wrong password', 'wrong password', 'rate limited']);
   });
 
+  it('says a replayed one-time code was used already, not that the password is wrong', async () => {
+    const secret = await cluster.addUser('rita', PASSWORD);
+    const rita = cluster.person();
+    const code = ['--otp', await cluster.freshCode(secret)];
+    expect((await rita.login('rita', PASSWORD, '', code)).code).toBe(0);
+    const replay = await rita.login('rita', PASSWORD, '', code);
+    expect(replay.code).toBe(77);
+    expect(replay.stderr).toContain('that one-time code was used already, and each code works only once; wait until your authenticator app shows the next code');
+    expect(replay.stderr).not.toContain('wrong user name, password');
+    const audit = await cluster.ctl(['audit', 'ls', '--user', 'rita', '--type', 'user.login.failed', '--format', 'json']);
+    expect(JSON.parse(audit.stdout.trim())).toMatchObject({ reason: 'one-time code already used' });
+  });
+
   it('asks for the one-time code before checking anything, so leaving it out cannot test a password', async () => {
     await cluster.addUser('olga', PASSWORD);
     const olga = cluster.person();

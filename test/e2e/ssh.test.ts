@@ -33,11 +33,13 @@ describe.runIf(tools)('SSH access: certificates, postern ssh, plain OpenSSH', ()
     sshds['web-1'] = await posternNode(cluster, 'web-1');
     sshds['web-2'] = await posternNode(cluster, 'web-2');
     sshds['untrusting'] = await posternNode(cluster, 'untrusting', { trust: false });
+    sshds['unsigned'] = await Sshd.start(); // never given sign-host's steps: no host certificate
     agent = await cluster.startAgent(
       [
         '--ssh', `name=web-1,addr=127.0.0.1:${sshds['web-1'].port},labels=env=dev`,
         '--ssh', `name=web-2,addr=127.0.0.1:${sshds['web-2'].port},labels=env=prod`,
         '--ssh', `name=untrusting,addr=127.0.0.1:${sshds['untrusting'].port},labels=env=dev`,
+        '--ssh', `name=unsigned,addr=127.0.0.1:${sshds['unsigned'].port},labels=env=dev`,
       ],
       { token: await cluster.token('ssh') },
     );
@@ -158,12 +160,16 @@ describe.runIf(tools)('SSH access: certificates, postern ssh, plain OpenSSH', ()
     }
   });
 
-  it('says what is wrong: an unknown node, a node that does not trust the CA, an expired login', async () => {
+  it('says what is wrong: an unknown node, a node that does not trust the CA, a host key the cluster did not sign, an expired login', async () => {
     const unknown = await postern(['ssh', 'root@web-9', 'true']);
     expect(unknown.stderr).toContain('there is no node "web-9"; `postern ls` lists the nodes you may reach');
     const untrusting = await postern(['ssh', 'root@untrusting', 'true']);
     expect(untrusting.code).toBe(255);
-    expect(untrusting.stderr).toContain('untrusting refused the certificate. Its sshd must trust Postern\'s user CA');
+    expect(untrusting.stderr).toContain("untrusting's sshd refused the login root, which Postern allowed: either there is no user root on untrusting");
+    expect(untrusting.stderr).toContain("or its sshd does not trust Postern's user CA. If no login works on untrusting, run the steps printed by `postern ctl auth sign-host --host=untrusting");
+    const unsigned = await postern(['ssh', 'root@unsigned', 'true']);
+    expect(unsigned.code).toBe(255);
+    expect(unsigned.stderr).toContain("postern: unsigned's host key is not signed by the cluster's host CA, so ssh cannot tell it is really unsigned and stopped before logging in: run the steps printed by `postern ctl auth sign-host --host=unsigned");
     const profile = join(profileDir, 'profile.json');
     const saved = readFileSync(profile, 'utf8');
     writeFileSync(profile, JSON.stringify({ ...JSON.parse(saved), expires: new Date(Date.now() - 1000).toISOString() }));
@@ -174,6 +180,23 @@ describe.runIf(tools)('SSH access: certificates, postern ssh, plain OpenSSH', ()
     } finally {
       writeFileSync(profile, saved);
     }
+  });
+
+  it('says a login the node has no user for is refused by its sshd, and blames the CA only when the node never took a Postern certificate', async () => {
+    // bob may log in everywhere as nosuchuser, which is no OS user on any node.
+    await cluster.addUser('bob', PASSWORD, 'dev-root,ubuntu-everywhere', ['--logins=nosuchuser']);
+    const bob = cluster.person();
+    expect((await bob.login('bob', PASSWORD, '')).code).toBe(0);
+    // Nothing tells yet whether web-2 trusts Postern's CA: both causes are named, the login first.
+    const first = await bob.run(['ssh', 'nosuchuser@web-2', 'true']);
+    expect(first.code).toBe(255);
+    expect(first.stderr).toContain("postern: web-2's sshd refused the login nosuchuser, which Postern allowed: either there is no user nosuchuser on web-2, or its sshd does not allow nosuchuser");
+    // Once web-1 has taken bob's certificate for root, a refusal there is the login's, not the CA's.
+    expect((await bob.run(['ssh', 'root@web-1', 'true'])).code).toBe(0);
+    const refused = await bob.run(['ssh', 'nosuchuser@web-1', 'true']);
+    expect(refused.code).toBe(255);
+    expect(refused.stderr).toContain("postern: web-1's sshd refused the login nosuchuser, which Postern allowed: there is no user nosuchuser on web-1, or its sshd does not allow nosuchuser (AllowUsers, DenyUsers, PermitRootLogin). It is not Postern's CA: web-1 accepted a Postern certificate for root at ");
+    expect(refused.stderr).not.toMatch(/sign-host|trust Postern's user CA/);
   });
 
   it('says a node is offline when its agent is gone', async () => {

@@ -1,3 +1,4 @@
+import { PosternError } from '../../errors/postern-error.js';
 import { formatHostPort, isProxyName, type HostPort } from '../../net/addr.js';
 import type { AppAnnouncement } from '../../resources/app.js';
 import type { TunnelRegistry } from '../../tunnel/registry.js';
@@ -43,6 +44,14 @@ export class AppCatalog {
 
   get(name: string): App | undefined {
     return this.current().byName.get(name);
+  }
+
+  /** The app if it is online, else an error that tells "its agent is offline" from "there is no such app" (for the API and CLI). */
+  async online(name: string): Promise<App> {
+    const app = this.get(name);
+    if (app) return app;
+    if (await this.tunnels.known('app', name)) throw new PosternError('AGENT_OFFLINE', `agent for app "${name}" is offline: no agent serving it is connected; try again when it is back, or ask the people who run ${name} to check its Postern agent`);
+    throw new PosternError('NOT_FOUND', `there is no app "${name}"; \`postern apps ls\` lists the apps you may open`);
   }
 
   /** The page for an app that is not online: "offline" if an agent ever announced it, else "no such app". */
