@@ -57,6 +57,8 @@ export class ThreadWriter implements AuditRowWriter {
     if (!worker) return;
     this.worker = undefined;
     const exited = new Promise((resolve) => worker.once('exit', resolve));
+    // Held until it has written and gone: unreferenced, the process could end first, mid-shutdown.
+    worker.ref();
     worker.postMessage({ close: true } satisfies WriterRequest);
     await exited;
   }
