@@ -108,6 +108,8 @@ function resolvePaths(raw: Record<string, unknown>, base: string): void {
       for (const k of ['cert_file', 'key_file']) if (typeof c?.[k] === 'string' && !isAbsolute(c[k] as string)) c[k] = resolve(base, c[k] as string);
     }
   }
+  const acme = (raw.proxy as { acme?: Record<string, unknown> } | undefined)?.acme;
+  if (typeof acme?.ca_file === 'string' && !isAbsolute(acme.ca_file)) acme.ca_file = resolve(base, acme.ca_file);
 }
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {

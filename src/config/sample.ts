@@ -50,6 +50,14 @@ proxy:
   #   - cert_file: /etc/postern/tls.crt
   #     key_file: /etc/postern/tls.key
   certificates: []
+  # Or a certificate from Let's Encrypt or another ACME CA, got and renewed by the proxy itself.
+  # The CA validates with TLS-ALPN-01 on this one port: public_addr's host must be a DNS name that
+  # leads here on port 443. Not with certificates above (example):
+  # acme:
+  #   email: ops@example.com
+  #   directory_url: https://acme-v02.api.letsencrypt.org/directory
+  #   ca_file: /etc/postern/acme-ca.pem   # the ACME server's own CA, for a private one only
+  #   renew_before: 30d                   # renew when this much of its life is left
   # true behind an L4 load balancer that sends PROXY protocol v1/v2 headers (nginx stream
   # "proxy_protocol on", HAProxy "send-proxy"). Every connection must then carry one.
   use_proxy_protocol: false

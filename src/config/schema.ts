@@ -52,10 +52,22 @@ const routeSchema = z
   .refine((r) => (r.to === undefined) !== (r.app === undefined), { message: 'give exactly one target: to: tcp://HOST:PORT (reached from the proxy) or app: NAME (a TCP app behind an agent)' });
 export type RouteConfig = z.output<typeof routeSchema>;
 
+/** ACME (RFC 8555): the proxy's certificate from Let's Encrypt or another ACME CA, validated with TLS-ALPN-01 on the one port. */
+const acmeSchema = z.strictObject({
+  email: z.string().regex(/^[^@\s]+@[^@\s]+$/, 'give an email address for the ACME account (the CA writes there about expiring certificates)'),
+  directory_url: z.string().regex(/^https:\/\/\S+$/, "give the ACME server's directory URL, https://… (Let's Encrypt: https://acme-v02.api.letsencrypt.org/directory)"),
+  /** The CA of the ACME server's own HTTPS, for a private or test server (step-ca, pebble); default: the system's. */
+  ca_file: z.string().min(1).optional(),
+  /** Renew when less than this is left of the certificate's life. */
+  renew_before: duration(60_000, 365 * 86_400_000 * 10, '30d').prefault('30d'),
+});
+export type AcmeConfig = z.output<typeof acmeSchema>;
+
 const proxySchema = z.strictObject({
   listen_addr: hostPort('0.0.0.0:3080').prefault('0.0.0.0:3080'),
   public_addr: hostPort('postern.example.com:443', 443).prefault('postern.localhost:3080'),
   certificates: z.array(certificatePair).default([]),
+  acme: acmeSchema.optional(),
   use_proxy_protocol: z.boolean().default(false),
   handshake_timeout: duration(100, 10 * 60_000, '10s').prefault('10s'),
   max_connections: z.number().int().min(1).default(10_000),
@@ -67,7 +79,7 @@ const proxySchema = z.strictObject({
   ssh_nodes: z.array(nodeEntry).default([]),
   /** A `db.query` audit event for every statement of every database session; sessions are audited either way. */
   db_query_audit: z.boolean().default(true),
-});
+}).refine((p) => !(p.acme && p.certificates.length > 0), { message: 'give either certificates (files) or acme, not both: with acme the proxy gets its certificate itself', path: ['acme'] });
 
 /** `app,ssh:the-token-value`: a join token that does not expire, for agents started by automation. */
 const staticToken = z.string().transform((s, ctx) => {

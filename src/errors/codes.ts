@@ -32,6 +32,7 @@ export const ERROR_CODES = {
   AGENT_OFFLINE: { status: 503, exit: 69, summary: 'No agent that serves the resource is connected now.' },
   TARGET_UNREACHABLE: { status: 502, exit: 69, summary: 'The agent could not reach the resource it serves, or refused to serve it.' },
   PROXY_UNREACHABLE: { status: 502, exit: 69, summary: 'The proxy could not be reached or answered in an unexpected way.' },
+  ACME_FAILED: { status: 502, exit: 69, summary: 'The ACME server (proxy.acme) could not be reached, or refused an account, order, challenge or certificate; the message gives its reason.' },
   TUNNEL_CLOSED: { status: 502, exit: 69, summary: 'The proxy ended an open tunnel abruptly: a lock, a role change or an expired certificate took the access away, or the proxy stopped.' },
   NOT_FOUND: { status: 404, exit: 1, summary: 'The requested thing does not exist.' },
   ALREADY_EXISTS: { status: 409, exit: 1, summary: 'The thing to create exists already.' },

@@ -1,5 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type SecureContextOptions, type Server as TlsServer, type TlsOptions, type TLSSocket } from 'node:tls';
+import { createServer as createTlsServer, type SecureContext, type SecureContextOptions, type Server as TlsServer, type TlsOptions, type TLSSocket } from 'node:tls';
 import { addressKey, formatHostPort, type HostPort } from '../net/addr.js';
 import { LogLimiter } from '../log/log-limiter.js';
 import type { Logger } from '../log/logger.js';
@@ -9,6 +9,10 @@ import { AddressLimit } from './address-limit.js';
 import { HandshakeQueue, type HandshakeTicket } from './handshake-queue.js';
 import { looksLikeProxyHeader, parseProxyHeader } from './proxy-protocol.js';
 import type { Router } from './router.js';
+import { MAX_CLIENT_HELLO, parseClientHello } from '../wire/client-hello.js';
+import { alpnOf } from '../wire/protocols.js';
+
+const ACME_ALPN = alpnOf('acme');
 
 export interface ListenerOptions {
   router: Router;
@@ -22,6 +26,12 @@ export interface ListenerOptions {
   publicUrl: string;
   log: Logger;
   metrics: ProxyMetrics;
+  /**
+   * ACME TLS-ALPN-01 challenges waiting for their validator (proxy.acme). While one waits, each
+   * new connection's ClientHello is read here first, and one that offers `acme-tls/1` for a
+   * waiting name is answered with the challenge's certificate instead of going to the router.
+   */
+  acmeChallenges?: { readonly pending: boolean; context(servername: string): SecureContext | undefined };
 }
 
 /** What the listener knows about a connection before its handler takes over. */
@@ -76,6 +86,8 @@ type RawSocket = Socket & { [PENDING]?: Pending };
 export class ProxyListener {
   private readonly server: Server;
   private readonly tlsServer: TlsServer;
+  /** Answers ACME validators (made on the first). */
+  private acmeTls: TlsServer | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly handshakes: HandshakeQueue;
   private readonly anonymous: AddressLimit;
@@ -194,7 +206,8 @@ export class ProxyListener {
       if (pending.settled || pending.raw.destroyed) return pending.handshake?.release();
       // Without PROXY protocol the TLS server's deadline takes over from the one for the wait.
       if (!this.opts.useProxyProtocol) clearTimeout(pending.timer);
-      this.tlsServer.emit('connection', pending.raw);
+      if (this.opts.acmeChallenges?.pending) this.readClientHello(pending);
+      else this.tlsServer.emit('connection', pending.raw);
     });
     if (!ticket) {
       return this.fail(pending, 'address_limit', `connection refused: ${this.handshakes.max} connections from this address are in or waiting for their TLS handshake (proxy.max_connections_per_ip)`);
@@ -233,6 +246,34 @@ export class ProxyListener {
       raw.pause();
       raw.unshift(buffered.subarray(header.length));
       this.startTls(pending);
+    };
+    raw.on('data', onData);
+  }
+
+  /**
+   * While an ACME challenge waits: reads the ClientHello (no further than one TLS record) and
+   * sends one offering `acme-tls/1` (the protocol table's acme row) for a waiting name to the challenge; all else goes on to TLS as it
+   * would have, its bytes put back.
+   */
+  private readClientHello(pending: Pending): void {
+    const raw = pending.raw;
+    let buffered: Buffer = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      const hello = parseClientHello(buffered);
+      if (hello === 'more' && buffered.length < MAX_CLIENT_HELLO) return;
+      raw.off('data', onData);
+      raw.pause();
+      raw.unshift(buffered);
+      const challenge = typeof hello === 'object' && hello.servername && hello.alpn.includes(ACME_ALPN) ? this.opts.acmeChallenges?.context(hello.servername) : undefined;
+      if (!challenge) return void this.tlsServer.emit('connection', raw);
+      // The validator's connection: settled here, answered with the challenge's certificate and closed.
+      pending.settled = true;
+      pending.handshake?.release();
+      clearTimeout(pending.timer);
+      this.acmeTls ??= createTlsServer({ ALPNProtocols: [ACME_ALPN], handshakeTimeout: this.opts.handshakeTimeoutMs, SNICallback: (name, cb) => cb(null, this.opts.acmeChallenges?.context(name)) }).on('secureConnection', (s: TLSSocket) => s.end()).on('tlsClientError', (_err, s: TLSSocket) => s.destroy());
+      this.acmeTls.emit('connection', raw);
+      this.opts.log.info('answered an ACME TLS-ALPN-01 validation', { conn: pending.id, servername: hello === 'more' || hello === 'invalid' ? undefined : hello.servername, peer: formatHostPort({ host: pending.clientAddr.address, port: pending.clientAddr.port }) });
     };
     raw.on('data', onData);
   }

@@ -8,6 +8,7 @@ import { PosternError } from '../errors/postern-error.js';
 import type { Logger } from '../log/logger.js';
 import { issueCertificate, type CertAuthority } from '../pki/authority.js';
 import { generateKeyPair, privateKeyToPem } from '../pki/crypto.js';
+import type { AcmeCertificate, AcmeCertificates } from './acme/acme-certificates.js';
 
 /** How long an issued proxy certificate lives; it is renewed in the running process at 2/3 of that. */
 export const PROXY_CERT_TTL_MS = 7 * 86_400_000;
@@ -105,6 +106,9 @@ const TLS12_AEAD_CIPHERS = [
   'ECDHE-RSA-CHACHA20-POLY1305',
 ].join(':');
 
+/** The longest delay setTimeout takes (2^31 - 1 ms); a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class ProxyCertificates {
   private timer: NodeJS.Timeout | undefined;
 
@@ -114,33 +118,52 @@ export class ProxyCertificates {
     public current: ProxyTls,
   ) {}
 
-  static async start(config: PosternConfig, cluster: ClusterState): Promise<ProxyCertificates> {
-    const next = async (): Promise<ProxyTls> => {
-      const tls = config.proxy.certificates.length > 0 ? loadProxyTls(config.proxy.certificates) : await issueProxyTls(cluster.authorities.host, config.proxy.public_addr.host);
-      return {
-        ...tls,
-        options: { ...tls.options, ciphers: TLS12_AEAD_CIPHERS, requestCert: true, rejectUnauthorized: false, ca: [cluster.authorities.user.certPem, cluster.authorities.host.certPem] },
-      };
-    };
+  static async start(config: PosternConfig, cluster: ClusterState, acme?: AcmeCertificates): Promise<ProxyCertificates> {
+    const secure = (tls: ProxyTls): ProxyTls => ({
+      ...tls,
+      options: { ...tls.options, ciphers: TLS12_AEAD_CIPHERS, requestCert: true, rejectUnauthorized: false, ca: [cluster.authorities.user.certPem, cluster.authorities.host.certPem] },
+    });
+    if (acme) {
+      const fromAcme = (c: AcmeCertificate): ProxyTls => ({ options: { cert: c.certPem, key: c.keyPem }, notAfter: c.notAfter, renewAt: c.renewAt, source: `from the ACME server ${config.proxy.acme!.directory_url}, valid until ${c.notAfter.toISOString()}` });
+      const stored = acme.stored();
+      // The first time, the proxy must listen before the ACME server can validate it: until the
+      // certificate arrives (renewAt now: requested as soon as it listens) one from the host CA.
+      const first = stored
+        ? fromAcme(stored)
+        : { ...(await issueProxyTls(cluster.authorities.host, config.proxy.public_addr.host)), renewAt: new Date(), source: 'issued by the host CA until the ACME server issues one (requested at start)' };
+      return new ProxyCertificates(async () => secure(fromAcme(await acme.obtain())), secure(first));
+    }
+    const next = async (): Promise<ProxyTls> =>
+      secure(config.proxy.certificates.length > 0 ? loadProxyTls(config.proxy.certificates) : await issueProxyTls(cluster.authorities.host, config.proxy.public_addr.host));
     return new ProxyCertificates(next, await next());
   }
 
-  /** Renews before expiry, handing each new certificate to `use`; stop() ends it. */
+  /**
+   * Renews before expiry, handing each new certificate to `use`; stop() ends it. A failure is
+   * tried again after a minute, then after twice as long each time up to an hour (an ACME CA
+   * limits failed validations).
+   */
   keepRenewed(use: (tls: ProxyTls) => void, log: Logger): void {
+    let retryMs = 60_000;
+    const renew = () => {
+      this.next()
+        .then((fresh) => {
+          use(fresh);
+          this.current = fresh;
+          retryMs = 60_000;
+          log.info('renewed the proxy certificate', { next_renewal: fresh.renewAt?.toISOString(), source: fresh.source });
+          if (fresh.renewAt) plan(fresh.renewAt);
+        })
+        .catch((err: unknown) => {
+          log.error(`renewing the proxy certificate failed; trying again in ${Math.round(retryMs / 60_000)} min`, { err });
+          plan(new Date(Date.now() + retryMs));
+          retryMs = Math.min(retryMs * 2, 3_600_000);
+        });
+    };
+    // setTimeout holds at most ~24.8 days; a later renewal waits in steps.
     const plan = (at: Date) => {
-      this.timer = setTimeout(() => {
-        this.next()
-          .then((fresh) => {
-            use(fresh);
-            this.current = fresh;
-            log.info('renewed the proxy certificate', { next_renewal: fresh.renewAt?.toISOString() });
-            if (fresh.renewAt) plan(fresh.renewAt);
-          })
-          .catch((err: unknown) => {
-            log.error('renewing the proxy certificate failed; retrying in a minute', { err });
-            plan(new Date(Date.now() + 60_000));
-          });
-      }, Math.max(0, at.getTime() - Date.now()));
+      const wait = at.getTime() - Date.now();
+      this.timer = setTimeout(() => (wait > MAX_TIMER_MS ? plan(at) : renew()), Math.max(0, Math.min(wait, MAX_TIMER_MS)));
       this.timer.unref();
     };
     if (this.current.renewAt) plan(this.current.renewAt);

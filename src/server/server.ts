@@ -1,7 +1,9 @@
+import { isIP } from 'node:net';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { firstAdminInvite, type FirstAdminInvite } from '../admin/first-admin.js';
 import { CLUSTER_KEYS } from '../auth/cluster-state.js';
 import type { PosternConfig } from '../config/schema.js';
+import { PosternError } from '../errors/postern-error.js';
 import { DiagServer } from '../diag/diag-server.js';
 import type { Logger } from '../log/logger.js';
 import type { HostPort } from '../net/addr.js';
@@ -10,6 +12,8 @@ import { ProxyMetrics } from '../proxy/metrics.js';
 import { Router } from '../proxy/router.js';
 import type { Backend } from '../storage/backend.js';
 import { PROTOCOLS } from '../wire/protocols.js';
+import { AcmeCertificates } from './acme/acme-certificates.js';
+import { TlsAlpnChallenges } from './acme/tls-alpn-challenges.js';
 import { Cleanups } from './cleanups.js';
 import { startCore } from './core.js';
 import { startDemo, type Demo } from './demo.js';
@@ -48,7 +52,9 @@ export async function startServer(config: PosternConfig, log: Logger, opts: Serv
   const cleanups = new Cleanups();
   try {
     const core = await startCore(config, log, cleanups);
-    const certificates = await ProxyCertificates.start(config, core.cluster);
+    const acmeChallenges = new TlsAlpnChallenges();
+    const acme = config.proxy.acme ? new AcmeCertificates(config.proxy.acme, config.data_dir, [acmeDomain(config)], acmeChallenges, log.child({ component: 'acme' })) : undefined;
+    const certificates = await ProxyCertificates.start(config, core.cluster, acme);
 
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics, prefix: 'postern_' });
@@ -78,6 +84,7 @@ export async function startServer(config: PosternConfig, log: Logger, opts: Serv
       publicUrl: core.publicUrl,
       log: log.child({ component: 'proxy' }),
       metrics: new ProxyMetrics(metrics),
+      ...(acme ? { acmeChallenges } : {}),
     });
     const proxyAddr = await listener.listen(config.proxy.listen_addr);
     cleanups.add(async () => {
@@ -121,7 +128,7 @@ export async function startServer(config: PosternConfig, log: Logger, opts: Serv
       ...(diagAddr ? { diagAddr } : {}),
       pins: { host: core.cluster.authorities.host.pin, user: core.cluster.authorities.user.pin },
       tlsSource: certificates.current.source,
-      ownCertificate: config.proxy.certificates.length === 0,
+      ownCertificate: config.proxy.certificates.length === 0 && !config.proxy.acme,
       backend: core.backend,
       close: () => cleanups.run(),
     };
@@ -136,4 +143,13 @@ function expiryProblem(notAfter: Record<string, Date>): string | undefined {
   const now = Date.now();
   const expired = Object.entries(notAfter).filter(([, date]) => date.getTime() <= now);
   return expired.length ? expired.map(([name, date]) => `the ${name} expired at ${date.toISOString()}`).join('; ') : undefined;
+}
+
+/** The name the ACME certificate is for: the public host, which must be a DNS name the ACME server can reach. */
+function acmeDomain(config: PosternConfig): string {
+  const host = config.proxy.public_addr.host;
+  if (isIP(host) !== 0 || host === 'localhost' || host.endsWith('.localhost')) {
+    throw new PosternError('CONFIG_INVALID', `proxy.acme: the certificate would be for proxy.public_addr's host ${host}, which no ACME server can reach; set public_addr to the DNS name people use (it must lead to this port), or leave acme out`);
+  }
+  return host;
 }

@@ -4,7 +4,7 @@
  * registers a handler per row, and clients take their ALPN names from here. A protocol whose
  * handler has not been registered is refused with a clear alert and log line.
  */
-export type ProtocolId = 'reversetunnel' | 'ssh' | 'tcp' | 'postgres' | 'mysql' | 'mongodb' | 'kube' | 'web';
+export type ProtocolId = 'reversetunnel' | 'ssh' | 'tcp' | 'postgres' | 'mysql' | 'mongodb' | 'kube' | 'acme' | 'web';
 
 export interface ProtocolSpec {
   id: ProtocolId;
@@ -30,6 +30,9 @@ export const PROTOCOLS: readonly ProtocolSpec[] = [
   { id: 'mysql', alpn: ['postern-mysql'], ping: true, clientIdentity: 'user certificate; the database named in a first JSON line', description: 'MySQL and MariaDB access' },
   { id: 'mongodb', alpn: ['postern-mongodb'], ping: true, clientIdentity: 'user certificate with a database route', description: 'MongoDB access' },
   { id: 'kube', alpn: ['h2', 'http/1.1'], ping: false, sniPrefix: 'kube.', clientIdentity: 'user certificate', description: 'the Kubernetes API' },
+  // No handler: while a challenge waits the listener answers it before TLS reaches the router
+  // (its certificate depends on the ALPN offered); at any other time it is refused like any other.
+  { id: 'acme', alpn: ['acme-tls/1'], ping: false, clientIdentity: 'none: an ACME server validating this proxy (TLS-ALPN-01)', description: 'ACME certificate validation' },
   { id: 'web', alpn: ['h2', 'http/1.1'], ping: false, clientIdentity: 'cookie, bearer token or user certificate', description: 'web UI, API, apps and HTTP CONNECT tunnels' },
 ];
 

@@ -26,6 +26,7 @@ import { Router } from '../../src/proxy/router.js';
 import { RouteTable } from '../../src/proxy/routes/route-table.js';
 import { cookie } from '../../src/proxy/web/body.js';
 import { acceptResources, AGENT_ROLES, announcedResource, joinRoleOf, RESOURCE_TABLE } from '../../src/resources/table.js';
+import { MAX_CLIENT_HELLO, parseClientHello } from '../../src/wire/client-hello.js';
 import { PING_SUFFIX, PROTOCOLS } from '../../src/wire/protocols.js';
 import { CLIENT, packet, parseHandshakeResponse, readPacket } from '../../src/wire/mysql.js';
 import { MAX_STARTUP_LENGTH, parseStartupPacket, startupMessage } from '../../src/wire/postgres.js';
@@ -132,6 +133,43 @@ const proxyProtocol: Target<Uint8Array> = {
     if (header.status !== 'ok') return;
     if (!isDeepStrictEqual(parseProxyHeader(buf.subarray(0, header.length)), header)) fail('the header alone parses differently');
     if (parseProxyHeader(buf.subarray(0, header.length - 1)).status !== 'incomplete') fail('the header minus its last byte is not incomplete');
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// 1b. ClientHello (wire/client-hello.ts), read before TLS while an ACME challenge waits.
+
+/** A ClientHello record with this server name and these ALPN names (and nothing a parser needs besides). */
+function helloRecord(servername: string | undefined, alpn: string[]): Buffer {
+  const u16 = (n: number) => Buffer.from([(n >> 8) & 0xff, n & 0xff]);
+  const ext = (type: number, body: Buffer) => Buffer.concat([u16(type), u16(body.length), body]);
+  const sni = servername === undefined ? [] : [ext(0, (() => { const name = Buffer.from(servername, 'latin1'); const entry = Buffer.concat([Buffer.from([0]), u16(name.length), name]); return Buffer.concat([u16(entry.length), entry]); })())];
+  const names = Buffer.concat(alpn.map((a) => { const b = Buffer.from(a, 'latin1').subarray(0, 255); return Buffer.concat([Buffer.from([b.length]), b]); }));
+  const extensions = Buffer.concat([...sni, ...(alpn.length ? [ext(16, Buffer.concat([u16(names.length), names]))] : [])]);
+  const body = Buffer.concat([Buffer.from([3, 3]), Buffer.alloc(32), Buffer.from([0]), u16(2), Buffer.from([0x13, 0x01]), Buffer.from([1, 0]), u16(extensions.length), extensions]);
+  const handshake = Buffer.concat([Buffer.from([1, (body.length >> 16) & 0xff, (body.length >> 8) & 0xff, body.length & 0xff]), body]);
+  return Buffer.concat([Buffer.from([22, 3, 1]), u16(handshake.length), handshake]);
+}
+
+const hello = fc
+  .record({ servername: fc.option(fc.oneof(fc.domain(), fc.string({ maxLength: 40 })), { nil: undefined }), alpn: fc.array(fc.oneof(fc.constantFrom('acme-tls/1', 'h2', 'http/1.1'), fc.string({ maxLength: 20 })), { maxLength: 6 }) })
+  .filter((h) => helloRecord(h.servername, h.alpn).length <= 5 + 16_384)
+  .map((h) => new Uint8Array(helloRecord(h.servername, h.alpn)));
+
+const clientHello: Target<Uint8Array> = {
+  name: 'client-hello',
+  arbitrary: fc.oneof(fc.uint8Array({ maxLength: 300 }), hello, mutated(hello)),
+  check(bytes) {
+    const buf = Buffer.from(bytes);
+    const parsed = parseClientHello(buf);
+    if (parsed === 'more' || parsed === 'invalid') {
+      if (parsed === 'more' && buf.length >= MAX_CLIENT_HELLO) fail('asks for more past one record');
+      return;
+    }
+    if (!Array.isArray(parsed.alpn) || parsed.alpn.some((a) => typeof a !== 'string')) fail('alpn is not a list of strings');
+    if (parsed.servername !== undefined && parsed.servername !== parsed.servername.toLowerCase()) fail('the server name is not lower-cased');
+    // It reads one record: what follows (the rest of the handshake) changes nothing.
+    if (!isDeepStrictEqual(parseClientHello(Buffer.concat([buf, Buffer.from([22, 3, 3, 0, 1, 0])])), parsed)) fail('bytes after the record changed the result');
   },
 };
 
@@ -562,4 +600,4 @@ const mysqlCommands: Target<{ turns: { client: Buffer[]; server: Buffer[] }[]; c
 };
 
 /** Every target, in the order `npm run fuzz` runs them. */
-export const TARGETS: readonly Target[] = [proxyProtocol, alpn, der, connectAuthority, tunnelHeaders, tunnelResources, config, documents, cookies, postgresStartup, mysqlHandshake, postgresQueries, mysqlCommands];
+export const TARGETS: readonly Target[] = [proxyProtocol, clientHello, alpn, der, connectAuthority, tunnelHeaders, tunnelResources, config, documents, cookies, postgresStartup, mysqlHandshake, postgresQueries, mysqlCommands];
