@@ -1,11 +1,10 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { AccountMenu } from './AccountMenu';
 import { api, onUnauthorized, type ApiError, type WhoAmI } from './api';
-import { Apps } from './Apps';
-import { Databases } from './Databases';
 import { ErrorBox, asApiError } from './errors';
 import { Login } from './Login';
-import { isAppsPath, navigate, usePath } from './nav';
+import { navigate, usePath } from './nav';
+import { PAGES, pageFor } from './pages';
 
 type Session =
   | { state: 'checking' }
@@ -72,7 +71,7 @@ export function Root() {
   const cluster = clusterName ?? (session.state === 'signed-in' ? session.me.cluster_name : undefined);
 
   useEffect(() => {
-    const page = session.state === 'signed-out' ? 'Sign in' : session.state === 'signed-in' ? (isAppsPath(path) ? 'Applications' : 'Not found') : 'Postern';
+    const page = session.state === 'signed-out' ? 'Sign in' : session.state === 'signed-in' ? (pageFor(path)?.title ?? 'Not found') : 'Postern';
     document.title = page === 'Postern' ? 'Postern' : `${page} · ${cluster ?? 'Postern'}`;
   }, [session.state, path, cluster]);
 
@@ -102,6 +101,7 @@ export function Root() {
             {cluster}
           </span>
         )}
+        {session.state === 'signed-in' && PAGES.filter((p) => p.inNav !== false).length > 1 && <PageNav path={path} />}
         <span className="topbar-spacer" />
         {session.state === 'signed-in' && <AccountMenu me={session.me} onSignedOut={() => setSession({ state: 'signed-out', notice: 'You have signed out.' })} />}
       </header>
@@ -111,17 +111,31 @@ export function Root() {
         {session.state === 'signed-out' && (
           <Login cluster={cluster} {...(session.notice ? { notice: session.notice } : {})} onSignedIn={(me) => setSession({ state: 'signed-in', me })} />
         )}
-        {session.state === 'signed-in' &&
-          (isAppsPath(path) ? (
-            <>
-              <Apps />
-              <Databases />
-            </>
-          ) : (
-            <NotFound path={path} />
-          ))}
+        {session.state === 'signed-in' && (pageFor(path)?.render(session.me) ?? <NotFound path={path} />)}
       </main>
     </>
+  );
+}
+
+/** Links to the signed-in pages; the current one is marked for screen readers and styles. */
+function PageNav({ path }: { path: string }) {
+  const current = pageFor(path);
+  return (
+    <nav className="page-nav" aria-label="Pages">
+      {PAGES.filter((p) => p.inNav !== false).map((p) => (
+        <a
+          key={p.path}
+          href={p.path}
+          aria-current={p === current ? 'page' : undefined}
+          onClick={(e) => {
+            e.preventDefault();
+            navigate(p.path);
+          }}
+        >
+          {p.title}
+        </a>
+      ))}
+    </nav>
   );
 }
 

@@ -42,8 +42,3 @@ export function navigate(to: string, opts: { replace?: boolean } = {}): void {
   else window.history.pushState(null, '', to);
   window.dispatchEvent(new Event('postern:navigate'));
 }
-
-/** The paths the UI shows the application list at. */
-export function isAppsPath(path: string): boolean {
-  return path === '/web' || path === '/web/' || path === '/web/apps' || path === '/web/login';
-}
