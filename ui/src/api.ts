@@ -29,12 +29,17 @@ export function onUnauthorized(listener: Listener | undefined): void {
   unauthorized = listener;
 }
 
-interface RequestOptions {
+export interface RequestOptions {
   /** Whether a 401 means "back to the login form" (false for the login request itself). */
   signInOn401?: boolean;
 }
 
-async function request<T>(method: string, path: string, body?: unknown, opts: RequestOptions = {}): Promise<T> {
+/**
+ * One JSON request to the proxy with the browser's session; a failure is an ApiError with the
+ * server's code and message. Pages with their own calls keep them in their own module beside
+ * them and use this.
+ */
+export async function request<T>(method: string, path: string, body?: unknown, opts: RequestOptions = {}): Promise<T> {
   let res: Response;
   try {
     res = await fetch(path, {
