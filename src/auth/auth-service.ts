@@ -27,6 +27,17 @@ export interface AuthSettings {
   certTtlMs: number;
   /** Where people reach the proxy, for links (invites) and messages. */
   publicUrl: string;
+  /**
+   * The proxy serves a certificate from the cluster's own host CA (not certificate files, not
+   * ACME): a first `postern login` must pin it, so the commands the server prints carry --ca-pin.
+   */
+  ownCertificate?: boolean;
+}
+
+/** The `postern login` command for a person, as the server prints it (with --ca-pin when the proxy's certificate needs one). */
+export function loginCommand(auth: { settings: AuthSettings; cluster: { authorities: { host: { pin: string } } } }, user: string): string {
+  const pin = auth.settings.ownCertificate ? ` --ca-pin=${auth.cluster.authorities.host.pin}` : '';
+  return `postern login --proxy=${new URL(auth.settings.publicUrl).host} --user=${user}${pin}`;
 }
 
 export interface LoginRequest {

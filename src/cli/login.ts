@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { userInfo } from 'node:os';
 import { ask, readStdin } from '../client/prompt.js';
 import { login } from '../client/login.js';
-import { ProfileStore, type LoadedProfile } from '../client/profile-store.js';
+import { LOGIN_HINT, ProfileStore, type LoadedProfile } from '../client/profile-store.js';
 import { PosternError } from '../errors/postern-error.js';
 import { durationArg, untilText } from './parse.js';
 
@@ -72,7 +72,7 @@ export function registerLogin(program: Command): void {
         return;
       }
       if (profiles.length === 0) {
-        process.stdout.write('Not logged in. Log in with: postern login --proxy=HOST:PORT --user=NAME\n');
+        process.stdout.write(`Not logged in. Log in with: ${LOGIN_HINT}\n`);
         return;
       }
       process.stdout.write(profiles.map((p) => describeProfile(p, p.name === current)).join('\n'));

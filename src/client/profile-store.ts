@@ -5,6 +5,12 @@ import { PosternError } from '../errors/postern-error.js';
 import { parseHostPort, type HostPort } from '../net/addr.js';
 import { writeSecretFile } from '../storage/secret-file.js';
 
+/**
+ * How to log in for the first time, for messages that cannot know the cluster: the pin is needed
+ * unless the proxy's certificate is publicly trusted.
+ */
+export const LOGIN_HINT = '`postern login --proxy=HOST:PORT --user=NAME --ca-pin=PIN` (PIN: the host CA pin `postern start` and `postern ctl status` print; leave --ca-pin out if the proxy has a publicly trusted certificate)';
+
 /** What `postern login` leaves behind for one proxy. Secrets are in files beside it (key.pem). */
 export interface Profile {
   /** host:port of the proxy. */
@@ -88,7 +94,7 @@ export class ProfileStore {
   resolve(proxy?: string): LoadedProfile {
     const name = proxy ? ProfileStore.nameFor(mustParse(proxy)) : this.currentName();
     if (!name || !this.names().includes(name)) {
-      throw new PosternError('UNAUTHENTICATED', proxy ? `you are not logged in to ${proxy}; run \`postern login --proxy=${proxy}\`` : 'you are not logged in; run `postern login --proxy=HOST:PORT --user=NAME`');
+      throw new PosternError('UNAUTHENTICATED', `you are not logged in${proxy ? ` to ${proxy}` : ''}; run ${LOGIN_HINT.replace('HOST:PORT', proxy ?? 'HOST:PORT')}`);
     }
     return this.load(name);
   }

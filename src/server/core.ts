@@ -43,7 +43,7 @@ export async function startCore(config: PosternConfig, log: Logger, cleanups: Cl
   await backend.put(CLUSTER_KEYS.secondFactor, config.auth.second_factor);
   const audit = openAuditLog(config, { writerThread: true });
   cleanups.add(() => audit.close());
-  const auth = new AuthService(backend, cluster, audit, { secondFactor: config.auth.second_factor, certTtlMs: config.auth.cert_ttl, publicUrl });
+  const auth = new AuthService(backend, cluster, audit, { secondFactor: config.auth.second_factor, certTtlMs: config.auth.cert_ttl, publicUrl, ownCertificate: config.proxy.certificates.length === 0 && !config.proxy.acme });
 
   const locks = new LockWatcher(auth.locks, log.child({ component: 'locks' }));
   const roles = new RoleCache(auth.roles, log.child({ component: 'roles' }));

@@ -128,7 +128,7 @@ export async function startServer(config: PosternConfig, log: Logger, opts: Serv
       ...(diagAddr ? { diagAddr } : {}),
       pins: { host: core.cluster.authorities.host.pin, user: core.cluster.authorities.user.pin },
       tlsSource: certificates.current.source,
-      ownCertificate: config.proxy.certificates.length === 0 && !config.proxy.acme,
+      ownCertificate: core.auth.settings.ownCertificate === true,
       backend: core.backend,
       close: () => cleanups.run(),
     };

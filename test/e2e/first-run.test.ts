@@ -53,6 +53,8 @@ describe.runIf(tools)('first run: start --demo, trust, the first administrator, 
       await page.getByLabel('The 6-digit code').fill(totpCode(secret, step));
       await page.getByRole('button', { name: 'Save' }).click();
       await page.getByText('You are all set, admin').waitFor();
+      // The command it gives pins the cluster's CA, which a first login needs here.
+      expect(await page.locator('pre').innerText()).toBe(`postern login --proxy=postern.localhost:${port} --user=admin ${trust[1]}`);
       await shot('2-account-ready');
 
       await page.getByRole('link', { name: 'sign in' }).click();

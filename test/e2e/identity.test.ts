@@ -66,7 +66,7 @@ describe.runIf(tools)('identity: users, login, certificates, locks, sessions, au
     expect(statSync(carol.home).mode & 0o777).toBe(0o700);
 
     expect((await carol.run(['logout'])).stdout).toContain('Logged out carol');
-    expect((await carol.run(['status'])).stdout).toContain('Not logged in');
+    expect((await carol.run(['status'])).stdout).toContain('Not logged in. Log in with: `postern login --proxy=HOST:PORT --user=NAME --ca-pin=PIN` (PIN: the host CA pin');
   });
 
   it('needs --ca-pin, --ca-file or --insecure on first contact, and refuses a wrong pin before sending the password', async () => {

@@ -1,5 +1,5 @@
 import { renderSVG } from 'uqr';
-import type { AuthService } from '../../auth/auth-service.js';
+import { loginCommand, type AuthService } from '../../auth/auth-service.js';
 import { hashPassword, passwordProblem } from '../../auth/password.js';
 import { totpUri, verifyTotp } from '../../auth/totp.js';
 import { readForm, requireSameOrigin } from './body.js';
@@ -36,14 +36,13 @@ export function registerPages(web: WebHandler, auth: AuthService): void {
     await auth.userTokens.consume(ctx.rest);
     await auth.users.setCredentials(token.user, { password_hash: hash, ...(token.totp_secret ? { totp_secret: token.totp_secret, totp_last_step: step! } : {}) });
     await auth.emit({ event: 'user.password.set', user: token.user, remote_addr: ctx.conn.clientAddr.address, how: token.kind });
-    const proxy = new URL(auth.settings.publicUrl).host;
     sendHtml(
       ctx.res,
       200,
       page(
         'Account ready',
         html`<h1>You are all set, ${token.user}</h1><p class="ok">Your password${token.totp_secret ? ' and authenticator app are' : ' is'} saved.</p>
-<p>Sign in from a terminal:</p><pre>postern login --proxy=${proxy} --user=${token.user}</pre><p>or in this browser: <a href="/web">sign in</a>.</p>`,
+<p>Sign in from a terminal:</p><pre>${loginCommand(auth, token.user)}</pre><p>or in this browser: <a href="/web">sign in</a>.</p>`,
       ),
     );
   });
