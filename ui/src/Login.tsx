@@ -5,6 +5,7 @@ import { ErrorBox, asApiError } from './errors';
 
 const TITLES: Record<string, string> = {
   LOGIN_FAILED: 'Sign-in failed',
+  OTP_REUSED: 'That code was used already',
   RATE_LIMITED: 'Too many attempts',
   LOCKED: 'Your access is locked',
 };
