@@ -12,6 +12,7 @@ import { registerLauncher } from '../proxy/apps/launcher.js';
 import { RequestLog } from '../proxy/apps/request-log.js';
 import type { ProtocolHandler } from '../proxy/router.js';
 import { ConnectHandler } from '../proxy/routes/connect-handler.js';
+import { registerRouteList } from '../proxy/routes/route-list.js';
 import { RouteTable } from '../proxy/routes/route-table.js';
 import { NodeCatalog } from '../proxy/ssh/node-catalog.js';
 import { registerNodeRoutes } from '../proxy/ssh/node-routes.js';
@@ -78,7 +79,9 @@ export function buildHandlers(core: Core, config: PosternConfig, deps: { metrics
   registerAppRoutes(web, { catalog, authn, access, auth, verifier });
   registerLauncher(web, { catalog, sessions: auth.appSessions, authn, access });
 
-  const connect = new ConnectHandler({ routes: new RouteTable(config.proxy.routes), authn, access, tunnels, log: log.child({ component: 'routes' }), loginUrl: `${publicUrl}/web/login` });
+  const routes = new RouteTable(config.proxy.routes);
+  registerRouteList(web, { routes, authn, access });
+  const connect = new ConnectHandler({ routes, authn, access, tunnels, log: log.child({ component: 'routes' }), loginUrl: `${publicUrl}/web/login` });
   web.onConnect((req) => connect.handle(req));
   const ui = new UiFiles();
   web.route('GET', '/web', (ctx) => ui.serve(ctx));

@@ -127,6 +127,18 @@ export interface DbList {
   databases: ListedDb[];
 }
 
+/** A TCP route the caller may open (where it leads stays the proxy's). */
+export interface ListedRoute {
+  /** host:port, what `postern tcp` asks for. */
+  authority: string;
+  labels: Record<string, string>;
+}
+
+/** `GET /webapi/routes`. */
+export interface RouteList {
+  routes: ListedRoute[];
+}
+
 /** `POST /webapi/join` and `POST /webapi/agent/renew`: an agent's host certificate. */
 export interface AgentCertificateResponse {
   agent_id: string;

@@ -88,7 +88,7 @@ describe('databases', () => {
       await page.getByLabel('User name').fill('alice');
       await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
       await page.getByRole('button', { name: 'Sign in' }).click();
-      const list = page.getByRole('list', { name: 'Databases' });
+      const list = page.getByRole('list', { name: 'Resources' });
       await list.waitFor();
       expect(await list.locator('[data-db]').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-db')))).toEqual(['orders', 'pg']);
       const pgCard = list.locator('[data-db="pg"]');

@@ -59,7 +59,7 @@ describe.runIf(tools)('first run: start --demo, trust, the first administrator, 
 
       await page.getByRole('link', { name: 'sign in' }).click();
       await signIn(page, 'admin', password, totpCode(secret, step + 1));
-      await page.getByRole('heading', { name: 'Applications' }).waitFor();
+      await page.getByRole('heading', { name: 'Resources' }).waitFor();
       await expect.poll(() => page.locator('[data-app]').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-app')))).toEqual(['demo', 'echo']);
       await shot('3-applications');
 

@@ -160,7 +160,7 @@ describe.runIf(browserReady)('web UI: sign in, applications, account menu', () =
     const page = await open();
     await page.goto(`${origin}/web`);
     await signIn(page, await newUser());
-    await page.getByRole('heading', { name: 'Applications' }).waitFor();
+    await page.getByRole('heading', { name: 'Resources' }).waitFor();
     expect(new URL(page.url()).pathname).toBe('/web');
     await expect.poll(() => appNames(page)).toEqual([LONG_APP, 'billing', 'grafana', 'redis']);
 
@@ -174,7 +174,7 @@ describe.runIf(browserReady)('web UI: sign in, applications, account menu', () =
     expect(await redis.getByTestId('tcp-command').innerText()).toBe('postern proxy app redis');
     expect(await redis.getByRole('link').count()).toBe(0); // no Launch for a TCP app
 
-    const search = page.getByLabel('Search applications');
+    const search = page.getByLabel('Search resources');
     await search.fill('redis');
     await expect.poll(() => appNames(page)).toEqual(['redis']);
     await search.fill('env=dev');
@@ -182,8 +182,8 @@ describe.runIf(browserReady)('web UI: sign in, applications, account menu', () =
     await search.fill('prod');
     await expect.poll(() => appNames(page)).toEqual(['billing']);
     await search.fill('nothing-is-called-this');
-    await expect.poll(() => page.getByText('No application matches').isVisible()).toBe(true);
-    await page.getByRole('button', { name: 'Clear the search' }).click();
+    await expect.poll(() => page.getByText('Nothing matches').isVisible()).toBe(true);
+    await page.getByRole('button', { name: 'Show everything' }).click();
     await expect.poll(() => appNames(page)).toHaveLength(4);
 
     // Launch is a plain link: a full page load of the server's launch route in the same tab, and
@@ -199,18 +199,18 @@ describe.runIf(browserReady)('web UI: sign in, applications, account menu', () =
     const prod = await open();
     await prod.goto(`${origin}/web`);
     await signIn(prod, await newUser('prod-apps'));
-    await prod.getByRole('heading', { name: 'Applications' }).waitFor();
+    await prod.getByRole('heading', { name: 'Resources' }).waitFor();
     await expect.poll(() => appNames(prod)).toEqual(['billing']);
     expect(await prod.getByText('grafana').count()).toBe(0);
 
     const none = await open();
     await none.goto(`${origin}/web`);
     await signIn(none, await newUser('no-apps'));
-    const empty = none.getByTestId('apps-empty');
+    const empty = none.getByTestId('resources-empty');
     await empty.waitFor();
-    expect(await empty.innerText()).toMatch(/No applications are available to you[\s\S]*Ask your Postern administrator for a role/);
+    expect(await empty.innerText()).toMatch(/Nothing is available to you yet[\s\S]*Ask your Postern administrator for a role/);
     expect(await appNames(none)).toEqual([]);
-    expect(await none.getByLabel('Search applications').count()).toBe(0);
+    expect(await none.getByLabel('Search resources').count()).toBe(0);
   });
 
   it('after sign-in follows ?next= to a path under /web/ with a full page load, and never anywhere else', async () => {
@@ -229,7 +229,7 @@ describe.runIf(browserReady)('web UI: sign in, applications, account menu', () =
       });
       await p.goto(`${origin}/web?next=${encodeURIComponent(next)}`);
       await signIn(p, await newUser());
-      await p.getByRole('heading', { name: 'Applications' }).waitFor();
+      await p.getByRole('heading', { name: 'Resources' }).waitFor();
       await expect.poll(() => appNames(p)).toHaveLength(4);
       expect(navigations, next).toEqual([`${origin}/web?next=${encodeURIComponent(next)}`]);
       expect(p.url(), next).toBe(`${origin}/web`); // the ignored next= is dropped from the address
@@ -253,7 +253,7 @@ describe.runIf(browserReady)('web UI: sign in, applications, account menu', () =
     const page = await open();
     await page.goto(`${origin}/web`);
     await signIn(page, user);
-    await page.getByRole('heading', { name: 'Applications' }).waitFor();
+    await page.getByRole('heading', { name: 'Resources' }).waitFor();
 
     const menuButton = page.getByRole('button', { name: /account menu/ });
     expect(await menuButton.innerText()).toContain(user.name);
@@ -288,7 +288,7 @@ describe.runIf(browserReady)('web UI: sign in, applications, account menu', () =
     const page = await open();
     await page.goto(`${origin}/web`);
     await signIn(page, user);
-    await page.getByRole('heading', { name: 'Applications' }).waitFor();
+    await page.getByRole('heading', { name: 'Resources' }).waitFor();
     const sessions = JSON.parse((await cluster.ctl(['get', 'sessions', '--format', 'json'])).stdout) as { id: string; user: string }[];
     const mine = sessions.filter((s) => s.user === user.name);
     expect(mine).toHaveLength(1);
@@ -297,7 +297,7 @@ describe.runIf(browserReady)('web UI: sign in, applications, account menu', () =
     await page.getByRole('button', { name: 'Refresh' }).click();
     await page.getByLabel('User name').waitFor();
     expect(await page.getByText('Your session has ended. Sign in again to continue.').isVisible()).toBe(true);
-    expect(await page.getByRole('heading', { name: 'Applications' }).count()).toBe(0);
+    expect(await page.getByRole('heading', { name: 'Resources' }).count()).toBe(0);
   });
 
   it('accepts an invite: the page sets a password and enrols the authenticator, then the person signs in', async () => {
@@ -314,7 +314,7 @@ describe.runIf(browserReady)('web UI: sign in, applications, account menu', () =
     await page.getByText('You are all set, invited').waitFor();
     await page.goto(`${origin}/web`);
     await signIn(page, { name: 'invited', secret });
-    await page.getByRole('heading', { name: 'Applications' }).waitFor();
+    await page.getByRole('heading', { name: 'Resources' }).waitFor();
   });
 
   it('fits a 390 px wide phone screen without horizontal scrolling', async () => {
@@ -335,7 +335,7 @@ describe.runIf(browserReady)('web UI: sign in, applications, account menu', () =
     await page.getByRole('alert').waitFor();
     await fits('login error');
     await fillLogin(page, user.name, PASSWORD, await cluster.freshCode(user.secret));
-    await page.getByRole('heading', { name: 'Applications' }).waitFor();
+    await page.getByRole('heading', { name: 'Resources' }).waitFor();
     await expect.poll(() => appNames(page)).toHaveLength(4);
     await fits('applications');
     // The long app's card and labels stay inside the screen too.

@@ -5,7 +5,7 @@
  */
 
 // The wire types come from the server's own definitions: a field renamed there fails this build.
-import type { AppList, AuthSettings, DbList, ErrorBody, Ping, WhoAmI } from '../../src/wire/api.js';
+import type { AuthSettings, ErrorBody, Ping, WhoAmI } from '../../src/wire/api.js';
 
 export type { AuthSettings, ListedApp as App, ListedDb as Db, Ping, WhoAmI } from '../../src/wire/api.js';
 
@@ -83,6 +83,4 @@ export const api = {
   /** Signs in; the answer is who is now signed in, as whoami would say. */
   signIn: (user: string, password: string, otp?: string) => request<WhoAmI>('POST', '/webapi/sessions', { user, password, ...(otp ? { otp } : {}) }, { signInOn401: false }),
   signOut: () => request<{ ended: boolean }>('DELETE', '/webapi/sessions', undefined, { signInOn401: false }),
-  apps: () => request<AppList>('GET', '/webapi/apps'),
-  databases: () => request<DbList>('GET', '/webapi/databases'),
 };

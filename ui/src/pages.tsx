@@ -1,7 +1,6 @@
 import type { ReactElement } from 'react';
 import type { WhoAmI } from './api';
-import { Apps } from './Apps';
-import { Databases } from './Databases';
+import { Resources } from './Resources';
 
 /**
  * The signed-in pages: one row each, in the order the navigation shows them. A page matches a
@@ -23,12 +22,7 @@ export const PAGES: readonly PageSpec[] = [
     path: '/web',
     title: 'Resources',
     matches: (p) => p === '/web' || p === '/web/' || p === '/web/apps' || p === '/web/login',
-    render: () => (
-      <>
-        <Apps />
-        <Databases />
-      </>
-    ),
+    render: () => <Resources />,
   },
 ];
 

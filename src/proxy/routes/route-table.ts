@@ -38,6 +38,11 @@ export class RouteTable {
     return this.byAuthority.size;
   }
 
+  /** Every route, in the order of the config. */
+  list(): Route[] {
+    return [...this.byAuthority.values()];
+  }
+
   match(authority: string): Route | undefined {
     return this.byAuthority.get(normalize(authority));
   }
