@@ -13,6 +13,7 @@ import { kindSpec, type AccessRequest } from '../resources/table.js';
 import type { Caller } from './caller.js';
 import { decide, type AccessDecision, type AccessTarget } from './decide.js';
 import { LiveGrants, type Grant } from './live-grants.js';
+import { OpenSessions, type OpenSession } from './open-sessions.js';
 import type { Standing, Standings } from './standing.js';
 
 export interface AuthorizeInput {
@@ -132,6 +133,7 @@ export interface AccessDeps {
  */
 export class Access {
   private readonly grants: LiveGrants;
+  private readonly sessions = new OpenSessions();
 
   constructor(private readonly deps: AccessDeps) {
     this.grants = new LiveGrants((grant) => this.recheck(grant), deps.log);
@@ -145,6 +147,20 @@ export class Access {
   /** Grants held now (sessions, tunnels, connections with certificates). */
   get held(): number {
     return this.grants.size;
+  }
+
+  /** The relayed sessions open in this process now (serveStream's), oldest first. */
+  openSessions(): OpenSession[] {
+    return this.sessions.list();
+  }
+
+  /**
+   * Ends an open session through its live grant, as a lock would: the client is cut off at once
+   * and the session's end event says `revoked: <reason>`. Returns the session, or undefined when
+   * this process has none open with that id. Whoever may end it is the caller's to check.
+   */
+  endSession(id: string, reason: string): OpenSession | undefined {
+    return this.sessions.end(id, reason);
   }
 
   standing(caller: Caller): Promise<Standing> {
@@ -238,28 +254,10 @@ export class Access {
     const client = session.accept();
     if (client.destroyed) return void upstream.destroy();
     const started = performance.now();
-    let bytesUp = 0;
-    let bytesDown = 0;
     let revoked: string | undefined;
     const { fromClient, fromUpstream } = session.inspect ?? {};
     let stopped: string | undefined;
-    client.on('data', (d: Buffer) => {
-      if (stopped) return;
-      bytesUp += d.length;
-      const stop = fromClient?.(d);
-      if (!stop) return;
-      // Registered before joinStreams pipes: the upstream is gone before this chunk would be written to it.
-      stopped = stop.reason;
-      input.log.info('stopped a session at a command it may not send', { user: subject?.username, kind: input.target.kind, resource: input.target.name, reason: stop.reason });
-      client.end(stop.answer);
-      upstream.destroy();
-    });
-    upstream.on('data', (d: Buffer) => {
-      bytesDown += d.length;
-      fromUpstream?.(d);
-    });
     const base = { user: subject?.username, remote_addr: input.clientAddr, ...session.fields };
-    emitSoon(this.deps.audit, { event: events.start, ...base, via: input.caller?.via ?? 'none' }, this.deps.log);
     const grant: Grant = {
       ...(input.caller ? { caller: input.caller } : {}),
       target: input.target,
@@ -272,9 +270,39 @@ export class Access {
         abortStream(client);
       },
     };
+    // Listed (with live byte counts) while open; ending it from the console revokes its grant.
+    const open = this.sessions.add(
+      {
+        kind: input.target.kind as StreamedKind,
+        resource: input.target.name,
+        ...(subject ? { user: subject.username } : {}),
+        clientAddr: input.clientAddr,
+        via: input.caller?.via ?? 'none',
+        request: input.request ?? {},
+      },
+      (reason) => this.grants.revoke(grant, reason),
+    );
+    client.on('data', (d: Buffer) => {
+      if (stopped) return;
+      open.bytesUp += d.length;
+      const stop = fromClient?.(d);
+      if (!stop) return;
+      // Registered before joinStreams pipes: the upstream is gone before this chunk would be written to it.
+      stopped = stop.reason;
+      input.log.info('stopped a session at a command it may not send', { user: subject?.username, kind: input.target.kind, resource: input.target.name, reason: stop.reason });
+      client.end(stop.answer);
+      upstream.destroy();
+    });
+    upstream.on('data', (d: Buffer) => {
+      open.bytesDown += d.length;
+      fromUpstream?.(d);
+    });
+    emitSoon(this.deps.audit, { event: events.start, ...base, via: input.caller?.via ?? 'none' }, this.deps.log);
     const release = this.hold(grant, authorization.generation);
     joinStreams(client, upstream, () => {
       release();
+      this.sessions.remove(open.id);
+      const { bytesUp, bytesDown } = open;
       void (async () => {
         // A session can also end because what carries it was closed for the same change (the
         // connection of a revoked certificate): decided once more, the end says why either way.

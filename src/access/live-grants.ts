@@ -72,6 +72,18 @@ export class LiveGrants {
     });
   }
 
+  /**
+   * Revokes a held grant now, for a reason other than a change (an administrator ended the
+   * session): forgotten first, as a failed re-decision is, so it is revoked once. False when it is
+   * not held (revoked or released already).
+   */
+  revoke(grant: Grant, reason: string): boolean {
+    if (!this.grants.has(grant)) return false;
+    this.forget(grant);
+    grant.revoke(reason);
+    return true;
+  }
+
   /** Releases every grant without revoking (shutdown: the connections are closed by their owners). */
   stop(): void {
     for (const grant of [...this.grants.keys()]) this.forget(grant);

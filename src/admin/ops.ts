@@ -295,6 +295,8 @@ export const ADMIN_OPS = {
     verb: 'list',
     args: z.object({
       since_ms: z.number().optional(),
+      /** Events before this time (the web console's time range, and its "Load older"). */
+      until_ms: z.number().optional(),
       types: z.array(z.string()).optional(),
       user: z.string().optional(),
       limit: z.number().int().positive().max(10_000).optional(),
@@ -306,6 +308,7 @@ export const ADMIN_OPS = {
       const types = args.types?.map(checkEventType);
       return auth.audit.query({
         ...(args.since_ms !== undefined ? { since: new Date(args.since_ms) } : {}),
+        ...(args.until_ms !== undefined ? { until: new Date(args.until_ms) } : {}),
         ...(types ? { types } : {}),
         ...(args.user ? { user: args.user } : {}),
         ...(args.limit ? { limit: args.limit } : {}),

@@ -6,7 +6,7 @@ import type { ResourceKind } from '../resources/table.js';
  *
  * Codes are `PA` + four digits + a severity: `I` for information, `W` for a warning (something
  * was refused). The first two digits group the subject (10 logins, 11 certificates, 12 users,
- * 13 roles, 14 join tokens, 15 locks, 16 web sessions, 17 authorization, 18 agents, 19 app sessions, 20 TCP route tunnels, 21 SSH sessions); a refusal shares the
+ * 13 roles, 14 join tokens, 15 locks, 16 web sessions, 17 authorization, 18 agents, 19 app sessions, 20 TCP route tunnels, 21 SSH sessions, 22 database sessions, 23 sessions ended by an administrator); a refusal shares the
  * number of the event it refuses, so `PA1000I` and `PA1000W` are a login and a failed one.
  * Codes are stable once released: searches and alerts outside Postern match on them.
  */
@@ -57,6 +57,10 @@ export const AUDIT_EVENTS = {
   'db.session.start': { code: 'PA2200I', summary: 'A database session opened: `db`, `db_user`, `db_name`, `protocol`, and the client certificate issued for the database user.' },
   'db.session.end': { code: 'PA2201I', summary: 'A database session closed: `db`, `db_user`, `db_name`, bytes each way, duration, and `reason` (ended, revoked with why, or stopped at a command Postern does not let through, such as MySQL COM_CHANGE_USER).' },
   'db.query': { code: 'PA2202I', summary: 'A statement a database session ran: `query` (cut at 16 KiB), `protocol` (PostgreSQL: simple, or extended with the number of `parameters`; MySQL: query, prepare, execute with the number of `parameters`, or init_db; parameter values are not recorded), `db`, `db_user`, `db_name`.' },
+  'active.session.end': {
+    code: 'PA2300I',
+    summary: 'An administrator ended an open session (SSH, TCP app or route, database, app WebSocket) from the web console: `user` is the administrator, `target` whose session it was, `kind`, `resource`, `session_id`; the session\'s own end event follows with `reason: revoked: ended by …`.',
+  },
   'agent.refused': { code: 'PA1801W', summary: "An agent's tunnel was refused: its certificate was expired, forged or locked; `reason` says which." },
 } as const satisfies Record<string, { code: string; summary: string }>;
 

@@ -24,6 +24,7 @@ import { TcpHandler } from '../proxy/tcp/tcp-handler.js';
 import { registerAgentRoutes } from '../proxy/web/agent-routes.js';
 import { registerAuthRoutes } from '../proxy/web/auth-routes.js';
 import { registerCliLogin } from '../proxy/web/cli-login.js';
+import { registerConsoleRoutes } from '../proxy/web/console-routes.js';
 import { registerPages } from '../proxy/web/pages.js';
 import { pingRoute } from '../proxy/web/ping.js';
 import { WebAuthenticator } from '../proxy/web/principal.js';
@@ -57,6 +58,7 @@ export function buildHandlers(core: Core, config: PosternConfig, deps: { metrics
   web.route('GET', '/webapi/ping', pingRoute({ clusterName: cluster.clusterName, publicAddr: formatHostPort(config.proxy.public_addr), version: VERSION, protocols: deps.served }));
   const authn = new WebAuthenticator(auth, verifier, access);
   registerAuthRoutes(web, auth, authn, access);
+  registerConsoleRoutes(web, auth, authn, access);
   registerPages(web, auth);
   registerCliLogin(web, auth, authn);
   registerAgentRoutes(web, auth, new AgentEnrollment(auth, config.auth.tokens, config.auth.host_cert_ttl), verifier, access);

@@ -1,5 +1,7 @@
 import type { ReactElement } from 'react';
+import { ActiveSessions } from './ActiveSessions';
 import type { WhoAmI } from './api';
+import { AuditLog } from './AuditLog';
 import { Resources } from './Resources';
 
 /**
@@ -24,6 +26,8 @@ export const PAGES: readonly PageSpec[] = [
     matches: (p) => p === '/web' || p === '/web/' || p === '/web/apps' || p === '/web/login',
     render: () => <Resources />,
   },
+  { path: '/web/audit', title: 'Audit log', matches: (p) => p === '/web/audit', render: () => <AuditLog /> },
+  { path: '/web/sessions', title: 'Active sessions', matches: (p) => p === '/web/sessions', render: () => <ActiveSessions /> },
 ];
 
 /** The page for a path, if any. */

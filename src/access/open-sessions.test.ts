@@ -1,0 +1,90 @@
+import { once } from 'node:events';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import type { AuditEventInput, AuditLog } from '../audit/audit-log.js';
+import type { Authorizer } from '../auth/authorizer.js';
+import { silentLogger } from '../log/logger.js';
+import { parseRoutePolicy } from '../policy/route-policy/index.js';
+import { Access } from './access.js';
+import type { Caller } from './caller.js';
+import { OpenSessions } from './open-sessions.js';
+import type { Standings } from './standing.js';
+
+describe('the open sessions registry', () => {
+  it('lists sessions oldest first, ends one through its owner once, and forgets removed ones', () => {
+    const registry = new OpenSessions();
+    const ended: string[] = [];
+    const fields = { kind: 'route' as const, resource: 'db.example.com:5432', user: 'alice', clientAddr: '10.0.0.1', via: 'certificate', request: {} };
+    const a = registry.add(fields, (reason) => (ended.push(`a: ${reason}`), ended.length === 1));
+    const b = registry.add({ ...fields, user: 'bob' }, () => true);
+    expect(registry.list().map((s) => s.user)).toEqual(['alice', 'bob']);
+    expect(a.id).not.toBe(b.id);
+    expect(a).toMatchObject({ bytesUp: 0, bytesDown: 0, started: expect.any(Date) });
+
+    expect(registry.end(a.id, 'ended by root')).toBe(a);
+    // Its owner says it is closing already: not reported as ended a second time.
+    expect(registry.end(a.id, 'ended by root')).toBeUndefined();
+    expect(ended).toEqual(['a: ended by root', 'a: ended by root']);
+    expect(registry.end('no-such-id', 'x')).toBeUndefined();
+
+    registry.remove(b.id);
+    expect(registry.list().map((s) => s.user)).toEqual(['alice']);
+  });
+});
+
+/** The pipeline with stand-ins for the stores: alice stands, her roles say nothing, and the route's policy lets signed-in users in. */
+function pipeline() {
+  const events: AuditEventInput[] = [];
+  const audit = { append: (input: AuditEventInput) => void events.push(input), emit: async (input: AuditEventInput) => void events.push(input) } as unknown as AuditLog;
+  const standings = { of: async (caller: Caller) => ({ ok: true, subject: { username: caller.username, roles: caller.roles, traits: {} } }) } as unknown as Standings;
+  const authorizer = { checker: () => ({ checkResource: () => ({ allow: false, reasons: ['no role speaks of routes'] }), mfaRoles: () => [] }) } as unknown as Authorizer;
+  const access = new Access({ standings, authorizer, audit, log: silentLogger });
+  closers.push(() => access.stop());
+  return { access, events };
+}
+
+const closers: (() => void)[] = [];
+afterEach(() => {
+  for (const close of closers.splice(0)) close();
+});
+
+async function listening(server: Server): Promise<number> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  closers.push(() => server.close());
+  return (server.address() as { port: number }).port;
+}
+
+describe('Access.serveStream and the open sessions', () => {
+  it('lists a relayed session with live byte counts, and ending it closes the client at once with the reason in its end event', async () => {
+    const { access, events } = pipeline();
+    // An echo server upstream; the client is the far end of a loopback connection.
+    const echoPort = await listening(createServer((s) => s.pipe(s)));
+    const front = createServer();
+    const frontPort = await listening(front);
+    const accepted = once(front, 'connection') as Promise<[Socket]>;
+    const client = connect(frontPort, '127.0.0.1');
+    closers.push(() => client.destroy());
+    const [serverSide] = await accepted;
+    const caller: Caller = { kind: 'user', username: 'alice', roles: ['access'], traits: {}, via: 'certificate', expires: new Date(Date.now() + 3_600_000) };
+    const policy = parseRoutePolicy(parse('[{ allow: { and: [{ authenticated_user: true }] } }]'), 'policy');
+    const authorization = await access.authorize({ caller, target: { kind: 'route', name: 'echo.example.com:7', labels: {}, policy }, clientAddr: '10.0.0.9', log: silentLogger });
+    expect(authorization.allowed).toBe(true);
+    await access.serveStream(authorization, { dial: async () => connect(echoPort, '127.0.0.1'), accept: () => serverSide, fields: { authority: 'echo.example.com:7' } });
+
+    client.write('hello');
+    await once(client, 'data');
+    const [open] = access.openSessions();
+    expect(open).toMatchObject({ kind: 'route', resource: 'echo.example.com:7', user: 'alice', clientAddr: '10.0.0.9', via: 'certificate', bytesUp: 5, bytesDown: 5 });
+
+    const closed = once(client, 'close');
+    const started = Date.now();
+    expect(access.endSession(open!.id, 'ended by an administrator (root)')).toBe(open);
+    await closed;
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(access.openSessions()).toEqual([]);
+    expect(access.endSession(open!.id, 'again')).toBeUndefined();
+    await expect.poll(() => events.find((e) => e.event === 'route.tunnel.end')).toMatchObject({ user: 'alice', bytes_up: 5, bytes_down: 5, reason: 'revoked: ended by an administrator (root)' });
+  });
+});
