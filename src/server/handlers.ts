@@ -20,6 +20,7 @@ import { registerDbRoutes } from '../proxy/db/db-routes.js';
 import { MysqlHandler } from '../proxy/db/mysql-handler.js';
 import { PostgresHandler } from '../proxy/db/postgres-handler.js';
 import { SshHandler } from '../proxy/ssh/ssh-handler.js';
+import { WebTerminal } from '../proxy/ssh/web-terminal.js';
 import { TcpHandler } from '../proxy/tcp/tcp-handler.js';
 import { registerAgentRoutes } from '../proxy/web/agent-routes.js';
 import { registerAuthRoutes } from '../proxy/web/auth-routes.js';
@@ -71,8 +72,9 @@ export function buildHandlers(core: Core, config: PosternConfig, deps: { metrics
   cleanups.add(() => requests.flushAll());
   const apps = new AppAccess({ catalog, sessions: auth.appSessions, auth, authn, access, forwarder: new AppForwarder(tunnels), jwt, requests, log: log.child({ component: 'apps' }) });
   web.hostRoute((req, conn) => apps.appFor(req, conn) !== undefined, (ctx) => apps.handle(ctx));
+  const terminal = new WebTerminal({ authn, access, nodes, cluster });
   web.onUpgrade((req, socket, head, conn) =>
-    void apps.upgrade(req, socket, head, conn).catch((err: unknown) => {
+    void (apps.appFor(req, conn) === undefined && terminal.claims(req) ? terminal.upgrade(req, socket, head, conn) : apps.upgrade(req, socket, head, conn)).catch((err: unknown) => {
       conn.log.info('refused a WebSocket upgrade', { err });
       socket.destroy();
     }),

@@ -3,6 +3,7 @@ import { ActiveSessions } from './ActiveSessions';
 import type { WhoAmI } from './api';
 import { AuditLog } from './AuditLog';
 import { Resources } from './Resources';
+import { Terminal } from './Terminal';
 
 /**
  * The signed-in pages: one row each, in the order the navigation shows them. A page matches a
@@ -26,6 +27,7 @@ export const PAGES: readonly PageSpec[] = [
     matches: (p) => p === '/web' || p === '/web/' || p === '/web/apps' || p === '/web/login',
     render: () => <Resources />,
   },
+  { path: '/web/terminal', title: 'Terminal', matches: (p) => p === '/web/terminal', render: () => <Terminal />, inNav: false },
   { path: '/web/audit', title: 'Audit log', matches: (p) => p === '/web/audit', render: () => <AuditLog /> },
   { path: '/web/sessions', title: 'Active sessions', matches: (p) => p === '/web/sessions', render: () => <ActiveSessions /> },
 ];

@@ -12,7 +12,7 @@ import type { NodeCatalog } from './node-catalog.js';
 
 /** The client must say which node and login it wants this soon after the handshake. */
 const REQUEST_TIMEOUT_MS = 10_000;
-const LOGIN = /^[a-z_][a-z0-9_.-]{0,31}$/i;
+export const LOGIN = /^[a-z_][a-z0-9_.-]{0,31}$/i;
 
 /**
  * `postern-ssh`: SSH to a node, inside the TLS connection. The client (postern proxy ssh, as an

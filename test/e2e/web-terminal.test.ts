@@ -1,0 +1,295 @@
+import { once } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import ssh2 from 'ssh2';
+import WebSocket from 'ws';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { haveChromium, launchChromium, spkiFromPin } from '../harness/browser.js';
+import { eventually } from '../harness/eventually.js';
+import { Sshd } from '../harness/sshd.js';
+import { TestCluster } from '../helpers/cluster.js';
+import { haveProgram } from '../helpers/programs.js';
+import { posternNode } from '../helpers/ssh-node.js';
+import { tempDir, type PosternProcess } from '../helpers/postern.js';
+
+const ready = haveChromium() && haveProgram('/usr/sbin/sshd', ['-V']);
+const PASSWORD = 'correct horse battery staple';
+
+interface AuditRecord {
+  event: string;
+  user?: string;
+  login?: string;
+  node?: string;
+  client?: string;
+  reason?: string;
+  reasons?: string[];
+  kind?: string;
+  resource?: string;
+}
+
+/**
+ * The browser terminal (/web/terminal, over the /webapi/terminal WebSocket) in real headless
+ * Chromium, against a real sshd behind an agent: the proxy signs in with a certificate it makes
+ * for the node and login, through the same access pipeline as `postern ssh`.
+ */
+describe.runIf(ready)('web terminal: SSH to a node in the browser', () => {
+  let cluster: TestCluster;
+  let agent: PosternProcess;
+  let web1: Sshd;
+  let browser: Browser;
+  let origin: string;
+  let userCount = 0;
+  let contexts: BrowserContext[] = [];
+  let problems: string[] = [];
+  const shots = tempDir('postern-terminal-shots-');
+
+  beforeAll(async () => {
+    cluster = await TestCluster.start();
+    origin = `https://postern.localhost:${cluster.server.proxyPort}`;
+    web1 = await posternNode(cluster, 'web-1');
+    agent = await cluster.startAgent(['--ssh', `name=web-1,addr=127.0.0.1:${web1.port},labels=env=dev`], { token: await cluster.token('ssh') });
+    const dir = tempDir('postern-roles-');
+    writeFileSync(join(dir, 'roles.yaml'), 'kind: role\nversion: v1\nmetadata: { name: dev-root }\nspec:\n  allow:\n    logins: [root]\n    node_labels: { env: dev }\n');
+    const created = await cluster.ctl(['create', '-f', join(dir, 'roles.yaml')]);
+    if (created.code !== 0) throw new Error(created.stderr);
+    await eventually(
+      async () => ((await cluster.ctl(['get', 'nodes', '--format', 'json'])).stdout.includes('web-1') ? true : undefined),
+      () => 'the agent never announced web-1',
+      10_000,
+    );
+    browser = await launchChromium({ trustSpki: [spkiFromPin(cluster.pin)] });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await agent?.stop();
+    await web1?.stop();
+    await cluster?.stop();
+    console.log(`web terminal screenshots: ${shots}`);
+  });
+
+  afterEach(async () => {
+    for (const c of contexts) await c.close();
+    contexts = [];
+    expect(problems).toEqual([]);
+    problems = [];
+  });
+
+  async function newUser(): Promise<{ name: string; secret: string }> {
+    const name = `tuser${++userCount}`;
+    return { name, secret: await cluster.addUser(name, PASSWORD, 'dev-root') };
+  }
+
+  /** A fresh browser profile, signed in as `user`, on the terminal page for login@node. */
+  async function openTerminal(user: { name: string; secret: string }, node: string, login: string, viewport = { width: 1100, height: 800 }): Promise<Page> {
+    const context = await browser.newContext({ viewport, permissions: ['clipboard-read', 'clipboard-write'] });
+    contexts.push(context);
+    const page = await context.newPage();
+    page.setDefaultTimeout(10_000);
+    page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) problems.push(m.text());
+    });
+    await page.goto(`${origin}/web/terminal?node=${node}&login=${login}`);
+    await page.getByLabel('User name').fill(user.name);
+    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await page.getByLabel('One-time code').fill(await cluster.freshCode(user.secret));
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('terminal').waitFor();
+    return page;
+  }
+
+  const status = (page: Page) => page.getByTestId('terminal-status').innerText();
+  const screen = (page: Page) => page.locator('[data-testid="terminal"] .xterm-rows').innerText();
+
+  /** Types a command line into the terminal. */
+  async function typeLine(page: Page, line: string): Promise<void> {
+    await page.locator('[data-testid="terminal"] .xterm-helper-textarea').focus();
+    await page.keyboard.type(line);
+    await page.keyboard.press('Enter');
+  }
+
+  async function audit(type: string, user: string): Promise<AuditRecord[]> {
+    const r = await cluster.ctl(['audit', 'ls', '--format', 'json', '--type', type, '--user', user]);
+    return r.stdout
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as AuditRecord);
+  }
+
+  it('runs a shell on the node: echo, copy, resize to a 390 px screen, paste, exit; audited as an SSH session', async () => {
+    const user = await newUser();
+    const page = await openTerminal(user, 'web-1', 'root');
+    await expect.poll(() => status(page)).toBe('Connected');
+    await typeLine(page, 'echo postern-$((40+2))');
+    await expect.poll(() => screen(page)).toMatch(/^postern-42$/m);
+    await page.screenshot({ path: join(shots, 'terminal-desktop.png') });
+
+    // Copy: a double-click selects the word in the terminal, and Copy puts it on the clipboard.
+    const row = (await page.locator('[data-testid="terminal"] .xterm-rows > div', { hasText: /^postern-42$/ }).boundingBox())!;
+    await page.mouse.dblclick(row.x + 20, row.y + row.height / 2); // the xterm's own layer takes the pointer
+    await page.getByRole('button', { name: 'Copy' }).click();
+    await expect.poll(() => page.evaluate<string>('navigator.clipboard.readText()')).toBe('postern-42');
+
+    // The PTY follows the window: on a phone-sized screen the shell sees fewer columns.
+    await typeLine(page, 'stty size');
+    const wide = Number((await eventually(async () => /^\d+ (\d+)$/m.exec(await screen(page)) ?? undefined, () => 'no stty size output'))[1]);
+    await page.setViewportSize({ width: 390, height: 780 });
+    await typeLine(page, 'clear; stty size');
+    await expect.poll(async () => Number(/^\d+ (\d+)$/m.exec(await screen(page))?.[1] ?? wide)).toBeLessThan(Math.min(wide, 60));
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+
+    // Paste: the clipboard's text goes to the shell as typed input.
+    await page.evaluate("navigator.clipboard.writeText('echo pasted-$((6*7))')");
+    await page.getByRole('button', { name: 'Paste' }).click();
+    await expect.poll(() => screen(page)).toContain('echo pasted-$((6*7))');
+    await typeLine(page, '');
+    await expect.poll(() => screen(page)).toMatch(/^pasted-42$/m);
+    await page.screenshot({ path: join(shots, 'terminal-390px.png') });
+
+    await typeLine(page, 'exit');
+    await expect.poll(() => status(page)).toBe('Closed: the session ended');
+    const start = await eventually(async () => (await audit('ssh.session.start', user.name))[0], () => 'no ssh.session.start');
+    expect(start).toMatchObject({ login: 'root', node: 'web-1', client: 'web-terminal' });
+    const end = await eventually(async () => (await audit('ssh.session.end', user.name))[0], () => 'no ssh.session.end');
+    expect(end).toMatchObject({ login: 'root', node: 'web-1', reason: 'ended' });
+  });
+
+  it('draws 10 MB of output and stays responsive (times reported, not asserted)', async () => {
+    const page = await openTerminal(await newUser(), 'web-1', 'root');
+    await expect.poll(() => status(page)).toBe('Connected');
+    // The page's longest pause between timer ticks while the output is drawn: a frozen page would show seconds.
+    await page.evaluate("window.__gap = 0; window.__last = performance.now(); setInterval(() => { const now = performance.now(); window.__gap = Math.max(window.__gap, now - window.__last); window.__last = now; }, 10)");
+    const t0 = Date.now();
+    await typeLine(page, 'seq 1 1500000; echo cat-$((20+3))-done');
+    await expect.poll(() => screen(page), { timeout: 60_000 }).toMatch(/^cat-23-done$/m);
+    const ms = Date.now() - t0;
+    const gap = await page.evaluate<number>('window.__gap');
+    console.log(`web terminal: 10.9 MB of seq output drawn in ${ms} ms; the page's longest pause ${gap.toFixed(0)} ms`);
+    await typeLine(page, 'echo still-$((1+1))');
+    await expect.poll(() => screen(page)).toMatch(/^still-2$/m);
+    await typeLine(page, 'exit');
+    await expect.poll(() => status(page)).toBe('Closed: the session ended');
+  }, 90_000);
+
+  it('closes the terminal when the user is locked, and says why', async () => {
+    const user = await newUser();
+    const page = await openTerminal(user, 'web-1', 'root');
+    await expect.poll(() => status(page)).toBe('Connected');
+    const locked = Date.now();
+    expect((await cluster.ctl(['lock', '--user', user.name, '--message', 'incident 7'])).code).toBe(0);
+    await expect.poll(() => status(page), { timeout: 5000, interval: 20 }).toMatch(/^Closed: access was revoked: .*locked: incident 7/);
+    console.log(`web terminal: closed ${Date.now() - locked} ms after the lock command returned`);
+    await page.screenshot({ path: join(shots, 'terminal-locked.png') });
+    const end = await eventually(async () => (await audit('ssh.session.end', user.name))[0], () => 'no ssh.session.end');
+    expect(end.reason).toMatch(/^revoked: .*incident 7/);
+    expect(await page.getByRole('button', { name: 'Reconnect' }).count()).toBe(1);
+  });
+
+  it('refuses a login the roles do not allow, with the reasons and the logins that are allowed', async () => {
+    const user = await newUser();
+    const page = await openTerminal(user, 'web-1', 'ubuntu');
+    await expect.poll(() => status(page)).toMatch(/^Closed: .* may not log in to web-1 as ubuntu: .*; you may log in to web-1 as: root$/);
+    await page.screenshot({ path: join(shots, 'terminal-refused.png') });
+    expect(await page.getByRole('button', { name: 'Reconnect' }).count()).toBe(0);
+    const denied = await eventually(async () => (await audit('access.denied', user.name)).find((e) => e.login === 'ubuntu'), () => 'no access.denied');
+    expect(denied).toMatchObject({ kind: 'node', resource: 'web-1', login: 'ubuntu' });
+    expect(await audit('ssh.session.start', user.name)).toEqual([]);
+
+    const unknown = await openTerminal(await newUser(), 'no-such-node', 'root');
+    await expect.poll(() => status(unknown)).toMatch(/^Closed: there is no node "no-such-node"/);
+  });
+
+  it('refuses the WebSocket without a session, or from a page of another origin', async () => {
+    const user = await newUser();
+    const page = await openTerminal(user, 'web-1', 'root');
+    await expect.poll(() => status(page)).toBe('Connected');
+    const cookie = (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+    const ca = (await cluster.ctl(['auth', 'export'])).stdout;
+    /** The HTTP status the upgrade was answered with (101 when it went through). */
+    const upgrade = async (headers: Record<string, string>): Promise<number> => {
+      const ws = new WebSocket(`wss://127.0.0.1:${cluster.server.proxyPort}/webapi/terminal?node=web-1&login=root`, {
+        headers: { host: `postern.localhost:${cluster.server.proxyPort}`, ...headers },
+        servername: 'postern.localhost',
+        ca,
+      } as WebSocket.ClientOptions);
+      const [first] = (await Promise.race([once(ws, 'upgrade'), once(ws, 'unexpected-response').then(([, res]) => [res])])) as [{ statusCode: number }];
+      ws.terminate();
+      return first.statusCode;
+    };
+    expect(await upgrade({ origin })).toBe(401);
+    expect(await upgrade({ origin: 'https://evil.example', cookie })).toBe(403);
+    expect(await upgrade({ cookie })).toBe(403); // no Origin: not from a page of this proxy
+    expect(await upgrade({ origin, cookie })).toBe(101);
+  });
+
+  it('measures keystroke echo through the browser terminal against direct ssh (reported, not asserted)', async () => {
+    const direct = await Sshd.start();
+    try {
+      const directMs = await directEchoLatency(direct);
+      const user = await newUser();
+      const page = await openTerminal(user, 'web-1', 'root');
+      await expect.poll(() => status(page)).toBe('Connected');
+      const browserMs = await page.evaluate<number[]>(BROWSER_ECHO_LATENCY);
+      const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+      console.log(`keystroke echo p50: browser terminal ${p50(browserMs).toFixed(2)} ms, direct ssh ${p50(directMs).toFixed(2)} ms (200 keystrokes each, loopback)`);
+    } finally {
+      await direct.stop();
+    }
+  });
+});
+
+/**
+ * In the page: keystroke echo times over the terminal's own WebSocket (one byte out, until its
+ * echo comes back), as a string since the page runs it, not Node.
+ */
+const BROWSER_ECHO_LATENCY = `(async () => {
+  const url = new URL('/webapi/terminal?node=web-1&login=root', location.href);
+  url.protocol = 'wss:';
+  const ws = new WebSocket(url);
+  ws.binaryType = 'arraybuffer';
+  await new Promise((resolve) => {
+    ws.onmessage = (e) => { if (typeof e.data === 'string' && e.data.includes('"connected"')) resolve(); };
+  });
+  await new Promise((r) => setTimeout(r, 500));
+  const times = [];
+  for (let i = 0; i < 200; i++) {
+    const t0 = performance.now();
+    await new Promise((resolve) => {
+      ws.onmessage = (e) => { if (typeof e.data !== 'string' && new TextDecoder().decode(e.data).includes('x')) resolve(); };
+      ws.send(new TextEncoder().encode('x'));
+    });
+    times.push(performance.now() - t0);
+  }
+  ws.close();
+  return times;
+})()`;
+
+/** Keystroke echo times over a plain SSH connection (ssh2, the sshd's own user key) to a loopback sshd. */
+async function directEchoLatency(sshd: Sshd): Promise<number[]> {
+  const client = new ssh2.Client();
+  client.connect({ host: '127.0.0.1', port: sshd.port, username: 'root', privateKey: readFileSync(sshd.userKey) });
+  await once(client, 'ready');
+  const channel = await new Promise<ssh2.ClientChannel>((resolve, reject) => client.shell({ term: 'xterm-256color' }, (err, ch) => (err ? reject(err) : resolve(ch))));
+  await new Promise((r) => setTimeout(r, 500));
+  channel.removeAllListeners('data');
+  const times: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const t0 = performance.now();
+    await new Promise<void>((resolve) => {
+      const onData = (d: Buffer) => {
+        if (d.includes('x')) {
+          channel.off('data', onData);
+          resolve();
+        }
+      };
+      channel.on('data', onData);
+      channel.write('x');
+    });
+    times.push(performance.now() - t0);
+  }
+  client.end();
+  return times;
+}
