@@ -60,6 +60,10 @@ describe.runIf(haveChromium())('web UI: every kind of resource in one list', () 
       await expect.poll(() => kinds(page)).toEqual(['TCP app:cache', 'TCP route:redis.example.test:6379', 'SSH node:web-1', 'Web app:wiki']);
       expect(await page.locator('[data-node="web-1"]').getByTestId('ssh-command').innerText()).toBe('postern ssh root@web-1');
       expect(await page.locator('[data-node="web-1"]').innerText()).toContain('As root, deploy');
+      // Connect opens the browser terminal as that login (web-terminal.test.ts runs one against a real sshd).
+      for (const login of ['root', 'deploy']) {
+        expect(await page.getByRole('link', { name: `Connect to web-1 as ${login}` }).getAttribute('href')).toBe(`/web/terminal?node=web-1&login=${login}`);
+      }
       expect(await page.locator('[data-route="redis.example.test:6379"]').getByTestId('route-command').innerText()).toBe('postern tcp --listen 127.0.0.1:6379 redis.example.test:6379');
       expect(await page.locator('[data-app="wiki"]').getByRole('link', { name: 'Launch wiki' }).count()).toBe(1);
 

@@ -3,6 +3,7 @@ import type { ApiError, App, Db } from './api';
 import { CopyCommand } from './CopyCommand';
 import { ErrorBox, asApiError } from './errors';
 import { Labels } from './Labels';
+import { navigate } from './nav';
 import { resourcesApi, type Node, type Route } from './resources-api';
 
 /** Every kind the page lists, in the order of the filter, with what to call it. */
@@ -212,6 +213,26 @@ function action(r: Resource): ReactElement {
       return (
         <>
           <p className="hint">As {r.node.logins.join(', ')}</p>
+          {/* A terminal in this browser, as each allowed login; or OpenSSH on one's own machine. */}
+          <div className="connect-logins">
+            {r.node.logins.map((login) => {
+              const href = `/web/terminal?${new URLSearchParams({ node: r.name, login })}`;
+              return (
+                <a
+                  key={login}
+                  className="button primary small"
+                  href={href}
+                  aria-label={`Connect to ${r.name} as ${login}`}
+                  onClick={(e) => {
+                    e.preventDefault();
+                    navigate(href);
+                  }}
+                >
+                  Connect as {login}
+                </a>
+              );
+            })}
+          </div>
           <CopyCommand command={`postern ssh ${r.node.logins[0]}@${r.name}`} what={r.name} testId="ssh-command" />
         </>
       );
