@@ -1,10 +1,10 @@
-import { parseAllDocuments } from 'yaml';
+import { LineCounter, parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import type { User } from '../auth/users.js';
 import { formatDuration, parseDuration } from '../config/duration.js';
 import { didYouMean } from '../errors/did-you-mean.js';
 import { isPosternError, PosternError } from '../errors/postern-error.js';
-import { parseRole } from '../policy/role.js';
+import { parseRole, yamlLines, type LineOf } from '../policy/role.js';
 import { RESOURCE_TABLE } from '../resources/table.js';
 import type { AdminClient } from './admin-client.js';
 
@@ -81,7 +81,7 @@ type Checked = { kind: 'role'; name: string; value: unknown } | { kind: 'user'; 
 
 const DOCUMENTS = {
   role: {
-    check: (value: unknown, source: string): Checked => ({ kind: 'role', name: parseRole(value, source).metadata.name, value }),
+    check: (value: unknown, source: string, lineOf?: LineOf): Checked => ({ kind: 'role', name: parseRole(value, source, lineOf).metadata.name, value }),
     async apply(admin: AdminClient, doc: Extract<Checked, { kind: 'role' }>, source: string): Promise<Applied> {
       const { name, result } = await admin.run('roles.upsert', { role: doc.value, source });
       return { kind: 'role', name, result };
@@ -123,16 +123,21 @@ const DOCUMENTS = {
 export type DocumentKind = keyof typeof DOCUMENTS;
 export const DOCUMENT_KINDS = Object.keys(DOCUMENTS) as DocumentKind[];
 
-/** Checks one parsed YAML document; throws CONFIG_INVALID naming the source and the fields. */
-export function checkDocument(value: unknown, source: string): Checked {
+/**
+ * Checks one parsed YAML document; throws CONFIG_INVALID naming the source and the fields (and,
+ * for a role, with `lineOf`, each field's line in the file).
+ */
+export function checkDocument(value: unknown, source: string, lineOf?: LineOf): Checked {
   const kind = (value as { kind?: unknown } | null)?.kind;
-  if (typeof kind === 'string' && Object.hasOwn(DOCUMENTS, kind)) return DOCUMENTS[kind as DocumentKind].check(value, source);
+  if (typeof kind === 'string' && Object.hasOwn(DOCUMENTS, kind)) return DOCUMENTS[kind as DocumentKind].check(value, source, lineOf);
   throw new PosternError('CONFIG_INVALID', `${source}: ${notCreatable(kind)}`);
 }
 
 /** The documents of a `ctl create -f` file, each checked; `file` names it in errors. */
 export function checkDocuments(text: string, file: string): { source: string; doc: Checked }[] {
-  const docs = parseAllDocuments(text);
+  // Lines are counted over the whole file, so a role in its third document is found at its line in the file.
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter });
   return (Array.isArray(docs) ? docs : [docs]).map((doc, i) => {
     const source = `${file}${i > 0 ? ` (document ${i + 1})` : ''}`;
     const invalid = (reason: string) => new PosternError('CONFIG_INVALID', `${source} is not valid YAML: ${reason}`);
@@ -144,7 +149,7 @@ export function checkDocuments(text: string, file: string): { source: string; do
       // yaml finds some mistakes only when it builds the value: an alias to no anchor, a merge of a non-mapping.
       throw invalid((err as Error).message);
     }
-    return { source, doc: checkDocument(value, source) };
+    return { source, doc: checkDocument(value, source, yamlLines(doc, lineCounter)) };
   });
 }
 

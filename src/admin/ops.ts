@@ -1,3 +1,4 @@
+import { stringify } from 'yaml';
 import { z } from 'zod';
 import type { AuditEvent } from '../audit/audit-log.js';
 import { AUDIT_EVENTS, type AuditEventType } from '../audit/events.js';
@@ -13,7 +14,7 @@ import type { User } from '../auth/users.js';
 import type { WebSession } from '../auth/web-sessions.js';
 import { PosternError } from '../errors/postern-error.js';
 import { decide, type AccessDecision } from '../access/decide.js';
-import { parseRole, roleToYaml, type AdminResource, type Role } from '../policy/role.js';
+import { parseRole, parseRoleYaml, roleToYaml, type AdminResource, type Role } from '../policy/role.js';
 import { AGENT_KINDS, RESOURCE_KEYS, RESOURCE_KINDS, type AnnouncedKind, type AnnouncedResource, type ResourceKind } from '../resources/table.js';
 import type { AgentRecord } from '../tunnel/registry.js';
 import { RESOURCE_TTL_MS } from '../wire/tunnel.js';
@@ -118,22 +119,23 @@ export const ADMIN_OPS = {
   }),
 
   'roles.ls': op({ resource: 'role', verb: 'list', args: noArgs, run: async (auth): Promise<Record<string, unknown>[]> => (await auth.roles.list()).map(roleToYaml) }),
-  'roles.get': op({
+  'roles.get': op({ resource: 'role', verb: 'read', args: z.object({ name }), run: async (auth, args): Promise<Record<string, unknown>> => roleToYaml(await requireRole(auth, args.name)) }),
+  /** The role as the text `postern ctl get role NAME` prints: what the web console's editor starts from. */
+  'roles.get-yaml': op({
     resource: 'role',
     verb: 'read',
     args: z.object({ name }),
-    async run(auth, args): Promise<Record<string, unknown>> {
-      const role = await auth.roles.get(args.name);
-      if (!role) throw new PosternError('NOT_FOUND', `role "${args.name}" does not exist; list roles with \`postern ctl get roles\``);
-      return roleToYaml(role);
-    },
+    run: async (auth, args): Promise<{ name: string; yaml: string }> => ({ name: args.name, yaml: stringify(roleToYaml(await requireRole(auth, args.name))) }),
   }),
   'roles.upsert': op({
     resource: 'role',
     verb: 'create',
-    args: z.object({ role: z.unknown(), source: z.string().optional() }),
+    // `role` is a parsed value (ctl create -f checks the file itself first); `yaml` is the text,
+    // as the web console's editor sends it, so a refusal can name each problem's line.
+    args: z.object({ role: z.unknown().optional(), yaml: z.string().max(1_000_000).optional(), source: z.string().optional() }),
     async run(auth, args, actor): Promise<{ name: string; result: 'created' | 'updated' }> {
-      const role: Role = parseRole(args.role, args.source);
+      if ((args.role === undefined) === (args.yaml === undefined)) throw new PosternError('BAD_REQUEST', 'roles.upsert: send the role either as `role` (a value) or as `yaml` (its text)');
+      const role: Role = args.yaml === undefined ? parseRole(args.role, args.source) : parseRoleYaml(args.yaml, args.source);
       const result = await auth.roles.upsert(role);
       await auth.emit({ event: result === 'created' ? 'role.create' : 'role.update', user: actor.name, remote_addr: actor.remoteAddr, target: role.metadata.name });
       return { name: role.metadata.name, result };
@@ -154,10 +156,14 @@ export const ADMIN_OPS = {
     resource: 'token',
     verb: 'create',
     args: z.object({ type: z.string(), ttl_ms: z.number().int().positive().optional() }),
-    async run(auth, args, actor): Promise<{ token: string; record: JoinToken; ca_pin: string; proxy: string }> {
+    async run(auth, args, actor): Promise<{ token: string; record: JoinToken; ca_pin: string; proxy: string; start_command: string }> {
       const { token, record } = await auth.joinTokens.create(parseAgentRoles(args.type), actor.name, args.ttl_ms);
       await auth.emit({ event: 'token.create', user: actor.name, remote_addr: actor.remoteAddr, id: record.id, roles: record.roles, expires: record.expires });
-      return { token, record, ca_pin: auth.cluster.authorities.host.pin, proxy: new URL(auth.settings.publicUrl).host };
+      const proxy = new URL(auth.settings.publicUrl).host;
+      const ca_pin = auth.cluster.authorities.host.pin;
+      // One line, with an example flag per kind the token allows, for the person to fill in (the web console shows it).
+      const flags = AGENT_KINDS.filter((row) => record.roles.includes(row.agent.joinRole)).map((row) => ` ${row.agent.flag} ${row.agent.flagExample}`);
+      return { token, record, ca_pin, proxy, start_command: `postern start --roles=agent --proxy=${proxy} --token=${token} --ca-pin=${ca_pin}${flags.join('')}` };
     },
   }),
   'tokens.ls': op({ resource: 'token', verb: 'list', args: noArgs, run: (auth): Promise<JoinToken[]> => auth.joinTokens.list() }),
@@ -382,6 +388,12 @@ async function requireRoles(auth: AuthService, roles: string[]): Promise<void> {
     return guess ? `${m} (did you mean "${guess}"?)` : m;
   });
   throw new PosternError('BAD_REQUEST', `no such role: ${described.join(', ')}; list roles with \`postern ctl get roles\` or create it with \`postern ctl create -f role.yaml\``);
+}
+
+async function requireRole(auth: AuthService, name: string): Promise<Role> {
+  const role = await auth.roles.get(name);
+  if (!role) throw new PosternError('NOT_FOUND', `role "${name}" does not exist; list roles with \`postern ctl get roles\``);
+  return role;
 }
 
 async function invite(auth: AuthService, kind: 'invite' | 'reset', user: string, actor: Actor): Promise<{ invite_url: string; invite_expires: string }> {

@@ -174,13 +174,7 @@ export function registerCtlResources(ctl: Command): void {
     .addOption(new Option('--ttl <duration>', 'how long the token stays valid').default(30 * 60_000, '30m').argParser(durationArg(60_000, 30 * 86_400_000)))
     .action(async (opts: Opts & { type: string; ttl: number }) => {
       const made = await withAdmin(opts, (a) => a.run('tokens.add', { type: opts.type, ttl_ms: opts.ttl }));
-      print(opts.format, made, () => {
-        const flag = made.record.roles.includes('app') ? ' \\\n    --app name=NAME,uri=http://localhost:PORT' : made.record.roles.includes('ssh') ? ' \\\n    --ssh name=NAME,addr=127.0.0.1:22' : '';
-        return (
-          `Join token (one use, valid until ${made.record.expires}, id ${made.record.id}):\n\n  ${made.token}\n\n` +
-          `Start an agent with it:\n\n  postern start --roles=agent --proxy=${made.proxy} \\\n    --token=${made.token} --ca-pin=${made.ca_pin}${flag}\n`
-        );
-      });
+      print(opts.format, made, () => `Join token (one use, valid until ${made.record.expires}, id ${made.record.id}):\n\n  ${made.token}\n\nStart an agent with it:\n\n  ${made.start_command}\n`);
     });
   adminCommand(tokens.command('ls').description('List join tokens (by id; the tokens themselves are shown only when made).')).action((opts: Opts) => getKind(KINDS.token, undefined, opts));
   adminCommand(tokens.command('rm').argument('<token-or-id>', 'the token, or its id from `tokens ls`').description('Remove a join token.')).action((token: string, opts: Opts) => removeKind(KINDS.token, token, opts));

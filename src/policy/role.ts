@@ -1,8 +1,10 @@
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
 import { formatDuration, parseDuration } from '../config/duration.js';
 import { PosternError } from '../errors/postern-error.js';
 import { didYouMean } from '../errors/did-you-mean.js';
 import { RESOURCE_TABLE } from '../resources/table.js';
+import { problemLine } from '../wire/role-problems.js';
 import { selectorProblems, type LabelSelector } from './labels.js';
 import { templateProblem } from './traits.js';
 
@@ -154,16 +156,68 @@ const roleSchema = mapping(
   '{ kind: role, version: v1, metadata: { name: dev-access }, spec: { allow: {…}, deny: {…} } }',
 );
 
+/** The 1-based line of the field at a path in a role's YAML text (or of its nearest ancestor there). */
+export type LineOf = (path: readonly PropertyKey[]) => number | undefined;
+
 /**
  * Parses and checks a role from an already-parsed YAML/JSON value. Every problem is reported
- * together, each under its dotted path; `source` (a file name, say) starts the message.
+ * together, each under its dotted path; `source` (a file name, say) starts the message, and
+ * `lineOf`, when the value came from text, puts each problem's line before it.
  */
-export function parseRole(value: unknown, source?: string): Role {
+export function parseRole(value: unknown, source?: string, lineOf?: LineOf): Role {
   const result = roleSchema.safeParse(value);
-  if (!result.success) throw roleError(result.error, value, source);
+  if (!result.success) throw roleError(result.error, value, source, lineOf);
   // The conditions' schema is built from the resource table, as RoleConditions is.
   const role = result.data as Role;
   return deepFreeze(role);
+}
+
+/**
+ * Parses and checks a role from its YAML text (the web console's editor sends it so): a syntax
+ * error and each schema problem name their line, so the editor can mark it.
+ */
+export function parseRoleYaml(text: string, source?: string): Role {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter });
+  const invalid = (line: number | undefined, reason: string) =>
+    new PosternError('CONFIG_INVALID', `${source ? `${source}: ` : ''}the role is not valid YAML:\n${problemLine(line, reason)}\nFix it and try again.`);
+  const [syntax] = doc.errors;
+  // yaml's own message repeats the line and draws the spot in several lines; the first says what.
+  if (syntax) throw invalid(syntax.linePos?.[0].line, syntax.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''));
+  let value: unknown;
+  try {
+    value = doc.toJS();
+  } catch (err) {
+    // Some mistakes show only when the value is built: an alias to no anchor, say.
+    throw invalid(undefined, (err as Error).message);
+  }
+  return parseRole(value, source, yamlLines(doc, lineCounter));
+}
+
+/**
+ * Where each path of a parsed document's value is in its text: a mapping entry is found at its
+ * key's line (a nested mapping's problem is about the field that holds it), a list item at its
+ * own. A path that goes further than the text (a missing field) stops at the deepest part found.
+ */
+export function yamlLines(doc: Document, lineCounter: LineCounter): LineOf {
+  return (path) => {
+    let node: unknown = doc.contents;
+    let offset = (node as { range?: [number] } | null)?.range?.[0];
+    for (const segment of path) {
+      let at: { range?: [number] | null | undefined } | undefined;
+      if (isMap(node)) {
+        const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : p.key) === String(segment));
+        at = pair?.key as typeof at;
+        node = pair?.value;
+      } else if (isSeq(node) && typeof segment === 'number') {
+        node = node.items[segment];
+        at = node as typeof at;
+      } else break;
+      if (!at?.range) break;
+      offset = at.range[0];
+    }
+    return offset === undefined ? undefined : lineCounter.linePos(offset).line;
+  };
 }
 
 /** The wire/YAML form of a role, with `max_session_ttl` written as a duration again. */
@@ -174,12 +228,15 @@ export function roleToYaml(role: Role): Record<string, unknown> {
   return structuredClone({ ...role, spec: { ...role.spec, options: { ...ttl, ...options } } });
 }
 
-function roleError(error: z.ZodError, value: unknown, source: string | undefined): PosternError {
-  const lines = error.issues.flatMap((issue) =>
+function roleError(error: z.ZodError, value: unknown, source: string | undefined, lineOf: LineOf | undefined): PosternError {
+  const problems = error.issues.flatMap((issue) =>
     issue.code === 'unrecognized_keys'
-      ? issue.keys.map((key) => `  ${formatPath([...issue.path, key])}: ${unknownField(key, fieldsAt(issue.path))}`)
-      : [`  ${formatPath(issue.path)}: ${issue.message}`],
+      ? issue.keys.map((key) => ({ path: [...issue.path, key], message: unknownField(key, fieldsAt(issue.path)) }))
+      : [{ path: issue.path, message: issue.message }],
   );
+  const located = problems.map((p) => ({ line: lineOf?.(p.path), text: `${formatPath(p.path)}: ${p.message}` }));
+  // With the text at hand, in the order of its lines (the sort is stable; without lines, in the schema's order).
+  const lines = located.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)).map((p) => problemLine(p.line, p.text));
   const name = (value as { metadata?: { name?: unknown } } | null | undefined)?.metadata?.name;
   const subject = typeof name === 'string' ? `role "${name}"` : 'the role';
   return new PosternError('CONFIG_INVALID', `${source ? `${source}: ` : ''}${subject} is invalid:\n${lines.join('\n')}\nFix it and try again; docs/roles.md describes every field.`);

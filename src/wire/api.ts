@@ -45,6 +45,17 @@ export interface WhoAmI {
   via: 'certificate' | 'session' | 'token';
   expires: string;
   cluster_name: string;
+  /** Which console pages the roles' admin rules open (the server decides each call again). */
+  console: ConsoleRights;
+}
+
+export interface ConsoleRights {
+  /** `list` on `audit`. */
+  audit: boolean;
+  /** `list` on `session`. */
+  sessions: boolean;
+  /** `list` on users, roles, tokens or locks. */
+  administer: boolean;
 }
 
 /** `POST /webapi/login`: credentials and public keys in. */

@@ -1,7 +1,10 @@
 import { useEffect, useState } from 'react';
 
-/** A command to run on one's own machine, with a button that copies it. */
-export function CopyCommand({ command, what, testId }: { command: string; what: string; testId: string }) {
+/**
+ * A command to run on one's own machine (or another value to copy: an invite link, a token),
+ * with a button that copies it. `intro` says what it is; null leaves it to the surrounding text.
+ */
+export function CopyCommand({ command, what, testId, intro = 'Connect from your machine with:' }: { command: string; what: string; testId: string; intro?: string | null }) {
   const [copied, setCopied] = useState<'yes' | 'no'>();
   useEffect(() => {
     if (!copied) return;
@@ -10,7 +13,7 @@ export function CopyCommand({ command, what, testId }: { command: string; what: 
   }, [copied]);
   return (
     <div className="tcp-command">
-      <p className="hint">Connect from your machine with:</p>
+      {intro !== null && <p className="hint">{intro}</p>}
       <div className="command-row">
         <code className="command" data-testid={testId}>
           {command}

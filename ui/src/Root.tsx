@@ -4,7 +4,7 @@ import { api, onUnauthorized, type ApiError, type WhoAmI } from './api';
 import { ErrorBox, asApiError } from './errors';
 import { Login } from './Login';
 import { navigate, usePath } from './nav';
-import { PAGES, pageFor } from './pages';
+import { navPages, pageFor, type PageSpec } from './pages';
 
 type Session =
   | { state: 'checking' }
@@ -101,7 +101,7 @@ export function Root() {
             {cluster}
           </span>
         )}
-        {session.state === 'signed-in' && PAGES.filter((p) => p.inNav !== false).length > 1 && <PageNav path={path} />}
+        {session.state === 'signed-in' && navPages(session.me).length > 1 && <PageNav path={path} pages={navPages(session.me)} />}
         <span className="topbar-spacer" />
         {session.state === 'signed-in' && <AccountMenu me={session.me} onSignedOut={() => setSession({ state: 'signed-out', notice: 'You have signed out.' })} />}
       </header>
@@ -118,11 +118,11 @@ export function Root() {
 }
 
 /** Links to the signed-in pages; the current one is marked for screen readers and styles. */
-function PageNav({ path }: { path: string }) {
+function PageNav({ path, pages }: { path: string; pages: PageSpec[] }) {
   const current = pageFor(path);
   return (
     <nav className="page-nav" aria-label="Pages">
-      {PAGES.filter((p) => p.inNav !== false).map((p) => (
+      {pages.map((p) => (
         <a
           key={p.path}
           href={p.path}

@@ -1,5 +1,6 @@
 import type { ReactElement } from 'react';
 import { ActiveSessions } from './ActiveSessions';
+import { Admin } from './Admin';
 import type { WhoAmI } from './api';
 import { AuditLog } from './AuditLog';
 import { Resources } from './Resources';
@@ -17,7 +18,8 @@ export interface PageSpec {
   title: string;
   matches(path: string): boolean;
   render(me: WhoAmI): ReactElement;
-  inNav?: boolean;
+  /** Whether the navigation links to it (default: yes); a page that needs rights asks `me.console`. */
+  inNav?: boolean | ((me: WhoAmI) => boolean);
 }
 
 export const PAGES: readonly PageSpec[] = [
@@ -28,9 +30,15 @@ export const PAGES: readonly PageSpec[] = [
     render: () => <Resources />,
   },
   { path: '/web/terminal', title: 'Terminal', matches: (p) => p === '/web/terminal', render: () => <Terminal />, inNav: false },
-  { path: '/web/audit', title: 'Audit log', matches: (p) => p === '/web/audit', render: () => <AuditLog /> },
-  { path: '/web/sessions', title: 'Active sessions', matches: (p) => p === '/web/sessions', render: () => <ActiveSessions /> },
+  { path: '/web/audit', title: 'Audit log', matches: (p) => p === '/web/audit', render: () => <AuditLog />, inNav: (me) => me.console.audit },
+  { path: '/web/sessions', title: 'Active sessions', matches: (p) => p === '/web/sessions', render: () => <ActiveSessions />, inNav: (me) => me.console.sessions },
+  { path: '/web/admin', title: 'Administration', matches: (p) => p === '/web/admin' || p.startsWith('/web/admin/'), render: () => <Admin />, inNav: (me) => me.console.administer },
 ];
+
+/** The pages the navigation shows this person. */
+export function navPages(me: WhoAmI): PageSpec[] {
+  return PAGES.filter((p) => (typeof p.inNav === 'function' ? p.inNav(me) : p.inNav !== false));
+}
 
 /** The page for a path, if any. */
 export function pageFor(path: string): PageSpec | undefined {

@@ -7,7 +7,7 @@ import { PosternError } from '../../errors/postern-error.js';
 import { prepareOp } from '../../admin/ops.js';
 import type { Access } from '../../access/access.js';
 import { RESOURCE_KEYS } from '../../resources/table.js';
-import type { AdminResponse, ClusterCa, LoginResponse, WhoAmI } from '../../wire/api.js';
+import type { AdminResponse, ClusterCa, ConsoleRights, LoginResponse, WhoAmI } from '../../wire/api.js';
 import { field, readJson } from './body.js';
 import type { WebAuthenticator } from './principal.js';
 import { sendJson } from './respond.js';
@@ -73,7 +73,7 @@ export function registerAuthRoutes(web: WebHandler, auth: AuthService, authn: We
   web.route('GET', '/webapi/whoami', async (ctx) => {
     const p = await authn.principal(ctx, { tunnelToken: true });
     const { subject, checker } = await access.view(p);
-    sendJson<WhoAmI>(ctx.res, 200, { username: subject.username, roles: subject.roles, traits: subject.traits, logins: checker.allowedLogins(), via: p.via, expires: p.expires.toISOString(), cluster_name: auth.cluster.clusterName });
+    sendJson<WhoAmI>(ctx.res, 200, { username: subject.username, roles: subject.roles, traits: subject.traits, logins: checker.allowedLogins(), via: p.via, expires: p.expires.toISOString(), cluster_name: auth.cluster.clusterName, console: consoleRights(checker) });
   });
 
   // Admin operations (postern ctl from a user's machine): the caller's roles must allow the op's resource and verb.
@@ -110,7 +110,13 @@ async function loginPrincipals(auth: AuthService, checker: AccessChecker): Promi
 /** Who someone who just signed in is, as /webapi/whoami would say. */
 async function whoami(auth: AuthService, user: User, expires: string): Promise<WhoAmI> {
   const checker = await auth.checkerFor({ username: user.name, roles: user.roles, traits: user.traits });
-  return { username: user.name, roles: user.roles, traits: user.traits, logins: checker.allowedLogins(), via: 'session', expires, cluster_name: auth.cluster.clusterName };
+  return { username: user.name, roles: user.roles, traits: user.traits, logins: checker.allowedLogins(), via: 'session', expires, cluster_name: auth.cluster.clusterName, console: consoleRights(checker) };
+}
+
+/** What the console's navigation offers this person: the same rules the admin calls are checked with. */
+function consoleRights(checker: AccessChecker): ConsoleRights {
+  const may = (resource: string) => checker.checkRule(resource, 'list').allow;
+  return { audit: may('audit'), sessions: may('session'), administer: ['user', 'role', 'token', 'lock'].some(may) };
 }
 
 function credentials(body: Record<string, unknown>): { user: string; password: string; otp?: string } {
