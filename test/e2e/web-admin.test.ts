@@ -1,8 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { haveChromium, launchChromium, spkiFromPin } from '../harness/browser.js';
+import type { Page } from 'playwright-core';
+import { haveChromium } from '../harness/browser.js';
+import { BrowserSession } from '../helpers/browser-session.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/postern.js';
 
@@ -32,21 +33,19 @@ spec:
  */
 describe.runIf(browserReady)('web console: administration', () => {
   let cluster: TestCluster;
-  let browser: Browser;
+  let browser: BrowserSession;
   let origin: string;
   const shots = tempDir('postern-admin-shots-');
-  let contexts: BrowserContext[] = [];
-  let problems: string[] = [];
 
   beforeAll(async () => {
     const file = join(tempDir(), 'postern.yaml');
     writeFileSync(file, 'auth:\n  second_factor: off\n');
     cluster = await TestCluster.start(['--config', file]);
-    origin = `https://postern.localhost:${cluster.server.proxyPort}`;
     await cluster.addUser('ada', PASSWORD, 'editor,access');
     await cluster.addUser('paul', PASSWORD, 'access');
     await cluster.addUser('carol', PASSWORD, 'access');
-    browser = await launchChromium({ trustSpki: [spkiFromPin(cluster.pin)] });
+    browser = await BrowserSession.launch(cluster);
+    origin = browser.origin;
     console.log(`web admin screenshots: ${shots}`);
   }, 60_000);
 
@@ -56,38 +55,15 @@ describe.runIf(browserReady)('web console: administration', () => {
   });
 
   afterEach(async () => {
-    for (const c of contexts.splice(0)) await c.close();
-    const seen = problems;
-    problems = [];
-    expect(seen).toEqual([]);
+    expect((await browser.settle()).problems).toEqual([]);
   });
 
-  async function freshPage(): Promise<Page> {
-    const context = await browser.newContext();
-    contexts.push(context);
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-    page.on('console', (m) => {
-      if (/Content Security Policy/i.test(m.text())) problems.push(m.text());
-    });
-    return page;
-  }
-
   /** A fresh browser profile, signed in as `user`, on `path`. */
-  async function signedIn(user: string, path: string): Promise<Page> {
-    const page = await freshPage();
-    await page.goto(`${origin}${path}`);
-    await page.getByLabel('User name').fill(user);
-    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('button', { name: /account menu/ }).waitFor(); // signed in (the page navigation shows only pages the roles open)
-    return page;
-  }
+  const signedIn = (user: string, path: string) => browser.signedIn({ name: user, password: PASSWORD }, path);
 
   /** The status a fresh browser gets for a link (an invite page answers 200 while the link is good). */
   async function statusOf(url: string): Promise<number | undefined> {
-    const page = await freshPage();
+    const page = await browser.page();
     return (await page.goto(url))?.status();
   }
 

@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { haveChromium, launchChromium, spkiFromPin } from '../harness/browser.js';
+import type { Page } from 'playwright-core';
+import { haveChromium } from '../harness/browser.js';
 import { eventually } from '../harness/eventually.js';
 import { Sshd } from '../harness/sshd.js';
+import { BrowserSession } from '../helpers/browser-session.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { haveProgram } from '../helpers/programs.js';
 import { posternNode } from '../helpers/ssh-node.js';
@@ -37,16 +38,13 @@ describe.runIf(ready)('web terminal: SSH to a node in the browser', () => {
   let cluster: TestCluster;
   let agent: PosternProcess;
   let web1: Sshd;
-  let browser: Browser;
+  let browser: BrowserSession;
   let origin: string;
   let userCount = 0;
-  let contexts: BrowserContext[] = [];
-  let problems: string[] = [];
   const shots = tempDir('postern-terminal-shots-');
 
   beforeAll(async () => {
     cluster = await TestCluster.start();
-    origin = `https://postern.localhost:${cluster.server.proxyPort}`;
     web1 = await posternNode(cluster, 'web-1');
     agent = await cluster.startAgent(['--ssh', `name=web-1,addr=127.0.0.1:${web1.port},labels=env=dev`], { token: await cluster.token('ssh') });
     const dir = tempDir('postern-roles-');
@@ -58,7 +56,8 @@ describe.runIf(ready)('web terminal: SSH to a node in the browser', () => {
       () => 'the agent never announced web-1',
       10_000,
     );
-    browser = await launchChromium({ trustSpki: [spkiFromPin(cluster.pin)] });
+    browser = await BrowserSession.launch(cluster);
+    origin = browser.origin;
   }, 60_000);
 
   afterAll(async () => {
@@ -70,10 +69,7 @@ describe.runIf(ready)('web terminal: SSH to a node in the browser', () => {
   });
 
   afterEach(async () => {
-    for (const c of contexts) await c.close();
-    contexts = [];
-    expect(problems).toEqual([]);
-    problems = [];
+    expect((await browser.settle()).problems).toEqual([]);
   });
 
   async function newUser(): Promise<{ name: string; secret: string }> {
@@ -82,22 +78,11 @@ describe.runIf(ready)('web terminal: SSH to a node in the browser', () => {
   }
 
   /** A fresh browser profile, signed in as `user`, on the terminal page for login@node. */
-  async function openTerminal(user: { name: string; secret: string }, node: string, login: string, viewport = { width: 1100, height: 800 }): Promise<Page> {
-    const context = await browser.newContext({ viewport, permissions: ['clipboard-read', 'clipboard-write'] });
-    contexts.push(context);
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-    page.on('console', (m) => {
-      if (/Content Security Policy/i.test(m.text())) problems.push(m.text());
+  function openTerminal(user: { name: string; secret: string }, node: string, login: string, viewport = { width: 1100, height: 800 }): Promise<Page> {
+    return browser.signedIn({ name: user.name, password: PASSWORD, secret: user.secret }, `/web/terminal?node=${node}&login=${login}`, {
+      context: { viewport, permissions: ['clipboard-read', 'clipboard-write'] },
+      ready: (page) => page.getByTestId('terminal'),
     });
-    await page.goto(`${origin}/web/terminal?node=${node}&login=${login}`);
-    await page.getByLabel('User name').fill(user.name);
-    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-    await page.getByLabel('One-time code').fill(await cluster.freshCode(user.secret));
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByTestId('terminal').waitFor();
-    return page;
   }
 
   const status = (page: Page) => page.getByTestId('terminal-status').innerText();

@@ -1,10 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
-import { haveChromium, launchChromium, spkiFromPin } from '../harness/browser.js';
+import type { BrowserContextOptions, Page } from 'playwright-core';
+import { haveChromium } from '../harness/browser.js';
 import { eventually } from '../harness/eventually.js';
 import { freePort } from '../harness/ports.js';
+import { BrowserSession } from '../helpers/browser-session.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { TestApp } from '../helpers/test-app.js';
 import { tempDir, type PosternProcess } from '../helpers/postern.js';
@@ -21,15 +22,13 @@ describe.runIf(browserReady)('web UI: sign in, applications, account menu', () =
   let cluster: TestCluster;
   let agent: PosternProcess;
   let grafana: TestApp;
-  let browser: Browser;
+  /** Everything each test opened is checked and closed after it. */
+  let browser: BrowserSession;
   let origin: string;
   let userCount = 0;
-  /** Everything each test opened, checked and closed after it. */
-  let opened: { context: BrowserContext; foreign: string[]; problems: string[] }[] = [];
 
   beforeAll(async () => {
     cluster = await TestCluster.start();
-    origin = `https://postern.localhost:${cluster.server.proxyPort}`;
     const dir = tempDir('postern-roles-');
     writeFileSync(join(dir, 'prod-apps.yaml'), 'kind: role\nversion: v1\nmetadata: { name: prod-apps }\nspec:\n  allow:\n    app_labels: { env: prod }\n');
     writeFileSync(join(dir, 'no-apps.yaml'), 'kind: role\nversion: v1\nmetadata: { name: no-apps }\nspec: {}\n');
@@ -58,7 +57,9 @@ describe.runIf(browserReady)('web UI: sign in, applications, account menu', () =
       () => 'the agent never announced its four apps',
       10_000,
     );
-    browser = await launchChromium({ trustSpki: [spkiFromPin(cluster.pin)] });
+    // Nothing leaves the machine even when the UI is wrong: requests elsewhere are recorded and refused.
+    browser = await BrowserSession.launch(cluster, { ownHostsOnly: true });
+    origin = browser.origin;
   }, 60_000);
 
   afterAll(async () => {
@@ -69,36 +70,14 @@ describe.runIf(browserReady)('web UI: sign in, applications, account menu', () =
   });
 
   afterEach(async () => {
-    const done = opened;
-    opened = [];
-    for (const o of done) await o.context.close();
+    const { foreign, problems } = await browser.settle();
     // No fonts, CDNs or anything else from outside the cluster, and nothing the CSP refused.
-    expect(done.flatMap((o) => o.foreign)).toEqual([]);
-    expect(done.flatMap((o) => o.problems)).toEqual([]);
+    expect(foreign).toEqual([]);
+    expect(problems).toEqual([]);
   });
 
   /** A fresh browser profile (no cookies) with one page. */
-  async function open(options: BrowserContextOptions = {}): Promise<Page> {
-    const context = await browser.newContext(options);
-    const entry = { context, foreign: [] as string[], problems: [] as string[] };
-    opened.push(entry);
-    // Nothing leaves the machine even when the UI is wrong: requests elsewhere are recorded and refused.
-    const ours = (url: URL) => url.protocol === 'data:' || url.hostname === 'postern.localhost' || url.hostname.endsWith('.postern.localhost');
-    await context.route(
-      (url) => !ours(url),
-      (route) => {
-        entry.foreign.push(route.request().url());
-        return route.abort('blockedbyclient');
-      },
-    );
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    page.on('pageerror', (err) => entry.problems.push(`page error: ${err.message}`));
-    page.on('console', (m) => {
-      if (/Content Security Policy/i.test(m.text())) entry.problems.push(m.text());
-    });
-    return page;
-  }
+  const open = (options: BrowserContextOptions = {}): Promise<Page> => browser.page(options);
 
   async function newUser(roles = 'access'): Promise<{ name: string; secret: string }> {
     const name = `person${++userCount}`;
@@ -106,11 +85,8 @@ describe.runIf(browserReady)('web UI: sign in, applications, account menu', () =
   }
 
   async function fillLogin(page: Page, user: string, password: string, code: string): Promise<void> {
-    await page.getByLabel('User name').fill(user);
-    await page.getByLabel('Password', { exact: true }).fill(password);
-    await page.getByLabel('One-time code').fill(code);
     const answered = page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/webapi/sessions');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await browser.fillSignIn(page, user, password, code);
     await answered;
   }
 

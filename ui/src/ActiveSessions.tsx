@@ -3,6 +3,7 @@ import type { ActiveSessionList } from '../../src/wire/console-api.js';
 import { ApiError } from './api';
 import { consoleApi, type ActiveSession } from './console-api';
 import { ErrorBox, asApiError } from './errors';
+import { ConsoleTable, RowButton } from './console-parts';
 import { formatWhen } from './time';
 import './console.css';
 
@@ -84,56 +85,48 @@ export function ActiveSessions() {
 function SessionTable({ list, ending, onEnd }: { list: ActiveSessionList; ending: string | undefined; onEnd: (s: ActiveSession) => void }) {
   const now = new Date();
   return (
-    <div className="console-table-wrap">
-      <table className="console-table sessions-table">
-        <caption className="visually-hidden">Open sessions, oldest first</caption>
-        <thead>
-          <tr>
-            <th scope="col">User</th>
-            <th scope="col">Resource</th>
-            <th scope="col">Client</th>
-            <th scope="col">Since</th>
-            <th scope="col">
-              Bytes <span className="muted">(from client / to client)</span>
-            </th>
-            {list.can_end && (
-              <th scope="col">
-                <span className="visually-hidden">Actions</span>
-              </th>
-            )}
-          </tr>
-        </thead>
-        <tbody>
-          {list.sessions.map((s) => (
-            <tr key={s.id} data-session={s.id} data-user={s.user ?? ''} data-resource={s.resource} data-bytes-up={s.bytes_up} data-bytes-down={s.bytes_down}>
-              <td>{s.user ?? <span className="muted">no identity</span>}</td>
-              <td>
-                <span className="session-kind">{KIND_NAMES[s.kind] ?? s.kind}</span> <code>{s.resource}</code>
-                {asked(s) && <span className="muted"> as {asked(s)}</span>}
-              </td>
-              <td>
-                {s.client_addr}
-                <span className="muted"> · {s.via}</span>
-              </td>
-              <td>
-                <time dateTime={s.started}>{formatWhen(new Date(s.started), now)}</time>
-                <span className="muted"> · {duration(now.getTime() - Date.parse(s.started))}</span>
-              </td>
-              <td className="session-bytes">
-                <span title={`${s.bytes_up} bytes`}>{formatBytes(s.bytes_up)}</span> / <span title={`${s.bytes_down} bytes`}>{formatBytes(s.bytes_down)}</span>
-              </td>
-              {list.can_end && (
-                <td>
-                  <button type="button" className="button small" disabled={ending === s.id} aria-label={`End ${who(s)}'s session to ${s.resource}`} onClick={() => onEnd(s)}>
-                    {ending === s.id ? 'Ending…' : 'End session'}
-                  </button>
-                </td>
-              )}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <ConsoleTable
+      caption="Open sessions, oldest first"
+      className="sessions-table"
+      columns={[
+        'User',
+        'Resource',
+        'Client',
+        'Since',
+        <>
+          Bytes <span className="muted">(from client / to client)</span>
+        </>,
+      ]}
+      actions={list.can_end}
+    >
+      {list.sessions.map((s) => (
+        <tr key={s.id} data-session={s.id} data-user={s.user ?? ''} data-resource={s.resource} data-bytes-up={s.bytes_up} data-bytes-down={s.bytes_down}>
+          <td>{s.user ?? <span className="muted">no identity</span>}</td>
+          <td>
+            <span className="session-kind">{KIND_NAMES[s.kind] ?? s.kind}</span> <code>{s.resource}</code>
+            {asked(s) && <span className="muted"> as {asked(s)}</span>}
+          </td>
+          <td>
+            {s.client_addr}
+            <span className="muted"> · {s.via}</span>
+          </td>
+          <td>
+            <time dateTime={s.started}>{formatWhen(new Date(s.started), now)}</time>
+            <span className="muted"> · {duration(now.getTime() - Date.parse(s.started))}</span>
+          </td>
+          <td className="session-bytes">
+            <span title={`${s.bytes_up} bytes`}>{formatBytes(s.bytes_up)}</span> / <span title={`${s.bytes_down} bytes`}>{formatBytes(s.bytes_down)}</span>
+          </td>
+          {list.can_end && (
+            <td>
+              <RowButton disabled={ending === s.id} label={`End ${who(s)}'s session to ${s.resource}`} onClick={() => onEnd(s)}>
+                {ending === s.id ? 'Ending…' : 'End session'}
+              </RowButton>
+            </td>
+          )}
+        </tr>
+      ))}
+    </ConsoleTable>
   );
 }
 

@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { adminApi, type LockView } from './admin-api';
-import { ConfirmDialog, ListState, LockFields, OutcomeLine, attempt, lockSentence, lockTarget, useList, type Outcome } from './AdminParts';
-import { formatIn, formatWhen } from './time';
+import { ConfirmDialog, ListState, LockFields, OutcomeLine, RemoveCell, attempt, lockSentence, lockTarget, useList, type Outcome } from './AdminParts';
+import { ConsoleTable, CreatedBy, ExpiresAt, None } from './console-parts';
 
 /** Locks: who may not connect now, why, and until when; add one on a user or a role, remove one. */
 export function AdminLocks() {
@@ -56,49 +56,19 @@ export function AdminLocks() {
       <OutcomeLine outcome={outcome} />
       <ListState list={locks} what="locks" empty={<p>No locks: nobody is locked out.</p>}>
         {(rows) => (
-          <div className="console-table-wrap">
-            <table className="console-table">
-              <caption className="visually-hidden">Locks</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Target</th>
-                  <th scope="col">Message</th>
-                  <th scope="col">Expires</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">
-                    <span className="visually-hidden">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((l) => (
-                  <tr key={l.id} data-lock={l.id} data-target={lockTarget(l)}>
-                    <td>{lockTarget(l)}</td>
-                    <td>{l.message || <span className="muted">none</span>}</td>
-                    <td>
-                      {l.expires ? (
-                        <>
-                          <time dateTime={l.expires}>{formatWhen(new Date(l.expires), now)}</time>
-                          <span className="muted"> ({formatIn(new Date(l.expires), now)})</span>
-                        </>
-                      ) : (
-                        <span className="muted">when removed</span>
-                      )}
-                    </td>
-                    <td>
-                      <time dateTime={l.created}>{formatWhen(new Date(l.created), now)}</time>
-                      <span className="muted"> by {l.created_by}</span>
-                    </td>
-                    <td className="admin-row-actions">
-                      <button type="button" className="button small danger" aria-label={`Remove the lock on ${lockTarget(l)}`} onClick={() => setRemoving(l)}>
-                        Remove
-                      </button>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <ConsoleTable caption="Locks" columns={['Target', 'Message', 'Expires', 'Created']} actions>
+            {rows.map((l) => (
+              <tr key={l.id} data-lock={l.id} data-target={lockTarget(l)}>
+                <td>{lockTarget(l)}</td>
+                <td>{l.message || <None />}</td>
+                <td>{l.expires ? <ExpiresAt at={l.expires} now={now} /> : <span className="muted">when removed</span>}</td>
+                <td>
+                  <CreatedBy at={l.created} by={l.created_by} now={now} />
+                </td>
+                <RemoveCell label={`Remove the lock on ${lockTarget(l)}`} onClick={() => setRemoving(l)} />
+              </tr>
+            ))}
+          </ConsoleTable>
         )}
       </ListState>
       {removing && (

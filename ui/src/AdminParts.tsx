@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useId, useRef, useState, type ReactNode } from 'react';
 import type { LockView } from './admin-api';
 import { ApiError } from './api';
+import { RowButton } from './console-parts';
 import { CopyCommand } from './CopyCommand';
 import { ErrorBox, asApiError } from './errors';
 import { formatIn, formatWhen } from './time';
@@ -141,6 +142,30 @@ export const DURATIONS: readonly { label: string; ms: number }[] = [
   { label: '7 days', ms: 7 * 86_400_000 },
 ];
 
+/** The DURATIONS as a select's options, each valued in milliseconds. */
+export function DurationOptions() {
+  return (
+    <>
+      {DURATIONS.map((d) => (
+        <option key={d.ms} value={d.ms}>
+          {d.label}
+        </option>
+      ))}
+    </>
+  );
+}
+
+/** A row's actions cell with one button, Remove (named for the row by `label`). */
+export function RemoveCell({ label, onClick }: { label: string; onClick: () => void }) {
+  return (
+    <td className="admin-row-actions">
+      <RowButton danger label={label} onClick={onClick}>
+        Remove
+      </RowButton>
+    </td>
+  );
+}
+
 /** A user's traits as labels for Labels (`logins=ubuntu, root`); empty ones grant nothing and are left out. */
 export function traitLabels(traits: Record<string, string[]>): Record<string, string> {
   return Object.fromEntries(Object.entries(traits).filter(([, v]) => v.length > 0).map(([k, v]) => [k, v.join(', ')]));
@@ -161,11 +186,7 @@ export function LockFields({ message, setMessage, ttl, setTtl, idPrefix }: { mes
         <label htmlFor={`${idPrefix}-ttl`}>For</label>
         <select id={`${idPrefix}-ttl`} value={ttl} onChange={(e) => setTtl(e.target.value)}>
           <option value="">Until removed</option>
-          {DURATIONS.map((d) => (
-            <option key={d.ms} value={d.ms}>
-              {d.label}
-            </option>
-          ))}
+          <DurationOptions />
         </select>
       </div>
     </>

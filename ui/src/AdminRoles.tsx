@@ -3,6 +3,7 @@ import { lineProblems, type LineProblem } from '../../src/wire/role-problems.js'
 import { ApiError } from './api';
 import { adminApi, type RoleDocument } from './admin-api';
 import { ConfirmDialog, ListState, OutcomeLine, useList, type Outcome } from './AdminParts';
+import { ConsoleTable, None, RowButton } from './console-parts';
 import { ErrorBox, asApiError } from './errors';
 
 /** What "New role" starts from: the smallest useful role, in the form docs/roles.md describes. */
@@ -85,38 +86,24 @@ export function AdminRoles() {
 
 function RoleTable({ rows, onEdit, onDelete }: { rows: RoleDocument[]; onEdit: (name: string) => void; onDelete: (name: string) => void }) {
   return (
-    <div className="console-table-wrap">
-      <table className="console-table">
-        <caption className="visually-hidden">Roles</caption>
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Description</th>
-            <th scope="col">
-              <span className="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map(({ metadata: { name, description } }) => (
-            <tr key={name} data-role={name}>
-              <td>
-                <code>{name}</code>
-              </td>
-              <td>{description ?? <span className="muted">none</span>}</td>
-              <td className="admin-row-actions">
-                <button type="button" className="button small" aria-label={`Edit the role ${name}`} onClick={() => onEdit(name)}>
-                  Edit
-                </button>
-                <button type="button" className="button small danger" aria-label={`Delete the role ${name}`} onClick={() => onDelete(name)}>
-                  Delete
-                </button>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <ConsoleTable caption="Roles" columns={['Name', 'Description']} actions>
+      {rows.map(({ metadata: { name, description } }) => (
+        <tr key={name} data-role={name}>
+          <td>
+            <code>{name}</code>
+          </td>
+          <td>{description ?? <None />}</td>
+          <td className="admin-row-actions">
+            <RowButton label={`Edit the role ${name}`} onClick={() => onEdit(name)}>
+              Edit
+            </RowButton>
+            <RowButton danger label={`Delete the role ${name}`} onClick={() => onDelete(name)}>
+              Delete
+            </RowButton>
+          </td>
+        </tr>
+      ))}
+    </ConsoleTable>
   );
 }
 

@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { adminApi, type JoinTokenType, type TokenAdded } from './admin-api';
-import { ConfirmDialog, DURATIONS, ListState, OutcomeLine, ShownOnce, attempt, useList, type Outcome } from './AdminParts';
+import { ConfirmDialog, DURATIONS, DurationOptions, ListState, OutcomeLine, RemoveCell, ShownOnce, attempt, useList, type Outcome } from './AdminParts';
+import { ConsoleTable, ExpiresAt } from './console-parts';
 import { formatIn, formatWhen } from './time';
 
 /** What a token lets an agent serve (`postern ctl tokens add --type`); a Record, so a new type fails the build until it is named here. */
@@ -47,11 +48,7 @@ export function AdminTokens() {
           <div className="field admin-narrow-field">
             <label htmlFor="token-ttl">Valid for</label>
             <select id="token-ttl" value={ttl} onChange={(e) => setTtl(Number(e.target.value))}>
-              {DURATIONS.map((d) => (
-                <option key={d.ms} value={d.ms}>
-                  {d.label}
-                </option>
-              ))}
+              <DurationOptions />
             </select>
           </div>
           <button type="submit" className="button primary" disabled={busy || types.length === 0}>
@@ -63,42 +60,21 @@ export function AdminTokens() {
       {made && <TokenShown made={made} />}
       <ListState list={tokens} what="join tokens" empty={<p>No join tokens. Each one is used up when an agent joins with it, or expires.</p>}>
         {(rows) => (
-          <div className="console-table-wrap">
-            <table className="console-table">
-              <caption className="visually-hidden">Join tokens</caption>
-              <thead>
-                <tr>
-                  <th scope="col">ID</th>
-                  <th scope="col">Type</th>
-                  <th scope="col">Expires</th>
-                  <th scope="col">Created by</th>
-                  <th scope="col">
-                    <span className="visually-hidden">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((t) => (
-                  <tr key={t.id} data-token={t.id}>
-                    <td>
-                      <code>{t.id}</code>
-                    </td>
-                    <td>{t.roles.join(', ')}</td>
-                    <td>
-                      <time dateTime={t.expires}>{formatWhen(new Date(t.expires), now)}</time>
-                      <span className="muted"> ({formatIn(new Date(t.expires), now)})</span>
-                    </td>
-                    <td>{t.created_by}</td>
-                    <td className="admin-row-actions">
-                      <button type="button" className="button small danger" aria-label={`Remove the token ${t.id}`} onClick={() => setRemoving(t.id)}>
-                        Remove
-                      </button>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <ConsoleTable caption="Join tokens" columns={['ID', 'Type', 'Expires', 'Created by']} actions>
+            {rows.map((t) => (
+              <tr key={t.id} data-token={t.id}>
+                <td>
+                  <code>{t.id}</code>
+                </td>
+                <td>{t.roles.join(', ')}</td>
+                <td>
+                  <ExpiresAt at={t.expires} now={now} />
+                </td>
+                <td>{t.created_by}</td>
+                <RemoveCell label={`Remove the token ${t.id}`} onClick={() => setRemoving(t.id)} />
+              </tr>
+            ))}
+          </ConsoleTable>
         )}
       </ListState>
       {removing && (

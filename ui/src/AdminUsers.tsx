@@ -2,6 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { adminApi, type AdminUser, type InviteLink } from './admin-api';
 import { ConfirmDialog, ListState, LockFields, lockSentence, OutcomeLine, ShownOnce, attempt, traitLabels, useList, type Listed, type Outcome } from './AdminParts';
 import { Labels } from './Labels';
+import { ConsoleTable, CreatedBy, None, RowButton } from './console-parts';
 import { formatIn, formatWhen } from './time';
 
 /** A link just made, for whom and why. */
@@ -154,48 +155,31 @@ function UserTable({ users, onReset, onLock, onDelete }: { users: Listed<AdminUs
   return (
     <ListState list={users} what="users" empty={<p>No users yet. Invite one above.</p>}>
       {(rows) => (
-        <div className="console-table-wrap">
-          <table className="console-table">
-            <caption className="visually-hidden">Users</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Roles</th>
-                <th scope="col">Traits</th>
-                <th scope="col">Created</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((u) => (
-                <tr key={u.name} data-user={u.name}>
-                  <td>{u.name}</td>
-                  <td>{u.roles.join(', ') || <span className="muted">none</span>}</td>
-                  <td>
-                    <Labels labels={traitLabels(u.traits)} />
-                  </td>
-                  <td>
-                    <time dateTime={u.created}>{formatWhen(new Date(u.created), now)}</time>
-                    <span className="muted"> by {u.created_by}</span>
-                  </td>
-                  <td className="admin-row-actions">
-                    <button type="button" className="button small" aria-label={`Reset ${u.name}'s password`} onClick={() => onReset(u.name)}>
-                      Reset
-                    </button>
-                    <button type="button" className="button small" aria-label={`Lock ${u.name}`} onClick={() => onLock(u.name)}>
-                      Lock
-                    </button>
-                    <button type="button" className="button small danger" aria-label={`Delete ${u.name}`} onClick={() => onDelete(u.name)}>
-                      Delete
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ConsoleTable caption="Users" columns={['Name', 'Roles', 'Traits', 'Created']} actions>
+          {rows.map((u) => (
+            <tr key={u.name} data-user={u.name}>
+              <td>{u.name}</td>
+              <td>{u.roles.join(', ') || <None />}</td>
+              <td>
+                <Labels labels={traitLabels(u.traits)} />
+              </td>
+              <td>
+                <CreatedBy at={u.created} by={u.created_by} now={now} />
+              </td>
+              <td className="admin-row-actions">
+                <RowButton label={`Reset ${u.name}'s password`} onClick={() => onReset(u.name)}>
+                  Reset
+                </RowButton>
+                <RowButton label={`Lock ${u.name}`} onClick={() => onLock(u.name)}>
+                  Lock
+                </RowButton>
+                <RowButton danger label={`Delete ${u.name}`} onClick={() => onDelete(u.name)}>
+                  Delete
+                </RowButton>
+              </td>
+            </tr>
+          ))}
+        </ConsoleTable>
       )}
     </ListState>
   );
