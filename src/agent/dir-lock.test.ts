@@ -59,7 +59,7 @@ describe('an agent directory lock', () => {
   it('refuses a second lock in the same process too', () => {
     const d = agentDir();
     held.push(lockAgentDir(d, capturingLogger().log));
-    expect(() => lockAgentDir(d, capturingLogger().log)).toThrow(`in use by process ${process.pid}`);
+    expect(() => lockAgentDir(d, capturingLogger().log)).toThrow(expect.objectContaining({ code: 'AGENT_DIR_IN_USE', message: expect.stringContaining(`in use by process ${process.pid}`) }));
     expect(existsSync(held[0]!.file)).toBe(true);
   });
 

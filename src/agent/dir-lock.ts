@@ -108,7 +108,7 @@ function removeStale(file: string, pid: number): boolean {
 
 function inUse(dir: string, file: string, pid: number): PosternError {
   return new PosternError(
-    'CONFIG_INVALID',
+    'AGENT_DIR_IN_USE',
     `the agent directory ${dir} is in use by process ${pid} (lock file ${file}): two agents cannot share one identity. ` +
       `Stop that agent first, or give this one its own --data-dir or a different --agent-name (a new name joins anew, with a --token). ` +
       `If process ${pid} is not a Postern agent, delete ${file} and start again.`,
@@ -116,5 +116,5 @@ function inUse(dir: string, file: string, pid: number): PosternError {
 }
 
 function unreadable(dir: string, file: string): PosternError {
-  return new PosternError('CONFIG_INVALID', `the agent directory ${dir} is locked by ${file}, which names no process; if no agent is running from ${dir}, delete ${file} and start again`);
+  return new PosternError('AGENT_DIR_IN_USE', `the agent directory ${dir} is locked by ${file}, which names no process; if no agent is running from ${dir}, delete ${file} and start again`);
 }

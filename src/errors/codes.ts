@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   UNTRUSTED_CLUSTER: { status: 400, exit: 77, summary: 'The proxy could not be verified: its CA does not match the pin or CA file, or none was given.' },
   ROUTE_NOT_FOUND: { status: 404, exit: 69, summary: 'No TCP route matches the CONNECT authority (host and port); the message names what was asked for and the routes for that host.' },
   JOIN_REFUSED: { status: 403, exit: 77, summary: 'An agent could not join: the token is unknown, expired, used, or does not allow what the agent serves.' },
+  AGENT_DIR_IN_USE: { status: 409, exit: 75, summary: "Another agent process holds this agent's state directory (its lock file); stop it, or give this agent its own --data-dir or --agent-name." },
   AGENT_OFFLINE: { status: 503, exit: 69, summary: 'No agent that serves the resource is connected now.' },
   TARGET_UNREACHABLE: { status: 502, exit: 69, summary: 'The agent could not reach the resource it serves, or refused to serve it.' },
   PROXY_UNREACHABLE: { status: 502, exit: 69, summary: 'The proxy could not be reached or answered in an unexpected way.' },

@@ -64,7 +64,7 @@ describe.runIf(tools)('agents sharing a data directory', () => {
     const started = Date.now();
     const second = await startRefused('gamma', dataDir, token);
     expect(Date.now() - started).toBeLessThan(5000);
-    expect(second.code).toBe(78);
+    expect(second.code).toBe(75); // AGENT_DIR_IN_USE
     const dir = join(dataDir, 'agents', 'gamma');
     expect(second.stderr).toContain(`postern: the agent directory ${dir} is in use by process ${first.child.pid} (lock file ${join(dir, 'agent.lock')})`);
     expect(second.stderr).toContain('Stop that agent first, or give this one its own --data-dir or a different --agent-name');
