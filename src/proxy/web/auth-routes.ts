@@ -8,6 +8,7 @@ import { prepareOp } from '../../admin/ops.js';
 import type { Access } from '../../access/access.js';
 import { RESOURCE_KEYS } from '../../resources/table.js';
 import type { AdminResponse, ClusterCa, ConsoleRights, LoginResponse, WhoAmI } from '../../wire/api.js';
+import { ruleGate } from './admin-rules.js';
 import { field, readJson } from './body.js';
 import type { WebAuthenticator } from './principal.js';
 import { sendJson } from './respond.js';
@@ -82,12 +83,7 @@ export function registerAuthRoutes(web: WebHandler, auth: AuthService, authn: We
   web.route('POST', '/webapi/admin/*', async (ctx) => {
     const p = await authn.principal(ctx);
     const { checker } = await access.view(p);
-    const op = await prepareOp(ctx.rest, await readJson(ctx.req), async (resource, verb) => {
-      const decision = checker.checkRule(resource, verb);
-      if (decision.allow) return;
-      await auth.emit({ event: 'access.denied', user: p.username, remote_addr: ctx.conn.clientAddr.address, kind: 'admin', resource: `${resource}:${verb}`, reasons: decision.reasons });
-      throw new PosternError('ACCESS_DENIED', `${p.username} may not ${verb} ${resource}s: ${decision.reasons.join('; ')}`);
-    });
+    const op = await prepareOp(ctx.rest, await readJson(ctx.req), ruleGate(auth, checker, { username: p.username, clientAddr: ctx.conn.clientAddr.address }));
     const result = await op.run(auth, { name: p.username, remoteAddr: ctx.conn.clientAddr.address });
     sendJson<AdminResponse>(ctx.res, 200, { result });
   });

@@ -8,6 +8,7 @@ import type { ActiveSession, ActiveSessionList, AuditEventTypes, EndedSession } 
 import type { Principal, WebAuthenticator } from './principal.js';
 import { sendJson } from './respond.js';
 import type { WebContext, WebHandler } from './web-handler.js';
+import { ruleGate } from './admin-rules.js';
 
 /**
  * The web console's own API, beside the admin ops it also uses (audit.ls): the type list for the
@@ -56,12 +57,7 @@ export function registerConsoleRoutes(web: WebHandler, auth: AuthService, authn:
 async function rulesOf(ctx: WebContext, auth: AuthService, authn: WebAuthenticator, access: Access): Promise<{ principal: Principal; permit: Permit; may: (resource: 'session', verb: 'delete') => boolean }> {
   const principal = await authn.principal(ctx);
   const { checker } = await access.view(principal, ctx.conn.clientAddr.address);
-  const permit: Permit = async (resource, verb) => {
-    const decision = checker.checkRule(resource, verb);
-    if (decision.allow) return;
-    await auth.emit({ event: 'access.denied', user: principal.username, remote_addr: ctx.conn.clientAddr.address, kind: 'admin', resource: `${resource}:${verb}`, reasons: decision.reasons });
-    throw new PosternError('ACCESS_DENIED', `${principal.username} may not ${verb} ${resource}s: ${decision.reasons.join('; ')}`);
-  };
+  const permit = ruleGate(auth, checker, { username: principal.username, clientAddr: ctx.conn.clientAddr.address });
   return { principal, permit, may: (resource, verb) => checker.checkRule(resource, verb).allow };
 }
 
