@@ -134,6 +134,8 @@ export interface AccessDeps {
 export class Access {
   private readonly grants: LiveGrants;
   private readonly sessions = new OpenSessions();
+  /** Relayed sessions whose end event is not written yet (stop() waits for them). */
+  private readonly unfinished = new Set<Promise<void>>();
 
   constructor(private readonly deps: AccessDeps) {
     this.grants = new LiveGrants((grant) => this.recheck(grant), deps.log);
@@ -299,6 +301,10 @@ export class Access {
     });
     emitSoon(this.deps.audit, { event: events.start, ...base, via: input.caller?.via ?? 'none' }, this.deps.log);
     const release = this.hold(grant, authorization.generation);
+    let finished!: () => void;
+    const unfinished = new Promise<void>((resolve) => (finished = resolve));
+    this.unfinished.add(unfinished);
+    void unfinished.then(() => this.unfinished.delete(unfinished));
     joinStreams(client, upstream, () => {
       release();
       this.sessions.remove(open.id);
@@ -310,7 +316,7 @@ export class Access {
         const stats: StreamStats = { bytesUp, bytesDown, durationMs: Math.round(performance.now() - started), ...(revoked ? { revoked } : {}) };
         emitSoon(this.deps.audit, { event: events.end, ...base, bytes_up: bytesUp, bytes_down: bytesDown, duration_ms: stats.durationMs, reason: revoked ? `revoked: ${revoked}` : stopped ? `stopped: ${stopped}` : 'ended' }, this.deps.log);
         session.onEnd?.(stats);
-      })();
+      })().finally(finished);
     });
   }
 
@@ -328,8 +334,17 @@ export class Access {
     return this.grants.generation;
   }
 
-  stop(): void {
+  /**
+   * Stops deciding grants again, then waits (at most `graceMs`) for the sessions still closing to
+   * write their end events: the server closes its connections first and the audit log after this.
+   */
+  async stop(graceMs = 2000): Promise<void> {
     this.grants.stop();
+    if (this.unfinished.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+    await Promise.race([Promise.all(this.unfinished), late]);
+    clearTimeout(timer);
   }
 
   /** The caller's standing, then (with `find`, once it stands) the target, then the decision. */

@@ -34,13 +34,17 @@ describe('the open sessions registry', () => {
 });
 
 /** The pipeline with stand-ins for the stores: alice stands, her roles say nothing, and the route's policy lets signed-in users in. */
-function pipeline() {
+function pipeline(standingDelayMs = 0) {
   const events: AuditEventInput[] = [];
   const audit = { append: (input: AuditEventInput) => void events.push(input), emit: async (input: AuditEventInput) => void events.push(input) } as unknown as AuditLog;
-  const standings = { of: async (caller: Caller) => ({ ok: true, subject: { username: caller.username, roles: caller.roles, traits: {} } }) } as unknown as Standings;
+  const of = async (caller: Caller) => {
+    if (standingDelayMs) await new Promise((resolve) => setTimeout(resolve, standingDelayMs));
+    return { ok: true, subject: { username: caller.username, roles: caller.roles, traits: {} } };
+  };
+  const standings = { of } as unknown as Standings;
   const authorizer = { checker: () => ({ checkResource: () => ({ allow: false, reasons: ['no role speaks of routes'] }), mfaRoles: () => [] }) } as unknown as Authorizer;
   const access = new Access({ standings, authorizer, audit, log: silentLogger });
-  closers.push(() => access.stop());
+  closers.push(() => void access.stop());
   return { access, events };
 }
 
@@ -86,5 +90,27 @@ describe('Access.serveStream and the open sessions', () => {
     expect(access.openSessions()).toEqual([]);
     expect(access.endSession(open!.id, 'again')).toBeUndefined();
     await expect.poll(() => events.find((e) => e.event === 'route.tunnel.end')).toMatchObject({ user: 'alice', bytes_up: 5, bytes_down: 5, reason: 'revoked: ended by an administrator (root)' });
+  });
+
+  it('stop() waits for a session that is closing to write its end event (the audit log closes after it)', async () => {
+    // The end is decided once more before it is written: a slow store makes that take a while.
+    const { access, events } = pipeline(100);
+    const echoPort = await listening(createServer((s) => s.pipe(s)));
+    const front = createServer();
+    const frontPort = await listening(front);
+    const accepted = once(front, 'connection') as Promise<[Socket]>;
+    const client = connect(frontPort, '127.0.0.1');
+    const [serverSide] = await accepted;
+    const caller: Caller = { kind: 'user', username: 'alice', roles: ['access'], traits: {}, via: 'certificate', expires: new Date(Date.now() + 3_600_000) };
+    const policy = parseRoutePolicy(parse('[{ allow: { and: [{ authenticated_user: true }] } }]'), 'policy');
+    const authorization = await access.authorize({ caller, target: { kind: 'route', name: 'echo.example.com:7', labels: {}, policy }, clientAddr: '10.0.0.9', log: silentLogger });
+    await access.serveStream(authorization, { dial: async () => connect(echoPort, '127.0.0.1'), accept: () => serverSide, fields: { authority: 'echo.example.com:7' } });
+
+    // What a shutting-down server does: its connections are destroyed, then the pipeline stops.
+    serverSide.destroy();
+    client.destroy();
+    await once(serverSide, 'close');
+    await access.stop();
+    expect(events.find((e) => e.event === 'route.tunnel.end')).toMatchObject({ user: 'alice', reason: 'ended' });
   });
 });

@@ -59,7 +59,8 @@ export interface AuditLog {
   emit(input: AuditEventInput): Promise<AuditEvent>;
   /**
    * Appends an event as emit() does, for callers that do not wait for it (a statement, a session
-   * starting): no promise, written with a later batch; a failed write is passed to `failed`.
+   * starting): no promise, written with a later batch; a failed write is passed to `failed`, as
+   * is an append after close(). It never throws.
    */
   append(input: AuditEventInput, failed: (err: Error) => void): void;
   query(q: AuditQuery): Promise<AuditEvent[]>;

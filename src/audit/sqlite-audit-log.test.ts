@@ -164,6 +164,10 @@ describe.each(WRITERS)('sqlite audit log, %s writer: append and query', (writer)
     await log.close();
     await expect(log.query({})).rejects.toSatisfy((e) => isPosternError(e, 'STORAGE_UNAVAILABLE'));
     await expect(log.emit({ event: 'lock.delete' })).rejects.toThrow(/closed/);
+    // append() is not awaited by anyone (a session ending while the server stops): it reports, never throws.
+    const lost: Error[] = [];
+    log.append({ event: 'lock.delete' }, (err) => lost.push(err));
+    expect(lost.map((e) => e.message)).toEqual(['the audit log is closed']);
   });
 });
 

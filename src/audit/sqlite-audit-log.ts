@@ -94,7 +94,8 @@ export class SqliteAuditLog implements AuditLog {
   }
 
   append(input: AuditEventInput, failed: (err: Error) => void): void {
-    this.use();
+    // Nobody awaits an append, so it never throws: what comes after close() is reported lost.
+    if (this.closed) return failed(closedError());
     if (!isAuditEventType(input.event)) return failed(unknownEvent(input.event));
     this.enqueue({ row: { input: plainInput(input), at: Date.now(), uid: randomUUID() }, failed }, APPEND_DELAY_MS);
   }
@@ -177,7 +178,7 @@ export class SqliteAuditLog implements AuditLog {
   }
 
   private use(): void {
-    if (this.closed) throw new PosternError('STORAGE_UNAVAILABLE', 'the audit log is closed');
+    if (this.closed) throw closedError();
   }
 
   /** Wakes followers when another process (or this one) has appended since the last look. */
@@ -222,4 +223,8 @@ function and(terms: Term[]): Term {
 
 function toEvent(row: StoredRow): AuditEvent {
   return { ...(JSON.parse(row.data) as AuditEventData), index: row.index };
+}
+
+function closedError(): PosternError {
+  return new PosternError('STORAGE_UNAVAILABLE', 'the audit log is closed');
 }
