@@ -153,6 +153,24 @@ describe.each(WRITERS)('sqlite audit log, %s writer: append and query', (writer)
     expect(isPosternError(failures[1], 'STORAGE_UNAVAILABLE')).toBe(true);
   });
 
+  it('writes a series: each event the base and its own fields, a line break in a statement kept, what fails reported', async () => {
+    const log = open(writer, freshPath());
+    const failures: Error[] = [];
+    const statements = log.series({ event: 'db.query', user: 'alice', db: 'orders', db_user: 'alice' }, (err) => failures.push(err));
+    statements.append({ query: 'select 1', protocol: 'simple' });
+    statements.append({ query: 'select $1\n  from "t"', protocol: 'extended', parameters: 1 });
+    await vi.waitFor(async () => expect(await log.query({ types: ['db.query'], user: 'alice' })).toHaveLength(2), { timeout: 2000, interval: 20 });
+    const [first, second] = await log.query({});
+    expect(first).toMatchObject({ event: 'db.query', user: 'alice', db: 'orders', db_user: 'alice', query: 'select 1', protocol: 'simple', index: expect.any(Number), uid: expect.any(String) });
+    expect(second).toMatchObject({ query: 'select $1\n  from "t"', parameters: 1 });
+    expect(second!.index).toBeGreaterThan(first!.index);
+
+    log.series({ event: 'db.teleport' } as unknown as AuditEventInput, (err) => failures.push(err)).append({ query: 'x' });
+    await log.close();
+    statements.append({ query: 'select 3' });
+    expect(failures.map((e) => e.message)).toEqual(['"db.teleport" is not an audit event type; add it to src/audit/events.ts', 'the audit log is closed']);
+  });
+
   it("lives in the backend's file beside its tables, and refuses use once closed", async () => {
     const path = freshPath();
     const backend = new SqliteBackend({ path });

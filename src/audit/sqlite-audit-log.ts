@@ -3,10 +3,9 @@ import type Database from 'better-sqlite3';
 import { PosternError } from '../errors/postern-error.js';
 import { openDatabase } from '../storage/sqlite/sqlite-backend.js';
 import { AuditFollowerCursor } from './audit-follower.js';
-import { isAuditEventType } from './events.js';
 import { AUDIT_SCHEMA, type AuditRow, type AuditRowWriter } from './sqlite-audit-rows.js';
 import { InlineWriter, ThreadWriter } from './sqlite-audit-writers.js';
-import { buildAuditEvent, DEFAULT_QUERY_LIMIT, plainInput, unknownEvent, type AuditEvent, type AuditEventData, type AuditEventInput, type AuditFollower, type AuditFollowQuery, type AuditLog, type AuditQuery } from './audit-log.js';
+import { buildAuditEvent, DEFAULT_QUERY_LIMIT, seriesEncoder, type AuditEvent, type AuditEventData, type AuditEventInput, type AuditFollower, type AuditFollowQuery, type AuditLog, type AuditQuery, type AuditSeries } from './audit-log.js';
 
 export interface SqliteAuditLogOptions {
   /** The database file, the backend's own (`<data_dir>/postern.db`); created 0600 with its directory 0700. */
@@ -87,17 +86,40 @@ export class SqliteAuditLog implements AuditLog {
 
   async emit(input: AuditEventInput): Promise<AuditEvent> {
     this.use();
-    const row: AuditRow = { input: plainInput(input), at: Date.now(), uid: randomUUID() };
-    // Built here too (the writer builds the same from the row): the caller gets the event as stored.
-    const data = buildAuditEvent(row.input, new Date(row.at), row.uid);
+    const { row, data } = built(input);
     return new Promise((resolve, reject) => this.enqueue({ row, waiter: { data, resolve, reject } }, WRITE_DELAY_MS));
   }
 
   append(input: AuditEventInput, failed: (err: Error) => void): void {
     // Nobody awaits an append, so it never throws: what comes after close() is reported lost.
     if (this.closed) return failed(closedError());
-    if (!isAuditEventType(input.event)) return failed(unknownEvent(input.event));
-    this.enqueue({ row: { input: plainInput(input), at: Date.now(), uid: randomUUID() }, failed }, APPEND_DELAY_MS);
+    let row: AuditRow;
+    try {
+      row = built(input).row;
+    } catch (err) {
+      return failed(err as Error);
+    }
+    this.enqueue({ row, failed }, APPEND_DELAY_MS);
+  }
+
+  series(base: AuditEventInput, failed: (err: Error) => void): AuditSeries {
+    let encode: ReturnType<typeof seriesEncoder>;
+    try {
+      encode = seriesEncoder(base);
+    } catch (err) {
+      failed(err as Error);
+      return { append: () => {} };
+    }
+    const { event } = base;
+    const user = typeof base.user === 'string' ? base.user : null;
+    return {
+      append: (fields) => {
+        if (this.closed) return failed(closedError());
+        const at = Date.now();
+        const uid = randomUUID();
+        this.enqueue({ row: { at, uid, event, user, data: encode(fields, new Date(at), uid) }, failed }, APPEND_DELAY_MS);
+      },
+    };
   }
 
   private enqueue(append: PendingAppend, delayMs: number): void {
@@ -223,6 +245,14 @@ function and(terms: Term[]): Term {
 
 function toEvent(row: StoredRow): AuditEvent {
   return { ...(JSON.parse(row.data) as AuditEventData), index: row.index };
+}
+
+/** An event as stored, and its row: built here, so that the writer (a thread, perhaps) only inserts. */
+function built(input: AuditEventInput): { row: AuditRow; data: AuditEventData } {
+  const at = Date.now();
+  const uid = randomUUID();
+  const data = buildAuditEvent(input, new Date(at), uid);
+  return { data, row: { at, uid, event: data.event, user: typeof data.user === 'string' ? data.user : null, data: JSON.stringify(data) } };
 }
 
 function closedError(): PosternError {

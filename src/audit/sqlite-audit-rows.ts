@@ -1,5 +1,4 @@
 import type Database from 'better-sqlite3';
-import { buildAuditEvent, type AuditEventInput } from './audit-log.js';
 
 // `data` is the whole event but its index, which is the row's own key.
 export const AUDIT_SCHEMA = `
@@ -17,15 +16,16 @@ CREATE INDEX IF NOT EXISTS audit_events_user ON audit_events (user);
 `;
 
 /**
- * An event on its way to the table: what the caller gave (checked, copied, its fields plain
- * JSON values, so that it can cross to a writer thread) and when and under which uid it
- * happened. The stored event is built from it by whoever writes it.
+ * An event on its way to the table, built and serialised by the log that took it (so the writer
+ * only inserts): its columns, `data` being the whole stored event as JSON.
  */
 export interface AuditRow {
-  input: AuditEventInput;
   /** Milliseconds since the epoch. */
   at: number;
   uid: string;
+  event: string;
+  user: string | null;
+  data: string;
 }
 
 /** Something that writes batches of rows in order and answers with their indexes. */
@@ -35,20 +35,32 @@ export interface AuditRowWriter {
   close(): Promise<void>;
 }
 
+/**
+ * A batch as one string, five lines a row, for the trip to a writer thread: one copy, where
+ * cloning the rows' objects cost ~4 µs each. Nothing in a row holds a line break: `data` and
+ * `user` are JSON (which escapes them), the rest are numbers, UUIDs and event names.
+ */
+export function encodeRows(rows: AuditRow[]): string {
+  const lines: string[] = [];
+  for (const r of rows) lines.push(String(r.at), r.uid, r.event, JSON.stringify(r.user), r.data);
+  return lines.join('\n');
+}
+
+export function decodeRows(text: string): AuditRow[] {
+  const lines = text.split('\n');
+  const rows: AuditRow[] = [];
+  for (let i = 0; i + 4 < lines.length; i += 5) {
+    rows.push({ at: Number(lines[i]), uid: lines[i + 1]!, event: lines[i + 2]!, user: JSON.parse(lines[i + 3]!) as string | null, data: lines[i + 4]! });
+  }
+  return rows;
+}
+
 /** The insert, prepared on a connection to the store. */
 export function prepareInsert(db: Database.Database): Database.Statement<[string, number, string, string | null, string]> {
   return db.prepare('INSERT INTO audit_events (uid, time, event, user, data) VALUES (?, ?, ?, ?, ?)');
 }
 
-/** Builds and writes a batch in one transaction; returns each row's index. Shared by both writers. */
+/** Writes a batch in one transaction; returns each row's index. Shared by both writers. */
 export function insertRows(db: Database.Database, insert: ReturnType<typeof prepareInsert>, rows: AuditRow[]): number[] {
-  return db
-    .transaction(() =>
-      rows.map(({ input, at, uid }) => {
-        const data = buildAuditEvent(input, new Date(at), uid);
-        const user = typeof data.user === 'string' ? data.user : null;
-        return Number(insert.run(uid, at, data.event, user, JSON.stringify(data)).lastInsertRowid);
-      }),
-    )
-    .immediate();
+  return db.transaction(() => rows.map((r) => Number(insert.run(r.uid, r.at, r.event, r.user, r.data).lastInsertRowid))).immediate();
 }

@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { openDatabase } from '../storage/sqlite/sqlite-backend.js';
-import { insertRows, prepareInsert, type AuditRow } from './sqlite-audit-rows.js';
+import { decodeRows, insertRows, prepareInsert } from './sqlite-audit-rows.js';
 import type { WriterReply, WriterRequest } from './sqlite-audit-writers.js';
 
 const port = parentPort!;
@@ -19,7 +19,7 @@ port.on('message', (request: WriterRequest) => {
   }
   let reply: WriterReply;
   try {
-    reply = { id: request.id, indexes: insertRows(db, insert, JSON.parse(request.rows) as AuditRow[]) };
+    reply = { id: request.id, indexes: insertRows(db, insert, decodeRows(request.rows)) };
   } catch (err) {
     reply = { id: request.id, error: (err as Error).message };
   }

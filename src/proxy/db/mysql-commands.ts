@@ -1,13 +1,13 @@
 import { COM } from '../../wire/mysql.js';
 
 /** What a client asked a MySQL or MariaDB server to run. */
-export interface MysqlQuery {
+export type MysqlQuery = {
   query: string;
   /** `query`: COM_QUERY (the mysql client, scripts); `prepare` / `execute`: prepared statements (drivers); `init_db`: a change of schema (USE). */
   protocol: 'query' | 'prepare' | 'execute' | 'init_db';
   /** An executed statement's parameter count, from the server's answer to its prepare (the values stay out of the audit log). */
   parameters?: number;
-}
+};
 
 /** Longest statement text kept; a longer one is cut and says how long it was. */
 const MAX_QUERY = 16 * 1024;

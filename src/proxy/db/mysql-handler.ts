@@ -1,7 +1,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import type { Access } from '../../access/access.js';
 import { callerFromIdentity } from '../../access/caller.js';
-import { emitSoon, type AuditLog } from '../../audit/audit-log.js';
+import { openSeries, type AuditLog } from '../../audit/audit-log.js';
 import type { ClusterState } from '../../auth/cluster-state.js';
 import type { IdentityVerifier } from '../../auth/verifier.js';
 import type { ErrorCode } from '../../errors/codes.js';
@@ -81,7 +81,8 @@ export class MysqlHandler implements ProtocolHandler {
     const { authorization, db } = await this.db.authorize(conn, callerFromIdentity(identity), name, dbUser);
     const session = { user: identity.username, remote_addr: conn.clientAddr.address, db: name, db_user: dbUser, ...(database ? { db_name: database } : {}) };
     // Read with query audit off too: it is what stops COM_CHANGE_USER.
-    const commands = new MysqlCommandReader(this.deps.auditQueries ? (q) => emitSoon(this.deps.audit, { event: 'db.query', ...session, ...q }, conn.log) : () => {});
+    const statements = this.deps.auditQueries ? openSeries(this.deps.audit, { event: 'db.query', ...session }, conn.log) : undefined;
+    const commands = new MysqlCommandReader((q) => statements?.append(q));
     const { headers, serial } = await this.db.credentials(db, dbUser);
     const hello: MysqlClientHello = { capabilities: capabilities & POSTERN_MYSQL_CAPABILITIES, maxPacketSize, charset, user: dbUser, ...(database ? { database } : {}) };
     headers[HEADER_DB_MYSQL_CLIENT] = Buffer.from(JSON.stringify(hello)).toString('base64');

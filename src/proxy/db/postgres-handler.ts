@@ -1,6 +1,6 @@
 import type { Access } from '../../access/access.js';
 import { callerFromIdentity, type Caller } from '../../access/caller.js';
-import { emitSoon, type AuditLog } from '../../audit/audit-log.js';
+import { openSeries, type AuditLog } from '../../audit/audit-log.js';
 import type { ClusterState } from '../../auth/cluster-state.js';
 import type { IdentityVerifier } from '../../auth/verifier.js';
 import type { ErrorCode } from '../../errors/codes.js';
@@ -65,7 +65,8 @@ export class PostgresHandler implements ProtocolHandler {
     const { user: dbUser, database: dbName } = opening.packet;
     const { authorization, db } = await this.db.authorize(conn, caller, name, dbUser, dbName);
     const session = { user: identity.username, remote_addr: conn.clientAddr.address, db: name, db_user: dbUser, db_name: dbName };
-    const queries = new PostgresQueryReader((q) => emitSoon(this.deps.audit, { event: 'db.query', ...session, ...q }, conn.log));
+    const statements = openSeries(this.deps.audit, { event: 'db.query', ...session }, conn.log);
+    const queries = new PostgresQueryReader((q) => statements.append(q));
     let forget = () => {};
     const key = new BackendKeyReader((pid, secret) => (forget = this.sessions.add(pid, secret, { username: identity.username, db, dbUser, dbName })));
     const { headers, serial } = await this.db.credentials(db, dbUser);

@@ -1,11 +1,11 @@
 /** What a client asked a PostgreSQL server to run. */
-export interface PostgresQuery {
+export type PostgresQuery = {
   query: string;
   /** `simple`: a Query message (psql, scripts); `extended`: Parse, Bind and Execute (drivers, pgbench -M extended). */
   protocol: 'simple' | 'extended';
   /** The values bound to an extended query's parameters: how many (the values stay out of the audit log). */
   parameters?: number;
-}
+};
 
 /** Longest query text kept; a longer one is cut and says how long it was. */
 const MAX_QUERY = 16 * 1024;
