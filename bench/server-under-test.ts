@@ -16,7 +16,8 @@
  * set-up target in a process of its own, as a real service is). download-source and upload-sink
  * are endless bulk targets (Sink), for scenarios that time other streams beside a bulk one.
  * far-path is a plain TCP relay to the "sink port" that holds every chunk FAR_PATH_DELAY_MS each
- * way: a long network path, in a process of its own.
+ * way: a long network path, in a process of its own. pg-tls-relay is node-relay for a PostgreSQL
+ * server that it reaches over TLS, as Postern's agent must (see pgTlsRelay).
  */
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -40,7 +41,43 @@ const tls = JSON.parse(readFileSync(tlsFile!, 'utf8')) as { cert: string; key: s
 const relay = (socket: TLSSocket) => joinStreams(socket, connect(sinkPort, '127.0.0.1'));
 const relayTls = (socket: TLSSocket) => joinStreams(socket, tlsConnect({ port: sinkPort, host: '127.0.0.1', servername: 'postern.localhost', ALPNProtocols: ['postern-tcp'], rejectUnauthorized: false }));
 const end = (socket: TLSSocket) => socket.end();
-const handlers: Record<string, (socket: TLSSocket) => void> = { 'node-relay': relay, 'node-relay-tls': relayTls, 'bare-tls': end };
+const handlers: Record<string, (socket: TLSSocket) => void> = { 'node-relay': relay, 'node-relay-tls': relayTls, 'bare-tls': end, 'pg-tls-relay': pgTlsRelay };
+
+/** PostgreSQL's SSLRequest and GSSENCRequest codes: a length of 8, then the code. */
+const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
+const GSSENC_REQUEST_CODE = 80877104;
+
+/**
+ * The relay in the agent's place for a PostgreSQL server over TLS: it answers the client's own
+ * SSLRequest (or GSSENCRequest) `N`, since the hops before it carry the TLS, and opens TLS to the
+ * server the way PostgreSQL 15 wants it (an SSLRequest in clear, `S`, then the handshake), from
+ * 127.0.0.2, which the bench's pg_hba.conf trusts over TLS. Then bytes flow as in node-relay.
+ */
+function pgTlsRelay(socket: TLSSocket): void {
+  let held = Buffer.alloc(0);
+  const opening = (chunk: Buffer) => {
+    held = Buffer.concat([held, chunk]);
+    while (held.length >= 8 && held.readUInt32BE(0) === 8 && (held.subarray(0, 8).equals(SSL_REQUEST) || held.readUInt32BE(4) === GSSENC_REQUEST_CODE)) {
+      socket.write('N');
+      held = held.subarray(8);
+    }
+    if (held.length < 8) return;
+    socket.off('data', opening);
+    socket.pause();
+    const raw = connect({ port: sinkPort, host: '127.0.0.1', localAddress: '127.0.0.2', noDelay: true }, () => raw.write(SSL_REQUEST));
+    raw.on('error', () => socket.destroy());
+    raw.once('data', (answer: Buffer) => {
+      if (answer[0] !== 0x53) return void socket.destroy();
+      const secure = tlsConnect({ socket: raw, rejectUnauthorized: false }, () => {
+        secure.write(held);
+        joinStreams(socket, secure);
+        socket.resume();
+      });
+      secure.on('error', () => socket.destroy());
+    });
+  };
+  socket.on('data', opening);
+}
 
 async function listen(): Promise<number> {
   if (kind === 'banner') return (await new Sink('download', 1).start()).port;

@@ -17,9 +17,11 @@ export function dbPgScenario(tls: BenchTls, opts: { seconds: number; clients: nu
       load: `pgbench -S -c ${opts.clients} -T ${opts.seconds}`,
       client: "psql -c 'select 1'",
       setupTarget: 60,
+      dbTlsRelay: 'pg-tls-relay',
       async start(printed, dir) {
-        // Plain TCP for the baselines, first; TLS connections (Postern's agent) authenticate by certificate.
-        const pg = await PrivatePostgres.fromSignDb(printed, dir, { hba: ['hostnossl all all 127.0.0.1/32 trust'] });
+        // The baselines first: plain TCP, and the relay's TLS from 127.0.0.2 (no client certificate);
+        // then Postern's agent, over TLS, authenticated by certificate.
+        const pg = await PrivatePostgres.fromSignDb(printed, dir, { hba: ['hostnossl all all 127.0.0.1/32 trust', 'hostssl all all 127.0.0.2/32 trust'] });
         pg.sql('CREATE ROLE bench LOGIN');
         pg.sql('CREATE DATABASE bench OWNER bench');
         await exec('pgbench', ['-h', '127.0.0.1', '-p', String(pg.port), '-U', 'bench', '-i', '-s', '10', '-q', 'bench']);
