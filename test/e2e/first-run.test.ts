@@ -45,6 +45,9 @@ describe.runIf(tools)('first run: start --demo, trust, the first administrator, 
       const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
       await page.goto(invite);
       const secret = await page.locator('code').innerText();
+      // The server's page wears the console's header: the same mark, in the same colours.
+      const mark = () => page.locator('.topbar .brand .brand-mark').evaluate((el) => [getComputedStyle(el).backgroundColor, getComputedStyle(el).color, getComputedStyle(el.closest('.topbar')!).borderBottomColor].join(' '));
+      const invitesMark = await mark();
       await shot('1-invite');
       const password = 'a first password, long enough';
       const step = totpStep();
@@ -60,6 +63,8 @@ describe.runIf(tools)('first run: start --demo, trust, the first administrator, 
       await page.getByRole('link', { name: 'sign in' }).click();
       await signIn(page, 'admin', password, totpCode(secret, step + 1));
       await page.getByRole('heading', { name: 'Resources' }).waitFor();
+      expect(await mark()).toBe(invitesMark);
+      expect(invitesMark).not.toMatch(/rgba\(0, 0, 0, 0\)/); // styled, not the browser's defaults
       await expect.poll(() => page.locator('[data-app]').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-app')))).toEqual(['demo', 'echo']);
       await shot('3-applications');
 

@@ -204,7 +204,7 @@ export class AppAccess {
       if (err) {
         const e = toPosternError(err);
         ctx.log.info('forwarding to an app failed', { app: app.name, reason: e.message });
-        sendPage(ctx, e.code === 'AGENT_OFFLINE' ? 503 : 502, e.code === 'AGENT_OFFLINE' ? offlinePage(app.name, this.deps.catalog.proxyUrl) : errorPage(app.name, e.message));
+        sendPage(ctx, e.code === 'AGENT_OFFLINE' ? 503 : 502, e.code === 'AGENT_OFFLINE' ? offlinePage(app.name, this.deps.catalog.proxyUrl) : errorPage(app.name, e.message, this.deps.catalog.proxyUrl));
         return;
       }
       if (stats) {
@@ -296,7 +296,7 @@ export class AppAccess {
     const sameBrowser = state.length > 0 && state.length === expected.length && timingSafeEqual(Buffer.from(state), Buffer.from(expected));
     const code = sameBrowser ? await this.deps.sessions.redeem(params.get('code') ?? '', name, state) : undefined;
     if (!code) {
-      sendPage(ctx, 400, page('Sign-in link not valid', html`<h1>This sign-in link cannot be used</h1><p class="error">It was started in another browser, has expired, or was used already.</p><p><a href="/">Open ${name} again</a> to sign in.</p>`));
+      sendPage(ctx, 400, page('Sign-in link not valid', html`<h1>This sign-in link cannot be used</h1><p class="error">It was started in another browser, has expired, or was used already.</p><p><a href="/">Open ${name} again</a> to sign in.</p>`, `${this.deps.catalog.proxyUrl}/web`));
       return;
     }
     const { secret, session } = await this.deps.sessions.create(code);
@@ -319,7 +319,7 @@ export class AppAccess {
     sendPage(
       ctx,
       200,
-      page(`Signed out of ${name}`, html`<h1>Signed out of ${name}</h1><p>Your session for this app has ended.</p><p><a href="${this.deps.catalog.proxyUrl}/web">Back to your applications</a></p>`),
+      page(`Signed out of ${name}`, html`<h1>Signed out of ${name}</h1><p>Your session for this app has ended.</p><p><a href="${this.deps.catalog.proxyUrl}/web">Back to your applications</a></p>`, `${this.deps.catalog.proxyUrl}/web`),
       { 'set-cookie': `${APP_SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0` },
     );
   }
@@ -359,6 +359,7 @@ export function deniedPage(user: string, app: string, reasons: readonly string[]
   return page(
     `Access to ${app} denied`,
     html`<h1>You may not open ${app}</h1><p class="error">${user} is not allowed to reach app "${app}".</p><p>Why:</p><ul>${reasons.map((r) => html`<li>${r}</li>`)}</ul><p>Ask an administrator for a role that allows this app (they can check with <code>postern ctl access check --user ${user} --kind app --name ${app}</code>).</p><p><a href="${proxyUrl}/web">Back to your applications</a></p>`,
+    `${proxyUrl}/web`,
   );
 }
 
@@ -366,9 +367,10 @@ function tcpAppPage(app: string, proxyUrl: string): string {
   return page(
     `${app} is a TCP app`,
     html`<h1>${app} is a TCP app</h1><p>A browser cannot open it: it speaks its own protocol, not HTTP. Connect from your machine instead:</p><pre>postern proxy app ${app} --port PORT</pre><p>then point your client (a database client, redis-cli, …) at <code>localhost:PORT</code>.</p><p><a href="${proxyUrl}/web">Back to your applications</a></p>`,
+    `${proxyUrl}/web`,
   );
 }
 
-function errorPage(app: string, reason: string): string {
-  return page(`${app} did not answer`, html`<h1>${app} did not answer</h1><p class="error">${reason}</p><p>The app's agent is connected, but could not reach the app itself. Try again; if it persists, ask the people who run ${app}.</p>`);
+function errorPage(app: string, reason: string, proxyUrl: string): string {
+  return page(`${app} did not answer`, html`<h1>${app} did not answer</h1><p class="error">${reason}</p><p>The app's agent is connected, but could not reach the app itself. Try again; if it persists, ask the people who run ${app}.</p>`, `${proxyUrl}/web`);
 }

@@ -113,9 +113,9 @@ export class AppCatalog {
 }
 
 export function offlinePage(app: string, proxyUrl: string): string {
-  return page(`${app} is offline`, html`<h1>${app} is offline</h1><p class="error">agent for ${app} is offline: no agent serving it is connected right now.</p><p>Try again in a minute; if it stays offline, ask the people who run ${app} to check its Postern agent.</p><p><a href="${proxyUrl}/web">Back to your applications</a></p>`);
+  return page(`${app} is offline`, html`<h1>${app} is offline</h1><p class="error">agent for ${app} is offline: no agent serving it is connected right now.</p><p>Try again in a minute; if it stays offline, ask the people who run ${app} to check its Postern agent.</p><p><a href="${proxyUrl}/web">Back to your applications</a></p>`, `${proxyUrl}/web`);
 }
 
 function unknownAppPage(app: string, proxyUrl: string): string {
-  return page(`No app named ${app}`, html`<h1>There is no app named ${app}</h1><p class="error">No agent has ever announced an app called "${app}" to this cluster.</p><p>Check the address; your applications are listed on the <a href="${proxyUrl}/web">applications page</a>.</p>`);
+  return page(`No app named ${app}`, html`<h1>There is no app named ${app}</h1><p class="error">No agent has ever announced an app called "${app}" to this cluster.</p><p>Check the address; your applications are listed on the <a href="${proxyUrl}/web">applications page</a>.</p>`, `${proxyUrl}/web`);
 }

@@ -1,4 +1,5 @@
 /** Server-rendered pages (login, invites): small, no scripts, one stylesheet inline. */
+import { CONSOLE_BASE_CSS } from '../../wire/console-style.js';
 
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -23,20 +24,24 @@ function render(value: unknown): string {
   return escapeHtml(String(value));
 }
 
-const STYLE = `
-body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d2430}
-main{max-width:28rem;margin:3rem auto;padding:2rem;background:#fff;border-radius:8px;box-shadow:0 1px 4px #0002}
-h1{font-size:1.4rem;margin-top:0}label{display:block;margin:1rem 0 .25rem;font-weight:600}
-input{width:100%;box-sizing:border-box;padding:.55rem;border:1px solid #b8bfcc;border-radius:4px;font-size:1rem}
-button{margin-top:1.25rem;width:100%;padding:.65rem;border:0;border-radius:4px;background:#2450d8;color:#fff;font-size:1rem;cursor:pointer}
-.error{background:#fde8e8;color:#8a1c1c;padding:.75rem;border-radius:4px}.ok{background:#e6f6ea;color:#1c5e2c;padding:.75rem;border-radius:4px}
-code,pre{background:#eef0f4;padding:.1rem .3rem;border-radius:3px;word-break:break-all;white-space:pre-wrap}.qr svg{width:200px;height:200px}
-.muted{color:#5a6475;font-size:.9rem}`;
+/** The page's own rules, on the console's tokens (CONSOLE_BASE_CSS). */
+const PAGE_CSS = `
+main{max-width:28rem;margin:3rem auto;padding:2rem;background:var(--surface);border:1px solid var(--border);border-radius:var(--radius);box-shadow:var(--shadow)}
+label{display:block;margin:1rem 0 .25rem;font-weight:600}
+input{width:100%;padding:.55rem;border:1px solid var(--control-border);border-radius:4px;font-size:1rem;background:var(--surface);color:var(--text)}
+button{margin-top:1.25rem;width:100%;padding:.65rem;border:0;border-radius:4px;background:var(--primary);color:var(--on-primary);font-size:1rem;cursor:pointer}
+button:hover{background:var(--primary-hover)}
+.error{background:var(--error-bg);color:var(--error-text);padding:.75rem;border-radius:4px}.ok{background:var(--notice-bg);color:var(--notice-text);padding:.75rem;border-radius:4px}
+pre{background:var(--surface-2);padding:.1rem .3rem;border-radius:3px;word-break:break-all;white-space:pre-wrap}.qr svg{width:200px;height:200px;background:#fff}
+.muted{color:var(--muted);font-size:.9rem}`;
 
-/** A whole page; pages are never cached and never framed. */
-export function page(title: string, body: Raw): string {
+/**
+ * A whole page, under the console's header (its mark links to `home`: the console, or on an
+ * app's own address the proxy's console); pages are never cached and never framed.
+ */
+export function page(title: string, body: Raw, home = '/web'): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>${escapeHtml(title)} · Postern</title><style>${STYLE}</style></head><body><main>${body.text}</main></body></html>`;
+<title>${escapeHtml(title)} · Postern</title><style>${CONSOLE_BASE_CSS}${PAGE_CSS}</style></head><body><header class="topbar"><a class="brand" href="${escapeHtml(home)}"><span class="brand-mark" aria-hidden="true">P</span>Postern</a></header><main>${body.text}</main></body></html>`;
 }
 
 export const PAGE_HEADERS = {
