@@ -60,22 +60,27 @@ async function listening(server: Server): Promise<number> {
   return (server.address() as { port: number }).port;
 }
 
+/** alice, allowed through a route to an echo server, relayed by serveStream; the client is the far end of a loopback connection. */
+async function echoSession(access: Access): Promise<{ client: Socket; serverSide: Socket }> {
+  const echoPort = await listening(createServer((s) => s.pipe(s)));
+  const front = createServer();
+  const frontPort = await listening(front);
+  const accepted = once(front, 'connection') as Promise<[Socket]>;
+  const client = connect(frontPort, '127.0.0.1');
+  closers.push(() => client.destroy());
+  const [serverSide] = await accepted;
+  const caller: Caller = { kind: 'user', username: 'alice', roles: ['access'], traits: {}, via: 'certificate', expires: new Date(Date.now() + 3_600_000) };
+  const policy = parseRoutePolicy(parse('[{ allow: { and: [{ authenticated_user: true }] } }]'), 'policy');
+  const authorization = await access.authorize({ caller, target: { kind: 'route', name: 'echo.example.com:7', labels: {}, policy }, clientAddr: '10.0.0.9', log: silentLogger });
+  expect(authorization.allowed).toBe(true);
+  await access.serveStream(authorization, { dial: async () => connect(echoPort, '127.0.0.1'), accept: () => serverSide!, fields: { authority: 'echo.example.com:7' } });
+  return { client, serverSide: serverSide! };
+}
+
 describe('Access.serveStream and the open sessions', () => {
   it('lists a relayed session with live byte counts, and ending it closes the client at once with the reason in its end event', async () => {
     const { access, events } = pipeline();
-    // An echo server upstream; the client is the far end of a loopback connection.
-    const echoPort = await listening(createServer((s) => s.pipe(s)));
-    const front = createServer();
-    const frontPort = await listening(front);
-    const accepted = once(front, 'connection') as Promise<[Socket]>;
-    const client = connect(frontPort, '127.0.0.1');
-    closers.push(() => client.destroy());
-    const [serverSide] = await accepted;
-    const caller: Caller = { kind: 'user', username: 'alice', roles: ['access'], traits: {}, via: 'certificate', expires: new Date(Date.now() + 3_600_000) };
-    const policy = parseRoutePolicy(parse('[{ allow: { and: [{ authenticated_user: true }] } }]'), 'policy');
-    const authorization = await access.authorize({ caller, target: { kind: 'route', name: 'echo.example.com:7', labels: {}, policy }, clientAddr: '10.0.0.9', log: silentLogger });
-    expect(authorization.allowed).toBe(true);
-    await access.serveStream(authorization, { dial: async () => connect(echoPort, '127.0.0.1'), accept: () => serverSide, fields: { authority: 'echo.example.com:7' } });
+    const { client } = await echoSession(access);
 
     client.write('hello');
     await once(client, 'data');
@@ -95,16 +100,7 @@ describe('Access.serveStream and the open sessions', () => {
   it('stop() waits for a session that is closing to write its end event (the audit log closes after it)', async () => {
     // The end is decided once more before it is written: a slow store makes that take a while.
     const { access, events } = pipeline(100);
-    const echoPort = await listening(createServer((s) => s.pipe(s)));
-    const front = createServer();
-    const frontPort = await listening(front);
-    const accepted = once(front, 'connection') as Promise<[Socket]>;
-    const client = connect(frontPort, '127.0.0.1');
-    const [serverSide] = await accepted;
-    const caller: Caller = { kind: 'user', username: 'alice', roles: ['access'], traits: {}, via: 'certificate', expires: new Date(Date.now() + 3_600_000) };
-    const policy = parseRoutePolicy(parse('[{ allow: { and: [{ authenticated_user: true }] } }]'), 'policy');
-    const authorization = await access.authorize({ caller, target: { kind: 'route', name: 'echo.example.com:7', labels: {}, policy }, clientAddr: '10.0.0.9', log: silentLogger });
-    await access.serveStream(authorization, { dial: async () => connect(echoPort, '127.0.0.1'), accept: () => serverSide, fields: { authority: 'echo.example.com:7' } });
+    const { client, serverSide } = await echoSession(access);
 
     // What a shutting-down server does: its connections are destroyed, then the pipeline stops.
     serverSide.destroy();

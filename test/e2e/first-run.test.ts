@@ -46,7 +46,8 @@ describe.runIf(tools)('first run: start --demo, trust, the first administrator, 
       await page.goto(invite);
       const secret = await page.locator('code').innerText();
       // The server's page wears the console's header: the same mark, in the same colours.
-      const mark = () => page.locator('.topbar .brand .brand-mark').evaluate((el) => [getComputedStyle(el).backgroundColor, getComputedStyle(el).color, getComputedStyle(el.closest('.topbar')!).borderBottomColor].join(' '));
+      const mark = () =>
+        page.evaluate<string>("(() => { const el = document.querySelector('.topbar .brand .brand-mark'); const s = getComputedStyle(el); return [s.backgroundColor, s.color, getComputedStyle(el.closest('.topbar')).borderBottomColor].join(' '); })()");
       const invitesMark = await mark();
       await shot('1-invite');
       const password = 'a first password, long enough';
