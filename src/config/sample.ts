@@ -52,7 +52,8 @@ proxy:
   certificates: []
   # Or a certificate from Let's Encrypt or another ACME CA, got and renewed by the proxy itself.
   # The CA validates with TLS-ALPN-01 on this one port: public_addr's host must be a DNS name that
-  # leads here on port 443. Not with certificates above (example):
+  # leads here on port 443; so must each app's name, whose own certificate is ordered the first
+  # time a browser opens the app. Not with certificates above (example):
   # acme:
   #   email: ops@example.com
   #   directory_url: https://acme-v02.api.letsencrypt.org/directory

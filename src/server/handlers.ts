@@ -47,7 +47,7 @@ export type Handlers = Partial<Record<ProtocolId, ProtocolHandler>>;
  * (API, UI, apps on their subdomains, CONNECT routes). Each handler parses its own opening bytes
  * and hands the rest to the core's access pipeline.
  */
-export function buildHandlers(core: Core, config: PosternConfig, deps: { metrics: Registry; served: () => string[]; log: Logger }, cleanups: Cleanups): { handlers: Handlers; tunnels: TunnelRegistry } {
+export function buildHandlers(core: Core, config: PosternConfig, deps: { metrics: Registry; served: () => string[]; log: Logger }, cleanups: Cleanups): { handlers: Handlers; tunnels: TunnelRegistry; catalog: AppCatalog } {
   const { auth, access, verifier, cluster, audit, publicUrl } = core;
   const { log } = deps;
   const tunnels = new TunnelRegistry(core.backend, log.child({ component: 'tunnels' }), deps.metrics);
@@ -99,5 +99,5 @@ export function buildHandlers(core: Core, config: PosternConfig, deps: { metrics
     mysql: new MysqlHandler({ verifier, access, tunnels, cluster, audit, auditQueries: config.proxy.db_query_audit }),
     web,
   };
-  return { handlers, tunnels };
+  return { handlers, tunnels, catalog };
 }

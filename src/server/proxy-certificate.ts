@@ -106,6 +106,14 @@ const TLS12_AEAD_CIPHERS = [
   'ECDHE-RSA-CHACHA20-POLY1305',
 ].join(':');
 
+/**
+ * What every certificate the proxy serves is served with: AEAD suites, and a client certificate
+ * asked for (optional at the TLS layer) and checked against the cluster's CAs.
+ */
+export function proxyTlsOptions(cluster: ClusterState): TlsOptions {
+  return { ciphers: TLS12_AEAD_CIPHERS, requestCert: true, rejectUnauthorized: false, ca: [cluster.authorities.user.certPem, cluster.authorities.host.certPem] };
+}
+
 /** The longest delay setTimeout takes (2^31 - 1 ms); a longer one fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -119,10 +127,7 @@ export class ProxyCertificates {
   ) {}
 
   static async start(config: PosternConfig, cluster: ClusterState, acme?: AcmeCertificates): Promise<ProxyCertificates> {
-    const secure = (tls: ProxyTls): ProxyTls => ({
-      ...tls,
-      options: { ...tls.options, ciphers: TLS12_AEAD_CIPHERS, requestCert: true, rejectUnauthorized: false, ca: [cluster.authorities.user.certPem, cluster.authorities.host.certPem] },
-    });
+    const secure = (tls: ProxyTls): ProxyTls => ({ ...tls, options: { ...tls.options, ...proxyTlsOptions(cluster) } });
     if (acme) {
       const fromAcme = (c: AcmeCertificate): ProxyTls => ({ options: { cert: c.certPem, key: c.keyPem }, notAfter: c.notAfter, renewAt: c.renewAt, source: `from the ACME server ${config.proxy.acme!.directory_url}, valid until ${c.notAfter.toISOString()}` });
       const stored = acme.stored();

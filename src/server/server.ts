@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { firstAdminInvite, type FirstAdminInvite } from '../admin/first-admin.js';
 import { CLUSTER_KEYS } from '../auth/cluster-state.js';
@@ -13,12 +14,16 @@ import { Router } from '../proxy/router.js';
 import type { Backend } from '../storage/backend.js';
 import { PROTOCOLS } from '../wire/protocols.js';
 import { AcmeCertificates } from './acme/acme-certificates.js';
+import { AppCertificates } from './acme/app-certificates.js';
 import { TlsAlpnChallenges } from './acme/tls-alpn-challenges.js';
 import { Cleanups } from './cleanups.js';
 import { startCore } from './core.js';
 import { startDemo, type Demo } from './demo.js';
 import { buildHandlers } from './handlers.js';
-import { ProxyCertificates } from './proxy-certificate.js';
+import { ProxyCertificates, proxyTlsOptions } from './proxy-certificate.js';
+
+/** The longest a browser's first handshake for an app name waits for that name's ACME certificate. */
+const APP_CERTIFICATE_HOLD_MS = 10_000;
 
 export interface RunningServer {
   clusterName: string;
@@ -68,7 +73,18 @@ export async function startServer(config: PosternConfig, log: Logger, opts: Serv
       },
     });
     const router = new Router();
-    const { handlers, tunnels } = buildHandlers(core, config, { metrics, served: () => router.served(), log }, cleanups);
+    const { handlers, tunnels, catalog } = buildHandlers(core, config, { metrics, served: () => router.served(), log }, cleanups);
+    // With ACME, each app's name gets its own certificate the first time a browser asks for it.
+    const appCertificates = acme
+      ? new AppCertificates({
+          isAppHost: (name) => catalog.byHost(name)?.app !== undefined,
+          kept: acme.keptNames().filter((name) => name !== config.proxy.public_addr.host),
+          forName: (name) => acme.forDomains([name], `the certificate for ${name}`),
+          context: (c) => createSecureContext({ cert: c.certPem, key: c.keyPem, ...proxyTlsOptions(core.cluster) }),
+          holdMs: Math.min(APP_CERTIFICATE_HOLD_MS, config.proxy.handshake_timeout * 0.8),
+          log: log.child({ component: 'acme' }),
+        })
+      : undefined;
     for (const { id } of PROTOCOLS) {
       const handler = handlers[id];
       if (handler) router.register(id, handler);
@@ -76,7 +92,7 @@ export async function startServer(config: PosternConfig, log: Logger, opts: Serv
 
     const listener = new ProxyListener({
       router,
-      tls: certificates.current.options,
+      tls: { ...certificates.current.options, ...(appCertificates ? { SNICallback: appCertificates.select } : {}) },
       useProxyProtocol: config.proxy.use_proxy_protocol,
       handshakeTimeoutMs: config.proxy.handshake_timeout,
       maxConnections: config.proxy.max_connections,

@@ -1,18 +1,18 @@
-import { writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Pebble } from '../harness/pebble.js';
 import { freePort } from '../harness/ports.js';
 import { sClient } from '../helpers/openssl.js';
 import { haveProgram } from '../helpers/programs.js';
-import { PosternProcess, tempDir } from '../helpers/postern.js';
+import { PosternProcess, run, tempDir } from '../helpers/postern.js';
 
 const tools = haveProgram('pebble', ['-h']) && haveProgram('pebble-challtestsrv', ['-h']) && haveProgram('openssl', ['version']) && haveProgram('curl', ['--version']);
 const DOMAIN = 'postern.acme.test';
 
-/** The certificate the proxy serves for DOMAIN, checked against `caFile`: the verify result and its serial. */
-async function served(port: number, caFile: string): Promise<{ verified: boolean; serial: string; out: string }> {
-  const r = await sClient(port, ['-servername', DOMAIN, '-alpn', 'http/1.1', '-CAfile', caFile, '-verify_hostname', DOMAIN, '-verify_return_error', '-showcerts']);
+/** The certificate the proxy serves for `name`, checked against `caFile`: the verify result and its serial. */
+async function served(port: number, caFile: string, name = DOMAIN): Promise<{ verified: boolean; serial: string; out: string }> {
+  const r = await sClient(port, ['-servername', name, '-alpn', 'http/1.1', '-CAfile', caFile, '-verify_hostname', name, '-verify_return_error', '-showcerts']);
   const leaf = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(r.out)?.[0] ?? '';
   const { X509Certificate } = await import('node:crypto');
   return { verified: /Verify return code: 0 \(ok\)/.test(r.out), serial: leaf ? new X509Certificate(leaf).serialNumber : '', out: r.out };
@@ -74,6 +74,49 @@ describe.runIf(tools)('proxy.acme: a certificate from an ACME server (pebble), v
       }
     } finally {
       await first.stop();
+    }
+  }, 120_000);
+
+  it('gets each app name its own certificate on first use, keeps it, and orders none for names that are no app', async () => {
+    const appsDir = tempDir('postern-acme-apps-');
+    writeFileSync(join(appsDir, 'postern.yaml'), config('30d'));
+    const start = () => PosternProcess.start({ dataDir: join(appsDir, 'data'), args: ['--config', join(appsDir, 'postern.yaml'), '--listen-addr', `127.0.0.1:${port}`, '--demo'], diag: false });
+    const got = (p: PosternProcess, name: string) => p.logs.some((r) => r.msg === `got the certificate for ${name} from the ACME server`);
+    const [demo, echo, nosuch] = ['demo', 'echo', 'nosuch'].map((app) => `${app}.${DOMAIN}`) as [string, string, string];
+    const server = await start();
+    try {
+      await server.waitForLog((r) => r.msg === 'renewed the proxy certificate', 60_000);
+      // A browser reaches the app under its name, over a verified connection: the sign-in redirect
+      // once the demo agent has announced it (before, "no such app", and no certificate ordered).
+      const browse = (name: string) => run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Accept: text/html', '--cacert', root, '--resolve', `${name}:${port}:127.0.0.1`, `https://${name}:${port}/`]);
+      let status = '';
+      for (let i = 0; i < 50 && status !== '303'; i++) {
+        status = (await browse(demo)).stdout;
+        if (status !== '303') await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(status).toBe('303');
+      expect(got(server, demo)).toBe(true);
+      // The first handshake for an app name waits while its certificate is ordered (pebble answers in seconds).
+      const first = await served(port, root, echo);
+      expect(first.verified, `${first.out}\npebble said:\n${pebble.output()}`).toBe(true);
+      expect(got(server, echo)).toBe(true);
+      // No app, no order: the proxy's own certificate, which does not name it.
+      const none = await served(port, root, nosuch);
+      expect(none.verified).toBe(false);
+      expect(server.logs.some((r) => String(r.msg).includes(nosuch))).toBe(false);
+      // Kept beside the proxy's own, the key 0600.
+      expect(statSync(join(appsDir, 'data', 'acme', `${demo}.key`)).mode & 0o777).toBe(0o600);
+    } finally {
+      await server.stop();
+    }
+    // The next start serves the kept ones without ordering.
+    const again = await start();
+    try {
+      const kept = await served(port, root, demo);
+      expect(kept.verified, kept.out).toBe(true);
+      expect(got(again, demo)).toBe(false);
+    } finally {
+      await again.stop();
     }
   }, 120_000);
 

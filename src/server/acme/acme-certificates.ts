@@ -1,10 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import type { AcmeConfig } from '../../config/schema.js';
 import { PosternError } from '../../errors/postern-error.js';
 import type { Logger } from '../../log/logger.js';
-import { EC_ALGORITHM, generateKeyPair, privateKeyFromPem, privateKeyToPem, x509 } from '../../pki/crypto.js';
+import { EC_ALGORITHM, generateKeyPair, type CryptoKey, privateKeyFromPem, privateKeyToPem, x509 } from '../../pki/crypto.js';
 import { writeSecretFile } from '../../storage/secret-file.js';
 import { AcmeClient, type AcmeOrder } from './acme-client.js';
 import type { TlsAlpnChallenges } from './tls-alpn-challenges.js';
@@ -33,12 +33,29 @@ export class AcmeCertificates {
 
   constructor(
     private readonly config: AcmeConfig,
-    dataDir: string,
+    private readonly dataDir: string,
     private readonly domains: string[],
     private readonly challenges: TlsAlpnChallenges,
     private readonly log: Logger,
+    /** Shared by every certificate of this data dir: two first orders at once make one account key. */
+    private readonly account: { key?: Promise<CryptoKey> } = {},
+    /** What the log calls it. */
+    private readonly what = 'the proxy certificate',
   ) {
     this.dir = join(dataDir, 'acme');
+  }
+
+  /** The same account's certificate for other names (an app's, say). */
+  forDomains(domains: string[], what: string): AcmeCertificates {
+    return new AcmeCertificates(this.config, this.dataDir, domains, this.challenges, this.log, this.account, what);
+  }
+
+  /** The names of every certificate kept in the data dir (this one's among them). */
+  keptNames(): string[] {
+    if (!existsSync(this.dir)) return [];
+    return readdirSync(this.dir)
+      .filter((f) => f.endsWith('.crt'))
+      .map((f) => f.slice(0, -'.crt'.length));
   }
 
   /** The certificate kept from an earlier start, unless it has expired. */
@@ -77,7 +94,7 @@ export class AcmeCertificates {
     const notAfter = new Date(new X509Certificate(certPem).validTo);
     // A renew_before longer than the certificate's life would renew at once, again and again: an hour at least.
     const renewAt = new Date(Math.max(notAfter.getTime() - this.config.renew_before, Date.now() + 3_600_000));
-    this.log.info('got the proxy certificate from the ACME server', { domains: this.domains, not_after: notAfter.toISOString(), renew_at: renewAt.toISOString(), directory: this.config.directory_url });
+    this.log.info(`got ${this.what} from the ACME server`, { domains: this.domains, not_after: notAfter.toISOString(), renew_at: renewAt.toISOString(), directory: this.config.directory_url });
     return { certPem, keyPem, notAfter, renewAt };
   }
 
@@ -119,7 +136,15 @@ export class AcmeCertificates {
   }
 
   /** The account's key: made on first use and kept (0600); the account is found again by it. */
-  private async accountKey(): Promise<Awaited<ReturnType<typeof privateKeyFromPem>>> {
+  private accountKey(): Promise<CryptoKey> {
+    // A failed load is tried again by the next order, not remembered.
+    return (this.account.key ??= this.loadAccountKey().catch((err: unknown) => {
+      this.account.key = undefined;
+      throw err;
+    }));
+  }
+
+  private async loadAccountKey(): Promise<CryptoKey> {
     const file = join(this.dir, 'account.key');
     if (existsSync(file)) return privateKeyFromPem(readFileSync(file, 'utf8'));
     const { privateKey } = await generateKeyPair();
