@@ -8,7 +8,8 @@ import { didYouMean } from '../errors/did-you-mean.js';
 import { describeLock, type Lock } from '../auth/locks.js';
 import { hashPassword, passwordProblem } from '../auth/password.js';
 import { dbServerCertificate, dbServerConfig } from '../auth/db-certificates.js';
-import { knownHostsLine, sshdConfigLines, sshHostCertificate } from '../auth/ssh-certificates.js';
+import { parsePublicKeyLine } from '../pki/ssh.js';
+import { knownHostsLine, SSH_HOST_CERT_TTL_MS, sshdConfigLines, sshHostCertificate } from '../auth/ssh-certificates.js';
 import { newTotpSecret, totpUri } from '../auth/totp.js';
 import type { User } from '../auth/users.js';
 import type { WebSession } from '../auth/web-sessions.js';
@@ -265,6 +266,8 @@ export const ADMIN_OPS = {
       } catch (err) {
         throw new PosternError('USAGE', `--key: ${(err as Error).message}`);
       }
+      // Recorded for the proxy's own SSH client (the browser terminal), which checks plain keys.
+      await auth.sshHostKeys.record(args.node, parsePublicKeyLine(args.public_key), new Date(Date.now() + (args.ttl_ms ?? SSH_HOST_CERT_TTL_MS)));
       await auth.emit({ event: 'cert.issued', user: actor.name, remote_addr: actor.remoteAddr, cert_kind: 'ssh-host', node: args.node });
       return {
         certificate,

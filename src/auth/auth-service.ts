@@ -1,4 +1,5 @@
 import type { AuditEventInput, AuditLog } from '../audit/audit-log.js';
+import { SshHostKeys } from './ssh-host-keys.js';
 import { AppSessions } from './app-sessions.js';
 import { PosternError } from '../errors/postern-error.js';
 import { issueCertificate } from '../pki/authority.js';
@@ -69,6 +70,7 @@ export class AuthService {
   readonly locks: Locks;
   readonly sessions: WebSessions;
   readonly appSessions: AppSessions;
+  readonly sshHostKeys: SshHostKeys;
   private readonly limiter = new LoginLimiter();
   /** When a refused, rate-limited attempt was last audited, per user and address. */
   private readonly limitedAudited = new Map<string, number>();
@@ -86,6 +88,7 @@ export class AuthService {
     this.locks = new Locks(backend);
     this.sessions = new WebSessions(backend);
     this.appSessions = new AppSessions(backend);
+    this.sshHostKeys = new SshHostKeys(backend);
   }
 
   /**

@@ -72,7 +72,7 @@ export function buildHandlers(core: Core, config: PosternConfig, deps: { metrics
   cleanups.add(() => requests.flushAll());
   const apps = new AppAccess({ catalog, sessions: auth.appSessions, auth, authn, access, forwarder: new AppForwarder(tunnels), jwt, requests, log: log.child({ component: 'apps' }) });
   web.hostRoute((req, conn) => apps.appFor(req, conn) !== undefined, (ctx) => apps.handle(ctx));
-  const terminal = new WebTerminal({ authn, access, nodes, cluster });
+  const terminal = new WebTerminal({ authn, access, nodes, cluster, hostKeys: auth.sshHostKeys });
   web.onUpgrade((req, socket, head, conn) =>
     void (apps.appFor(req, conn) === undefined && terminal.claims(req) ? terminal.upgrade(req, socket, head, conn) : apps.upgrade(req, socket, head, conn)).catch((err: unknown) => {
       conn.log.info('refused a WebSocket upgrade', { err });

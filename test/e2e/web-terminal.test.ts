@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -46,7 +47,14 @@ describe.runIf(ready)('web terminal: SSH to a node in the browser', () => {
   beforeAll(async () => {
     cluster = await TestCluster.start();
     web1 = await posternNode(cluster, 'web-1');
-    agent = await cluster.startAgent(['--ssh', `name=web-1,addr=127.0.0.1:${web1.port},labels=env=dev`], { token: await cluster.token('ssh') });
+    // web-8 and web-9 lead to web-1's sshd too: impostors, whose names the cluster signed no key for
+    // (web-8) or another key (web-9).
+    const impostor = (name: string) => ['--ssh', `name=${name},addr=127.0.0.1:${web1.port},labels=env=dev`];
+    agent = await cluster.startAgent(['--ssh', `name=web-1,addr=127.0.0.1:${web1.port},labels=env=dev`, ...impostor('web-8'), ...impostor('web-9')], { token: await cluster.token('ssh') });
+    const otherKey = join(tempDir('postern-other-key-'), 'key');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', otherKey]);
+    const signed = await cluster.ctl(['auth', 'sign-host', '--host=web-9', `--key=${otherKey}.pub`, `--out=${otherKey}-cert.pub`]);
+    if (signed.code !== 0) throw new Error(signed.stderr);
     const dir = tempDir('postern-roles-');
     writeFileSync(join(dir, 'roles.yaml'), 'kind: role\nversion: v1\nmetadata: { name: dev-root }\nspec:\n  allow:\n    logins: [root]\n    node_labels: { env: dev }\n');
     const created = await cluster.ctl(['create', '-f', join(dir, 'roles.yaml')]);
@@ -185,6 +193,16 @@ describe.runIf(ready)('web terminal: SSH to a node in the browser', () => {
 
     const unknown = await openTerminal(await newUser(), 'no-such-node', 'root');
     await expect.poll(() => status(unknown)).toMatch(/^Closed: there is no node "no-such-node"/);
+  });
+
+  it("checks the node's host key against the keys the cluster signed for it, before signing in", async () => {
+    const user = await newUser();
+    const unsigned = await openTerminal(user, 'web-8', 'root');
+    await expect.poll(() => status(unsigned)).toMatch(/^Closed: the cluster has signed no host key for web-8, .*postern ctl auth sign-host --host=web-8/);
+    const wrong = await openTerminal(user, 'web-9', 'root');
+    await expect.poll(() => status(wrong)).toMatch(/^Closed: web-9's host key is not one the cluster signed for web-9: the connection was closed before signing in/);
+    await wrong.screenshot({ path: join(shots, 'terminal-host-key.png') });
+    expect(await wrong.getByRole('button', { name: 'Reconnect' }).count()).toBe(1);
   });
 
   it('refuses the WebSocket without a session, or from a page of another origin', async () => {

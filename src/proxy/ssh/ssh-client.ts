@@ -23,7 +23,10 @@ export interface NodeShell {
 export interface ShellRequest {
   /** The byte stream to the node's sshd (one end of the relay that access.serveStream holds). */
   sock: Duplex;
+  node: string;
   login: string;
+  /** The node's host keys the cluster signed (SshHostKeys): the node must present one of them. */
+  hostKeys: Buffer[];
   /** The key this one connection signs in with; it never leaves the process. */
   privateKey: KeyObject;
   /** Its certificate (`ssh-ed25519-cert-v01@openssh.com AAAA…`), bound to the node and login. */
@@ -36,9 +39,10 @@ export interface ShellRequest {
 
 /**
  * SSH from the proxy itself, for the browser terminal: an ssh2 client over `sock` that signs in
- * with a node-bound certificate and opens an interactive shell with a PTY. The node's host key is
- * not checked against the cluster's host CA (ssh2 does not negotiate host certificates); the hop
- * is the one `postern ssh` uses, the agent's tunnel or the proxy's own dial of proxy.ssh_nodes.
+ * with a node-bound certificate and opens an interactive shell with a PTY. ssh2 cannot negotiate
+ * host certificates, so the node's plain Ed25519 host key (the one `ctl auth sign-host` signs)
+ * is asked for and must be one the cluster signed for this node: the trust OpenSSH gets from
+ * the host certificate, checked from the cluster's record instead.
  */
 export function openShell(req: ShellRequest): Promise<NodeShell> {
   return new Promise((resolve, reject) => {
@@ -55,7 +59,7 @@ export function openShell(req: ShellRequest): Promise<NodeShell> {
       }
       req.onClose(err);
     };
-    client.on('error', (err) => close(describe(err, req.login)));
+    client.on('error', (err) => close(describe(err, req)));
     client.on('close', () => close());
     client.on('ready', () => {
       client.shell({ term: 'xterm-256color', cols: req.cols, rows: req.rows }, (err, channel) => {
@@ -70,7 +74,8 @@ export function openShell(req: ShellRequest): Promise<NodeShell> {
       username: req.login,
       readyTimeout: READY_TIMEOUT_MS,
       keepaliveInterval: 30_000,
-      hostVerifier: () => true,
+      algorithms: { serverHostKey: ['ssh-ed25519'] },
+      hostVerifier: (key: Buffer) => req.hostKeys.some((signed) => signed.equals(key)),
       authHandler: [{ type: 'publickey', username: req.login, key: opensshPrivateKey(req.privateKey) }] as never,
     });
     presentCertificate(client, req.login, req.privateKey, req.certificate);
@@ -78,7 +83,13 @@ export function openShell(req: ShellRequest): Promise<NodeShell> {
 }
 
 /** What an ssh2 client error means for the person at the terminal. */
-function describe(err: Error & { level?: string }, login: string): Error {
+function describe(err: Error & { level?: string }, { node, login }: { node: string; login: string }): Error {
+  if (err.message.startsWith('Host denied')) {
+    return new Error(`${node}'s host key is not one the cluster signed for ${node}: the connection was closed before signing in, as someone may be in the way. If ${node}'s key changed, sign the new one: postern ctl auth sign-host --host=${node} --key=/etc/ssh/ssh_host_ed25519_key.pub`);
+  }
+  if (err.level === 'handshake' && /host key/i.test(err.message)) {
+    return new Error(`${node}'s sshd offers no Ed25519 host key, the kind the cluster signs: ${err.message}`);
+  }
   if (err.level === 'client-authentication') {
     return new Error(`the node refused the Postern certificate for ${login}: there may be no such user on it, or its sshd does not trust the cluster's user CA (postern ctl auth sign-host prints the sshd_config lines)`);
   }

@@ -11,6 +11,7 @@ import type { NodeAnnouncement } from '../../resources/node.js';
 import type { RoutedConnection } from '../router.js';
 import type { Principal, WebAuthenticator } from '../web/principal.js';
 import type { NodeCatalog } from './node-catalog.js';
+import type { SshHostKeys } from '../../auth/ssh-host-keys.js';
 import { openShell, type NodeShell } from './ssh-client.js';
 import { LOGIN } from './ssh-handler.js';
 
@@ -44,7 +45,7 @@ export const CLOSE = { ended: 4000, refused: 4003, revoked: 4001, failed: 4002 }
 export class WebTerminal {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE, perMessageDeflate: false });
 
-  constructor(private readonly deps: { authn: WebAuthenticator; access: Access; nodes: NodeCatalog; cluster: ClusterState }) {}
+  constructor(private readonly deps: { authn: WebAuthenticator; access: Access; nodes: NodeCatalog; cluster: ClusterState; hostKeys: SshHostKeys }) {}
 
   /** Whether an upgrade request is for the terminal (the proxy's own host; app hosts are the apps'). */
   claims(req: IncomingMessage): boolean {
@@ -120,6 +121,10 @@ export class WebTerminal {
 
   private async run(ws: WebSocket, authorization: Authorization, s: { node: string; login: string; cols: number; rows: number; found: NodeAnnouncement; username: string; expires: Date }): Promise<void> {
     const { access, nodes, cluster } = this.deps;
+    const hostKeys = await this.deps.hostKeys.signed(s.node);
+    if (hostKeys.length === 0) {
+      return closeWith(ws, CLOSE.failed, `the cluster has signed no host key for ${s.node}, so the terminal cannot tell ${s.node} from an impostor: sign its key with postern ctl auth sign-host --host=${s.node} --key=/etc/ssh/ssh_host_ed25519_key.pub (keys signed before this version of Postern were not recorded: sign again)`);
+    }
     const keys = newSshKeyPair();
     const certificate = sshUserCertificate(cluster.ssh.user, {
       publicKey: keys.publicLine,
@@ -138,7 +143,9 @@ export class WebTerminal {
       accept: () => {
         openShell({
           sock: sshEnd,
+          node: s.node,
           login: s.login,
+          hostKeys,
           privateKey: keys.privateKey,
           certificate,
           cols: s.cols,
