@@ -95,10 +95,11 @@ export interface StreamSession {
   /**
    * See the bytes each way, in order, without changing them (a database's query audit, its
    * session key). `fromClient` may instead stop the session before a chunk goes on (a command
-   * that would change who is logged in): `answer` goes to the client, and the session ends.
+   * that would change who is logged in, one the proxy carries out itself): `answer` goes to the
+   * client, and the session ends.
    */
   inspect?: { fromClient?(chunk: Buffer): StreamStop | void; fromUpstream?(chunk: Buffer): void };
-  /** Told once both ends are closed. */
+  /** Told once both ends are closed (also when the client left while the upstream was dialled). */
   onEnd?(stats: StreamStats): void;
 }
 
@@ -254,7 +255,10 @@ export class Access {
     if (!events) throw new PosternError('INTERNAL', `no session audit events for ${input.target.kind}; add them to SESSION_EVENTS (src/audit/events.ts)`);
     const upstream = await session.dial();
     const client = session.accept();
-    if (client.destroyed) return void upstream.destroy();
+    if (client.destroyed) {
+      upstream.destroy();
+      return session.onEnd?.({ bytesUp: 0, bytesDown: 0, durationMs: 0 });
+    }
     const started = performance.now();
     let revoked: string | undefined;
     const { fromClient, fromUpstream } = session.inspect ?? {};
@@ -291,7 +295,11 @@ export class Access {
       if (!stop) return;
       // Registered before joinStreams pipes: the upstream is gone before this chunk would be written to it.
       stopped = stop.reason;
-      input.log.info('stopped a session at a command it may not send', { user: subject?.username, kind: input.target.kind, resource: input.target.name, reason: stop.reason });
+      input.log.info('stopped a session at a command the proxy does not pass on', { user: subject?.username, kind: input.target.kind, resource: input.target.name, reason: stop.reason });
+      // Unpiping pauses the client (so would the pipe's own cleanup when the upstream closes): kept
+      // reading, it sees the peer's close, or the session would end only at the drain deadline.
+      client.unpipe(upstream);
+      client.resume();
       client.end(stop.answer);
       upstream.destroy();
     });

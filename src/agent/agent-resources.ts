@@ -12,7 +12,7 @@ import { AGENT_KINDS, AGENT_ROLES, joinRoleOf, type AgentRole, type AnnouncedKin
 import type { TunnelService } from '../tunnel/tunnel-client.js';
 import type { DbAnnouncement, DbEntry } from '../resources/db.js';
 import type { MysqlClientHello } from '../wire/mysql.js';
-import { HEADER_DB_CA, HEADER_DB_CERT, HEADER_DB_MYSQL_CLIENT, HEADER_ERROR, type ResourcesMessage } from '../wire/tunnel.js';
+import { HEADER_DB_CA, HEADER_DB_CERT, HEADER_DB_CONNECTION_ID, HEADER_DB_MYSQL_CLIENT, HEADER_DB_SERVER_VERSION, HEADER_ERROR, type ResourcesMessage } from '../wire/tunnel.js';
 import { errorResponse } from '../wire/postgres.js';
 import { openMysql, openPostgres, type DbCredentials } from './db-connector.js';
 import { checkPasswordFile, readCaFile, readPasswordFile } from './db-passwords.js';
@@ -25,6 +25,8 @@ const CONNECT_TIMEOUT_MS = 10_000;
 interface OpenDatabase {
   socket: TLSSocket;
   begin(stream: Duplex): Promise<LoginResult>;
+  /** Told to the proxy with the stream's answer. */
+  headers?: Record<string, string>;
 }
 
 /** What an agent serves: each announced resource and the target it forwards to. */
@@ -128,9 +130,9 @@ export class AgentResources implements TunnelService {
     if (db.protocol !== 'postgres' && db.protocol !== 'mysql') return refuse(stream, 501, `this version of Postern does not connect to ${db.protocol} databases`);
     const creds = { keyPem: this.dbKeyPem, certPem: cert, caPem: ca };
     this.openDatabase(served.target, db, creds, headers).then(
-      async ({ socket, begin }) => {
+      async ({ socket, begin, headers: told }) => {
         if (stream.closed) return socket.destroy();
-        stream.respond({ ':status': 200 });
+        stream.respond({ ':status': 200, ...told });
         const { answer, ok } = await begin(stream);
         if (answer) stream.write(answer);
         // The proxy may have given up while the agent logged in: a closed stream would never close the socket.
@@ -162,8 +164,11 @@ export class AgentResources implements TunnelService {
     }
     const hello = mysqlHello(fromBase64(headers[HEADER_DB_MYSQL_CLIENT]));
     if (!hello) throw new Error("a MySQL stream needs the client's handshake");
-    const { socket, answer, ok } = await openMysql(target, creds, hello, password);
-    return { socket, begin: async () => ({ answer, ok }) };
+    const { socket, answer, ok, server } = await openMysql(target, creds, hello, password);
+    // A header value is visible ASCII: a version is told only as such (and short).
+    const told: Record<string, string> = { [HEADER_DB_CONNECTION_ID]: String(server.connectionId) };
+    if (/^[\x20-\x7e]{1,100}$/.test(server.version)) told[HEADER_DB_SERVER_VERSION] = server.version;
+    return { socket, begin: async () => ({ answer, ok }), headers: told };
   }
 
   /** PostgreSQL's password authentication, done here; a failure of the agent's own reaches psql as an error it prints. */

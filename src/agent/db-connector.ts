@@ -47,9 +47,10 @@ export async function openPostgres(target: HostPort, creds: DbCredentials): Prom
  * for mysql_native_password or caching_sha2_password, and caching_sha2_password's full
  * authentication gets the password itself, over the TLS that checked the server's certificate.
  * `answer` is the server's last word, renumbered to answer the client's own handshake response:
- * OK (`ok`) and the session goes on, or the server's ERR, which the client prints.
+ * OK (`ok`) and the session goes on, or the server's ERR, which the client prints; `server` is
+ * what its greeting said of itself and of this connection.
  */
-export async function openMysql(target: HostPort, creds: DbCredentials, hello: MysqlClientHello, password = ''): Promise<{ socket: TLSSocket; answer: Buffer; ok: boolean }> {
+export async function openMysql(target: HostPort, creds: DbCredentials, hello: MysqlClientHello, password = ''): Promise<{ socket: TLSSocket; answer: Buffer; ok: boolean; server: { connectionId: number; version: string } }> {
   return withSocket(target, async (raw) => {
     const greeting = parseGreeting((await readMysqlPacket(raw, 'MySQL server greeting')).payload);
     if (greeting.status === 'invalid') throw new Error(greeting.reason);
@@ -68,7 +69,9 @@ export async function openMysql(target: HostPort, creds: DbCredentials, hello: M
     for (let round = 0; round < MAX_AUTH_ROUNDS; round++) {
       const { sequence, payload } = await readMysqlPacket(secure, 'MySQL authentication answer');
       const kind = payload[0];
-      if (kind === AUTH_ANSWER.OK || kind === AUTH_ANSWER.ERR) return { socket: secure, answer: packet(2, payload), ok: kind === AUTH_ANSWER.OK };
+      if (kind === AUTH_ANSWER.OK || kind === AUTH_ANSWER.ERR) {
+        return { socket: secure, answer: packet(2, payload), ok: kind === AUTH_ANSWER.OK, server: { connectionId: greeting.greeting.connectionId, version: greeting.greeting.serverVersion } };
+      }
       if (kind === AUTH_ANSWER.SWITCH) {
         const request = parseAuthSwitch(payload);
         secure.write(packet(sequence + 1, pluginAnswer(request.plugin, request.scramble, password)));

@@ -1,4 +1,4 @@
-import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
+import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { PosternError } from '../errors/postern-error.js';
 import type { Logger } from '../log/logger.js';
@@ -69,7 +69,8 @@ export class AgentTunnel {
   }
 
   /** Opens a byte stream to the target of one of the agent's resources. */
-  open(kind: AnnouncedKind, name: string, headers: Record<string, string> = {}): Promise<ClientHttp2Stream> {
+  /** A stream to a resource the agent serves; `answered` hears the agent's answer's headers (a database's ids). */
+  open(kind: AnnouncedKind, name: string, headers: Record<string, string> = {}, answered?: (headers: IncomingHttpHeaders) => void): Promise<ClientHttp2Stream> {
     return new Promise((resolve, reject) => {
       let stream: ClientHttp2Stream;
       try {
@@ -85,6 +86,7 @@ export class AgentTunnel {
       stream.once('response', (headers) => {
         clearTimeout(timer);
         if (headers[':status'] === 200) {
+          answered?.(headers);
           this.openStreams++;
           this.tuner.track(stream);
           stream.once('close', () => this.openStreams--);

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { AccessTarget } from '../access/decide.js';
 import { Counter, Gauge, Histogram, type Registry as MetricsRegistry } from 'prom-client';
@@ -141,7 +142,7 @@ export class TunnelRegistry {
    * another target must not be where the stream lands. Fails fast when no such agent is connected.
    * `headers` go to the agent with the stream (a database's: the user's client certificate).
    */
-  async dial(kind: AnnouncedKind, name: string, authorized: AnnouncedResource = this.resolve(kind, name), headers: Record<string, string> = {}): Promise<Duplex> {
+  async dial(kind: AnnouncedKind, name: string, authorized: AnnouncedResource = this.resolve(kind, name), headers: Record<string, string> = {}, answered?: (headers: IncomingHttpHeaders) => void): Promise<Duplex> {
     const started = performance.now();
     const wanted = announcementKey(authorized);
     const candidates = [...(this.byResource.get(`${kind}/${name}`) ?? [])]
@@ -151,7 +152,7 @@ export class TunnelRegistry {
     let last: unknown;
     for (const tunnel of candidates) {
       try {
-        const stream = await tunnel.open(kind, name, headers);
+        const stream = await tunnel.open(kind, name, headers, answered);
         this.metrics.dialSeconds.observe((performance.now() - started) / 1000);
         return stream;
       } catch (err) {

@@ -25,6 +25,13 @@ export const HEADER_DB_CERT = 'postern-db-cert';
 export const HEADER_DB_CA = 'postern-db-ca';
 /** With a MySQL stream: what the client chose in its handshake response (a MysqlClientHello as JSON, base64), for the agent's own handshake. */
 export const HEADER_DB_MYSQL_CLIENT = 'postern-db-mysql-client';
+/**
+ * In the agent's answer to a MySQL stream: the server's id for the session's connection (what
+ * `KILL QUERY` names; the proxy's greeting had to make one up) and the server's version (for the
+ * proxy's next greetings). Agents before these headers leave them out.
+ */
+export const HEADER_DB_CONNECTION_ID = 'postern-db-connection-id';
+export const HEADER_DB_SERVER_VERSION = 'postern-db-server-version';
 export const RESOURCES_PATH = '/v1/resources';
 
 /**

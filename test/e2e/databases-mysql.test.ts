@@ -7,7 +7,7 @@ import { eventually } from '../harness/eventually.js';
 import { PrivateMariadb } from '../harness/mariadb.js';
 import { freePort } from '../harness/ports.js';
 import type { Person, TestCluster } from '../helpers/cluster.js';
-import { signedInWithRole, startDbCluster } from '../helpers/db-cluster.js';
+import { ctrlCDuringQuery, signedInWithRole, startDbCluster } from '../helpers/db-cluster.js';
 import { CLI, run, type PosternProcess } from '../helpers/postern.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -160,6 +160,25 @@ describe('MySQL / MariaDB databases', () => {
     expect(r.stdout).toContain('other');
     const queries = await auditEvents('db.query', (events) => events.some((e) => e.protocol === 'init_db'));
     expect(queries.find((e) => e.protocol === 'init_db')).toMatchObject({ query: 'other', db: 'maria' });
+  });
+
+  it("cancels a running query on the mariadb client's Ctrl-C (its KILL QUERY names Postern's connection id, sent on as the server's)", async () => {
+    const running = () => maria.sql("SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE 'select sleep(30)%'").trim() === '1';
+    const started = Date.now();
+    const { code, stdout, stderr } = await ctrlCDuringQuery(alice, ['maria', '--db-user', 'alice', '--', '-e', 'select sleep(30)'], running, 'mariadb');
+    expect(stderr).toContain('Query execution was interrupted');
+    expect(stdout).toContain('Ctrl-C -- query killed.');
+    expect(code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    const kills = await auditEvents('db.session.end', (events) => events.some((e) => String(e.reason).includes(', sent on as KILL QUERY')));
+    expect(kills.find((e) => String(e.reason).includes('sent on as'))!.reason).toMatch(/^stopped: KILL QUERY \d{10}, sent on as KILL QUERY \d+$/);
+  });
+
+  it("greets clients with the server's own version once the agent has told it", async () => {
+    // The earlier tests' sessions told the proxy; the mariadb client shows the greeting's version.
+    const r = await alice.run(['db', 'connect', 'maria', '--db-user', 'alice', '--', '-e', 'status']);
+    expect(r.stdout).toMatch(/Server version:\s+10\.\d+\.\d+-MariaDB/);
+    expect(r.stdout).not.toContain('Postern');
   });
 
   it('ends a running query within a second of a lock on the user', async () => {

@@ -24,21 +24,22 @@ export async function startDbCluster(): Promise<{ cluster: TestCluster; dir: str
 }
 
 /**
- * Runs `postern db connect ARGS` (psql) as `person`, waits until `running()` sees its query in the
- * database, then presses Ctrl-C as a terminal does: SIGINT to postern and psql alike. Resolves
- * with the exit code and what it printed to stderr.
+ * Runs `postern db connect ARGS` as `person`, waits until `running()` sees its query in the
+ * database, then presses Ctrl-C as a terminal does: SIGINT to postern and the database client
+ * (`client`) alike. Resolves with the exit code and what it printed to stdout and stderr.
  */
-export async function ctrlCDuringQuery(person: Person, args: string[], running: () => boolean): Promise<{ code: number; stderr: string }> {
+export async function ctrlCDuringQuery(person: Person, args: string[], running: () => boolean, client = 'psql'): Promise<{ code: number; stdout: string; stderr: string }> {
   const connect = spawn(process.execPath, [CLI, 'db', 'connect', ...args], { env: { ...process.env, POSTERN_HOME: person.home }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
+  let [stdout, stderr] = ['', ''];
+  connect.stdout.on('data', (d: Buffer) => (stdout += d));
   connect.stderr.on('data', (d: Buffer) => (stderr += d));
   try {
     await eventually(() => (running() ? true : undefined), () => 'the query never started', 10_000);
-    const psqlPid = Number(execFileSync('pgrep', ['-P', String(connect.pid), 'psql']).toString().trim());
-    process.kill(psqlPid, 'SIGINT');
+    const clientPid = Number(execFileSync('pgrep', ['-P', String(connect.pid), client]).toString().trim());
+    process.kill(clientPid, 'SIGINT');
     connect.kill('SIGINT');
     const [code] = (await once(connect, 'exit')) as [number];
-    return { code, stderr };
+    return { code, stdout, stderr };
   } finally {
     connect.kill('SIGKILL');
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { COM, packet } from '../../wire/mysql.js';
-import { MysqlCommandReader, type MysqlQuery } from './mysql-commands.js';
+import { MysqlCommandReader, type MysqlQuery, type MysqlStop } from './mysql-commands.js';
 
 const command = (com: number, body: Buffer | string = '') => packet(0, Buffer.concat([Buffer.from([com]), Buffer.from(body)]));
 const uint32 = (n: number) => {
@@ -19,10 +19,10 @@ const prepareOk = (id: number, params: number) => {
 const execute = (id: number) => command(COM.STMT_EXECUTE, Buffer.concat([uint32(id), Buffer.from([0]), uint32(1)]));
 
 /** Feeds the client's and server's bytes in turn, each cut into `chunk`-byte pieces. */
-function read(turns: { client?: Buffer; server?: Buffer }[], chunk = 1 << 20): { seen: MysqlQuery[]; stops: string[] } {
+function read(turns: { client?: Buffer; server?: Buffer }[], chunk = 1 << 20, isPosternId?: (id: number) => boolean): { seen: MysqlQuery[]; stops: MysqlStop[] } {
   const seen: MysqlQuery[] = [];
-  const stops: string[] = [];
-  const reader = new MysqlCommandReader((q) => seen.push(q));
+  const stops: MysqlStop[] = [];
+  const reader = new MysqlCommandReader((q) => seen.push(q), isPosternId);
   for (const turn of turns) {
     for (let at = 0; turn.client && at < turn.client.length; at += chunk) {
       const stop = reader.fromClient(turn.client.subarray(at, at + chunk));
@@ -70,8 +70,21 @@ describe('MysqlCommandReader', () => {
       const stoppedAt = answers.findIndex(Boolean);
       // The header (4 bytes) may pass; the command byte never does.
       expect(pieces.slice(0, stoppedAt).reduce((n, p) => n + p.length, 0)).toBeLessThanOrEqual(4);
-      expect(answers[stoppedAt]).toContain('COM_CHANGE_USER');
+      expect((answers[stoppedAt] as { refused: string }).refused).toContain('COM_CHANGE_USER');
     }
+  });
+
+  it("stops a KILL of a connection id Postern's greeting made up (Ctrl-C), for the proxy to carry out; other KILLs go on", () => {
+    const posternId = (id: number) => id === 2147483650;
+    const kill = (text: string) => read([{ client: command(COM.QUERY, text) }], 3, posternId).stops;
+    expect(kill('KILL QUERY 2147483650')).toEqual([{ kill: { connectionId: 2147483650, query: true } }]);
+    expect(kill('kill 2147483650;')).toEqual([{ kill: { connectionId: 2147483650, query: false } }]);
+    expect(kill('KILL CONNECTION 2147483650')).toEqual([{ kill: { connectionId: 2147483650, query: false } }]);
+    expect(kill('KILL HARD QUERY 2147483650')).toEqual([{ kill: { connectionId: 2147483650, query: true } }]);
+    expect(kill('KILL QUERY 17')).toEqual([]); // the server's own id: the server decides
+    expect(kill('select 1 /* KILL QUERY 2147483650 */')).toEqual([]);
+    // It is audited like any statement.
+    expect(read([{ client: command(COM.QUERY, 'KILL QUERY 2147483650') }], 100, posternId).seen).toEqual([{ query: 'KILL QUERY 2147483650', protocol: 'query' }]);
   });
 
   it('cuts a long statement and says how long it was, without holding the rest', () => {
