@@ -23,7 +23,7 @@ const LAYERS = [
   ['client'],
   ['admin', 'agent'],
   ['proxy'],
-  ['diag', 'server'],
+  ['diag', 'server', 'connect'],
   ['cli'],
 ];
 

@@ -23,6 +23,7 @@ const GROUPS: Record<string, () => Promise<Register[]>> = {
   tcp: async () => [(await import('./tcp.js')).registerTcp],
   ssh: async () => [(await import('./ssh.js')).registerSsh],
   db: async () => [(await import('./db.js')).registerDb],
+  connect: async () => [(await import('./connect.js')).registerConnect],
   ctl: async () => [(await import('./ctl.js')).registerCtl],
 };
 /** The group that defines each command (`proxy` has subcommands in two groups). */
@@ -41,6 +42,7 @@ const GROUP_OF: Record<string, string[]> = {
   ssh: ['ssh'],
   config: ['ssh'],
   db: ['db'],
+  connect: ['connect'],
   ctl: ['ctl'],
 };
 

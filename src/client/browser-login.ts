@@ -69,7 +69,8 @@ export async function deviceLogin(endpoint: ProxyEndpoint, say: Say): Promise<Ca
   throw new PosternError('UNAUTHENTICATED', 'the code was not approved in time; run the command again');
 }
 
-function openBrowser(url: string, browserCmd: string | undefined): void {
+/** Opens `url` in the browser (`browserCmd`, $BROWSER, or the system's opener), quietly doing nothing where there is none. */
+export function openBrowser(url: string, browserCmd: string | undefined): void {
   const cmd = browserCmd ?? process.env.BROWSER ?? (process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open');
   const child = spawn(cmd, [url], { stdio: 'ignore', detached: true, shell: false });
   child.on('error', () => {}); // no browser here: the URL is printed anyway

@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   MFA_REQUIRED: { status: 403, exit: 77, summary: 'A role of the user sets require_mfa, and this version cannot ask for a second factor per session yet; an administrator can remove the option.' },
   RATE_LIMITED: { status: 429, exit: 75, summary: 'Too many attempts; wait as long as the message says and try again.' },
   UNTRUSTED_CLUSTER: { status: 400, exit: 77, summary: 'The proxy could not be verified: its CA does not match the pin or CA file, or none was given.' },
+  ORIGIN_REFUSED: { status: 403, exit: 77, summary: "A request to Postern Connect's daemon came from another page or by another address than its own; only its own page may call it." },
   ROUTE_NOT_FOUND: { status: 404, exit: 69, summary: 'No TCP route matches the CONNECT authority (host and port); the message names what was asked for and the routes for that host.' },
   JOIN_REFUSED: { status: 403, exit: 77, summary: 'An agent could not join: the token is unknown, expired, used, or does not allow what the agent serves.' },
   AGENT_DIR_IN_USE: { status: 409, exit: 75, summary: "Another agent process holds this agent's state directory (its lock file); stop it, or give this agent its own --data-dir or --agent-name." },

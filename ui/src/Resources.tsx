@@ -23,12 +23,23 @@ type Resource =
 
 type Load = { state: 'loading' } | { state: 'loaded'; resources: Resource[]; failed: { kind: Kind; error: ApiError }[] };
 
+/** Where the lists come from and what the actions lead to: the console's own proxy, or (in Connect) a cluster's. */
+export interface ResourceSource {
+  lists: typeof resourcesApi;
+  /** Prefix of web apps' Launch links (`https://proxy:port` in Connect; the console's links are its own). */
+  launchBase?: string;
+  /** Whether SSH nodes get "Connect as" buttons to the browser terminal (the console has one). */
+  terminal: boolean;
+}
+
+const CONSOLE: ResourceSource = { lists: resourcesApi, terminal: true };
+
 /**
  * Everything the signed-in person may reach now, in one list: web and TCP apps, SSH nodes,
  * databases and TCP routes (the server lists only what is online and what their roles allow).
  * Each has the action that fits: Launch for a web app, the command to copy for the rest.
  */
-export function Resources() {
+export function Resources({ source = CONSOLE }: { source?: ResourceSource }) {
   const [load, setLoad] = useState<Load>({ state: 'loading' });
   const [query, setQuery] = useState('');
   const [only, setOnly] = useState<Kind>();
@@ -38,7 +49,8 @@ export function Resources() {
   const refresh = useCallback(async () => {
     setLoad((l) => (l.state === 'loaded' ? l : { state: 'loading' }));
     // Each list on its own: one that fails leaves the others shown, with its error above them.
-    const [apps, nodes, dbs, routes] = await Promise.allSettled([resourcesApi.apps(), resourcesApi.nodes(), resourcesApi.databases(), resourcesApi.routes()]);
+    const { lists } = source;
+    const [apps, nodes, dbs, routes] = await Promise.allSettled([lists.apps(), lists.nodes(), lists.databases(), lists.routes()]);
     const resources: Resource[] = [
       ...(apps.status === 'fulfilled' ? apps.value.apps.map((app) => ({ kind: 'app' as const, name: app.name, description: app.description, labels: app.labels, app })) : []),
       ...(nodes.status === 'fulfilled' ? nodes.value.nodes.map((node) => ({ kind: 'node' as const, name: node.name, description: node.description, labels: node.labels, node })) : []),
@@ -54,7 +66,7 @@ export function Resources() {
       ] as const
     ).flatMap(([kind, r]) => (r.status === 'rejected' ? [{ kind, error: asApiError(r.reason) }] : []));
     setLoad({ state: 'loaded', resources: resources.sort((a, b) => a.name.localeCompare(b.name)), failed });
-  }, []);
+  }, [source]);
 
   useEffect(() => {
     void refresh();
@@ -148,7 +160,7 @@ export function Resources() {
           ) : (
             <ul className="app-list" aria-label="Resources">
               {shown.map((r) => (
-                <ResourceCard key={`${r.kind}:${r.name}`} resource={r} />
+                <ResourceCard key={`${r.kind}:${r.name}`} resource={r} source={source} />
               ))}
             </ul>
           )}
@@ -179,7 +191,7 @@ function kindLabel(r: Resource): string {
   }
 }
 
-function ResourceCard({ resource: r }: { resource: Resource }) {
+function ResourceCard({ resource: r, source }: { resource: Resource; source: ResourceSource }) {
   const titleId = useId();
   const data = { [`data-${r.kind}`]: r.name };
   return (
@@ -192,18 +204,19 @@ function ResourceCard({ resource: r }: { resource: Resource }) {
       </div>
       {r.description && <p className="app-description">{r.description}</p>}
       <Labels labels={r.labels} />
-      <div className="app-action">{action(r)}</div>
+      <div className="app-action">{action(r, source)}</div>
     </li>
   );
 }
 
 /** What to do with it: Launch a web app; for the rest, the command that connects from one's own machine. */
-function action(r: Resource): ReactElement {
+function action(r: Resource, source: ResourceSource): ReactElement {
   switch (r.kind) {
     case 'app':
       if (r.app.type === 'http' && r.app.launch_url) {
+        const inConnect = source.launchBase !== undefined;
         return (
-          <a className="button primary" href={r.app.launch_url} aria-label={`Launch ${r.name}`}>
+          <a className="button primary" href={`${source.launchBase ?? ''}${r.app.launch_url}`} aria-label={`Launch ${r.name}`} {...(inConnect ? { target: '_blank', rel: 'noopener noreferrer' } : {})}>
             Launch
           </a>
         );
@@ -214,7 +227,7 @@ function action(r: Resource): ReactElement {
         <>
           <p className="hint">As {r.node.logins.join(', ')}</p>
           {/* A terminal in this browser, as each allowed login; or OpenSSH on one's own machine. */}
-          <div className="connect-logins">
+          {source.terminal && <div className="connect-logins">
             {r.node.logins.map((login) => {
               const href = `/web/terminal?${new URLSearchParams({ node: r.name, login })}`;
               return (
@@ -232,7 +245,7 @@ function action(r: Resource): ReactElement {
                 </a>
               );
             })}
-          </div>
+          </div>}
           <CopyCommand command={`postern ssh ${r.node.logins[0]}@${r.name}`} what={r.name} testId="ssh-command" />
         </>
       );

@@ -1,6 +1,8 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { CONSOLE_BASE_CSS } from '../../src/wire/console-style.js';
+import { CONNECT_PAGE } from '../../src/wire/connect.js';
+import { ConnectApp } from './connect/ConnectApp';
 import { Root } from './Root';
 import './styles.css';
 
@@ -11,6 +13,7 @@ document.head.prepend(base);
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
-    <Root />
+    {/* The same bundle is Postern Connect's page when the Connect daemon serves it there. */}
+    {window.location.pathname.startsWith(CONNECT_PAGE) ? <ConnectApp /> : <Root />}
   </StrictMode>,
 );

@@ -3,6 +3,7 @@ import { dirname, extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { html, page } from './html.js';
 import { sendHtml } from './respond.js';
+import type { WebResponse } from './http.js';
 import type { WebContext } from './web-handler.js';
 
 const TYPES: Record<string, string> = {
@@ -48,6 +49,11 @@ export class UiFiles {
   }
 
   serve({ res, rest }: WebContext): void {
+    this.send(res, rest);
+  }
+
+  /** The file at `rest` (a path under /web/), or the page for any other path (the UI routes itself). */
+  send(res: WebResponse, rest: string): void {
     if (!this.built) {
       sendHtml(res, 503, page('Web UI not built', html`<h1>The web UI is not built</h1><p>Build it with <code>npm run build</code> in the Postern checkout, then reload. The API answers meanwhile.</p>`));
       return;

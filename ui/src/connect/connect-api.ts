@@ -1,0 +1,37 @@
+import type { AddClusterRequest, ConnectCluster, ConnectClusters, ConnectLoginRequest, ConnectResources, ConnectStatus } from '../../../src/wire/connect.js';
+import { request } from '../api';
+import type { ResourceSource } from '../Resources';
+
+export type { ConnectCluster, ConnectStatus } from '../../../src/wire/connect.js';
+
+const path = (name: string, action: string) => `/api/clusters/${encodeURIComponent(name)}/${action}`;
+const quiet = { signInOn401: false };
+
+/** The Connect daemon's API (docs/connect.md), same-origin with its cookie. */
+export const connectApi = {
+  /** Trades the launch token from the address's fragment for the daemon's cookie. */
+  session: (token: string) => request<{ ok: boolean }>('POST', '/api/session', { token }, quiet),
+  status: () => request<ConnectStatus>('GET', '/api/status', undefined, quiet),
+  clusters: () => request<ConnectClusters>('GET', '/api/clusters', undefined, quiet),
+  add: (req: AddClusterRequest) => request<ConnectCluster>('POST', '/api/clusters', req, quiet),
+  login: (name: string, req: ConnectLoginRequest) => request<ConnectCluster>('POST', path(name, 'login'), req, quiet),
+  logout: (name: string) => request<ConnectCluster>('POST', path(name, 'logout'), {}, quiet),
+  select: (name: string) => request<ConnectCluster>('POST', path(name, 'select'), {}, quiet),
+  resources: (name: string) => request<ConnectResources>('GET', path(name, 'resources'), undefined, quiet),
+};
+
+/** The resource list's source for one cluster: one request for all four lists. */
+export function clusterSource(cluster: ConnectCluster): ResourceSource {
+  let all: Promise<ConnectResources> | undefined;
+  const fetched = () => (all ??= connectApi.resources(cluster.name).finally(() => setTimeout(() => (all = undefined), 0)));
+  return {
+    lists: {
+      apps: async () => ({ apps: (await fetched()).apps }),
+      nodes: async () => ({ nodes: (await fetched()).nodes }),
+      databases: async () => ({ databases: (await fetched()).databases }),
+      routes: async () => ({ routes: (await fetched()).routes }),
+    },
+    launchBase: `https://${cluster.proxy}`,
+    terminal: false,
+  };
+}
