@@ -13,8 +13,11 @@ import { ListenerRefusal, openMysql, openPostgres } from './db-opening.js';
 export interface LocalProxyOptions {
   /** Where to listen, e.g. 127.0.0.1:8080 (port 0: any free port). */
   listen: HostPort;
-  /** The proxy, trusted as the profile trusts it, with the certificate to present. */
-  endpoint: ProxyEndpoint;
+  /**
+   * The proxy, trusted as the profile trusts it, with the certificate to present; a function is
+   * asked at each connection (Connect's gateways: a new login's certificate is used at once).
+   */
+  endpoint: ProxyEndpoint | (() => ProxyEndpoint);
   /** The TLS server name to ask for (the app's public host). */
   servername: string;
   /**
@@ -26,6 +29,8 @@ export interface LocalProxyOptions {
   clientTls?: ListenerTls;
   /** Told about each connection that fails, with the proxy's reason. */
   onError: (err: Error) => void;
+  /** What to change when the address cannot be used, for the error (default: `--port`). */
+  listenFlag?: string;
 }
 
 /**
@@ -35,7 +40,7 @@ export interface LocalProxyOptions {
  */
 export async function startLocalProxy(opts: LocalProxyOptions): Promise<{ server: Server; addr: HostPort; close(): Promise<void> }> {
   const server = createServer({ noDelay: true, allowHalfOpen: true }, (local) => void carry(local, opts));
-  const addr = await listenLocally(server, opts.listen, '--port');
+  const addr = await listenLocally(server, opts.listen, opts.listenFlag ?? '--port');
   return {
     server,
     addr,
@@ -47,13 +52,15 @@ async function carry(local: Socket, opts: LocalProxyOptions): Promise<void> {
   local.on('error', () => {});
   local.pause();
   let remote: TLSSocket | undefined;
+  let endpoint: ProxyEndpoint | undefined;
   try {
+    endpoint = typeof opts.endpoint === 'function' ? opts.endpoint() : opts.endpoint;
     const { carries } = opts;
     const opening = typeof carries === 'object' ? await (carries.protocol === 'postgres' ? openPostgres : openMysql)(local, opts.clientTls) : undefined;
     const alpn = carries === 'http' ? 'http/1.1' : alpnOf(carries === 'tcp' ? 'tcp' : carries.protocol);
-    remote = connectToProxy(opts.endpoint, { servername: opts.servername, ALPNProtocols: [alpn] });
+    remote = connectToProxy(endpoint, { servername: opts.servername, ALPNProtocols: [alpn] });
     await once(remote, 'secureConnect');
-    if (remote.alpnProtocol !== alpn) throw new Error(`the proxy at ${formatHostPort(opts.endpoint.proxy)} does not serve ${alpn}; is it a Postern proxy of this version?`);
+    if (remote.alpnProtocol !== alpn) throw new Error(`the proxy at ${formatHostPort(endpoint.proxy)} does not serve ${alpn}; is it a Postern proxy of this version?`);
     if (carries === 'tcp') await readStatus(remote);
     if (typeof carries === 'object' && opening) {
       remote.write(Buffer.concat([Buffer.from(JSON.stringify({ db: carries.db }) + '\n'), opening.first]));
@@ -63,7 +70,7 @@ async function carry(local: Socket, opts: LocalProxyOptions): Promise<void> {
   } catch (err) {
     remote?.destroy();
     if (err instanceof ListenerRefusal) return opts.onError(err);
-    opts.onError(connectionError(err as NodeJS.ErrnoException, formatHostPort(opts.endpoint.proxy)));
+    opts.onError(endpoint ? connectionError(err as NodeJS.ErrnoException, formatHostPort(endpoint.proxy)) : (err as Error));
     local.destroy();
   }
 }

@@ -4,7 +4,7 @@ import { callApi, type ProxyEndpoint } from '../client/api-client.js';
 import { login, profileEndpoint, trustByPin } from '../client/login.js';
 import { mustParse, ProfileStore } from '../client/profile-store.js';
 import { PosternError } from '../errors/postern-error.js';
-import { formatHostPort } from '../net/addr.js';
+import { formatHostPort, type HostPort } from '../net/addr.js';
 import { writeSecretFile } from '../storage/secret-file.js';
 import type { AppList, DbList, NodeList, RouteList } from '../wire/api.js';
 import type { AddClusterRequest, ConnectCluster, ConnectLoginRequest, ConnectResources } from '../wire/connect.js';
@@ -81,9 +81,7 @@ export class Clusters {
 
   /** Everything the user may reach on the cluster, decided by its proxy with the profile's certificate. */
   async resources(name: string): Promise<ConnectResources> {
-    const cluster = this.find(name);
-    if (cluster.status === 'logged-out') throw new PosternError('UNAUTHENTICATED', `you are not logged in to ${cluster.proxy}; log in first`);
-    const endpoint = { ...profileEndpoint(this.store, cluster.proxy), ...(this.opts.insecure ? { insecure: true } : {}) };
+    const endpoint = this.endpointOf(name);
     const [apps, nodes, databases, routes] = await Promise.all([
       callApi<AppList>(endpoint, 'GET', '/webapi/apps'),
       callApi<NodeList>(endpoint, 'GET', '/webapi/nodes'),
@@ -91,6 +89,18 @@ export class Clusters {
       callApi<RouteList>(endpoint, 'GET', '/webapi/routes'),
     ]);
     return { apps: apps.apps, nodes: nodes.nodes, databases: databases.databases, routes: routes.routes };
+  }
+
+  /** The proxy's host:port, for `postern … --proxy`. */
+  proxyOf(name: string): string {
+    return this.find(name).proxy;
+  }
+
+  /** Where the cluster's calls go, with the profile's certificate as it is now: an error that says to log in when there is none or it expired. */
+  endpointOf(name: string): ProxyEndpoint & { proxy: HostPort } {
+    const cluster = this.find(name);
+    if (cluster.status === 'logged-out') throw new PosternError('UNAUTHENTICATED', `you are not logged in to ${cluster.proxy}; log in in Postern Connect (or with postern login)`);
+    return { ...profileEndpoint(this.store, cluster.proxy), ...(this.opts.insecure ? { insecure: true } : {}) };
   }
 
   private find(name: string): ConnectCluster {

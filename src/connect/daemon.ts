@@ -1,6 +1,8 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
 import type { ProfileStore } from '../client/profile-store.js';
 import { PosternError, toPosternError } from '../errors/postern-error.js';
 import type { Logger } from '../log/logger.js';
@@ -8,8 +10,10 @@ import { cookie, readJson } from '../proxy/web/body.js';
 import { sendJson } from '../proxy/web/respond.js';
 import { UiFiles } from '../proxy/web/ui-files.js';
 import { VERSION } from '../version.js';
-import { CONNECT_COOKIE, CONNECT_PAGE, type AddClusterRequest, type ConnectClusters, type ConnectLoginRequest, type ConnectStatus } from '../wire/connect.js';
+import { CONNECT_COOKIE, CONNECT_PAGE, type AddClusterRequest, type ConnectClusters, type ConnectGateways, type ConnectLoginRequest, type ConnectStatus, type ConnectTerminals, type GatewaySpec, type TerminalSpec } from '../wire/connect.js';
 import { Clusters } from './clusters.js';
+import { Gateways } from './gateways.js';
+import { Terminals } from './terminals.js';
 
 /** A request must have sent its headers, and its whole body, this soon. */
 const HEADERS_TIMEOUT_MS = 10_000;
@@ -46,6 +50,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const token = randomBytes(32).toString('base64url');
   const session = randomBytes(32).toString('base64url');
   const clusters = new Clusters(opts.store, { insecure: opts.insecure });
+  const gateways = new Gateways(opts.store.home, (name) => clusters.endpointOf(name), opts.log);
+  const terminals = new Terminals(opts.store.home, (name) => clusters.proxyOf(name), opts.log);
+  const sockets = new WebSocketServer({ noServer: true, maxPayload: 1 << 20 });
   const ui = new UiFiles();
   let origin = '';
 
@@ -57,6 +64,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     'POST /api/clusters/*/logout': async (_req, _res, name) => clusters.logout(name),
     'POST /api/clusters/*/select': async (_req, _res, name) => clusters.select(name),
     'GET /api/clusters/*/resources': async (_req, _res, name) => clusters.resources(name),
+    'GET /api/gateways': async () => ({ gateways: gateways.list() }) satisfies ConnectGateways,
+    'POST /api/gateways': async (req) => gateways.create((await readJson(req)) as unknown as GatewaySpec),
+    'POST /api/gateways/*/retry': async (req, _res, id) => gateways.retry(id, portOf(await readJson(req))),
+    'DELETE /api/gateways/*': async (_req, _res, id) => {
+      await gateways.remove(id);
+      return { removed: true };
+    },
+    'GET /api/terminals': async () => ({ terminals: terminals.list() }) satisfies ConnectTerminals,
+    'POST /api/terminals': async (req) => terminals.open(terminalSpec(await readJson(req))),
+    'DELETE /api/terminals/*': async (_req, _res, id) => {
+      terminals.close(id);
+      return { closed: true };
+    },
   };
 
   const server: Server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
@@ -69,10 +89,35 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   });
   server.maxConnections = MAX_CONNECTIONS;
 
+  /** Only this address by this name: a rebinding page (evil.example → 127.0.0.1) sends its own Host. */
+  function checkHost(req: IncomingMessage): void {
+    if (req.headers.host !== new URL(origin).host) throw new PosternError('ORIGIN_REFUSED', `this is Postern Connect's daemon; open ${origin}${CONNECT_PAGE} as \`postern connect\` printed it`);
+  }
+
+  function checkSession(req: IncomingMessage): void {
+    if (!secretsEqual(cookie(req.headers, CONNECT_COOKIE) ?? '', session)) {
+      throw new PosternError('UNAUTHENTICATED', 'this browser has not opened the launch link of this daemon: open the address `postern connect` printed');
+    }
+  }
+
+  // A terminal tab's stream: the same checks as the API, and an Origin always (browsers send one with every WebSocket).
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    try {
+      checkHost(req);
+      if (req.headers.origin !== origin) throw new PosternError('ORIGIN_REFUSED', 'only the daemon\'s own page may open a terminal');
+      checkSession(req);
+      const id = /^\/api\/terminals\/([0-9a-f]{12})\/socket$/.exec(new URL(req.url ?? '/', origin).pathname)?.[1];
+      if (!id) throw new PosternError('NOT_FOUND', 'no such terminal');
+      sockets.handleUpgrade(req, socket, head, (ws) => terminals.attach(id, ws));
+    } catch (err) {
+      const e = toPosternError(err);
+      socket.end(`HTTP/1.1 ${e.status} ${e.code}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    }
+  });
+
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', origin);
-    // Only this address by this name: a rebinding page (evil.example → 127.0.0.1) sends its own Host.
-    if (req.headers.host !== new URL(origin).host) throw new PosternError('ORIGIN_REFUSED', `this is Postern Connect's daemon; open ${origin}${CONNECT_PAGE} as \`postern connect\` printed it`);
+    checkHost(req);
     if (req.method === 'GET' && (url.pathname === '/' || url.pathname === '/web' || url.pathname === '/web/')) {
       res.writeHead(303, { location: CONNECT_PAGE }).end();
       return;
@@ -86,9 +131,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       sendJson(res, 200, { ok: true }, { 'set-cookie': `${CONNECT_COOKIE}=${session}; HttpOnly; SameSite=Strict; Path=/` });
       return;
     }
-    if (!secretsEqual(cookie(req.headers, CONNECT_COOKIE) ?? '', session)) {
-      throw new PosternError('UNAUTHENTICATED', 'this browser has not opened the launch link of this daemon: open the address `postern connect` printed');
-    }
+    checkSession(req);
     const [route, name] = match(api, req.method ?? 'GET', url.pathname);
     if (!route) throw new PosternError('NOT_FOUND', `no such API call: ${req.method} ${url.pathname}`);
     sendJson(res, 200, await route(req, res, name));
@@ -102,14 +145,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   });
   const { port } = server.address() as AddressInfo;
   origin = `http://127.0.0.1:${port}`;
+  // In the background: a cluster out of reach must not hold the page up.
+  void gateways.restore().catch((err: unknown) => opts.log.error('restoring the saved gateways failed', { err }));
   return {
     url: `${origin}${CONNECT_PAGE}#token=${token}`,
     port,
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      terminals.closeAll();
+      await gateways.closeAll();
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
-      }),
+      });
+    },
   };
 }
 
@@ -138,6 +186,22 @@ function secretsEqual(given: string, expected: string): boolean {
   const a = Buffer.from(given);
   const b = Buffer.from(expected);
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function terminalSpec(body: Record<string, unknown>): TerminalSpec {
+  const { cluster, kind, node, login, cols, rows } = body;
+  if (typeof cluster !== 'string' || !cluster) throw new PosternError('BAD_REQUEST', 'give the cluster');
+  if (kind !== 'shell' && kind !== 'ssh') throw new PosternError('BAD_REQUEST', 'kind is shell or ssh');
+  const name = /^[A-Za-z0-9._-]{1,253}$/;
+  if (kind === 'ssh' && !(typeof node === 'string' && name.test(node) && typeof login === 'string' && /^[a-z_][a-z0-9_.-]{0,31}$/i.test(login))) throw new PosternError('BAD_REQUEST', 'an SSH tab needs a node and a login');
+  const size = (n: unknown) => (Number.isInteger(n) && (n as number) > 0 && (n as number) <= 1000 ? (n as number) : undefined);
+  return { cluster, kind, ...(kind === 'ssh' ? { node: node as string, login: login as string } : {}), ...(size(cols) ? { cols: size(cols)! } : {}), ...(size(rows) ? { rows: size(rows)! } : {}) };
+}
+
+function portOf(body: Record<string, unknown>): number | undefined {
+  if (body.port === undefined) return undefined;
+  if (!Number.isInteger(body.port) || (body.port as number) < 0 || (body.port as number) > 65535) throw new PosternError('BAD_REQUEST', `port ${String(body.port)} is not a port number (0-65535)`);
+  return body.port as number;
 }
 
 function loginRequest(body: Record<string, unknown>): ConnectLoginRequest {

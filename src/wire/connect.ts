@@ -68,3 +68,60 @@ export interface ConnectResources {
   databases: ListedDb[];
   routes: ListedRoute[];
 }
+
+/** POST /api/gateways: a local proxy on a loopback port to a database, a TCP app or a TCP route of a cluster. */
+export interface GatewaySpec {
+  /** The cluster's name (a profile's). */
+  cluster: string;
+  kind: 'db' | 'app' | 'route';
+  /** The database's or app's name, or the route's host:port. */
+  target: string;
+  /** Databases: the database user and name the connection string names (the client may give others the roles allow). */
+  db_user?: string;
+  db_name?: string;
+  /** 0 (or left out): a free port; the port it got is kept, and the next start asks for it again. */
+  port?: number;
+}
+
+/** A gateway as the page shows it. */
+export interface ConnectGateway extends GatewaySpec {
+  id: string;
+  /** `listening` on `address`; `failed`: not listening, `error` says why (a port in use, the cluster out of reach): Retry, maybe with another port. */
+  status: 'listening' | 'failed';
+  address?: string;
+  /** What to give a client: a connection URI for databases, host:port for the rest. */
+  connection?: string;
+  /** A command that uses it, where there is one (`psql "postgres://…"`). */
+  command?: string;
+  /** Why it is not listening, or why its last connection failed (an expired certificate: log in again, and it goes on). */
+  error?: string;
+}
+
+export interface ConnectGateways {
+  gateways: ConnectGateway[];
+}
+
+/** POST /api/gateways/ID/retry: starts a failed gateway again, or moves one to another port. */
+export interface RetryGatewayRequest {
+  port?: number;
+}
+
+/** POST /api/terminals: a tab with a PTY on this machine: a local shell, or SSH to a node as a login. */
+export interface TerminalSpec {
+  cluster: string;
+  kind: 'shell' | 'ssh';
+  node?: string;
+  login?: string;
+  cols?: number;
+  rows?: number;
+}
+
+/** A tab; its PTY streams over the WebSocket /api/terminals/ID/socket. */
+export interface ConnectTerminal extends TerminalSpec {
+  id: string;
+  title: string;
+}
+
+export interface ConnectTerminals {
+  terminals: ConnectTerminal[];
+}

@@ -1,14 +1,21 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { haveChromium, launchChromium } from '../harness/browser.js';
 import { freePort } from '../harness/ports.js';
-import { TestCluster, type Person } from '../helpers/cluster.js';
-import { CLI, tempDir, type PosternProcess } from '../helpers/postern.js';
+import type { Person, TestCluster } from '../helpers/cluster.js';
+import { startDbCluster } from '../helpers/db-cluster.js';
+import { CLI, run, tempDir, type PosternProcess } from '../helpers/postern.js';
+import { PrivatePostgres } from '../harness/postgres.js';
+import type { Sshd } from '../harness/sshd.js';
+import { posternNode } from '../helpers/ssh-node.js';
 
 const PASSWORD = 'connect page password';
+const LINK = /http:\/\/127\.0\.0\.1:\d+\/web\/connect#token=\S+/;
 
 /** A raw request to the daemon: what a page of another site, or a program without the cookie, could send. */
 function call(port: number, method: string, path: string, headers: Record<string, string>, body?: unknown): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
@@ -24,6 +31,16 @@ function call(port: number, method: string, path: string, headers: Record<string
   });
 }
 
+/** Sends `ping` through a gateway at host:port and resolves with what came back. */
+async function echoThrough(at: string): Promise<string> {
+  const [host, port] = at.split(':') as [string, string];
+  const socket = connect(Number(port), host);
+  socket.end('ping');
+  let got = '';
+  for await (const chunk of socket) got += String(chunk);
+  return got;
+}
+
 /**
  * `postern connect`: the daemon on loopback, its launch link, and its page in real Chromium
  * against a real cluster and agent: add the cluster by address and pin, log in (the CLI sees the
@@ -36,28 +53,60 @@ describe.runIf(haveChromium())('Postern Connect', () => {
   let person: Person;
   let daemon: ChildProcess;
   let url: URL;
-  let secret: string;
+  let pg: PrivatePostgres;
+  let web1: Sshd;
+  let echo: Server;
   const shots = tempDir('postern-connect-shots-');
 
-  beforeAll(async () => {
-    cluster = await TestCluster.start();
-    agent = await cluster.startAgent(['--app', `name=wiki,uri=http://127.0.0.1:${await freePort()},labels=env=dev`, '--ssh', 'name=web-1,addr=127.0.0.1:22,labels=env=dev'], { token: await cluster.token('app,ssh') });
-    secret = await cluster.addUser('connie', PASSWORD, 'access', ['--logins=root']);
-    person = cluster.person();
+  /** Starts `postern connect --no-browser` for the person; resolves with the launch link it printed. */
+  async function startDaemon(): Promise<URL> {
     daemon = spawn(process.execPath, [CLI, 'connect', '--no-browser'], { env: { ...process.env, POSTERN_HOME: person.home }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     daemon.stdout!.on('data', (d: Buffer) => (out += d));
+    daemon.stderr!.on('data', (d: Buffer) => (out += d));
     await new Promise<void>((resolve, reject) => {
-      daemon.stdout!.on('data', () => /http:\/\/127\.0\.0\.1:\d+\/web\/connect#token=\S+/.test(out) && resolve());
+      daemon.stdout!.on('data', () => LINK.test(out) && resolve());
       daemon.once('exit', (code) => reject(new Error(`postern connect exited (${code}): ${out}`)));
     });
-    url = new URL(/http:\/\/127\.0\.0\.1:\d+\/web\/connect#token=\S+/.exec(out)![0]);
+    return new URL(LINK.exec(out)![0]);
+  }
+
+  async function stopDaemon(): Promise<void> {
+    if (daemon.exitCode !== null) return;
+    daemon.kill('SIGINT');
+    await once(daemon, 'exit');
+  }
+
+  beforeAll(async () => {
+    const started = await startDbCluster();
+    cluster = started.cluster;
+    pg = await PrivatePostgres.fromSignDb(started.signed.stdout, started.out);
+    pg.sql('CREATE ROLE connie LOGIN');
+    web1 = await posternNode(cluster, 'web-1');
+    echo = createServer((s) => s.pipe(s)).listen(0, '127.0.0.1');
+    await once(echo, 'listening');
+    agent = await cluster.startAgent(
+      [
+        '--app', `name=wiki,uri=http://127.0.0.1:${await freePort()},labels=env=dev`,
+        '--app', `name=echo,uri=tcp://127.0.0.1:${(echo.address() as AddressInfo).port},labels=env=dev`,
+        '--ssh', `name=web-1,addr=127.0.0.1:${web1.port},labels=env=dev`,
+        '--db', `name=pg,protocol=postgres,uri=127.0.0.1:${pg.port},labels=env=dev`,
+      ],
+      { token: await cluster.token('app,ssh,db') },
+    );
+    writeFileSync(join(started.dir, 'role.yaml'), 'kind: role\nversion: v1\nmetadata: { name: db-dev }\nspec:\n  allow:\n    db_labels: { env: dev }\n    db_users: [connie]\n    db_names: [postgres]\n');
+    expect((await cluster.ctl(['create', '-f', join(started.dir, 'role.yaml')])).code).toBe(0);
+    await cluster.addUser('connie', PASSWORD, 'access,db-dev', ['--logins=root']);
+    person = cluster.person();
+    url = await startDaemon();
   }, 60_000);
 
   afterAll(async () => {
-    daemon?.kill('SIGINT');
-    if (daemon && daemon.exitCode === null) await once(daemon, 'exit');
+    if (daemon) await stopDaemon();
     await agent?.stop();
+    pg?.stop();
+    await web1?.stop();
+    echo?.close();
     await cluster?.stop();
     console.log(`Connect screenshots: ${shots}`);
   });
@@ -106,14 +155,12 @@ describe.runIf(haveChromium())('Postern Connect', () => {
 
       await page.getByLabel('User').fill('connie');
       await page.getByLabel('Password').fill('wrong password');
-      await page.getByLabel('One-time code').fill(await cluster.freshCode(secret));
       await page.getByRole('button', { name: 'Log in' }).click();
       await expect.poll(() => page.getByRole('alert').innerText()).toMatch(/Login failed/);
       await page.getByLabel('Password').fill(PASSWORD);
-      await page.getByLabel('One-time code').fill(await cluster.freshCode(secret));
       await page.getByRole('button', { name: 'Log in' }).click();
       await page.getByRole('heading', { name: 'Resources' }).waitFor();
-      await expect.poll(() => page.locator('.app-list .app-name').allInnerTexts()).toEqual(['web-1', 'wiki']);
+      await expect.poll(() => page.locator('.app-list .app-name').allInnerTexts()).toEqual(['echo', 'pg', 'web-1', 'wiki']);
       expect(await page.getByRole('link', { name: 'Launch wiki' }).getAttribute('href')).toBe(`https://${cluster.proxy}/web/launch/wiki`);
       await page.screenshot({ path: join(shots, '2-resources.png') });
 
@@ -126,6 +173,100 @@ describe.runIf(haveChromium())('Postern Connect', () => {
       await page.getByRole('button', { name: 'Log out' }).click();
       await page.getByRole('heading', { name: `Log in to ${cluster.proxy}` }).waitFor();
       expect((await person.run(['ls'])).code).not.toBe(0);
+      await page.getByLabel('User').fill('connie');
+      await page.getByLabel('Password').fill(PASSWORD);
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await page.getByRole('heading', { name: 'Resources' }).waitFor();
+    } finally {
+      await browser.close();
+    }
+  });
+
+  it('starts gateways to a database and a TCP app, and brings them back on the same ports after a restart (or says the port is taken)', async () => {
+    const browser = await launchChromium();
+    try {
+      let page = await browser.newPage();
+      await page.goto(url.toString());
+      await page.getByRole('heading', { name: 'Resources' }).waitFor();
+      await page.getByRole('button', { name: 'Start a gateway to pg' }).click();
+      await page.getByRole('button', { name: 'Start a gateway to echo' }).click();
+      const gateway = (target: string) => page.locator(`[data-gateway="${target}"]`);
+      await gateway('pg').getByTestId('gateway-connection').waitFor();
+      const command = await gateway('pg').getByTestId('gateway-connection').innerText();
+      expect(command).toMatch(/^psql "postgres:\/\/connie@127\.0\.0\.1:\d+\/postgres\?sslmode=disable"$/);
+      await page.screenshot({ path: join(shots, '3-gateways.png') });
+
+      // psql through the gateway, as the page says; and the echo app through its own.
+      const conninfo = /"(.+)"/.exec(command)![1]!;
+      const psql = await run('psql', [conninfo, '-tAc', 'select current_user']);
+      expect(psql.stdout.trim(), psql.stderr).toBe('connie');
+      const echoAt = await gateway('echo').getByTestId('gateway-connection').innerText();
+      expect(await echoThrough(echoAt)).toBe('ping');
+
+      // Restarted with the pg gateway's port taken: echo comes back on its port, pg says why it cannot, and Retry on another port works.
+      const pgPort = Number(/:(\d+)\//.exec(conninfo)![1]);
+      await stopDaemon();
+      const squatter = createServer().listen(pgPort, '127.0.0.1');
+      await once(squatter, 'listening');
+      try {
+        url = await startDaemon();
+        page = await browser.newPage();
+        await page.goto(url.toString());
+        await page.getByRole('heading', { name: 'Resources' }).waitFor();
+        await expect.poll(() => gateway('echo').getByTestId('gateway-connection').innerText()).toBe(echoAt);
+        expect(await echoThrough(echoAt)).toBe('ping');
+        await expect.poll(() => gateway('pg').getByRole('alert').innerText()).toMatch(/cannot listen on 127\.0\.0\.1:\d+: another program is using it/);
+        await page.screenshot({ path: join(shots, '4-port-taken.png') });
+        await page.getByLabel('Port of the gateway to pg').fill('0');
+        await gateway('pg').getByRole('button', { name: 'Retry' }).click();
+        await gateway('pg').getByTestId('gateway-connection').waitFor();
+        const moved = /"(.+)"/.exec(await gateway('pg').getByTestId('gateway-connection').innerText())![1]!;
+        expect(moved).not.toBe(conninfo);
+        expect((await run('psql', [moved, '-tAc', 'select 1'])).stdout.trim()).toBe('1');
+        await gateway('echo').getByRole('button', { name: 'Remove the gateway to echo' }).click();
+        await expect.poll(() => gateway('echo').count()).toBe(0);
+      } finally {
+        squatter.close();
+      }
+    } finally {
+      await browser.close();
+    }
+  });
+
+  it('opens terminal tabs: a local shell with postern on PATH, and SSH to a real node; closing a tab ends its process', async () => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.goto(url.toString());
+      await page.getByRole('heading', { name: 'Resources' }).waitFor();
+      const screen = (title: string) => page.locator(`[aria-label="Terminal: ${title}"] .xterm-rows`).innerText();
+      const type = async (title: string, line: string) => {
+        await page.locator(`[aria-label="Terminal: ${title}"] .xterm-helper-textarea`).focus();
+        await page.keyboard.type(line);
+        await page.keyboard.press('Enter');
+      };
+
+      const shell = `shell (${cluster.proxy.replace(':', '-')})`;
+      await page.getByRole('button', { name: 'New shell' }).click();
+      await expect.poll(() => page.getByTestId('terminal-status').first().innerText()).toBe('Connected');
+      await type(shell, 'postern status; echo shell-$((40+2))');
+      await expect.poll(() => screen(shell), { timeout: 15_000 }).toMatch(/^shell-42$/m);
+      expect(await screen(shell)).toContain('connie');
+      await page.screenshot({ path: join(shots, '5-shell-tab.png') });
+
+      await page.getByRole('tab', { name: 'Resources' }).click();
+      await page.getByRole('button', { name: 'Open a tab on web-1 as root' }).click();
+      await page.getByRole('tab', { name: 'root@web-1' }).waitFor();
+      await expect.poll(() => screen('root@web-1'), { timeout: 15_000 }).toMatch(/[#$] *$/m);
+      await type('root@web-1', 'echo node-$((6*7)) $(hostname)');
+      await expect.poll(() => screen('root@web-1'), { timeout: 15_000 }).toMatch(/^node-42 /m);
+      await page.screenshot({ path: join(shots, '6-ssh-tab.png') });
+
+      // Closing the tab ends its process: the SSH session's end is in the audit log.
+      await page.getByRole('button', { name: 'Close root@web-1' }).click();
+      await expect.poll(async () => (await cluster.ctl(['audit', 'ls', '--format', 'json', '--type', 'ssh.session.end', '--user', 'connie'])).stdout, { timeout: 10_000 }).toContain('"node":"web-1"');
+      await page.getByRole('button', { name: `Close ${shell}` }).click();
+      await expect.poll(() => page.getByRole('tab').count()).toBe(1);
     } finally {
       await browser.close();
     }

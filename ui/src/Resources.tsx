@@ -5,6 +5,7 @@ import { ErrorBox, asApiError } from './errors';
 import { Labels } from './Labels';
 import { navigate } from './nav';
 import { resourcesApi, type Node, type Route } from './resources-api';
+import { useBusy } from './use-busy';
 
 /** Every kind the page lists, in the order of the filter, with what to call it. */
 const KINDS = [
@@ -30,6 +31,10 @@ export interface ResourceSource {
   launchBase?: string;
   /** Whether SSH nodes get "Connect as" buttons to the browser terminal (the console has one). */
   terminal: boolean;
+  /** In Connect: opens a terminal tab with SSH to a node as a login. */
+  sshTab?: (node: string, login: string) => void;
+  /** In Connect: starts a local gateway to a database (as a db user, in a db name), a TCP app or a route. */
+  gateway?: (kind: 'db' | 'app' | 'route', target: string, db?: { user?: string; name?: string }) => Promise<void>;
 }
 
 const CONSOLE: ResourceSource = { lists: resourcesApi, terminal: true };
@@ -221,6 +226,7 @@ function action(r: Resource, source: ResourceSource): ReactElement {
           </a>
         );
       }
+      if (r.app.type === 'tcp' && source.gateway) return <GatewayButton what={r.name} start={() => source.gateway!('app', r.name)} />;
       return r.app.type === 'tcp' ? <CopyCommand command={`postern proxy app ${r.name}`} what={r.name} testId="tcp-command" /> : <p className="hint">This app cannot be launched from the browser.</p>;
     case 'node':
       return (
@@ -246,11 +252,21 @@ function action(r: Resource, source: ResourceSource): ReactElement {
               );
             })}
           </div>}
+          {source.sshTab && (
+            <div className="connect-logins">
+              {r.node.logins.map((login) => (
+                <button key={login} type="button" className="button primary small" aria-label={`Open a tab on ${r.name} as ${login}`} onClick={() => source.sshTab!(r.name, login)}>
+                  Open a tab as {login}
+                </button>
+              ))}
+            </div>
+          )}
           <CopyCommand command={`postern ssh ${r.node.logins[0]}@${r.name}`} what={r.name} testId="ssh-command" />
         </>
       );
     case 'db': {
       const { db } = r;
+      if (source.gateway) return <DbGateway db={db} start={(user, name) => source.gateway!('db', db.name, { user, name })} />;
       return (
         <>
           <p className="hint">
@@ -262,8 +278,54 @@ function action(r: Resource, source: ResourceSource): ReactElement {
       );
     }
     case 'route': {
+      if (source.gateway) return <GatewayButton what={r.name} start={() => source.gateway!('route', r.name)} />;
       const port = r.route.authority.split(':').pop();
       return <CopyCommand command={`postern tcp --listen 127.0.0.1:${port} ${r.route.authority}`} what={r.name} testId="route-command" />;
     }
   }
+}
+
+function GatewayButton({ what, start }: { what: string; start: () => Promise<void> }) {
+  const { busy, error, run } = useBusy();
+  return (
+    <>
+      <button type="button" className="button primary small" disabled={busy} aria-label={`Start a gateway to ${what}`} onClick={() => run(start)}>
+        Start a gateway
+      </button>
+      {error && <ErrorBox error={error} />}
+    </>
+  );
+}
+
+/** A database's gateway: which database user (and name) its connection string names. */
+function DbGateway({ db, start }: { db: Db; start: (user: string | undefined, name: string | undefined) => Promise<void> }) {
+  const [user, setUser] = useState(db.db_users[0] ?? '');
+  const [name, setName] = useState(db.db_names[0] ?? '');
+  const { busy, error, run } = useBusy();
+  return (
+    <div className="db-gateway">
+      <label>
+        Database user
+        <select value={user} onChange={(e) => setUser(e.target.value)}>
+          {db.db_users.map((u) => (
+            <option key={u}>{u}</option>
+          ))}
+        </select>
+      </label>
+      {db.db_names.length > 0 && (
+        <label>
+          Database
+          <select value={name} onChange={(e) => setName(e.target.value)}>
+            {db.db_names.map((n) => (
+              <option key={n}>{n}</option>
+            ))}
+          </select>
+        </label>
+      )}
+      <button type="button" className="button primary small" disabled={busy} aria-label={`Start a gateway to ${db.name}`} onClick={() => run(() => start(user || undefined, name || undefined))}>
+        Start a gateway
+      </button>
+      {error && <ErrorBox error={error} />}
+    </div>
+  );
 }

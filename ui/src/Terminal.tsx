@@ -1,4 +1,5 @@
-import { lazy, Suspense } from 'react';
+import { lazy, Suspense, useMemo } from 'react';
+import { proxyTerminal } from './terminal-socket';
 
 /** xterm.js is large: loaded only when a terminal is opened, not with every page. */
 const TerminalSession = lazy(() => import('./TerminalSession'));
@@ -13,6 +14,7 @@ export function Terminal() {
   const params = new URLSearchParams(window.location.search);
   const node = params.get('node') ?? '';
   const login = params.get('login') ?? '';
+  const socket = useMemo(() => proxyTerminal(node, login), [node, login]);
   if (!node || !login) {
     return (
       <section className="panel">
@@ -25,7 +27,7 @@ export function Terminal() {
   }
   return (
     <Suspense fallback={<p className="status-line" role="status">Loading the terminal…</p>}>
-      <TerminalSession node={node} login={login} />
+      <TerminalSession socket={socket} title={`${login}@${node}`} what={`Terminal on ${node} as ${login}`} />
     </Suspense>
   );
 }

@@ -3,6 +3,7 @@ import { Terminal as XTerm } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
 import '@xterm/xterm/css/xterm.css';
 import './terminal.css';
+import type { TerminalSocket } from './terminal-socket';
 
 type Status = { state: 'connecting' } | { state: 'connected' } | { state: 'closed'; message: string; refused: boolean };
 
@@ -12,11 +13,12 @@ const ACK_EVERY = 64 * 1024;
 const CLOSE_REFUSED = 4003;
 
 /**
- * The xterm and its WebSocket (/webapi/terminal): keystrokes and pastes go out as binary frames,
- * output is drawn and acknowledged (the proxy's flow control), the PTY follows the element's
- * size, and the status line says why the session closed. Loaded only on the terminal page.
+ * The xterm and its WebSocket (the proxy's /webapi/terminal, or a Connect daemon's PTY):
+ * keystrokes and pastes go out as binary frames, output is drawn and acknowledged (the other
+ * end's flow control), the PTY follows the element's size, and the status line says why the
+ * session closed. Loaded only where a terminal is shown.
  */
-export default function TerminalSession({ node, login }: { node: string; login: string }) {
+export default function TerminalSession({ socket, title, what }: { socket: TerminalSocket; title: string; what: string }) {
   const host = useRef<HTMLDivElement>(null);
   const term = useRef<XTerm>(undefined);
   const [status, setStatus] = useState<Status>({ state: 'connecting' });
@@ -40,10 +42,7 @@ export default function TerminalSession({ node, login }: { node: string; login: 
     term.current = xterm;
     setStatus({ state: 'connecting' });
 
-    const url = new URL('/webapi/terminal', window.location.href);
-    url.protocol = 'wss:';
-    url.search = new URLSearchParams({ node, login, cols: String(xterm.cols), rows: String(xterm.rows) }).toString();
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(socket({ cols: xterm.cols, rows: xterm.rows }));
     ws.binaryType = 'arraybuffer';
     let closedMessage: string | undefined;
     let drawn = 0;
@@ -113,7 +112,7 @@ export default function TerminalSession({ node, login }: { node: string; login: 
       xterm.dispose();
       term.current = undefined;
     };
-  }, [node, login, attempt]);
+  }, [socket, attempt]);
 
   const copy = useCallback(() => {
     const selected = term.current?.getSelection() ?? '';
@@ -138,7 +137,7 @@ export default function TerminalSession({ node, login }: { node: string; login: 
     <section className="terminal-page" aria-labelledby="terminal-title">
       <div className="terminal-bar">
         <h1 id="terminal-title" className="terminal-title">
-          {login}@{node}
+          {title}
         </h1>
         <p className={`terminal-status ${status.state}`} role="status" data-testid="terminal-status">
           {status.state === 'connecting' ? 'Connecting…' : status.state === 'connected' ? 'Connected' : `Closed: ${status.message}`}
@@ -160,7 +159,7 @@ export default function TerminalSession({ node, login }: { node: string; login: 
       <p className="hint terminal-clip" aria-live="polite">
         {clip}
       </p>
-      <div className="terminal-host" ref={host} data-testid="terminal" aria-label={`Terminal on ${node} as ${login}`} />
+      <div className="terminal-host" ref={host} data-testid="terminal" aria-label={what} />
     </section>
   );
 }

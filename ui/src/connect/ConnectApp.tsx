@@ -2,7 +2,10 @@ import { useCallback, useEffect, useMemo, useState, type FormEvent } from 'react
 import type { ApiError } from '../api';
 import { ErrorBox, asApiError } from '../errors';
 import { Resources } from '../Resources';
-import { clusterSource, connectApi, type ConnectCluster, type ConnectStatus } from './connect-api';
+import { useBusy } from '../use-busy';
+import { clusterSource, connectApi, type ConnectCluster, type ConnectGateway, type ConnectStatus, type ConnectTerminal } from './connect-api';
+import { TerminalTab } from './TerminalTabs';
+import { Gateways } from './Gateways';
 import './connect.css';
 
 type Start = { state: 'starting' } | { state: 'ready'; status: ConnectStatus } | { state: 'failed'; error: ApiError };
@@ -113,24 +116,14 @@ function statusText(c: ConnectCluster): string {
 }
 
 /** A form that runs one request, showing its error. */
-function useSubmit(run: () => Promise<void>): { busy: boolean; error: ApiError | undefined; submit: (e: FormEvent<HTMLFormElement>) => void } {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError>();
+function useSubmit(task: () => Promise<void>): { busy: boolean; error: ApiError | undefined; submit: (e: FormEvent<HTMLFormElement>) => void } {
+  const { busy, error, run } = useBusy();
   return {
     busy,
     error,
     submit: (e) => {
       e.preventDefault();
-      if (busy) return;
-      setBusy(true);
-      setError(undefined);
-      run().then(
-        () => setBusy(false),
-        (err: unknown) => {
-          setError(asApiError(err));
-          setBusy(false);
-        },
-      );
+      run(task);
     },
   };
 }
@@ -196,8 +189,44 @@ function LoginForm({ cluster, onLoggedIn }: { cluster: ConnectCluster; onLoggedI
 }
 
 function ClusterView({ cluster, onChanged }: { cluster: ConnectCluster; onChanged: () => Promise<void> }) {
-  const source = useMemo(() => clusterSource(cluster), [cluster.name, cluster.expires]); // eslint-disable-line react-hooks/exhaustive-deps
+  const [gateways, setGateways] = useState<ConnectGateway[]>([]);
+  const loadGateways = useCallback(async () => {
+    const { gateways: all } = await connectApi.gateways();
+    setGateways(all.filter((g) => g.cluster === cluster.name));
+  }, [cluster.name]);
+  // Followed every 2 s: gateways restored at the daemon's start come up, and a connection's failure shows.
+  useEffect(() => {
+    const load = () => void loadGateways().catch(() => undefined); // the list shows without them; starting one says what is wrong
+    load();
+    const timer = setInterval(load, 2000);
+    return () => clearInterval(timer);
+  }, [loadGateways]);
+  const [tabs, setTabs] = useState<ConnectTerminal[]>([]);
+  const [active, setActive] = useState<string>('resources');
   const [error, setError] = useState<ApiError>();
+  useEffect(() => {
+    connectApi.terminals().then(
+      ({ terminals }) => setTabs(terminals.filter((t) => t.cluster === cluster.name)),
+      () => undefined,
+    );
+  }, [cluster.name]);
+  const openTab = useCallback(
+    (spec: { kind: 'shell' | 'ssh'; node?: string; login?: string }) =>
+      void connectApi.openTerminal({ cluster: cluster.name, ...spec }).then(
+        (tab) => {
+          setTabs((all) => [...all, tab]);
+          setActive(tab.id);
+        },
+        (err: unknown) => setError(asApiError(err)),
+      ),
+    [cluster.name],
+  );
+  const closeTab = (id: string) =>
+    void connectApi.closeTerminal(id).finally(() => {
+      setTabs((all) => all.filter((t) => t.id !== id));
+      setActive('resources');
+    });
+  const source = useMemo(() => clusterSource(cluster, () => void loadGateways(), (node, login) => openTab({ kind: 'ssh', node, login })), [cluster.name, cluster.expires]); // eslint-disable-line react-hooks/exhaustive-deps
   const act = (run: () => Promise<unknown>) => () =>
     void run()
       .then(onChanged)
@@ -218,7 +247,31 @@ function ClusterView({ cluster, onChanged }: { cluster: ConnectCluster; onChange
         </button>
       </div>
       {error && <ErrorBox error={error} />}
-      <Resources key={cluster.name} source={source} />
+      <div className="tab-bar" role="tablist" aria-label="Tabs">
+        <button type="button" role="tab" aria-selected={active === 'resources'} className="tab" onClick={() => setActive('resources')}>
+          Resources
+        </button>
+        {tabs.map((t) => (
+          <span key={t.id} className="tab-with-close">
+            <button type="button" role="tab" aria-selected={active === t.id} className="tab" onClick={() => setActive(t.id)}>
+              {t.title}
+            </button>
+            <button type="button" className="tab-close" aria-label={`Close ${t.title}`} onClick={() => closeTab(t.id)}>
+              ×
+            </button>
+          </span>
+        ))}
+        <button type="button" className="button subtle small" onClick={() => openTab({ kind: 'shell' })}>
+          New shell
+        </button>
+      </div>
+      <div hidden={active !== 'resources'}>
+        <Gateways gateways={gateways} onChanged={loadGateways} />
+        <Resources key={cluster.name} source={source} />
+      </div>
+      {tabs.map((t) => (
+        <TerminalTab key={t.id} tab={t} shown={active === t.id} />
+      ))}
     </>
   );
 }

@@ -1,8 +1,8 @@
-import type { AddClusterRequest, ConnectCluster, ConnectClusters, ConnectLoginRequest, ConnectResources, ConnectStatus } from '../../../src/wire/connect.js';
+import type { AddClusterRequest, ConnectCluster, ConnectClusters, ConnectGateway, ConnectGateways, ConnectLoginRequest, ConnectResources, ConnectStatus, ConnectTerminal, ConnectTerminals, GatewaySpec, TerminalSpec } from '../../../src/wire/connect.js';
 import { request } from '../api';
 import type { ResourceSource } from '../Resources';
 
-export type { ConnectCluster, ConnectStatus } from '../../../src/wire/connect.js';
+export type { ConnectCluster, ConnectGateway, ConnectStatus, ConnectTerminal } from '../../../src/wire/connect.js';
 
 const path = (name: string, action: string) => `/api/clusters/${encodeURIComponent(name)}/${action}`;
 const quiet = { signInOn401: false };
@@ -18,10 +18,17 @@ export const connectApi = {
   logout: (name: string) => request<ConnectCluster>('POST', path(name, 'logout'), {}, quiet),
   select: (name: string) => request<ConnectCluster>('POST', path(name, 'select'), {}, quiet),
   resources: (name: string) => request<ConnectResources>('GET', path(name, 'resources'), undefined, quiet),
+  gateways: () => request<ConnectGateways>('GET', '/api/gateways', undefined, quiet),
+  startGateway: (spec: GatewaySpec) => request<ConnectGateway>('POST', '/api/gateways', spec, quiet),
+  retryGateway: (id: string, port?: number) => request<ConnectGateway>('POST', `/api/gateways/${encodeURIComponent(id)}/retry`, port === undefined ? {} : { port }, quiet),
+  removeGateway: (id: string) => request<{ removed: boolean }>('DELETE', `/api/gateways/${encodeURIComponent(id)}`, undefined, quiet),
+  terminals: () => request<ConnectTerminals>('GET', '/api/terminals', undefined, quiet),
+  openTerminal: (spec: TerminalSpec) => request<ConnectTerminal>('POST', '/api/terminals', spec, quiet),
+  closeTerminal: (id: string) => request<{ closed: boolean }>('DELETE', `/api/terminals/${encodeURIComponent(id)}`, undefined, quiet),
 };
 
-/** The resource list's source for one cluster: one request for all four lists. */
-export function clusterSource(cluster: ConnectCluster): ResourceSource {
+/** The resource list's source for one cluster: one request for all four lists; `started` hears of each gateway started from it. */
+export function clusterSource(cluster: ConnectCluster, started: () => void, sshTab: (node: string, login: string) => void): ResourceSource {
   let all: Promise<ConnectResources> | undefined;
   const fetched = () => (all ??= connectApi.resources(cluster.name).finally(() => setTimeout(() => (all = undefined), 0)));
   return {
@@ -33,5 +40,10 @@ export function clusterSource(cluster: ConnectCluster): ResourceSource {
     },
     launchBase: `https://${cluster.proxy}`,
     terminal: false,
+    sshTab,
+    gateway: async (kind, target, db) => {
+      await connectApi.startGateway({ cluster: cluster.name, kind, target, ...(db?.user ? { db_user: db.user } : {}), ...(db?.name ? { db_name: db.name } : {}) });
+      started();
+    },
   };
 }

@@ -1,0 +1,135 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { IPty } from 'node-pty';
+import type { WebSocket } from 'ws';
+import { PosternError } from '../errors/postern-error.js';
+import type { Logger } from '../log/logger.js';
+import type { ConnectTerminal, TerminalSpec } from '../wire/connect.js';
+
+/** The CLI's entry point, which the tabs run as `postern`. */
+const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+/** Output not yet acknowledged by the page beyond this pauses the process (as the proxy's browser terminal does). */
+const MAX_UNACKED = 1 << 20;
+
+interface Tab {
+  terminal: ConnectTerminal;
+  pty: IPty;
+  /** Output since the page last acknowledged. */
+  unacked: number;
+  socket?: WebSocket;
+  exited?: string;
+}
+
+/**
+ * Connect's terminal tabs: a PTY on this machine per tab (node-pty), streamed to its xterm over a
+ * WebSocket with the browser terminal's frames (binary both ways, JSON `resize` / `ack` from the
+ * page, `connected` / `closed` to it). A local shell has `postern` first on PATH; an SSH tab runs
+ * `postern ssh --proxy=… login@node`, so it goes through the proxy as the CLI does, with the
+ * profile's certificate. Closing a tab ends its process.
+ */
+export class Terminals {
+  private readonly tabs = new Map<string, Tab>();
+  private readonly bin: string;
+
+  constructor(
+    home: string,
+    private readonly proxyOf: (cluster: string) => string,
+    private readonly log: Logger,
+  ) {
+    // `postern` for the shells: this very CLI, with the same Node.
+    this.bin = join(home, 'connect', 'bin');
+    mkdirSync(this.bin, { recursive: true, mode: 0o700 });
+    writeFileSync(join(this.bin, 'postern'), `#!/bin/sh\nexec '${process.execPath}' '${CLI}' "$@"\n`, { mode: 0o700 });
+    chmodSync(join(this.bin, 'postern'), 0o700);
+  }
+
+  list(): ConnectTerminal[] {
+    return [...this.tabs.values()].map((t) => t.terminal);
+  }
+
+  async open(spec: TerminalSpec): Promise<ConnectTerminal> {
+    const { spawn } = await import('node-pty');
+    const id = randomBytes(6).toString('hex');
+    const env = { ...process.env, PATH: `${this.bin}:${process.env.PATH ?? ''}`, TERM: 'xterm-256color' } as Record<string, string>;
+    let file: string;
+    let args: string[];
+    let title: string;
+    if (spec.kind === 'ssh') {
+      if (!spec.node || !spec.login) throw new PosternError('BAD_REQUEST', 'an SSH tab needs node and login');
+      file = process.execPath;
+      args = [CLI, 'ssh', `--proxy=${this.proxyOf(spec.cluster)}`, `${spec.login}@${spec.node}`];
+      title = `${spec.login}@${spec.node}`;
+    } else {
+      file = process.env.SHELL || '/bin/sh';
+      args = [];
+      title = `shell (${spec.cluster})`;
+    }
+    const pty = spawn(file, args, { name: 'xterm-256color', cols: spec.cols ?? 80, rows: spec.rows ?? 24, cwd: process.env.HOME ?? process.cwd(), env });
+    const tab: Tab = { terminal: { ...spec, id, title }, pty, unacked: 0 };
+    this.tabs.set(id, tab);
+    pty.onData((data) => {
+      const bytes = Buffer.from(data, 'utf8');
+      tab.unacked += bytes.length;
+      tab.socket?.send(bytes);
+      if (tab.unacked > MAX_UNACKED) pty.pause();
+    });
+    pty.onExit(({ exitCode, signal }) => {
+      tab.exited = signal ? `the process ended on signal ${signal}` : `the process exited with status ${exitCode}`;
+      tab.socket?.send(JSON.stringify({ type: 'closed', message: tab.exited }));
+      tab.socket?.close(1000);
+    });
+    this.log.info('opened a terminal tab', { id, title });
+    return tab.terminal;
+  }
+
+  /** The page's WebSocket for a tab: one at a time (a reloaded page takes it over). */
+  attach(id: string, socket: WebSocket): void {
+    const tab = this.tabs.get(id);
+    if (!tab) return socket.close(4004, 'no such terminal');
+    tab.socket?.close(4000, 'opened elsewhere');
+    tab.socket = socket;
+    tab.unacked = 0;
+    tab.pty.resume();
+    socket.send(JSON.stringify({ type: 'connected' }));
+    if (tab.exited) {
+      socket.send(JSON.stringify({ type: 'closed', message: tab.exited }));
+      return socket.close(1000);
+    }
+    socket.on('message', (data: Buffer, binary: boolean) => {
+      if (binary) return tab.pty.write(data.toString('utf8'));
+      let message: { type?: string; cols?: number; rows?: number; bytes?: number };
+      try {
+        message = JSON.parse(data.toString('utf8')) as typeof message;
+      } catch {
+        return;
+      }
+      if (message.type === 'resize' && isSize(message.cols) && isSize(message.rows)) tab.pty.resize(message.cols, message.rows);
+      if (message.type === 'ack' && typeof message.bytes === 'number') {
+        tab.unacked = Math.max(0, tab.unacked - message.bytes);
+        if (tab.unacked <= MAX_UNACKED) tab.pty.resume();
+      }
+    });
+    socket.on('close', () => {
+      if (tab.socket === socket) tab.socket = undefined;
+    });
+  }
+
+  /** Closes the tab: its process ends. */
+  close(id: string): void {
+    const tab = this.tabs.get(id);
+    if (!tab) throw new PosternError('NOT_FOUND', `there is no terminal ${id}`);
+    this.tabs.delete(id);
+    tab.socket?.close(1000);
+    if (!tab.exited) tab.pty.kill();
+  }
+
+  closeAll(): void {
+    for (const id of [...this.tabs.keys()]) this.close(id);
+  }
+}
+
+function isSize(n: unknown): n is number {
+  return Number.isInteger(n) && (n as number) > 0 && (n as number) <= 1000;
+}
