@@ -10,10 +10,11 @@ import { cookie, readJson } from '../proxy/web/body.js';
 import { sendJson } from '../proxy/web/respond.js';
 import { UiFiles } from '../proxy/web/ui-files.js';
 import { VERSION } from '../version.js';
-import { CONNECT_COOKIE, CONNECT_PAGE, type AddClusterRequest, type ConnectClusters, type ConnectGateways, type ConnectLoginRequest, type ConnectStatus, type ConnectTerminals, type GatewaySpec, type TerminalSpec } from '../wire/connect.js';
+import { CONNECT_COOKIE, CONNECT_PAGE, type AddClusterRequest, type ConnectClusters, type ConnectGateways, type ConnectLoginRequest, type ConnectStatus, type ConnectTerminals, type GatewaySpec } from '../wire/connect.js';
 import { Clusters } from './clusters.js';
 import { Gateways } from './gateways.js';
-import { Terminals } from './terminals.js';
+import { checkTerminal, Terminals } from './terminals.js';
+import { Workspace } from './workspace.js';
 
 /** A request must have sent its headers, and its whole body, this soon. */
 const HEADERS_TIMEOUT_MS = 10_000;
@@ -50,8 +51,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const token = randomBytes(32).toString('base64url');
   const session = randomBytes(32).toString('base64url');
   const clusters = new Clusters(opts.store, { insecure: opts.insecure });
-  const gateways = new Gateways(opts.store.home, (name) => clusters.endpointOf(name), opts.log);
-  const terminals = new Terminals(opts.store.home, (name) => clusters.proxyOf(name), opts.log);
+  const workspace = new Workspace(opts.store.home, opts.log);
+  const saved = workspace.load();
+  const gateways = new Gateways(workspace, (name) => clusters.endpointOf(name), opts.log);
+  const terminals = new Terminals(opts.store.home, workspace, (name) => clusters.proxyOf(name), opts.log);
   const sockets = new WebSocketServer({ noServer: true, maxPayload: 1 << 20 });
   const ui = new UiFiles();
   let origin = '';
@@ -72,7 +75,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       return { removed: true };
     },
     'GET /api/terminals': async () => ({ terminals: terminals.list() }) satisfies ConnectTerminals,
-    'POST /api/terminals': async (req) => terminals.open(terminalSpec(await readJson(req))),
+    'POST /api/terminals': async (req) => terminals.open(checkTerminal(await readJson(req))),
     'DELETE /api/terminals/*': async (_req, _res, id) => {
       terminals.close(id);
       return { closed: true };
@@ -146,7 +149,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const { port } = server.address() as AddressInfo;
   origin = `http://127.0.0.1:${port}`;
   // In the background: a cluster out of reach must not hold the page up.
-  void gateways.restore().catch((err: unknown) => opts.log.error('restoring the saved gateways failed', { err }));
+  void gateways.restore(saved.gateways).catch((err: unknown) => opts.log.error('restoring the saved gateways failed', { err }));
+  void terminals.restore(saved.terminals);
   return {
     url: `${origin}${CONNECT_PAGE}#token=${token}`,
     port,
@@ -186,16 +190,6 @@ function secretsEqual(given: string, expected: string): boolean {
   const a = Buffer.from(given);
   const b = Buffer.from(expected);
   return a.length === b.length && timingSafeEqual(a, b);
-}
-
-function terminalSpec(body: Record<string, unknown>): TerminalSpec {
-  const { cluster, kind, node, login, cols, rows } = body;
-  if (typeof cluster !== 'string' || !cluster) throw new PosternError('BAD_REQUEST', 'give the cluster');
-  if (kind !== 'shell' && kind !== 'ssh') throw new PosternError('BAD_REQUEST', 'kind is shell or ssh');
-  const name = /^[A-Za-z0-9._-]{1,253}$/;
-  if (kind === 'ssh' && !(typeof node === 'string' && name.test(node) && typeof login === 'string' && /^[a-z_][a-z0-9_.-]{0,31}$/i.test(login))) throw new PosternError('BAD_REQUEST', 'an SSH tab needs a node and a login');
-  const size = (n: unknown) => (Number.isInteger(n) && (n as number) > 0 && (n as number) <= 1000 ? (n as number) : undefined);
-  return { cluster, kind, ...(kind === 'ssh' ? { node: node as string, login: login as string } : {}), ...(size(cols) ? { cols: size(cols)! } : {}), ...(size(rows) ? { rows: size(rows)! } : {}) };
 }
 
 function portOf(body: Record<string, unknown>): number | undefined {

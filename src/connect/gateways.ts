@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { join } from 'node:path';
 import { callApi, type ProxyEndpoint } from '../client/api-client.js';
 import { connectRoute } from '../client/connect-tunnel.js';
 import { startLocalProxy } from '../client/local-proxy.js';
@@ -11,9 +9,9 @@ import type { Logger } from '../log/logger.js';
 import { formatHostPort, type HostPort } from '../net/addr.js';
 import { listenLocally } from '../net/listen.js';
 import { joinStreams } from '../net/pipe.js';
-import { writeSecretFile } from '../storage/secret-file.js';
 import type { AppList, DbList } from '../wire/api.js';
 import type { ConnectGateway, GatewaySpec } from '../wire/connect.js';
+import type { Workspace } from './workspace.js';
 
 /** Where a cluster's calls go, with the profile's certificate as it is now (throws when logged out or expired). */
 export type EndpointOf = (cluster: string) => ProxyEndpoint & { proxy: HostPort };
@@ -31,28 +29,25 @@ interface Running {
  * what `postern proxy db --tunnel`, `postern proxy app` or `postern tcp --listen` would run. They
  * take the profile's certificate at each connection, so a new login is used at once (a gateway
  * outlives an expired certificate: its connections fail saying so until the person logs in
- * again). The list is kept in `<home>/connect/workspace.json` with the ports they got, and
- * started again on those ports at the next start; one that cannot listen shows why.
+ * again). The list is kept in the workspace with the ports they got, and started again on those
+ * ports at the next start; one that cannot listen shows why.
  */
 export class Gateways {
   private readonly running = new Map<string, Running>();
-  private readonly file: string;
 
   constructor(
-    home: string,
+    private readonly workspace: Workspace,
     private readonly endpointOf: EndpointOf,
     private readonly log: Logger,
-  ) {
-    this.file = join(home, 'connect', 'workspace.json');
-  }
+  ) {}
 
   list(): ConnectGateway[] {
     return [...this.running.values()].map((r) => r.gateway);
   }
 
   /** Starts the gateways of the last run, on their ports. */
-  async restore(): Promise<void> {
-    for (const spec of this.saved()) await this.start(spec, randomId());
+  async restore(saved: GatewaySpec[]): Promise<void> {
+    for (const spec of saved.filter(valid)) await this.start(spec, randomId());
   }
 
   async create(spec: GatewaySpec): Promise<ConnectGateway> {
@@ -127,21 +122,8 @@ export class Gateways {
     return { servername: app.public_addr.replace(/:\d+$/, ''), carries: 'tcp' };
   }
 
-  private saved(): GatewaySpec[] {
-    if (!existsSync(this.file)) return [];
-    try {
-      const parsed = JSON.parse(readFileSync(this.file, 'utf8')) as { gateways?: unknown };
-      return Array.isArray(parsed.gateways) ? parsed.gateways.flatMap((g) => (valid(g as GatewaySpec) ? [g as GatewaySpec] : [])) : [];
-    } catch (err) {
-      // Kept aside, not overwritten by the next save: the person may want what it held.
-      renameSync(this.file, `${this.file}.unreadable`);
-      this.log.warn(`${this.file} is not valid JSON; it is kept as ${this.file}.unreadable and the gateways start empty`, { err });
-      return [];
-    }
-  }
-
   private save(): void {
-    writeSecretFile(this.file, JSON.stringify({ gateways: this.list().map(specOf) }, null, 2) + '\n');
+    this.workspace.save('gateways', this.list().map(specOf));
   }
 }
 

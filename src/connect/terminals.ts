@@ -7,6 +7,7 @@ import type { WebSocket } from 'ws';
 import { PosternError } from '../errors/postern-error.js';
 import type { Logger } from '../log/logger.js';
 import type { ConnectTerminal, TerminalSpec } from '../wire/connect.js';
+import type { Workspace } from './workspace.js';
 
 /** The CLI's entry point, which the tabs run as `postern`. */
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -27,7 +28,8 @@ interface Tab {
  * WebSocket with the browser terminal's frames (binary both ways, JSON `resize` / `ack` from the
  * page, `connected` / `closed` to it). A local shell has `postern` first on PATH; an SSH tab runs
  * `postern ssh --proxy=… login@node`, so it goes through the proxy as the CLI does, with the
- * profile's certificate. Closing a tab ends its process.
+ * profile's certificate. Closing a tab ends its process; the open tabs are kept in the workspace
+ * and opened again at the next start.
  */
 export class Terminals {
   private readonly tabs = new Map<string, Tab>();
@@ -35,6 +37,7 @@ export class Terminals {
 
   constructor(
     home: string,
+    private readonly workspace: Workspace,
     private readonly proxyOf: (cluster: string) => string,
     private readonly log: Logger,
   ) {
@@ -49,7 +52,22 @@ export class Terminals {
     return [...this.tabs.values()].map((t) => t.terminal);
   }
 
+  /** Opens the tabs of the last run again (new processes: a shell's state is not kept). */
+  async restore(saved: unknown[]): Promise<void> {
+    for (const spec of saved) {
+      await Promise.resolve()
+        .then(() => this.open(checkTerminal(spec)))
+        .catch((err: unknown) => this.log.warn('could not open a saved terminal tab again', { err, tab: spec }));
+    }
+  }
+
   async open(spec: TerminalSpec): Promise<ConnectTerminal> {
+    const terminal = await this.spawn(spec);
+    this.save();
+    return terminal;
+  }
+
+  private async spawn(spec: TerminalSpec): Promise<ConnectTerminal> {
     const { spawn } = await import('node-pty');
     const id = randomBytes(6).toString('hex');
     const env = { ...process.env, PATH: `${this.bin}:${process.env.PATH ?? ''}`, TERM: 'xterm-256color' } as Record<string, string>;
@@ -121,15 +139,39 @@ export class Terminals {
     const tab = this.tabs.get(id);
     if (!tab) throw new PosternError('NOT_FOUND', `there is no terminal ${id}`);
     this.tabs.delete(id);
+    this.end(tab);
+    this.save();
+  }
+
+  /** Ends every tab's process, keeping them in the workspace for the next start. */
+  closeAll(): void {
+    for (const tab of this.tabs.values()) this.end(tab);
+    this.tabs.clear();
+  }
+
+  private end(tab: Tab): void {
     tab.socket?.close(1000);
     if (!tab.exited) tab.pty.kill();
   }
 
-  closeAll(): void {
-    for (const id of [...this.tabs.keys()]) this.close(id);
+  private save(): void {
+    this.workspace.save(
+      'terminals',
+      this.list().map(({ cluster, kind, node, login }) => ({ cluster, kind, ...(node ? { node } : {}), ...(login ? { login } : {}) })),
+    );
   }
 }
 
 function isSize(n: unknown): n is number {
   return Number.isInteger(n) && (n as number) > 0 && (n as number) <= 1000;
+}
+
+/** A tab as asked for (by the page, or as the workspace file holds it): what it runs is built from these, so each is checked. */
+export function checkTerminal(value: unknown): TerminalSpec {
+  const { cluster, kind, node, login, cols, rows } = (value ?? {}) as Record<string, unknown>;
+  if (typeof cluster !== 'string' || !cluster) throw new PosternError('BAD_REQUEST', 'give the cluster');
+  if (kind !== 'shell' && kind !== 'ssh') throw new PosternError('BAD_REQUEST', 'kind is shell or ssh');
+  const ssh = kind === 'ssh' && typeof node === 'string' && /^[A-Za-z0-9._-]{1,253}$/.test(node) && typeof login === 'string' && /^[a-z_][a-z0-9_.-]{0,31}$/i.test(login);
+  if (kind === 'ssh' && !ssh) throw new PosternError('BAD_REQUEST', 'an SSH tab needs a node and a login');
+  return { cluster, kind, ...(ssh ? { node: node as string, login: login as string } : {}), ...(isSize(cols) ? { cols } : {}), ...(isSize(rows) ? { rows } : {}) };
 }

@@ -233,10 +233,10 @@ describe.runIf(haveChromium())('Postern Connect', () => {
     }
   });
 
-  it('opens terminal tabs: a local shell with postern on PATH, and SSH to a real node; closing a tab ends its process', async () => {
+  it('opens terminal tabs: a local shell with postern on PATH (open again after a restart), and SSH to a real node; closing a tab ends its process', async () => {
     const browser = await launchChromium();
     try {
-      const page = await browser.newPage();
+      let page = await browser.newPage();
       await page.goto(url.toString());
       await page.getByRole('heading', { name: 'Resources' }).waitFor();
       const screen = (title: string) => page.locator(`[aria-label="Terminal: ${title}"] .xterm-rows`).innerText();
@@ -253,6 +253,16 @@ describe.runIf(haveChromium())('Postern Connect', () => {
       await expect.poll(() => screen(shell), { timeout: 15_000 }).toMatch(/^shell-42$/m);
       expect(await screen(shell)).toContain('connie');
       await page.screenshot({ path: join(shots, '5-shell-tab.png') });
+
+      // The daemon restarted: the tab is open again (a new shell).
+      await stopDaemon();
+      url = await startDaemon();
+      page = await browser.newPage();
+      await page.goto(url.toString());
+      await page.getByRole('tab', { name: shell }).click();
+      await expect.poll(() => page.getByTestId('terminal-status').first().innerText()).toBe('Connected');
+      await type(shell, 'echo again-$((40+3))');
+      await expect.poll(() => screen(shell), { timeout: 15_000 }).toMatch(/^again-43$/m);
 
       await page.getByRole('tab', { name: 'Resources' }).click();
       await page.getByRole('button', { name: 'Open a tab on web-1 as root' }).click();

@@ -204,11 +204,16 @@ function ClusterView({ cluster, onChanged }: { cluster: ConnectCluster; onChange
   const [tabs, setTabs] = useState<ConnectTerminal[]>([]);
   const [active, setActive] = useState<string>('resources');
   const [error, setError] = useState<ApiError>();
+  // Followed like the gateways: tabs the daemon opened again at its start come up as they open.
   useEffect(() => {
-    connectApi.terminals().then(
-      ({ terminals }) => setTabs(terminals.filter((t) => t.cluster === cluster.name)),
-      () => undefined,
-    );
+    const load = () =>
+      connectApi.terminals().then(
+        ({ terminals }) => setTabs(terminals.filter((t) => t.cluster === cluster.name)),
+        () => undefined,
+      );
+    void load();
+    const timer = setInterval(() => void load(), 2000);
+    return () => clearInterval(timer);
   }, [cluster.name]);
   const openTab = useCallback(
     (spec: { kind: 'shell' | 'ssh'; node?: string; login?: string }) =>
