@@ -9,13 +9,15 @@ import type { Logger } from '../log/logger.js';
 import { formatHostPort, type HostPort } from '../net/addr.js';
 import { listenLocally } from '../net/listen.js';
 import { joinStreams } from '../net/pipe.js';
-import type { AppList, DbList } from '../wire/api.js';
+import type { AppList, DbList, RouteList } from '../wire/api.js';
 import type { ConnectGateway, GatewaySpec } from '../wire/connect.js';
 import type { Workspace } from './workspace.js';
 
 /** Where a cluster's calls go, with the profile's certificate as it is now (throws when logged out or expired). */
 export type EndpointOf = (cluster: string) => ProxyEndpoint & { proxy: HostPort };
 
+/** How often the gateways' targets are looked at (their listing on the cluster). */
+const CHECK_EVERY_MS = 3000;
 /** What a person changes when a gateway's port is taken. */
 const PORT_FIELD = 'the port field and Retry';
 
@@ -34,12 +36,52 @@ interface Running {
  */
 export class Gateways {
   private readonly running = new Map<string, Running>();
+  private readonly timer: NodeJS.Timeout;
 
   constructor(
     private readonly workspace: Workspace,
     private readonly endpointOf: EndpointOf,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.timer = setInterval(() => void this.check(), CHECK_EVERY_MS);
+    this.timer.unref();
+  }
+
+  /**
+   * Looks, for each cluster with gateways, whether their targets are still there for this person
+   * (one listing per cluster and kind), and says why not on each gateway (`problem`), clearing it
+   * once that has passed.
+   */
+  async check(): Promise<void> {
+    const byCluster = new Map<string, ConnectGateway[]>();
+    for (const { gateway: g } of this.running.values()) if (g.status === 'listening') byCluster.set(g.cluster, [...(byCluster.get(g.cluster) ?? []), g]);
+    for (const [cluster, gateways] of byCluster) {
+      const problems = await this.problems(cluster, gateways).catch((err: unknown) => toPosternError(err).message);
+      for (const g of gateways) {
+        const problem = typeof problems === 'string' ? problems : problems.get(g.id);
+        if (problem) g.problem = problem;
+        else delete g.problem;
+      }
+    }
+  }
+
+  private async problems(cluster: string, gateways: ConnectGateway[]): Promise<Map<string, string>> {
+    const endpoint = this.endpointOf(cluster);
+    const kinds = new Set(gateways.map((g) => g.kind));
+    const listed = async <T>(kind: GatewaySpec['kind'], path: string, names: (list: T) => string[]) => (kinds.has(kind) ? new Set(names(await callApi<T>(endpoint, 'GET', path))) : new Set<string>());
+    const [db, app, route] = await Promise.all([
+      listed<DbList>('db', '/webapi/databases', (l) => l.databases.map((d) => d.name)),
+      listed<AppList>('app', '/webapi/apps', (l) => l.apps.map((a) => a.name)),
+      listed<RouteList>('route', '/webapi/routes', (l) => l.routes.map((r) => r.authority)),
+    ]);
+    const there = { db, app, route };
+    const problems = new Map<string, string>();
+    for (const g of gateways) {
+      if (!there[g.kind].has(g.target))
+        problems.set(g.id, `${g.target} is not there for you now: its agent is offline, it was removed, or your roles no longer allow it. The gateway keeps listening and works again when it is back.`);
+    }
+    return problems;
+  }
 
   list(): ConnectGateway[] {
     return [...this.running.values()].map((r) => r.gateway);
@@ -74,6 +116,7 @@ export class Gateways {
   }
 
   async closeAll(): Promise<void> {
+    clearInterval(this.timer);
     for (const r of this.running.values()) await r.close?.();
   }
 

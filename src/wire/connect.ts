@@ -95,6 +95,12 @@ export interface ConnectGateway extends GatewaySpec {
   command?: string;
   /** Why it is not listening, or why its last connection failed (an expired certificate: log in again, and it goes on). */
   error?: string;
+  /**
+   * Why connections would fail now, checked every few seconds while it listens: the target is
+   * offline or no longer allowed, the certificate expired, the cluster cannot be reached. It
+   * clears by itself when that passes; the gateway keeps listening meanwhile.
+   */
+  problem?: string;
 }
 
 export interface ConnectGateways {

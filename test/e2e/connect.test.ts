@@ -50,6 +50,7 @@ async function echoThrough(at: string): Promise<string> {
 describe.runIf(haveChromium())('Postern Connect', () => {
   let cluster: TestCluster;
   let agent: PosternProcess;
+  let agentArgs: string[];
   let person: Person;
   let daemon: ChildProcess;
   let url: URL;
@@ -85,15 +86,13 @@ describe.runIf(haveChromium())('Postern Connect', () => {
     web1 = await posternNode(cluster, 'web-1');
     echo = createServer((s) => s.pipe(s)).listen(0, '127.0.0.1');
     await once(echo, 'listening');
-    agent = await cluster.startAgent(
-      [
-        '--app', `name=wiki,uri=http://127.0.0.1:${await freePort()},labels=env=dev`,
-        '--app', `name=echo,uri=tcp://127.0.0.1:${(echo.address() as AddressInfo).port},labels=env=dev`,
-        '--ssh', `name=web-1,addr=127.0.0.1:${web1.port},labels=env=dev`,
-        '--db', `name=pg,protocol=postgres,uri=127.0.0.1:${pg.port},labels=env=dev`,
-      ],
-      { token: await cluster.token('app,ssh,db') },
-    );
+    agentArgs = [
+      '--app', `name=wiki,uri=http://127.0.0.1:${await freePort()},labels=env=dev`,
+      '--app', `name=echo,uri=tcp://127.0.0.1:${(echo.address() as AddressInfo).port},labels=env=dev`,
+      '--ssh', `name=web-1,addr=127.0.0.1:${web1.port},labels=env=dev`,
+      '--db', `name=pg,protocol=postgres,uri=127.0.0.1:${pg.port},labels=env=dev`,
+    ];
+    agent = await cluster.startAgent(agentArgs, { token: await cluster.token('app,ssh,db') });
     writeFileSync(join(started.dir, 'role.yaml'), 'kind: role\nversion: v1\nmetadata: { name: db-dev }\nspec:\n  allow:\n    db_labels: { env: dev }\n    db_users: [connie]\n    db_names: [postgres]\n');
     expect((await cluster.ctl(['create', '-f', join(started.dir, 'role.yaml')])).code).toBe(0);
     await cluster.addUser('connie', PASSWORD, 'access,db-dev', ['--logins=root']);
@@ -202,6 +201,15 @@ describe.runIf(haveChromium())('Postern Connect', () => {
       expect(psql.stdout.trim(), psql.stderr).toBe('connie');
       const echoAt = await gateway('echo').getByTestId('gateway-connection').innerText();
       expect(await echoThrough(echoAt)).toBe('ping');
+
+      // The agent goes away: the gateways say so, and keep listening; it comes back: so do they, unchanged.
+      await agent.stop();
+      await expect.poll(() => gateway('pg').getByTestId('gateway-problem').innerText(), { timeout: 15_000 }).toMatch(/^pg is not there for you now: its agent is offline/);
+      await page.screenshot({ path: join(shots, '3b-agent-offline.png') });
+      expect((await run('psql', [conninfo, '-tAc', 'select 1'])).stderr).toMatch(/offline/);
+      agent = await cluster.startAgent(agentArgs, { dataDir: agent.dataDir });
+      await expect.poll(() => gateway('pg').getByTestId('gateway-problem').count(), { timeout: 15_000 }).toBe(0);
+      expect((await run('psql', [conninfo, '-tAc', 'select current_user'])).stdout.trim()).toBe('connie');
 
       // Restarted with the pg gateway's port taken: echo comes back on its port, pg says why it cannot, and Retry on another port works.
       const pgPort = Number(/:(\d+)\//.exec(conninfo)![1]);

@@ -40,6 +40,11 @@ function GatewayItem({ gateway: g, onChanged }: { gateway: ConnectGateway; onCha
         {g.status === 'listening' ? <span className="gateway-address">on {g.address}</span> : <span className="gateway-failed">not listening</span>}
       </p>
       {g.error && <p className={g.status === 'failed' ? 'error-message' : 'hint'} role={g.status === 'failed' ? 'alert' : undefined}>{g.error}</p>}
+      {g.problem && (
+        <p className="gateway-problem" role="status" data-testid="gateway-problem">
+          {g.problem}
+        </p>
+      )}
       {g.status === 'listening' && g.connection && <CopyCommand command={g.command ?? g.connection} what={`the gateway to ${g.target}`} testId="gateway-connection" intro={g.command ? 'Connect with:' : 'Point your client at:'} />}
       <div className="gateway-actions">
         <label>
