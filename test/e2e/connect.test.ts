@@ -11,7 +11,8 @@ import type { Person, TestCluster } from '../helpers/cluster.js';
 import { startDbCluster } from '../helpers/db-cluster.js';
 import { CLI, run, tempDir, type PosternProcess } from '../helpers/postern.js';
 import { PrivatePostgres } from '../harness/postgres.js';
-import type { Sshd } from '../harness/sshd.js';
+import { Sshd } from '../harness/sshd.js';
+import { directEchoLatency, p50, pageEchoLatency } from '../helpers/ssh-echo.js';
 import { posternNode } from '../helpers/ssh-node.js';
 
 const PASSWORD = 'connect page password';
@@ -205,10 +206,12 @@ describe.runIf(haveChromium())('Postern Connect', () => {
       // The agent goes away: the gateways say so, and keep listening; it comes back: so do they, unchanged.
       await agent.stop();
       await expect.poll(() => gateway('pg').getByTestId('gateway-problem').innerText(), { timeout: 15_000 }).toMatch(/^pg is not there for you now: its agent is offline/);
+      await expect.poll(() => page.locator('.app-list .app-name').allInnerTexts(), { timeout: 15_000 }).toEqual([]); // the list is live too
       await page.screenshot({ path: join(shots, '3b-agent-offline.png') });
       expect((await run('psql', [conninfo, '-tAc', 'select 1'])).stderr).toMatch(/offline/);
       agent = await cluster.startAgent(agentArgs, { dataDir: agent.dataDir });
       await expect.poll(() => gateway('pg').getByTestId('gateway-problem').count(), { timeout: 15_000 }).toBe(0);
+      await expect.poll(() => page.locator('.app-list .app-name').allInnerTexts(), { timeout: 15_000 }).toEqual(['echo', 'pg', 'web-1', 'wiki']);
       expect((await run('psql', [conninfo, '-tAc', 'select current_user'])).stdout.trim()).toBe('connie');
 
       // Restarted with the pg gateway's port taken: echo comes back on its port, pg says why it cannot, and Retry on another port works.
@@ -279,6 +282,18 @@ describe.runIf(haveChromium())('Postern Connect', () => {
       await type('root@web-1', 'echo node-$((6*7)) $(hostname)');
       await expect.poll(() => screen('root@web-1'), { timeout: 15_000 }).toMatch(/^node-42 /m);
       await page.screenshot({ path: join(shots, '6-ssh-tab.png') });
+
+      // Keystroke echo through the SSH tab (its socket taken over from the page), against ssh2 to a loopback sshd.
+      const direct = await Sshd.start();
+      try {
+        const directMs = await directEchoLatency(direct);
+        const tabMs = await page.evaluate<number[]>(
+          pageEchoLatency("await fetch('/api/terminals').then((r) => r.json()).then(({ terminals }) => new WebSocket('ws://' + location.host + '/api/terminals/' + terminals.find((t) => t.kind === 'ssh').id + '/socket'))"),
+        );
+        console.log(`keystroke echo p50: Connect SSH tab ${p50(tabMs).toFixed(2)} ms, direct ssh ${p50(directMs).toFixed(2)} ms (200 keystrokes each, loopback)`);
+      } finally {
+        await direct.stop();
+      }
 
       // Closing the tab ends its process: the SSH session's end is in the audit log.
       await page.getByRole('button', { name: 'Close root@web-1' }).click();

@@ -1,8 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
@@ -13,6 +12,7 @@ import { BrowserSession } from '../helpers/browser-session.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { haveProgram } from '../helpers/programs.js';
 import { posternNode } from '../helpers/ssh-node.js';
+import { directEchoLatency, p50, pageEchoLatency } from '../helpers/ssh-echo.js';
 import { tempDir, type PosternProcess } from '../helpers/postern.js';
 
 const ready = haveChromium() && haveProgram('/usr/sbin/sshd', ['-V']);
@@ -117,7 +117,7 @@ describe.runIf(ready)('web terminal: SSH to a node in the browser', () => {
     const page = await openTerminal(user, 'web-1', 'root');
     await expect.poll(() => status(page)).toBe('Connected');
     await typeLine(page, 'echo postern-$((40+2))');
-    await expect.poll(() => screen(page)).toMatch(/^postern-42$/m);
+    await expect.poll(() => screen(page), { timeout: 10_000 }).toMatch(/^postern-42$/m);
     await page.screenshot({ path: join(shots, 'terminal-desktop.png') });
 
     // Copy: a double-click selects the word in the terminal, and Copy puts it on the clipboard.
@@ -137,9 +137,9 @@ describe.runIf(ready)('web terminal: SSH to a node in the browser', () => {
     // Paste: the clipboard's text goes to the shell as typed input.
     await page.evaluate("navigator.clipboard.writeText('echo pasted-$((6*7))')");
     await page.getByRole('button', { name: 'Paste' }).click();
-    await expect.poll(() => screen(page)).toContain('echo pasted-$((6*7))');
+    await expect.poll(() => screen(page), { timeout: 10_000 }).toContain('echo pasted-$((6*7))');
     await typeLine(page, '');
-    await expect.poll(() => screen(page)).toMatch(/^pasted-42$/m);
+    await expect.poll(() => screen(page), { timeout: 10_000 }).toMatch(/^pasted-42$/m);
     await page.screenshot({ path: join(shots, 'terminal-390px.png') });
 
     await typeLine(page, 'exit');
@@ -162,7 +162,7 @@ describe.runIf(ready)('web terminal: SSH to a node in the browser', () => {
     const gap = await page.evaluate<number>('window.__gap');
     console.log(`web terminal: 10.9 MB of seq output drawn in ${ms} ms; the page's longest pause ${gap.toFixed(0)} ms`);
     await typeLine(page, 'echo still-$((1+1))');
-    await expect.poll(() => screen(page)).toMatch(/^still-2$/m);
+    await expect.poll(() => screen(page), { timeout: 10_000 }).toMatch(/^still-2$/m);
     await typeLine(page, 'exit');
     await expect.poll(() => status(page)).toBe('Closed: the session ended');
   }, 90_000);
@@ -235,8 +235,7 @@ describe.runIf(ready)('web terminal: SSH to a node in the browser', () => {
       const user = await newUser();
       const page = await openTerminal(user, 'web-1', 'root');
       await expect.poll(() => status(page)).toBe('Connected');
-      const browserMs = await page.evaluate<number[]>(BROWSER_ECHO_LATENCY);
-      const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+      const browserMs = await page.evaluate<number[]>(pageEchoLatency("new WebSocket(Object.assign(new URL('/webapi/terminal?node=web-1&login=root', location.href), { protocol: 'wss:' }))"));
       console.log(`keystroke echo p50: browser terminal ${p50(browserMs).toFixed(2)} ms, direct ssh ${p50(directMs).toFixed(2)} ms (200 keystrokes each, loopback)`);
     } finally {
       await direct.stop();
@@ -244,55 +243,3 @@ describe.runIf(ready)('web terminal: SSH to a node in the browser', () => {
   });
 });
 
-/**
- * In the page: keystroke echo times over the terminal's own WebSocket (one byte out, until its
- * echo comes back), as a string since the page runs it, not Node.
- */
-const BROWSER_ECHO_LATENCY = `(async () => {
-  const url = new URL('/webapi/terminal?node=web-1&login=root', location.href);
-  url.protocol = 'wss:';
-  const ws = new WebSocket(url);
-  ws.binaryType = 'arraybuffer';
-  await new Promise((resolve) => {
-    ws.onmessage = (e) => { if (typeof e.data === 'string' && e.data.includes('"connected"')) resolve(); };
-  });
-  await new Promise((r) => setTimeout(r, 500));
-  const times = [];
-  for (let i = 0; i < 200; i++) {
-    const t0 = performance.now();
-    await new Promise((resolve) => {
-      ws.onmessage = (e) => { if (typeof e.data !== 'string' && new TextDecoder().decode(e.data).includes('x')) resolve(); };
-      ws.send(new TextEncoder().encode('x'));
-    });
-    times.push(performance.now() - t0);
-  }
-  ws.close();
-  return times;
-})()`;
-
-/** Keystroke echo times over a plain SSH connection (ssh2, the sshd's own user key) to a loopback sshd. */
-async function directEchoLatency(sshd: Sshd): Promise<number[]> {
-  const client = new ssh2.Client();
-  client.connect({ host: '127.0.0.1', port: sshd.port, username: 'root', privateKey: readFileSync(sshd.userKey) });
-  await once(client, 'ready');
-  const channel = await new Promise<ssh2.ClientChannel>((resolve, reject) => client.shell({ term: 'xterm-256color' }, (err, ch) => (err ? reject(err) : resolve(ch))));
-  await new Promise((r) => setTimeout(r, 500));
-  channel.removeAllListeners('data');
-  const times: number[] = [];
-  for (let i = 0; i < 200; i++) {
-    const t0 = performance.now();
-    await new Promise<void>((resolve) => {
-      const onData = (d: Buffer) => {
-        if (d.includes('x')) {
-          channel.off('data', onData);
-          resolve();
-        }
-      };
-      channel.on('data', onData);
-      channel.write('x');
-    });
-    times.push(performance.now() - t0);
-  }
-  client.end();
-  return times;
-}

@@ -31,6 +31,8 @@ export interface ResourceSource {
   launchBase?: string;
   /** Whether SSH nodes get "Connect as" buttons to the browser terminal (the console has one). */
   terminal: boolean;
+  /** Lists again this often (Connect keeps its list live); the console lists on demand. */
+  refreshEveryMs?: number;
   /** In Connect: opens a terminal tab with SSH to a node as a login. */
   sshTab?: (node: string, login: string) => void;
   /** In Connect: starts a local gateway to a database (as a db user, in a db name), a TCP app or a route. */
@@ -75,7 +77,10 @@ export function Resources({ source = CONSOLE }: { source?: ResourceSource }) {
 
   useEffect(() => {
     void refresh();
-  }, [refresh]);
+    if (!source.refreshEveryMs) return;
+    const timer = setInterval(() => void refresh(), source.refreshEveryMs);
+    return () => clearInterval(timer);
+  }, [refresh, source.refreshEveryMs]);
 
   useEffect(() => heading.current?.focus({ preventScroll: true }), []);
 

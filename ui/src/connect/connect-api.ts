@@ -40,6 +40,7 @@ export function clusterSource(cluster: ConnectCluster, started: () => void, sshT
     },
     launchBase: `https://${cluster.proxy}`,
     terminal: false,
+    refreshEveryMs: 5000,
     sshTab,
     gateway: async (kind, target, db) => {
       await connectApi.startGateway({ cluster: cluster.name, kind, target, ...(db?.user ? { db_user: db.user } : {}), ...(db?.name ? { db_name: db.name } : {}) });
