@@ -111,7 +111,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       checkSession(req);
       const id = /^\/api\/terminals\/([0-9a-f]{12})\/socket$/.exec(new URL(req.url ?? '/', origin).pathname)?.[1];
       if (!id) throw new PosternError('NOT_FOUND', 'no such terminal');
-      sockets.handleUpgrade(req, socket, head, (ws) => terminals.attach(id, ws));
+      sockets.handleUpgrade(req, socket, head, (ws) => void terminals.attach(id, ws));
     } catch (err) {
       const e = toPosternError(err);
       socket.end(`HTTP/1.1 ${e.status} ${e.code}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);

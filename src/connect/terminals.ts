@@ -68,25 +68,27 @@ export class Terminals {
   }
 
   private async spawn(spec: TerminalSpec): Promise<ConnectTerminal> {
-    const { spawn } = await import('node-pty');
+    if (spec.kind === 'ssh' && (!spec.node || !spec.login)) throw new PosternError('BAD_REQUEST', 'an SSH tab needs node and login');
     const id = randomBytes(6).toString('hex');
-    const env = { ...process.env, PATH: `${this.bin}:${process.env.PATH ?? ''}`, TERM: 'xterm-256color' } as Record<string, string>;
-    let file: string;
-    let args: string[];
-    let title: string;
-    if (spec.kind === 'ssh') {
-      if (!spec.node || !spec.login) throw new PosternError('BAD_REQUEST', 'an SSH tab needs node and login');
-      file = process.execPath;
-      args = [CLI, 'ssh', `--proxy=${this.proxyOf(spec.cluster)}`, `${spec.login}@${spec.node}`];
-      title = `${spec.login}@${spec.node}`;
-    } else {
-      file = process.env.SHELL || '/bin/sh';
-      args = [];
-      title = `shell (${spec.cluster})`;
-    }
-    const pty = spawn(file, args, { name: 'xterm-256color', cols: spec.cols ?? 80, rows: spec.rows ?? 24, cwd: process.env.HOME ?? process.cwd(), env });
-    const tab: Tab = { terminal: { ...spec, id, title }, pty, unacked: 0 };
+    const title = spec.kind === 'ssh' ? `${spec.login}@${spec.node}` : `shell (${spec.cluster})`;
+    const tab: Tab = { terminal: { ...spec, id, title }, pty: await this.start(spec), unacked: 0 };
     this.tabs.set(id, tab);
+    this.follow(tab);
+    this.log.info('opened a terminal tab', { id, title });
+    return tab.terminal;
+  }
+
+  /** The tab's process: a shell, or `postern ssh` through the cluster's proxy. */
+  private async start(spec: TerminalSpec): Promise<IPty> {
+    const { spawn } = await import('node-pty');
+    const env = { ...process.env, PATH: `${this.bin}:${process.env.PATH ?? ''}`, TERM: 'xterm-256color' } as Record<string, string>;
+    const [file, args] = spec.kind === 'ssh' ? [process.execPath, [CLI, 'ssh', `--proxy=${this.proxyOf(spec.cluster)}`, `${spec.login}@${spec.node}`]] : [process.env.SHELL || '/bin/sh', []];
+    return spawn(file, args, { name: 'xterm-256color', cols: spec.cols ?? 80, rows: spec.rows ?? 24, cwd: process.env.HOME ?? process.cwd(), env });
+  }
+
+  /** Streams the tab's process to its page, and says how it ended. */
+  private follow(tab: Tab): void {
+    const { pty } = tab;
     pty.onData((data) => {
       const bytes = Buffer.from(data, 'utf8');
       tab.unacked += bytes.length;
@@ -98,23 +100,31 @@ export class Terminals {
       tab.socket?.send(JSON.stringify({ type: 'closed', message: tab.exited }));
       tab.socket?.close(1000);
     });
-    this.log.info('opened a terminal tab', { id, title });
-    return tab.terminal;
   }
 
-  /** The page's WebSocket for a tab: one at a time (a reloaded page takes it over). */
-  attach(id: string, socket: WebSocket): void {
+  /**
+   * The page's WebSocket for a tab: one at a time (a reloaded page takes it over). A tab whose
+   * process ended starts it again: the page's Reconnect is the tab's Retry (an SSH tab after the
+   * node or its agent came back, or after logging in again).
+   */
+  async attach(id: string, socket: WebSocket): Promise<void> {
     const tab = this.tabs.get(id);
     if (!tab) return socket.close(4004, 'no such terminal');
     tab.socket?.close(4000, 'opened elsewhere');
     tab.socket = socket;
     tab.unacked = 0;
+    if (tab.exited) {
+      try {
+        tab.pty = await this.start(tab.terminal);
+      } catch (err) {
+        socket.send(JSON.stringify({ type: 'closed', message: `the tab's process could not start again: ${(err as Error).message}` }));
+        return socket.close(1000);
+      }
+      tab.exited = undefined;
+      this.follow(tab);
+    }
     tab.pty.resume();
     socket.send(JSON.stringify({ type: 'connected' }));
-    if (tab.exited) {
-      socket.send(JSON.stringify({ type: 'closed', message: tab.exited }));
-      return socket.close(1000);
-    }
     socket.on('message', (data: Buffer, binary: boolean) => {
       if (binary) return tab.pty.write(data.toString('utf8'));
       let message: { type?: string; cols?: number; rows?: number; bytes?: number };

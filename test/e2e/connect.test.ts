@@ -300,8 +300,19 @@ describe.runIf(haveChromium())('Postern Connect', () => {
       await expect.poll(async () => (await cluster.ctl(['audit', 'ls', '--format', 'json', '--type', 'ssh.session.end', '--user', 'connie'])).stdout, { timeout: 10_000 }).toContain('"node":"web-1"');
       await page.getByRole('button', { name: `Close ${shell}` }).click();
       await expect.poll(() => page.getByRole('tab').count()).toBe(1);
+
+      // A lock on the user ends the SSH tab's session: the tab says why, and how its process ended.
+      await page.getByRole('button', { name: 'Open a tab on web-1 as root' }).click();
+      await expect.poll(() => screen('root@web-1'), { timeout: 15_000 }).toMatch(/[#$] *$/m);
+      expect((await cluster.ctl(['lock', '--user', 'connie', '--message', 'incident 18'])).code).toBe(0); // the last test: the lock stays
+      await expect.poll(() => page.getByTestId('terminal-status').last().innerText(), { timeout: 10_000 }).toMatch(/^Closed: the process exited with status \d+/);
+      expect(await screen('root@web-1')).toMatch(/the proxy ended the tunnel to node web-1/);
+      // Reconnect is the tab's Retry: its process starts again, and the proxy's refusal says why.
+      await page.getByRole('button', { name: 'Reconnect' }).click();
+      await expect.poll(() => screen('root@web-1'), { timeout: 15_000 }).toMatch(/incident 18/);
+      await page.screenshot({ path: join(shots, '7-ssh-tab-locked.png') });
     } finally {
       await browser.close();
     }
-  });
+  }, 90_000);
 });
