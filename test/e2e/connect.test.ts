@@ -62,6 +62,7 @@ describe.runIf(haveChromium())('Postern Connect', () => {
 
   /** Starts `postern connect --no-browser` for the person; resolves with the launch link it printed. */
   async function startDaemon(): Promise<URL> {
+    const started = Date.now();
     daemon = spawn(process.execPath, [CLI, 'connect', '--no-browser'], { env: { ...process.env, POSTERN_HOME: person.home }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     daemon.stdout!.on('data', (d: Buffer) => (out += d));
@@ -70,6 +71,7 @@ describe.runIf(haveChromium())('Postern Connect', () => {
       daemon.stdout!.on('data', () => LINK.test(out) && resolve());
       daemon.once('exit', (code) => reject(new Error(`postern connect exited (${code}): ${out}`)));
     });
+    console.log(`Connect: postern connect printed its link ${Date.now() - started} ms after it was started`);
     return new URL(LINK.exec(out)![0]);
   }
 
