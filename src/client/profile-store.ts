@@ -90,8 +90,11 @@ export class ProfileStore {
     }
   }
 
-  /** The profile commands use: the one for `proxy` if given, else the current one. */
-  resolve(proxy?: string): LoadedProfile {
+  /**
+   * The profile commands use: the one for `proxy` if given, else the one `$POSTERN_PROXY` names
+   * (a shell of its own for one cluster: Connect's shell tabs set it), else the current one.
+   */
+  resolve(proxy = process.env.POSTERN_PROXY || undefined): LoadedProfile {
     const name = proxy ? ProfileStore.nameFor(mustParse(proxy)) : this.currentName();
     if (!name || !this.names().includes(name)) {
       throw new PosternError('UNAUTHENTICATED', `you are not logged in${proxy ? ` to ${proxy}` : ''}; run ${LOGIN_HINT.replace('HOST:PORT', proxy ?? 'HOST:PORT')}`);

@@ -26,7 +26,8 @@ interface Tab {
 /**
  * Connect's terminal tabs: a PTY on this machine per tab (node-pty), streamed to its xterm over a
  * WebSocket with the browser terminal's frames (binary both ways, JSON `resize` / `ack` from the
- * page, `connected` / `closed` to it). A local shell has `postern` first on PATH; an SSH tab runs
+ * page, `connected` / `closed` to it). A local shell has `postern` first on PATH and the tab's
+ * cluster selected for it (POSTERN_PROXY); an SSH tab runs
  * `postern ssh --proxy=… login@node`, so it goes through the proxy as the CLI does, with the
  * profile's certificate. Closing a tab ends its process; the open tabs are kept in the workspace
  * and opened again at the next start.
@@ -81,7 +82,8 @@ export class Terminals {
   /** The tab's process: a shell, or `postern ssh` through the cluster's proxy. */
   private async start(spec: TerminalSpec): Promise<IPty> {
     const { spawn } = await import('node-pty');
-    const env = { ...process.env, PATH: `${this.bin}:${process.env.PATH ?? ''}`, TERM: 'xterm-256color' } as Record<string, string>;
+    // POSTERN_PROXY: `postern` commands in the tab use this cluster's profile, whichever is current.
+    const env = { ...process.env, PATH: `${this.bin}:${process.env.PATH ?? ''}`, TERM: 'xterm-256color', POSTERN_PROXY: this.proxyOf(spec.cluster) } as Record<string, string>;
     const [file, args] = spec.kind === 'ssh' ? [process.execPath, [CLI, 'ssh', `--proxy=${this.proxyOf(spec.cluster)}`, `${spec.login}@${spec.node}`]] : [process.env.SHELL || '/bin/sh', []];
     return spawn(file, args, { name: 'xterm-256color', cols: spec.cols ?? 80, rows: spec.rows ?? 24, cwd: process.env.HOME ?? process.cwd(), env });
   }

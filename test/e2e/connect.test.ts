@@ -262,9 +262,11 @@ describe.runIf(haveChromium())('Postern Connect', () => {
       const shell = `shell (${cluster.proxy.replace(':', '-')})`;
       await page.getByRole('button', { name: 'New shell' }).click();
       await expect.poll(() => page.getByTestId('terminal-status').first().innerText()).toBe('Connected');
-      await type(shell, 'postern status; echo shell-$((40+2))');
+      await type(shell, 'postern status; echo $POSTERN_PROXY; postern ls; echo shell-$((40+2))');
       await expect.poll(() => screen(shell), { timeout: 15_000 }).toMatch(/^shell-42$/m);
       expect(await screen(shell)).toContain('connie');
+      expect(await screen(shell)).toContain(`\n${cluster.proxy}\n`); // the tab's cluster, selected for it
+      expect(await screen(shell)).toMatch(/^web-1 /m);
       await page.screenshot({ path: join(shots, '5-shell-tab.png') });
 
       // The daemon restarted: the tab is open again (a new shell).
