@@ -82,13 +82,14 @@ describe.runIf(haveChromium())('Postern Connect', () => {
   }
 
   beforeAll(async () => {
-    const started = await startDbCluster();
+    echo = createServer((s) => s.pipe(s)).listen(0, '127.0.0.1');
+    await once(echo, 'listening');
+    // The echo service is a TCP app of the agent's, and a TCP route of the proxy's too.
+    const started = await startDbCluster(`  routes:\n    - from: tcp+https://echo.example.test:7000\n      to: tcp://127.0.0.1:${(echo.address() as AddressInfo).port}\n      labels: { env: dev }\n`);
     cluster = started.cluster;
     pg = await PrivatePostgres.fromSignDb(started.signed.stdout, started.out);
     pg.sql('CREATE ROLE connie LOGIN');
     web1 = await posternNode(cluster, 'web-1');
-    echo = createServer((s) => s.pipe(s)).listen(0, '127.0.0.1');
-    await once(echo, 'listening');
     agentArgs = [
       '--app', `name=wiki,uri=http://127.0.0.1:${await freePort()},labels=env=dev`,
       '--app', `name=echo,uri=tcp://127.0.0.1:${(echo.address() as AddressInfo).port},labels=env=dev`,
@@ -162,7 +163,7 @@ describe.runIf(haveChromium())('Postern Connect', () => {
       await page.getByLabel('Password').fill(PASSWORD);
       await page.getByRole('button', { name: 'Log in' }).click();
       await page.getByRole('heading', { name: 'Resources' }).waitFor();
-      await expect.poll(() => page.locator('.app-list .app-name').allInnerTexts()).toEqual(['echo', 'pg', 'web-1', 'wiki']);
+      await expect.poll(() => page.locator('.app-list .app-name').allInnerTexts()).toEqual(['echo', 'echo.example.test:7000', 'pg', 'web-1', 'wiki']);
       expect(await page.getByRole('link', { name: 'Launch wiki' }).getAttribute('href')).toBe(`https://${cluster.proxy}/web/launch/wiki`);
       await page.screenshot({ path: join(shots, '2-resources.png') });
 
@@ -190,8 +191,8 @@ describe.runIf(haveChromium())('Postern Connect', () => {
       let page = await browser.newPage();
       await page.goto(url.toString());
       await page.getByRole('heading', { name: 'Resources' }).waitFor();
-      await page.getByRole('button', { name: 'Start a gateway to pg' }).click();
-      await page.getByRole('button', { name: 'Start a gateway to echo' }).click();
+      await page.getByRole('button', { name: 'Start a gateway to pg', exact: true }).click();
+      await page.getByRole('button', { name: 'Start a gateway to echo', exact: true }).click();
       const gateway = (target: string) => page.locator(`[data-gateway="${target}"]`);
       await gateway('pg').getByTestId('gateway-connection').waitFor();
       const command = await gateway('pg').getByTestId('gateway-connection').innerText();
@@ -204,16 +205,21 @@ describe.runIf(haveChromium())('Postern Connect', () => {
       expect(psql.stdout.trim(), psql.stderr).toBe('connie');
       const echoAt = await gateway('echo').getByTestId('gateway-connection').innerText();
       expect(await echoThrough(echoAt)).toBe('ping');
+      // A route's gateway: each connection a CONNECT tunnel through the proxy, as postern tcp --listen.
+      await page.getByRole('button', { name: 'Start a gateway to echo.example.test:7000' }).click();
+      await gateway('echo.example.test:7000').getByTestId('gateway-connection').waitFor();
+      expect(await echoThrough(await gateway('echo.example.test:7000').getByTestId('gateway-connection').innerText())).toBe('ping');
+      await gateway('echo.example.test:7000').getByRole('button', { name: 'Remove the gateway to echo.example.test:7000' }).click();
 
       // The agent goes away: the gateways say so, and keep listening; it comes back: so do they, unchanged.
       await agent.stop();
       await expect.poll(() => gateway('pg').getByTestId('gateway-problem').innerText(), { timeout: 15_000 }).toMatch(/^pg is not there for you now: its agent is offline/);
-      await expect.poll(() => page.locator('.app-list .app-name').allInnerTexts(), { timeout: 15_000 }).toEqual([]); // the list is live too
+      await expect.poll(() => page.locator('.app-list .app-name').allInnerTexts(), { timeout: 15_000 }).toEqual(['echo.example.test:7000']); // the list is live too (the route is the proxy's)
       await page.screenshot({ path: join(shots, '3b-agent-offline.png') });
       expect((await run('psql', [conninfo, '-tAc', 'select 1'])).stderr).toMatch(/offline/);
       agent = await cluster.startAgent(agentArgs, { dataDir: agent.dataDir });
       await expect.poll(() => gateway('pg').getByTestId('gateway-problem').count(), { timeout: 15_000 }).toBe(0);
-      await expect.poll(() => page.locator('.app-list .app-name').allInnerTexts(), { timeout: 15_000 }).toEqual(['echo', 'pg', 'web-1', 'wiki']);
+      await expect.poll(() => page.locator('.app-list .app-name').allInnerTexts(), { timeout: 15_000 }).toEqual(['echo', 'echo.example.test:7000', 'pg', 'web-1', 'wiki']);
       expect((await run('psql', [conninfo, '-tAc', 'select current_user'])).stdout.trim()).toBe('connie');
 
       // Restarted with the pg gateway's port taken: echo comes back on its port, pg says why it cannot, and Retry on another port works.

@@ -11,11 +11,11 @@ import { CLI, tempDir, type RunResult } from './postern.js';
  * A cluster for the database tests: people sign in with a password only, and `ctl auth sign-db`
  * has written a database server's key, certificate and the db CA to `out`, as on a database host
  * (`signed` is what it printed: the lines to configure). `dir` holds the cluster's postern.yaml,
- * for role files beside it.
+ * for role files beside it; `proxyYaml` adds lines under its `proxy:` (indented already).
  */
-export async function startDbCluster(): Promise<{ cluster: TestCluster; dir: string; out: string; signed: RunResult }> {
+export async function startDbCluster(proxyYaml = ''): Promise<{ cluster: TestCluster; dir: string; out: string; signed: RunResult }> {
   const dir = tempDir();
-  writeFileSync(join(dir, 'postern.yaml'), 'auth:\n  second_factor: off\n');
+  writeFileSync(join(dir, 'postern.yaml'), `auth:\n  second_factor: off\n${proxyYaml ? `proxy:\n${proxyYaml}` : ''}`);
   const cluster = await TestCluster.start(['--config', join(dir, 'postern.yaml')]);
   const out = join(tempDir(), 'postern-db');
   const signed = await cluster.ctl(['auth', 'sign-db', '--host=127.0.0.1', `--out=${out}`]);
