@@ -63,7 +63,9 @@ describe.runIf(haveChromium())('Postern Connect', () => {
   /** Starts `postern connect --no-browser` for the person; resolves with the launch link it printed. */
   async function startDaemon(): Promise<URL> {
     const started = Date.now();
-    daemon = spawn(process.execPath, [CLI, 'connect', '--no-browser'], { env: { ...process.env, POSTERN_HOME: person.home }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // SHELL=/bin/sh: the shell tabs must not run this machine's own ~/.bashrc (its pyenv rehash
+    // takes a lock that a tab closed at the wrong moment leaves behind, stalling every later root shell).
+    daemon = spawn(process.execPath, [CLI, 'connect', '--no-browser'], { env: { ...process.env, POSTERN_HOME: person.home, SHELL: '/bin/sh' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     daemon.stdout!.on('data', (d: Buffer) => (out += d));
     daemon.stderr!.on('data', (d: Buffer) => (out += d));
