@@ -17,11 +17,13 @@
  * are endless bulk targets (Sink), for scenarios that time other streams beside a bulk one.
  * far-path is a plain TCP relay to the "sink port" that holds every chunk FAR_PATH_DELAY_MS each
  * way: a long network path, in a process of its own. pg-tls-relay is node-relay for a PostgreSQL
- * server that it reaches over TLS, as Postern's agent must (see pgTlsRelay).
+ * server that it reaches over TLS, as Postern's agent must (see pgTlsRelay); mysql-tls-relay the
+ * same for MySQL and MariaDB (mysqlTlsRelay).
  */
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { once } from 'node:events';
 import { connect, createServer } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { createInterface } from 'node:readline';
@@ -30,6 +32,7 @@ import { silentLogger } from '../src/log/logger.js';
 import { ProxyListener } from '../src/proxy/listener.js';
 import { ProxyMetrics } from '../src/proxy/metrics.js';
 import { joinStreams } from '../src/net/pipe.js';
+import { CLIENT, packet, readMysqlPacket } from '../src/wire/mysql.js';
 import { Router, type RoutedConnection } from '../src/proxy/router.js';
 import { pathRelay } from '../test/harness/path-relay.js';
 import { FAR_PATH_DELAY_MS } from './lib/relay-chain.js';
@@ -41,7 +44,7 @@ const tls = JSON.parse(readFileSync(tlsFile!, 'utf8')) as { cert: string; key: s
 const relay = (socket: TLSSocket) => joinStreams(socket, connect(sinkPort, '127.0.0.1'));
 const relayTls = (socket: TLSSocket) => joinStreams(socket, tlsConnect({ port: sinkPort, host: '127.0.0.1', servername: 'postern.localhost', ALPNProtocols: ['postern-tcp'], rejectUnauthorized: false }));
 const end = (socket: TLSSocket) => socket.end();
-const handlers: Record<string, (socket: TLSSocket) => void> = { 'node-relay': relay, 'node-relay-tls': relayTls, 'bare-tls': end, 'pg-tls-relay': pgTlsRelay };
+const handlers: Record<string, (socket: TLSSocket) => void> = { 'node-relay': relay, 'node-relay-tls': relayTls, 'bare-tls': end, 'pg-tls-relay': pgTlsRelay, 'mysql-tls-relay': mysqlTlsRelay };
 
 /** PostgreSQL's SSLRequest and GSSENCRequest codes: a length of 8, then the code. */
 const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
@@ -77,6 +80,37 @@ function pgTlsRelay(socket: TLSSocket): void {
     });
   };
   socket.on('data', opening);
+}
+
+/**
+ * The relay in the agent's place for a MySQL or MariaDB server over TLS: the server's greeting
+ * goes to the client as it is; the client's handshake response is held while the relay sends the
+ * server an SSL request made of the response's own fixed part (MariaDB's extended capabilities
+ * included, in what is filler to MySQL), opens TLS and sends the response
+ * after it (the server numbers its answer one higher for the SSL request, so the relay numbers it
+ * back for the client, as Postern's agent does). Then bytes flow as in node-relay.
+ */
+const SSL_REQUEST_LENGTH = 32;
+
+function mysqlTlsRelay(socket: TLSSocket): void {
+  const raw = connect({ port: sinkPort, host: '127.0.0.1', noDelay: true });
+  const login = async () => {
+    await once(raw, 'connect');
+    const greeting = await readMysqlPacket(raw, 'the server greeting');
+    socket.write(packet(greeting.sequence, greeting.payload));
+    const response = Buffer.from((await readMysqlPacket(socket, 'the handshake response')).payload);
+    response.writeUInt32LE((response.readUInt32LE(0) | CLIENT.SSL) >>> 0, 0);
+    raw.write(packet(1, response.subarray(0, SSL_REQUEST_LENGTH)));
+    const secure = tlsConnect({ socket: raw, rejectUnauthorized: false });
+    await once(secure, 'secureConnect');
+    secure.write(packet(2, response));
+    socket.write(packet(2, (await readMysqlPacket(secure, 'the login answer')).payload));
+    joinStreams(socket, secure);
+  };
+  login().catch(() => {
+    raw.destroy();
+    socket.destroy();
+  });
 }
 
 async function listen(): Promise<number> {

@@ -98,6 +98,10 @@ export async function dbScenario(tls: BenchTls, spec: DbBenchSpec, opts: { round
     }
 
     const [direct, viaRelays, postern, unaudited] = [median(runs.direct), median(runs.relays), median(runs.postern), median(runs.unaudited)];
+    // The audit's cost is judged within each round's pair (its two runs are minutes apart at most,
+    // where single runs on a busy 2-core machine drift by ±15% over a scenario); the ratio of the
+    // medians is printed beside it.
+    const auditRatio = median(runs.postern.map((on, i) => on / runs.unaudited[i]!));
     const tlsNote = relayedPlain ? ` (TLS to the database, as Postern); plain TCP to it ${median(runs.relaysPlain).toFixed(0)} tps` : ' (plain TCP to the database)';
     const added = median(setup.postern) - median(setup.direct);
     return [
@@ -112,10 +116,10 @@ export async function dbScenario(tls: BenchTls, spec: DbBenchSpec, opts: { round
       {
         scenario: `${spec.load}: every query audited, against proxy.db_query_audit: false`,
         figure: `${postern.toFixed(0)} tps`,
-        baseline: `query audit off ${unaudited.toFixed(0)} tps (runs on ${runs.postern.map((t) => t.toFixed(0)).join('/')}, off ${runs.unaudited.map((t) => t.toFixed(0)).join('/')})`,
-        ratio: postern / unaudited,
-        target: '>= 0.90x',
-        pass: postern / unaudited >= 0.9,
+        baseline: `query audit off ${unaudited.toFixed(0)} tps, ratio of medians ${(postern / unaudited).toFixed(2)}x (runs on ${runs.postern.map((t) => t.toFixed(0)).join('/')}, off ${runs.unaudited.map((t) => t.toFixed(0)).join('/')})`,
+        ratio: auditRatio,
+        target: '>= 0.90x (median of the rounds\' on/off ratios)',
+        pass: auditRatio >= 0.9,
       },
       {
         scenario: `${spec.client}, whole command (${opts.setups} each)`,

@@ -10,7 +10,8 @@ const QUERY = 'SELECT v FROM bench.accounts WHERE id = 4242';
  * MariaDB through Postern (see dbScenario): `mariadb-slap` running one primary-key SELECT from
  * `clients` connections, and a whole `mariadb -e 'select 1'`. Postern's agent logs in as
  * `bench`, a user that REQUIRE SUBJECT makes certificate-only; the baselines as `plain`, the same
- * grants over plain TCP.
+ * grants, over plain TCP direct and over TLS without a client certificate from the relay in the
+ * agent's place (mysql-tls-relay).
  */
 export function dbMysqlScenario(tls: BenchTls, opts: { queries: number; clients: number; rounds: number; setups: number }): Promise<Row[]> {
   const user = (viaPostern: boolean) => (viaPostern ? 'bench' : 'plain');
@@ -21,6 +22,7 @@ export function dbMysqlScenario(tls: BenchTls, opts: { queries: number; clients:
       protocol: 'mysql',
       load: `mariadb-slap -c ${opts.clients}, ${opts.queries} queries`,
       client: "mariadb -e 'select 1'",
+      dbTlsRelay: 'mysql-tls-relay',
       async start(printed, dir) {
         const db = await PrivateMariadb.fromSignDb(printed, dir);
         const createUser = printed.split('\n').find((l) => l.includes('CREATE USER'))!.trim();
