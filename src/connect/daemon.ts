@@ -53,8 +53,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const clusters = new Clusters(opts.store, { insecure: opts.insecure });
   const workspace = new Workspace(opts.store.home, opts.log);
   const saved = workspace.load();
-  const gateways = new Gateways(workspace, (name) => clusters.endpointOf(name), opts.log);
-  const terminals = new Terminals(opts.store.home, workspace, (name) => clusters.proxyOf(name), opts.log);
+  const endpointOf = (name: string) => clusters.endpointOf(name);
+  const gateways = new Gateways(workspace, endpointOf, opts.log);
+  const terminals = new Terminals(opts.store.home, workspace, (name) => clusters.proxyOf(name), endpointOf, opts.log);
   const sockets = new WebSocketServer({ noServer: true, maxPayload: 1 << 20 });
   const ui = new UiFiles();
   let origin = '';

@@ -9,12 +9,10 @@ import type { Logger } from '../log/logger.js';
 import { formatHostPort, type HostPort } from '../net/addr.js';
 import { listenLocally } from '../net/listen.js';
 import { joinStreams } from '../net/pipe.js';
-import type { AppList, DbList, RouteList } from '../wire/api.js';
+import type { AppList, DbList } from '../wire/api.js';
 import type { ConnectGateway, GatewaySpec } from '../wire/connect.js';
+import { whyUnreachable, type EndpointOf } from './reachability.js';
 import type { Workspace } from './workspace.js';
-
-/** Where a cluster's calls go, with the profile's certificate as it is now (throws when logged out or expired). */
-export type EndpointOf = (cluster: string) => ProxyEndpoint & { proxy: HostPort };
 
 /** How often the gateways' targets are looked at (their listing on the cluster). */
 const CHECK_EVERY_MS = 3000;
@@ -49,38 +47,20 @@ export class Gateways {
 
   /**
    * Looks, for each cluster with gateways, whether their targets are still there for this person
-   * (one listing per cluster and kind), and says why not on each gateway (`problem`), clearing it
-   * once that has passed.
+   * (whyUnreachable), and says why not on each gateway (`problem`), clearing it once that has passed.
    */
   async check(): Promise<void> {
     const byCluster = new Map<string, ConnectGateway[]>();
     for (const { gateway: g } of this.running.values()) if (g.status === 'listening') byCluster.set(g.cluster, [...(byCluster.get(g.cluster) ?? []), g]);
     for (const [cluster, gateways] of byCluster) {
-      const problems = await this.problems(cluster, gateways).catch((err: unknown) => toPosternError(err).message);
+      const targets = new Map(gateways.map((g) => [g, { kind: g.kind, name: g.target }] as const));
+      const reasons = await whyUnreachable(this.endpointOf, cluster, [...targets.values()]);
       for (const g of gateways) {
-        const problem = typeof problems === 'string' ? problems : problems.get(g.id);
-        if (problem) g.problem = problem;
+        const reason = typeof reasons === 'string' ? reasons : reasons.get(targets.get(g)!);
+        if (reason) g.problem = `${reason}. The gateway keeps listening and works again when that has passed.`;
         else delete g.problem;
       }
     }
-  }
-
-  private async problems(cluster: string, gateways: ConnectGateway[]): Promise<Map<string, string>> {
-    const endpoint = this.endpointOf(cluster);
-    const kinds = new Set(gateways.map((g) => g.kind));
-    const listed = async <T>(kind: GatewaySpec['kind'], path: string, names: (list: T) => string[]) => (kinds.has(kind) ? new Set(names(await callApi<T>(endpoint, 'GET', path))) : new Set<string>());
-    const [db, app, route] = await Promise.all([
-      listed<DbList>('db', '/webapi/databases', (l) => l.databases.map((d) => d.name)),
-      listed<AppList>('app', '/webapi/apps', (l) => l.apps.map((a) => a.name)),
-      listed<RouteList>('route', '/webapi/routes', (l) => l.routes.map((r) => r.authority)),
-    ]);
-    const there = { db, app, route };
-    const problems = new Map<string, string>();
-    for (const g of gateways) {
-      if (!there[g.kind].has(g.target))
-        problems.set(g.id, `${g.target} is not there for you now: its agent is offline, it was removed, or your roles no longer allow it. The gateway keeps listening and works again when it is back.`);
-    }
-    return problems;
   }
 
   list(): ConnectGateway[] {

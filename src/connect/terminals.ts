@@ -7,12 +7,15 @@ import type { WebSocket } from 'ws';
 import { PosternError } from '../errors/postern-error.js';
 import type { Logger } from '../log/logger.js';
 import type { ConnectTerminal, TerminalSpec } from '../wire/connect.js';
+import { whyUnreachable, type EndpointOf } from './reachability.js';
 import type { Workspace } from './workspace.js';
 
 /** The CLI's entry point, which the tabs run as `postern`. */
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 /** Output not yet acknowledged by the page beyond this pauses the process (as the proxy's browser terminal does). */
 const MAX_UNACKED = 1 << 20;
+/** How long a failed SSH tab waits for its cluster to say why, before it shows how its process ended alone. */
+const DIAGNOSIS_TIMEOUT_MS = 3000;
 
 interface Tab {
   terminal: ConnectTerminal;
@@ -29,7 +32,8 @@ interface Tab {
  * page, `connected` / `closed` to it). A local shell has `postern` first on PATH and the tab's
  * cluster selected for it (POSTERN_PROXY); an SSH tab runs
  * `postern ssh --proxy=… login@node`, so it goes through the proxy as the CLI does, with the
- * profile's certificate. Closing a tab ends its process; the open tabs are kept in the workspace
+ * profile's certificate; when that fails or ends badly, the tab says why as its cluster sees it
+ * (reasonFor), and Reconnect starts it again. Closing a tab ends its process; the open tabs are kept in the workspace
  * and opened again at the next start.
  */
 export class Terminals {
@@ -40,6 +44,7 @@ export class Terminals {
     home: string,
     private readonly workspace: Workspace,
     private readonly proxyOf: (cluster: string) => string,
+    private readonly endpointOf: EndpointOf,
     private readonly log: Logger,
   ) {
     // `postern` for the shells: this very CLI, with the same Node.
@@ -98,10 +103,26 @@ export class Terminals {
       if (tab.unacked > MAX_UNACKED) pty.pause();
     });
     pty.onExit(({ exitCode, signal }) => {
-      tab.exited = signal ? `the process ended on signal ${signal}` : `the process exited with status ${exitCode}`;
-      tab.socket?.send(JSON.stringify({ type: 'closed', message: tab.exited }));
-      tab.socket?.close(1000);
+      const ended = signal ? `the process ended on signal ${signal}` : `the process exited with status ${exitCode}`;
+      void this.reasonFor(tab, exitCode).then((reason) => {
+        tab.exited = reason ? `${reason} (${ended}). Reconnect once that has passed.` : ended;
+        tab.socket?.send(JSON.stringify({ type: 'closed', message: tab.exited }));
+        tab.socket?.close(1000);
+      });
     });
+  }
+
+  /**
+   * Why an SSH tab's session failed or ended, as its cluster says now (the node offline or no
+   * longer allowed, the login expired, the proxy out of reach, a lock): its state, shown with the
+   * process's end. Asked for at most DIAGNOSIS_TIMEOUT_MS, so that the tab never hangs on it.
+   */
+  private async reasonFor(tab: Tab, exitCode: number): Promise<string | undefined> {
+    const { kind, cluster, node } = tab.terminal;
+    if (kind !== 'ssh' || exitCode === 0 || !this.tabs.has(tab.terminal.id)) return undefined;
+    const target = { kind: 'node' as const, name: node! };
+    const reasons = whyUnreachable(this.endpointOf, cluster, [target]).then((r) => (typeof r === 'string' ? r : r.get(target)));
+    return Promise.race([reasons, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), DIAGNOSIS_TIMEOUT_MS).unref())]);
   }
 
   /**

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { haveChromium, launchChromium } from '../harness/browser.js';
 import { freePort } from '../harness/ports.js';
-import type { Person, TestCluster } from '../helpers/cluster.js';
+import { TestCluster, type Person } from '../helpers/cluster.js';
 import { startDbCluster } from '../helpers/db-cluster.js';
 import { CLI, run, tempDir, type PosternProcess } from '../helpers/postern.js';
 import { PrivatePostgres } from '../harness/postgres.js';
@@ -254,6 +254,134 @@ describe.runIf(haveChromium())('Postern Connect', () => {
     }
   });
 
+  it('shows each lifecycle state in the affected tab and gateway, with the reason, and recovers: agent offline, proxy out of reach, device offline, login expired', async () => {
+    // A login whose certificate really expires during the test (the shortest the proxy signs).
+    const short = await person.login('connie', PASSWORD, '', ['--ttl=1m']);
+    expect(short.code, short.stderr).toBe(0);
+    const expiresAt = Date.now() + 60_000;
+    const browser = await launchChromium();
+    try {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      await page.goto(url.toString());
+      await page.getByRole('heading', { name: 'Resources' }).waitFor();
+      const gateway = (target: string) => page.locator(`[data-gateway="${target}"]`);
+      const tree = page.getByRole('navigation', { name: 'Clusters' });
+      if ((await gateway('pg').count()) === 0) await page.getByRole('button', { name: 'Start a gateway to pg', exact: true }).click();
+      await gateway('pg').getByTestId('gateway-connection').waitFor();
+      const conninfo = /"(.+)"/.exec(await gateway('pg').getByTestId('gateway-connection').innerText())![1]!;
+      const tab = 'root@web-1';
+      const screen = () => page.locator(`[aria-label="Terminal: ${tab}"] .xterm-rows`).innerText();
+      const status = () => page.locator(`[data-tab] [data-testid="terminal-status"]`).innerText();
+      const runInTab = async (line: string, expected: RegExp) => {
+        await page.locator(`[aria-label="Terminal: ${tab}"] .xterm-helper-textarea`).focus();
+        await page.keyboard.type(line);
+        await page.keyboard.press('Enter');
+        await expect.poll(screen, { timeout: 15_000 }).toMatch(expected);
+      };
+      const reconnect = async () => {
+        await page.getByRole('button', { name: 'Reconnect' }).click();
+        await expect.poll(status, { timeout: 15_000 }).toBe('Connected');
+        await expect.poll(screen, { timeout: 15_000 }).toMatch(/[#$] *$/m);
+      };
+      await page.getByRole('button', { name: 'Open a tab on web-1 as root' }).click();
+      await expect.poll(screen, { timeout: 15_000 }).toMatch(/[#$] *$/m);
+      // The tree holds the cluster's tab and gateway under it.
+      await expect.poll(() => tree.getByRole('button').allInnerTexts()).toEqual(expect.arrayContaining([expect.stringContaining(tab), expect.stringMatching(/pg:\d+$/)]));
+
+      // The agent goes away: the SSH tab says so (with how its process ended), and the gateway too.
+      await agent.stop();
+      await expect.poll(status, { timeout: 15_000 }).toMatch(/^Closed: web-1 is not there for you now: its agent is offline.*\(the process exited with status \d+\)\. Reconnect once that has passed\.$/);
+      await expect.poll(() => gateway('pg').getByTestId('gateway-problem').innerText(), { timeout: 15_000 }).toMatch(/^pg is not there for you now/);
+      await tree.getByRole('button', { name: 'Gateway to pg (needs attention)' }).waitFor();
+      await page.getByRole('tab', { name: tab }).click();
+      await page.screenshot({ path: join(shots, '8-agent-offline-ssh-tab.png') });
+      agent = await cluster.startAgent(agentArgs, { dataDir: agent.dataDir });
+      await reconnect();
+      await runInTab('echo back-$((40+4))', /^back-44$/m);
+
+      // The proxy out of reach (stopped, then started again): the same, with the proxy's address.
+      await cluster.restart(async () => {
+        await expect.poll(status, { timeout: 15_000 }).toMatch(/^Closed: cannot reach the proxy at [^ ]+: connection refused.*\(this device may be offline, or the proxy down\)/);
+        await expect.poll(() => gateway('pg').getByTestId('gateway-problem').innerText(), { timeout: 15_000 }).toMatch(/^cannot reach the proxy at/);
+        await page.screenshot({ path: join(shots, '9-proxy-out-of-reach.png') });
+      });
+      await expect.poll(() => gateway('pg').getByTestId('gateway-problem').count(), { timeout: 30_000 }).toBe(0); // the agent is back too
+      await reconnect();
+      await runInTab('echo up-$((40+5))', /^up-45$/m);
+      expect((await run('psql', [conninfo, '-tAc', 'select 7'])).stdout.trim()).toBe('7');
+
+      // The device offline: the page says so; back online, everything is where it was.
+      await context.setOffline(true);
+      await page.getByTestId('offline-banner').waitFor();
+      await page.screenshot({ path: join(shots, '10-device-offline.png') });
+      await context.setOffline(false);
+      await expect.poll(() => page.getByTestId('offline-banner').count()).toBe(0);
+      if ((await status()) !== 'Connected') await page.getByRole('button', { name: 'Reconnect' }).click();
+      await runInTab('echo online-$((40+6))', /^online-46$/m);
+
+      // The certificate expires: the cluster asks to log in above its tabs and gateways, which stay.
+      await new Promise((r) => setTimeout(r, Math.max(0, expiresAt - Date.now())));
+      await expect.poll(() => gateway('pg').getByTestId('gateway-problem').innerText(), { timeout: 15_000 }).toMatch(/^your login to \S+ expired: log in again/);
+      await page.getByText('Your certificate expired; log in again to get a new one.').waitFor();
+      expect(await tree.getByRole('button', { name: new RegExp(`^${cluster.proxy.replace(':', '-')}`) }).innerText()).toContain('certificate expired');
+      expect((await run('psql', [conninfo, '-tAc', 'select 1'])).code).not.toBe(0);
+      await page.screenshot({ path: join(shots, '11-login-expired.png') });
+      await page.getByLabel('Password').fill(PASSWORD);
+      await page.getByRole('button', { name: 'Log in', exact: true }).click();
+      await expect.poll(() => page.getByText('Your certificate expired').count()).toBe(0);
+      // The same gateway, on the same port, goes on with the new login.
+      await expect.poll(async () => (await run('psql', [conninfo, '-tAc', 'select current_user'])).stdout.trim(), { timeout: 10_000 }).toBe('connie');
+      await expect.poll(() => gateway('pg').getByTestId('gateway-problem').count(), { timeout: 10_000 }).toBe(0);
+      await page.getByRole('button', { name: `Close ${tab}` }).click();
+      await expect.poll(() => page.getByRole('tab').count()).toBe(1);
+    } finally {
+      await browser.close();
+    }
+  }, 150_000);
+
+  it('holds two clusters at once: adds a second that asks for a one-time code, and switches between them', async () => {
+    const second = await TestCluster.start();
+    const browser = await launchChromium();
+    try {
+      const secret = await second.addUser('connie', PASSWORD);
+      const page = await browser.newPage();
+      await page.goto(url.toString());
+      await page.getByRole('heading', { name: 'Resources' }).waitFor();
+      await page.getByRole('button', { name: 'Add a cluster' }).click();
+      await page.getByLabel('Proxy address').fill(second.proxy);
+      await page.getByLabel('CA pin').fill(second.pin);
+      await page.getByRole('button', { name: 'Add', exact: true }).click();
+      await page.getByRole('heading', { name: `Log in to ${second.proxy}` }).waitFor();
+      await page.getByLabel('User').fill('connie');
+      await page.getByLabel('Password').fill(PASSWORD);
+      await page.getByLabel('One-time code').fill(second.wrongCode(secret));
+      await page.getByRole('button', { name: 'Log in', exact: true }).click();
+      await expect.poll(() => page.getByRole('alert').innerText()).toMatch(/Login failed/);
+      await page.getByLabel('One-time code').fill(await second.freshCode(secret));
+      await page.getByRole('button', { name: 'Log in', exact: true }).click();
+      await page.getByRole('heading', { name: 'Resources' }).waitFor();
+      await page.screenshot({ path: join(shots, '12-two-clusters.png') });
+
+      // Both logged in, in the tree and for the CLI; each shows its own resources.
+      const tree = page.getByRole('navigation', { name: 'Clusters' });
+      const first = cluster.proxy.replace(':', '-');
+      const other = second.proxy.replace(':', '-');
+      await expect.poll(async () => (await tree.locator('.cluster-item').allInnerTexts()).map((t) => t.replace(/\s+/g, ' '))).toEqual([`${first} connie`, `${other} connie · current`].sort());
+      await expect.poll(() => page.locator('.app-list .app-name').count()).toBe(0); // nothing joined the second cluster
+      await tree.getByRole('button', { name: new RegExp(`^${first}`) }).click();
+      await expect.poll(() => page.locator('.app-list .app-name').allInnerTexts()).toContain('pg');
+      expect((await person.run(['ls', `--proxy=${second.proxy}`])).code).toBe(0);
+      // The first becomes the CLI's current cluster again (the tests after this one use it).
+      await page.getByRole('button', { name: 'Make current for the CLI' }).click();
+      const currentProxy = async () => (JSON.parse((await person.run(['status', '--format', 'json'])).stdout) as { proxy: string; current: boolean }[]).find((p) => p.current)?.proxy;
+      await expect.poll(currentProxy).toBe(cluster.proxy);
+    } finally {
+      await browser.close();
+      await second.stop();
+    }
+  });
+
   it('opens terminal tabs: a local shell with postern on PATH (open again after a restart), and SSH to a real node; closing a tab ends its process', async () => {
     const browser = await launchChromium();
     try {
@@ -317,7 +445,7 @@ describe.runIf(haveChromium())('Postern Connect', () => {
       await page.getByRole('button', { name: 'Open a tab on web-1 as root' }).click();
       await expect.poll(() => screen('root@web-1'), { timeout: 15_000 }).toMatch(/[#$] *$/m);
       expect((await cluster.ctl(['lock', '--user', 'connie', '--message', 'incident 18'])).code).toBe(0); // the last test: the lock stays
-      await expect.poll(() => page.getByTestId('terminal-status').last().innerText(), { timeout: 10_000 }).toMatch(/^Closed: the process exited with status \d+/);
+      await expect.poll(() => page.getByTestId('terminal-status').last().innerText(), { timeout: 10_000 }).toMatch(/^Closed: .*incident 18.* \(the process exited with status \d+\)/);
       expect(await screen('root@web-1')).toMatch(/the proxy ended the tunnel to node web-1/);
       // Reconnect is the tab's Retry: its process starts again, and the proxy's refusal says why.
       await page.getByRole('button', { name: 'Reconnect' }).click();

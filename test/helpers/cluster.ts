@@ -27,9 +27,10 @@ export class TestCluster {
     return c;
   }
 
-  /** Stops the server and starts it again on the same port and data directory. */
-  async restart(): Promise<void> {
+  /** Stops the server and starts it again on the same port and data directory (after `whileDown`, when given). */
+  async restart(whileDown?: () => Promise<void>): Promise<void> {
     await this.server.stop();
+    await whileDown?.();
     this.server = await PosternProcess.start({ dataDir: this.server.dataDir, args: this.args });
   }
 

@@ -15,17 +15,37 @@ type Start = { state: 'starting' } | { state: 'ready'; status: ConnectStatus } |
  * the CLI's profile store in a list, adding one by address and pin, logging in and out, and for
  * the chosen cluster everything it lets the person reach (the console's resource list).
  */
+/** What the page follows from the daemon, every POLL_MS: the clusters (a login in the CLI shows here), gateways and tabs. */
+interface Followed {
+  clusters: ConnectCluster[];
+  gateways: ConnectGateway[];
+  tabs: ConnectTerminal[];
+}
+const POLL_MS = 2000;
+
+/**
+ * Postern Connect's page, served by the daemon on loopback (`postern connect`): the clusters of
+ * the CLI's profile store as a tree (each with its open tabs and gateways), adding one by address
+ * and pin, logging in and out, and for the chosen cluster everything it lets the person reach
+ * (the console's resource list), its gateways and its terminal tabs. It follows the daemon every
+ * two seconds, and says so when this device goes offline or the daemon stops answering; nothing
+ * it shows is lost meanwhile.
+ */
 export function ConnectApp() {
   const [start, setStart] = useState<Start>({ state: 'starting' });
-  const [clusters, setClusters] = useState<ConnectCluster[]>([]);
+  const [followed, setFollowed] = useState<Followed>({ clusters: [], gateways: [], tabs: [] });
   const [chosen, setChosen] = useState<string>();
+  const [active, setActive] = useState<string>('resources');
   const [adding, setAdding] = useState(false);
+  const [daemonLost, setDaemonLost] = useState<ApiError>();
+  const online = useOnline();
 
   const reload = useCallback(async (choose?: string) => {
-    const { clusters: list } = await connectApi.clusters();
-    setClusters(list);
-    setChosen((was) => choose ?? (list.some((c) => c.name === was) ? was : (list.find((c) => c.current) ?? list[0])?.name));
-    if (list.length === 0) setAdding(true);
+    const [{ clusters }, { gateways }, { terminals }] = await Promise.all([connectApi.clusters(), connectApi.gateways(), connectApi.terminals()]);
+    setFollowed({ clusters, gateways, tabs: terminals });
+    setDaemonLost(undefined);
+    setChosen((was) => choose ?? (clusters.some((c) => c.name === was) ? was : (clusters.find((c) => c.current) ?? clusters[0])?.name));
+    if (clusters.length === 0) setAdding(true);
   }, []);
 
   useEffect(() => {
@@ -46,7 +66,21 @@ export function ConnectApp() {
     })();
   }, [reload]);
 
+  // Followed: gateways and tabs restored at the daemon's start come up, a login or logout in the
+  // CLI shows, an expired certificate asks to log in; a daemon that stops answering is said once.
+  useEffect(() => {
+    if (start.state !== 'ready') return;
+    const timer = setInterval(() => void reload().catch((err: unknown) => setDaemonLost(asApiError(err))), POLL_MS);
+    return () => clearInterval(timer);
+  }, [start.state, reload]);
+
+  const { clusters, gateways, tabs } = followed;
   const cluster = clusters.find((c) => c.name === chosen);
+  const choose = (name: string, tab = 'resources') => {
+    setChosen(name);
+    setActive(tab);
+    setAdding(false);
+  };
 
   return (
     <div className="shell connect">
@@ -62,6 +96,16 @@ export function ConnectApp() {
           Started with --insecure: the proxies' certificates are not checked. Use this only with a test cluster.
         </p>
       )}
+      {!online && (
+        <p className="offline-banner" role="alert" data-testid="offline-banner">
+          This device is offline. Gateways keep listening and tabs stay open; connections to clusters fail until the network is back, and everything here picks up again by itself.
+        </p>
+      )}
+      {online && daemonLost && (
+        <p className="offline-banner" role="alert" data-testid="daemon-lost">
+          Postern Connect's daemon does not answer ({daemonLost.message}). If you stopped it, run <code>postern connect</code> again: your tabs and gateways come back.
+        </p>
+      )}
       {start.state === 'starting' && (
         <p className="status-line" role="status">
           Starting…
@@ -74,22 +118,7 @@ export function ConnectApp() {
       )}
       {start.state === 'ready' && (
         <div className="connect-body">
-          <nav className="cluster-list" aria-label="Clusters">
-            <h2>Clusters</h2>
-            <ul>
-              {clusters.map((c) => (
-                <li key={c.name}>
-                  <button type="button" className="cluster-item" aria-current={c.name === chosen ? 'true' : undefined} onClick={() => (setChosen(c.name), setAdding(false))}>
-                    <span className="cluster-name">{c.name}</span>
-                    <span className={`cluster-status ${c.status}`}>{statusText(c)}</span>
-                  </button>
-                </li>
-              ))}
-            </ul>
-            <button type="button" className="button subtle small" onClick={() => setAdding(true)}>
-              Add a cluster
-            </button>
-          </nav>
+          <ClusterTree clusters={clusters} gateways={gateways} tabs={tabs} chosen={adding ? undefined : chosen} active={active} onChoose={choose} onAdd={() => setAdding(true)} />
           <main className="connect-main">
             {adding || !cluster ? (
               <AddCluster
@@ -98,10 +127,22 @@ export function ConnectApp() {
                   await reload(added.name);
                 }}
               />
-            ) : cluster.status === 'logged-in' ? (
-              <ClusterView cluster={cluster} onChanged={() => reload(cluster.name)} />
-            ) : (
+            ) : cluster.status === 'logged-out' ? (
               <LoginForm cluster={cluster} onLoggedIn={() => reload(cluster.name)} />
+            ) : (
+              <>
+                {/* An expired login is asked for above the cluster's tabs and gateways, which stay as they are and go on after it. */}
+                {cluster.status === 'expired' && <LoginForm cluster={cluster} onLoggedIn={() => reload(cluster.name)} />}
+                <ClusterView
+                  key={cluster.name}
+                  cluster={cluster}
+                  gateways={gateways.filter((g) => g.cluster === cluster.name)}
+                  tabs={tabs.filter((t) => t.cluster === cluster.name)}
+                  active={active}
+                  setActive={setActive}
+                  onChanged={() => reload(cluster.name)}
+                />
+              </>
             )}
           </main>
         </div>
@@ -110,9 +151,73 @@ export function ConnectApp() {
   );
 }
 
+/** navigator.onLine, followed. */
+function useOnline(): boolean {
+  const [online, setOnline] = useState(navigator.onLine);
+  useEffect(() => {
+    const update = () => setOnline(navigator.onLine);
+    window.addEventListener('online', update);
+    window.addEventListener('offline', update);
+    return () => {
+      window.removeEventListener('online', update);
+      window.removeEventListener('offline', update);
+    };
+  }, []);
+  return online;
+}
+
+/** The clusters, each with its open tabs and gateways beneath it: one click goes to any of them. */
+function ClusterTree(props: { clusters: ConnectCluster[]; gateways: ConnectGateway[]; tabs: ConnectTerminal[]; chosen: string | undefined; active: string; onChoose: (cluster: string, tab?: string) => void; onAdd: () => void }) {
+  const { clusters, gateways, tabs, chosen, active, onChoose } = props;
+  return (
+    <nav className="cluster-list" aria-label="Clusters">
+      <h2>Clusters</h2>
+      <ul>
+        {clusters.map((c) => {
+          const here = c.name === chosen;
+          const ownTabs = tabs.filter((t) => t.cluster === c.name);
+          const ownGateways = gateways.filter((g) => g.cluster === c.name);
+          return (
+            <li key={c.name}>
+              <button type="button" className="cluster-item" aria-current={here && active === 'resources' ? 'true' : undefined} onClick={() => onChoose(c.name)}>
+                <span className="cluster-name">{c.name}</span>
+                <span className={`cluster-status ${c.status}`}>{statusText(c)}</span>
+              </button>
+              {(ownTabs.length > 0 || ownGateways.length > 0) && (
+                <ul className="cluster-children" aria-label={`Open in ${c.name}`}>
+                  {ownTabs.map((t) => (
+                    <li key={t.id}>
+                      <button type="button" className="tree-item" aria-current={here && active === t.id ? 'true' : undefined} onClick={() => onChoose(c.name, t.id)}>
+                        <span aria-hidden="true">▸ </span>
+                        {t.title}
+                      </button>
+                    </li>
+                  ))}
+                  {ownGateways.map((g) => (
+                    <li key={g.id}>
+                      <button type="button" className={`tree-item gateway-${g.problem || g.status === 'failed' ? 'trouble' : 'ok'}`} onClick={() => onChoose(c.name)} aria-label={`Gateway to ${g.target}${g.problem || g.status === 'failed' ? ' (needs attention)' : ''}`}>
+                        <span aria-hidden="true">⇄ </span>
+                        {g.target}
+                        {g.port ? `:${g.port}` : ''}
+                      </button>
+                    </li>
+                  ))}
+                </ul>
+              )}
+            </li>
+          );
+        })}
+      </ul>
+      <button type="button" className="button subtle small" onClick={props.onAdd}>
+        Add a cluster
+      </button>
+    </nav>
+  );
+}
+
 function statusText(c: ConnectCluster): string {
   if (c.status === 'logged-in') return `${c.user}${c.current ? ' · current' : ''}`;
-  return c.status === 'expired' ? 'expired: log in' : 'not logged in';
+  return c.status === 'expired' ? `${c.user} · certificate expired` : 'not logged in';
 }
 
 /** A form that runs one request, showing its error. */
@@ -188,50 +293,26 @@ function LoginForm({ cluster, onLoggedIn }: { cluster: ConnectCluster; onLoggedI
   );
 }
 
-function ClusterView({ cluster, onChanged }: { cluster: ConnectCluster; onChanged: () => Promise<void> }) {
-  const [gateways, setGateways] = useState<ConnectGateway[]>([]);
-  const loadGateways = useCallback(async () => {
-    const { gateways: all } = await connectApi.gateways();
-    setGateways(all.filter((g) => g.cluster === cluster.name));
-  }, [cluster.name]);
-  // Followed every 2 s: gateways restored at the daemon's start come up, and a connection's failure shows.
-  useEffect(() => {
-    const load = () => void loadGateways().catch(() => undefined); // the list shows without them; starting one says what is wrong
-    load();
-    const timer = setInterval(load, 2000);
-    return () => clearInterval(timer);
-  }, [loadGateways]);
-  const [tabs, setTabs] = useState<ConnectTerminal[]>([]);
-  const [active, setActive] = useState<string>('resources');
+function ClusterView(props: { cluster: ConnectCluster; gateways: ConnectGateway[]; tabs: ConnectTerminal[]; active: string; setActive: (tab: string) => void; onChanged: () => Promise<void> }) {
+  const { cluster, gateways, tabs, active, setActive, onChanged } = props;
   const [error, setError] = useState<ApiError>();
-  // Followed like the gateways: tabs the daemon opened again at its start come up as they open.
-  useEffect(() => {
-    const load = () =>
-      connectApi.terminals().then(
-        ({ terminals }) => setTabs(terminals.filter((t) => t.cluster === cluster.name)),
-        () => undefined,
-      );
-    void load();
-    const timer = setInterval(() => void load(), 2000);
-    return () => clearInterval(timer);
-  }, [cluster.name]);
   const openTab = useCallback(
     (spec: { kind: 'shell' | 'ssh'; node?: string; login?: string }) =>
       void connectApi.openTerminal({ cluster: cluster.name, ...spec }).then(
-        (tab) => {
-          setTabs((all) => [...all, tab]);
+        async (tab) => {
+          await onChanged();
           setActive(tab.id);
         },
         (err: unknown) => setError(asApiError(err)),
       ),
-    [cluster.name],
+    [cluster.name, onChanged, setActive],
   );
   const closeTab = (id: string) =>
     void connectApi.closeTerminal(id).finally(() => {
-      setTabs((all) => all.filter((t) => t.id !== id));
       setActive('resources');
+      void onChanged();
     });
-  const source = useMemo(() => clusterSource(cluster, () => void loadGateways(), (node, login) => openTab({ kind: 'ssh', node, login })), [cluster.name, cluster.expires]); // eslint-disable-line react-hooks/exhaustive-deps
+  const source = useMemo(() => clusterSource(cluster, () => void onChanged(), (node, login) => openTab({ kind: 'ssh', node, login })), [cluster.name, cluster.expires]); // eslint-disable-line react-hooks/exhaustive-deps
   const act = (run: () => Promise<unknown>) => () =>
     void run()
       .then(onChanged)
@@ -240,7 +321,7 @@ function ClusterView({ cluster, onChanged }: { cluster: ConnectCluster; onChange
     <>
       <div className="cluster-head">
         <p>
-          <strong>{cluster.user}</strong> on <strong>{cluster.cluster}</strong> ({cluster.proxy}), until {new Date(cluster.expires!).toLocaleString()}
+          <strong>{cluster.user}</strong> on <strong>{cluster.cluster}</strong> ({cluster.proxy}), {cluster.status === 'expired' ? 'expired at' : 'until'} {new Date(cluster.expires!).toLocaleString()}
         </p>
         {!cluster.current && (
           <button type="button" className="button subtle small" onClick={act(() => connectApi.select(cluster.name))}>
@@ -271,7 +352,7 @@ function ClusterView({ cluster, onChanged }: { cluster: ConnectCluster; onChange
         </button>
       </div>
       <div hidden={active !== 'resources'}>
-        <Gateways gateways={gateways} onChanged={loadGateways} />
+        <Gateways gateways={gateways} onChanged={onChanged} />
         <Resources key={cluster.name} source={source} />
       </div>
       {tabs.map((t) => (
