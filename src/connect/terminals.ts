@@ -30,9 +30,9 @@ interface Tab {
  * Connect's terminal tabs: a PTY on this machine per tab (node-pty), streamed to its xterm over a
  * WebSocket with the browser terminal's frames (binary both ways, JSON `resize` / `ack` from the
  * page, `connected` / `closed` to it). A local shell has `postern` first on PATH and the tab's
- * cluster selected for it (POSTERN_PROXY); an SSH tab runs
- * `postern ssh --proxy=… login@node`, so it goes through the proxy as the CLI does, with the
- * profile's certificate; when that fails or ends badly, the tab says why as its cluster sees it
+ * cluster selected for it (POSTERN_PROXY); an SSH tab runs `postern ssh --proxy=… login@node`
+ * and a database tab `postern db connect --proxy=… DB` (psql, mysql or mariadb), so they go
+ * through the proxy as the CLI does, with the profile's certificate; when that fails or ends badly, the tab says why as its cluster sees it
  * (reasonFor), and Reconnect starts it again. Closing a tab ends its process; the open tabs are kept in the workspace
  * and opened again at the next start.
  */
@@ -74,9 +74,8 @@ export class Terminals {
   }
 
   private async spawn(spec: TerminalSpec): Promise<ConnectTerminal> {
-    if (spec.kind === 'ssh' && (!spec.node || !spec.login)) throw new PosternError('BAD_REQUEST', 'an SSH tab needs node and login');
     const id = randomBytes(6).toString('hex');
-    const title = spec.kind === 'ssh' ? `${spec.login}@${spec.node}` : `shell (${spec.cluster})`;
+    const title = spec.kind === 'ssh' ? `${spec.login}@${spec.node}` : spec.kind === 'db' ? (spec.db_user ? `${spec.db_user}@${spec.db}` : spec.db!) : `shell (${spec.cluster})`;
     const tab: Tab = { terminal: { ...spec, id, title }, pty: await this.start(spec), unacked: 0 };
     this.tabs.set(id, tab);
     this.follow(tab);
@@ -84,12 +83,20 @@ export class Terminals {
     return tab.terminal;
   }
 
-  /** The tab's process: a shell, or `postern ssh` through the cluster's proxy. */
+  /** The tab's process: a shell, `postern ssh` or `postern db connect` through the cluster's proxy. */
   private async start(spec: TerminalSpec): Promise<IPty> {
     const { spawn } = await import('node-pty');
+    const proxy = this.proxyOf(spec.cluster);
     // POSTERN_PROXY: `postern` commands in the tab use this cluster's profile, whichever is current.
-    const env = { ...process.env, PATH: `${this.bin}:${process.env.PATH ?? ''}`, TERM: 'xterm-256color', POSTERN_PROXY: this.proxyOf(spec.cluster) } as Record<string, string>;
-    const [file, args] = spec.kind === 'ssh' ? [process.execPath, [CLI, 'ssh', `--proxy=${this.proxyOf(spec.cluster)}`, `${spec.login}@${spec.node}`]] : [process.env.SHELL || '/bin/sh', []];
+    const env = { ...process.env, PATH: `${this.bin}:${process.env.PATH ?? ''}`, TERM: 'xterm-256color', POSTERN_PROXY: proxy } as Record<string, string>;
+    // --proxy right after the command: `postern ssh` passes what follows its destination to ssh.
+    const postern = (command: string[], args: string[]): [string, string[]] => [process.execPath, [CLI, ...command, `--proxy=${proxy}`, ...args]];
+    const [file, args] =
+      spec.kind === 'ssh'
+        ? postern(['ssh'], [`${spec.login}@${spec.node}`])
+        : spec.kind === 'db'
+          ? postern(['db', 'connect'], [...(spec.db_user ? [`--db-user=${spec.db_user}`] : []), ...(spec.db_name ? [`--db-name=${spec.db_name}`] : []), spec.db!])
+          : [process.env.SHELL || '/bin/sh', []];
     return spawn(file, args, { name: 'xterm-256color', cols: spec.cols ?? 80, rows: spec.rows ?? 24, cwd: process.env.HOME ?? process.cwd(), env });
   }
 
@@ -113,14 +120,14 @@ export class Terminals {
   }
 
   /**
-   * Why an SSH tab's session failed or ended, as its cluster says now (the node offline or no
+   * Why an SSH or database tab's session failed or ended, as its cluster says now (the node offline or no
    * longer allowed, the login expired, the proxy out of reach, a lock): its state, shown with the
    * process's end. Asked for at most DIAGNOSIS_TIMEOUT_MS, so that the tab never hangs on it.
    */
   private async reasonFor(tab: Tab, exitCode: number): Promise<string | undefined> {
-    const { kind, cluster, node } = tab.terminal;
-    if (kind !== 'ssh' || exitCode === 0 || !this.tabs.has(tab.terminal.id)) return undefined;
-    const target = { kind: 'node' as const, name: node! };
+    const { kind, cluster, node, db } = tab.terminal;
+    if (kind === 'shell' || exitCode === 0 || !this.tabs.has(tab.terminal.id)) return undefined;
+    const target = kind === 'ssh' ? { kind: 'node' as const, name: node! } : { kind: 'db' as const, name: db! };
     const reasons = whyUnreachable(this.endpointOf, cluster, [target]).then((r) => (typeof r === 'string' ? r : r.get(target)));
     return Promise.race([reasons, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), DIAGNOSIS_TIMEOUT_MS).unref())]);
   }
@@ -190,7 +197,7 @@ export class Terminals {
   private save(): void {
     this.workspace.save(
       'terminals',
-      this.list().map(({ cluster, kind, node, login }) => ({ cluster, kind, ...(node ? { node } : {}), ...(login ? { login } : {}) })),
+      this.list().map(({ id: _id, title: _title, cols: _cols, rows: _rows, ...spec }) => spec),
     );
   }
 }
@@ -201,10 +208,22 @@ function isSize(n: unknown): n is number {
 
 /** A tab as asked for (by the page, or as the workspace file holds it): what it runs is built from these, so each is checked. */
 export function checkTerminal(value: unknown): TerminalSpec {
-  const { cluster, kind, node, login, cols, rows } = (value ?? {}) as Record<string, unknown>;
+  const { cluster, kind, node, login, db, db_user, db_name, cols, rows } = (value ?? {}) as Record<string, unknown>;
   if (typeof cluster !== 'string' || !cluster) throw new PosternError('BAD_REQUEST', 'give the cluster');
-  if (kind !== 'shell' && kind !== 'ssh') throw new PosternError('BAD_REQUEST', 'kind is shell or ssh');
-  const ssh = kind === 'ssh' && typeof node === 'string' && /^[A-Za-z0-9._-]{1,253}$/.test(node) && typeof login === 'string' && /^[a-z_][a-z0-9_.-]{0,31}$/i.test(login);
-  if (kind === 'ssh' && !ssh) throw new PosternError('BAD_REQUEST', 'an SSH tab needs a node and a login');
-  return { cluster, kind, ...(ssh ? { node: node as string, login: login as string } : {}), ...(isSize(cols) ? { cols } : {}), ...(isSize(rows) ? { rows } : {}) };
+  const size = { ...(isSize(cols) ? { cols } : {}), ...(isSize(rows) ? { rows } : {}) };
+  if (kind === 'shell') return { cluster, kind, ...size };
+  if (kind === 'ssh') {
+    if (!isName(node) || !(typeof login === 'string' && /^[a-z_][a-z0-9_.-]{0,31}$/i.test(login))) throw new PosternError('BAD_REQUEST', 'an SSH tab needs a node and a login');
+    return { cluster, kind, node, login, ...size };
+  }
+  if (kind === 'db') {
+    if (!isName(db) || (db_user !== undefined && !isName(db_user)) || (db_name !== undefined && !isName(db_name))) throw new PosternError('BAD_REQUEST', 'a database tab needs the database, and may name the database user and the database to open');
+    return { cluster, kind, db, ...(db_user !== undefined ? { db_user } : {}), ...(db_name !== undefined ? { db_name } : {}), ...size };
+  }
+  throw new PosternError('BAD_REQUEST', 'kind is shell, ssh or db');
+}
+
+/** A node's, database's or database user's name as it may go on a command line: no spaces, no leading dash. */
+function isName(value: unknown): value is string {
+  return typeof value === 'string' && /^[A-Za-z0-9_][A-Za-z0-9._@-]{0,252}$/.test(value);
 }

@@ -112,12 +112,16 @@ export interface RetryGatewayRequest {
   port?: number;
 }
 
-/** POST /api/terminals: a tab with a PTY on this machine: a local shell, or SSH to a node as a login. */
+/** POST /api/terminals: a tab with a PTY on this machine: a local shell, SSH to a node as a login, or a database's client (`postern db connect`). */
 export interface TerminalSpec {
   cluster: string;
-  kind: 'shell' | 'ssh';
+  kind: 'shell' | 'ssh' | 'db';
   node?: string;
   login?: string;
+  /** A `db` tab's database, and the database user and name it connects as. */
+  db?: string;
+  db_user?: string;
+  db_name?: string;
   cols?: number;
   rows?: number;
 }

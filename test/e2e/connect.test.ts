@@ -205,6 +205,20 @@ describe.runIf(haveChromium())('Postern Connect', () => {
       const conninfo = /"(.+)"/.exec(command)![1]!;
       const psql = await run('psql', [conninfo, '-tAc', 'select current_user']);
       expect(psql.stdout.trim(), psql.stderr).toBe('connie');
+      // The database's own client in a tab (postern db connect, as the gateway's user); \q ends it cleanly.
+      await gateway('pg').getByRole('button', { name: 'Open the client of pg in a tab' }).click();
+      const dbTab = page.locator('[aria-label="Terminal: connie@pg"]');
+      await expect.poll(() => dbTab.locator('.xterm-rows').innerText(), { timeout: 15_000 }).toMatch(/postgres=> *$/m);
+      await dbTab.locator('.xterm-helper-textarea').focus();
+      await page.keyboard.type('select 6 * 7 as answer;');
+      await page.keyboard.press('Enter');
+      await expect.poll(() => dbTab.locator('.xterm-rows').innerText(), { timeout: 15_000 }).toMatch(/^ +42$/m);
+      await page.screenshot({ path: join(shots, '3a-db-tab.png') });
+      await page.keyboard.type('\\q');
+      await page.keyboard.press('Enter');
+      await expect.poll(() => page.locator('[data-tab] [data-testid="terminal-status"]').innerText(), { timeout: 15_000 }).toBe('Closed: the process exited with status 0');
+      await page.getByRole('button', { name: 'Close connie@pg' }).click();
+      await page.getByRole('tab', { name: 'Resources' }).click();
       const echoAt = await gateway('echo').getByTestId('gateway-connection').innerText();
       expect(await echoThrough(echoAt)).toBe('ping');
       // A route's gateway: each connection a CONNECT tunnel through the proxy, as postern tcp --listen.

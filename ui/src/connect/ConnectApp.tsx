@@ -3,7 +3,7 @@ import type { ApiError } from '../api';
 import { ErrorBox, asApiError } from '../errors';
 import { Resources } from '../Resources';
 import { useBusy } from '../use-busy';
-import { clusterSource, connectApi, type ConnectCluster, type ConnectGateway, type ConnectStatus, type ConnectTerminal } from './connect-api';
+import { clusterSource, connectApi, type ConnectCluster, type ConnectGateway, type ConnectStatus, type ConnectTerminal, type TerminalSpec } from './connect-api';
 import { TerminalTab } from './TerminalTabs';
 import { Gateways } from './Gateways';
 import './connect.css';
@@ -297,7 +297,7 @@ function ClusterView(props: { cluster: ConnectCluster; gateways: ConnectGateway[
   const { cluster, gateways, tabs, active, setActive, onChanged } = props;
   const [error, setError] = useState<ApiError>();
   const openTab = useCallback(
-    (spec: { kind: 'shell' | 'ssh'; node?: string; login?: string }) =>
+    (spec: Omit<TerminalSpec, 'cluster'>) =>
       void connectApi.openTerminal({ cluster: cluster.name, ...spec }).then(
         async (tab) => {
           await onChanged();
@@ -352,7 +352,7 @@ function ClusterView(props: { cluster: ConnectCluster; gateways: ConnectGateway[
         </button>
       </div>
       <div hidden={active !== 'resources'}>
-        <Gateways gateways={gateways} onChanged={onChanged} />
+        <Gateways gateways={gateways} onChanged={onChanged} openTab={openTab} />
         <Resources key={cluster.name} source={source} />
       </div>
       {tabs.map((t) => (

@@ -2,7 +2,7 @@ import type { AddClusterRequest, ConnectCluster, ConnectClusters, ConnectGateway
 import { request } from '../api';
 import type { ResourceSource } from '../Resources';
 
-export type { ConnectCluster, ConnectGateway, ConnectStatus, ConnectTerminal } from '../../../src/wire/connect.js';
+export type { ConnectCluster, ConnectGateway, ConnectStatus, ConnectTerminal, TerminalSpec } from '../../../src/wire/connect.js';
 
 const path = (name: string, action: string) => `/api/clusters/${encodeURIComponent(name)}/${action}`;
 const quiet = { signInOn401: false };
