@@ -16,12 +16,21 @@ const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const MAX_UNACKED = 1 << 20;
 /** How long a failed SSH tab waits for its cluster to say why, before it shows how its process ended alone. */
 const DIAGNOSIS_TIMEOUT_MS = 3000;
+/**
+ * Output kept per tab for a page that attaches later: a reloaded page, a tab re-rendered, a
+ * Reconnect. Without it, a client that printed its prompt before the page attached (psql) shows
+ * an empty screen until something else is printed.
+ */
+const RECENT_BYTES = 64 * 1024;
 
 interface Tab {
   terminal: ConnectTerminal;
   pty: IPty;
   /** Output since the page last acknowledged. */
   unacked: number;
+  /** The latest output, whole chunks up to RECENT_BYTES: what a page that attaches (again) sees first. */
+  recent: Buffer[];
+  recentBytes: number;
   socket?: WebSocket;
   exited?: string;
 }
@@ -76,7 +85,7 @@ export class Terminals {
   private async spawn(spec: TerminalSpec): Promise<ConnectTerminal> {
     const id = randomBytes(6).toString('hex');
     const title = spec.kind === 'ssh' ? `${spec.login}@${spec.node}` : spec.kind === 'db' ? (spec.db_user ? `${spec.db_user}@${spec.db}` : spec.db!) : `shell (${spec.cluster})`;
-    const tab: Tab = { terminal: { ...spec, id, title }, pty: await this.start(spec), unacked: 0 };
+    const tab: Tab = { terminal: { ...spec, id, title }, pty: await this.start(spec), unacked: 0, recent: [], recentBytes: 0 };
     this.tabs.set(id, tab);
     this.follow(tab);
     this.log.info('opened a terminal tab', { id, title });
@@ -105,6 +114,7 @@ export class Terminals {
     const { pty } = tab;
     pty.onData((data) => {
       const bytes = Buffer.from(data, 'utf8');
+      keepRecent(tab, bytes);
       tab.unacked += bytes.length;
       tab.socket?.send(bytes);
       if (tab.unacked > MAX_UNACKED) pty.pause();
@@ -155,6 +165,10 @@ export class Terminals {
     }
     tab.pty.resume();
     socket.send(JSON.stringify({ type: 'connected' }));
+    if (tab.recentBytes > 0) {
+      tab.unacked += tab.recentBytes;
+      socket.send(Buffer.concat(tab.recent));
+    }
     socket.on('message', (data: Buffer, binary: boolean) => {
       if (binary) return tab.pty.write(data.toString('utf8'));
       let message: { type?: string; cols?: number; rows?: number; bytes?: number };
@@ -200,6 +214,13 @@ export class Terminals {
       this.list().map(({ id: _id, title: _title, cols: _cols, rows: _rows, ...spec }) => spec),
     );
   }
+}
+
+/** Keeps `bytes` as the tab's latest output, dropping the oldest whole chunks past RECENT_BYTES. */
+function keepRecent(tab: Tab, bytes: Buffer): void {
+  tab.recent.push(bytes);
+  tab.recentBytes += bytes.length;
+  while (tab.recentBytes > RECENT_BYTES && tab.recent.length > 1) tab.recentBytes -= tab.recent.shift()!.length;
 }
 
 function isSize(n: unknown): n is number {

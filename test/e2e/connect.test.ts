@@ -116,6 +116,37 @@ describe.runIf(haveChromium())('Postern Connect', () => {
     console.log(`Connect screenshots: ${shots}`);
   });
 
+  /**
+   * The figure for the issue's target (a gateway's bulk bytes against `postern proxy db`'s, which
+   * runs the same local proxy in a process of its own): 64 MiB out of PostgreSQL through each, 3
+   * rounds alternating, printed (timings are the bench's business, not an assertion).
+   */
+  async function compareBulkBytes(gatewayInfo: string): Promise<void> {
+    const port = await freePort();
+    const cli = spawn(process.execPath, [CLI, 'proxy', 'db', 'pg', '--tunnel', '--port', String(port), '--db-user', 'connie', '--db-name', 'postgres'], { env: { ...process.env, POSTERN_HOME: person.home }, stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      let out = '';
+      cli.stdout!.on('data', (d: Buffer) => (out += d));
+      await expect.poll(() => out).toContain('Proxying');
+      const mibPerSecond = async (info: string) => {
+        const t0 = performance.now();
+        const copy = await run('psql', [info, '-o', '/dev/null', '-c', "copy (select repeat('x', 1023) from generate_series(1, 65536)) to stdout"]);
+        expect(copy.code, copy.stderr).toBe(0);
+        return 64 / ((performance.now() - t0) / 1000);
+      };
+      const gateway: number[] = [];
+      const proxyDb: number[] = [];
+      for (let round = 0; round < 3; round++) {
+        gateway.push(await mibPerSecond(gatewayInfo));
+        proxyDb.push(await mibPerSecond(`postgres://connie@127.0.0.1:${port}/postgres?sslmode=disable`));
+      }
+      const [g, p] = [p50(gateway), p50(proxyDb)];
+      console.log(`bulk bytes (psql COPY of 64 MiB, median of 3): Connect gateway ${g.toFixed(0)} MiB/s, postern proxy db --tunnel ${p.toFixed(0)} MiB/s (${(g / p).toFixed(2)}x)`);
+    } finally {
+      cli.kill();
+    }
+  }
+
   it('refuses requests without the launch cookie, from another origin, or by another host name', async () => {
     const port = Number(url.port);
     const origin = `http://127.0.0.1:${port}`;
@@ -205,6 +236,8 @@ describe.runIf(haveChromium())('Postern Connect', () => {
       const conninfo = /"(.+)"/.exec(command)![1]!;
       const psql = await run('psql', [conninfo, '-tAc', 'select current_user']);
       expect(psql.stdout.trim(), psql.stderr).toBe('connie');
+      await compareBulkBytes(conninfo);
+
       // The database's own client in a tab (postern db connect, as the gateway's user); \q ends it cleanly.
       await gateway('pg').getByRole('button', { name: 'Open the client of pg in a tab' }).click();
       const dbTab = page.locator('[aria-label="Terminal: connie@pg"]');
@@ -266,7 +299,7 @@ describe.runIf(haveChromium())('Postern Connect', () => {
     } finally {
       await browser.close();
     }
-  });
+  }, 90_000);
 
   it('shows each lifecycle state in the affected tab and gateway, with the reason, and recovers: agent offline, proxy out of reach, device offline, login expired', async () => {
     // A login whose certificate really expires during the test (the shortest the proxy signs).

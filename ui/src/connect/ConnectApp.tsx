@@ -76,6 +76,11 @@ export function ConnectApp() {
 
   const { clusters, gateways, tabs } = followed;
   const cluster = clusters.find((c) => c.name === chosen);
+  // A new tab is listed and shown in one render: an xterm opened while hidden has no size to draw with.
+  const opened = useCallback((tab: ConnectTerminal) => {
+    setFollowed((f) => ({ ...f, tabs: [...f.tabs.filter((t) => t.id !== tab.id), tab] }));
+    setActive(tab.id);
+  }, []);
   const choose = (name: string, tab = 'resources') => {
     setChosen(name);
     setActive(tab);
@@ -140,6 +145,7 @@ export function ConnectApp() {
                   tabs={tabs.filter((t) => t.cluster === cluster.name)}
                   active={active}
                   setActive={setActive}
+                  onOpened={opened}
                   onChanged={() => reload(cluster.name)}
                 />
               </>
@@ -293,19 +299,13 @@ function LoginForm({ cluster, onLoggedIn }: { cluster: ConnectCluster; onLoggedI
   );
 }
 
-function ClusterView(props: { cluster: ConnectCluster; gateways: ConnectGateway[]; tabs: ConnectTerminal[]; active: string; setActive: (tab: string) => void; onChanged: () => Promise<void> }) {
-  const { cluster, gateways, tabs, active, setActive, onChanged } = props;
+function ClusterView(props: { cluster: ConnectCluster; gateways: ConnectGateway[]; tabs: ConnectTerminal[]; active: string; setActive: (tab: string) => void; onOpened: (tab: ConnectTerminal) => void; onChanged: () => Promise<void> }) {
+  const { cluster, gateways, tabs, active, setActive, onOpened, onChanged } = props;
   const [error, setError] = useState<ApiError>();
   const openTab = useCallback(
     (spec: Omit<TerminalSpec, 'cluster'>) =>
-      void connectApi.openTerminal({ cluster: cluster.name, ...spec }).then(
-        async (tab) => {
-          await onChanged();
-          setActive(tab.id);
-        },
-        (err: unknown) => setError(asApiError(err)),
-      ),
-    [cluster.name, onChanged, setActive],
+      void connectApi.openTerminal({ cluster: cluster.name, ...spec }).then(onOpened, (err: unknown) => setError(asApiError(err))),
+    [cluster.name, onOpened],
   );
   const closeTab = (id: string) =>
     void connectApi.closeTerminal(id).finally(() => {
