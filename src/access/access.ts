@@ -4,7 +4,7 @@ import { SESSION_EVENTS, type StreamedKind } from '../audit/events.js';
 import type { Authorizer } from '../auth/authorizer.js';
 import { routeScopeProblem } from '../auth/verifier.js';
 import type { ErrorCode } from '../errors/codes.js';
-import { PosternError } from '../errors/postern-error.js';
+import { PosternError, toPosternError } from '../errors/postern-error.js';
 import type { Logger } from '../log/logger.js';
 import { abortStream, joinStreams } from '../net/pipe.js';
 import type { AccessChecker } from '../policy/access-checker.js';
@@ -99,6 +99,11 @@ export interface StreamSession {
    * client, and the session ends.
    */
   inspect?: { fromClient?(chunk: Buffer): StreamStop | void; fromUpstream?(chunk: Buffer): void };
+  /**
+   * Why the session failed, when it did in a way the bytes do not show (the browser terminal's
+   * SSH handshake refused the node's host key): its end event's reason is then `failed: …`.
+   */
+  failure?(): string | undefined;
   /** Told once both ends are closed (also when the client left while the upstream was dialled). */
   onEnd?(stats: StreamStats): void;
 }
@@ -253,7 +258,18 @@ export class Access {
     const { input, subject } = authorization;
     const events = SESSION_EVENTS[input.target.kind as StreamedKind];
     if (!events) throw new PosternError('INTERNAL', `no session audit events for ${input.target.kind}; add them to SESSION_EVENTS (src/audit/events.ts)`);
-    const upstream = await session.dial();
+    const base = { user: subject?.username, remote_addr: input.clientAddr, ...session.fields };
+    const via = input.caller?.via ?? 'none';
+    let upstream: Duplex;
+    try {
+      upstream = await session.dial();
+    } catch (err) {
+      // Granted, and could not be opened (its agent offline, the node's host key unknown): in the
+      // audit log as a session that failed at once, with why.
+      emitSoon(this.deps.audit, { event: events.start, ...base, via }, this.deps.log);
+      emitSoon(this.deps.audit, { event: events.end, ...base, bytes_up: 0, bytes_down: 0, duration_ms: 0, reason: `failed: ${toPosternError(err).message}` }, this.deps.log);
+      throw err;
+    }
     const client = session.accept();
     if (client.destroyed) {
       upstream.destroy();
@@ -263,7 +279,6 @@ export class Access {
     let revoked: string | undefined;
     const { fromClient, fromUpstream } = session.inspect ?? {};
     let stopped: string | undefined;
-    const base = { user: subject?.username, remote_addr: input.clientAddr, ...session.fields };
     const grant: Grant = {
       ...(input.caller ? { caller: input.caller } : {}),
       target: input.target,
@@ -307,7 +322,7 @@ export class Access {
       open.bytesDown += d.length;
       fromUpstream?.(d);
     });
-    emitSoon(this.deps.audit, { event: events.start, ...base, via: input.caller?.via ?? 'none' }, this.deps.log);
+    emitSoon(this.deps.audit, { event: events.start, ...base, via }, this.deps.log);
     const release = this.hold(grant, authorization.generation);
     let finished!: () => void;
     const unfinished = new Promise<void>((resolve) => (finished = resolve));
@@ -322,7 +337,7 @@ export class Access {
         // connection of a revoked certificate): decided once more, the end says why either way.
         revoked ??= await this.recheck(grant).catch(() => undefined);
         const stats: StreamStats = { bytesUp, bytesDown, durationMs: Math.round(performance.now() - started), ...(revoked ? { revoked } : {}) };
-        emitSoon(this.deps.audit, { event: events.end, ...base, bytes_up: bytesUp, bytes_down: bytesDown, duration_ms: stats.durationMs, reason: revoked ? `revoked: ${revoked}` : stopped ? `stopped: ${stopped}` : 'ended' }, this.deps.log);
+        emitSoon(this.deps.audit, { event: events.end, ...base, bytes_up: bytesUp, bytes_down: bytesDown, duration_ms: stats.durationMs, reason: endReason(revoked, stopped, session.failure?.()) }, this.deps.log);
         session.onEnd?.(stats);
       })().finally(finished);
     });
@@ -386,4 +401,11 @@ export class Access {
 function describe(target: AccessTarget, request: AccessRequest = {}): string {
   const asked = [request.login && `login "${request.login}"`, request.dbUser && `database user "${request.dbUser}"`, request.dbName && `database "${request.dbName}"`].filter(Boolean);
   return `${kindSpec(target.kind).noun} "${target.name}"${asked.length ? ` as ${asked.join(' and ')}` : ''}`;
+}
+
+/** A session's end, as its end event says it: revoked, stopped at a command, failed, or ended. */
+function endReason(revoked: string | undefined, stopped: string | undefined, failed: string | undefined): string {
+  if (revoked) return `revoked: ${revoked}`;
+  if (stopped) return `stopped: ${stopped}`;
+  return failed ? `failed: ${failed}` : 'ended';
 }

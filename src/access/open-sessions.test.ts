@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { AuditEventInput, AuditLog } from '../audit/audit-log.js';
 import type { Authorizer } from '../auth/authorizer.js';
+import { PosternError } from '../errors/postern-error.js';
 import { silentLogger } from '../log/logger.js';
 import { parseRoutePolicy } from '../policy/route-policy/index.js';
 import { Access } from './access.js';
@@ -60,8 +61,17 @@ async function listening(server: Server): Promise<number> {
   return (server.address() as { port: number }).port;
 }
 
+/** alice through a route to echo.example.com:7, decided by the pipeline. */
+async function routeAuthorization(access: Access): ReturnType<Access['authorize']> {
+  const caller: Caller = { kind: 'user', username: 'alice', roles: ['access'], traits: {}, via: 'certificate', expires: new Date(Date.now() + 3_600_000) };
+  const policy = parseRoutePolicy(parse('[{ allow: { and: [{ authenticated_user: true }] } }]'), 'policy');
+  const authorization = await access.authorize({ caller, target: { kind: 'route', name: 'echo.example.com:7', labels: {}, policy }, clientAddr: '10.0.0.9', log: silentLogger });
+  expect(authorization.allowed).toBe(true);
+  return authorization;
+}
+
 /** alice, allowed through a route to an echo server, relayed by serveStream; the client is the far end of a loopback connection. */
-async function echoSession(access: Access): Promise<{ client: Socket; serverSide: Socket }> {
+async function echoSession(access: Access, failure?: () => string | undefined): Promise<{ client: Socket; serverSide: Socket }> {
   const echoPort = await listening(createServer((s) => s.pipe(s)));
   const front = createServer();
   const frontPort = await listening(front);
@@ -69,11 +79,8 @@ async function echoSession(access: Access): Promise<{ client: Socket; serverSide
   const client = connect(frontPort, '127.0.0.1');
   closers.push(() => client.destroy());
   const [serverSide] = await accepted;
-  const caller: Caller = { kind: 'user', username: 'alice', roles: ['access'], traits: {}, via: 'certificate', expires: new Date(Date.now() + 3_600_000) };
-  const policy = parseRoutePolicy(parse('[{ allow: { and: [{ authenticated_user: true }] } }]'), 'policy');
-  const authorization = await access.authorize({ caller, target: { kind: 'route', name: 'echo.example.com:7', labels: {}, policy }, clientAddr: '10.0.0.9', log: silentLogger });
-  expect(authorization.allowed).toBe(true);
-  await access.serveStream(authorization, { dial: async () => connect(echoPort, '127.0.0.1'), accept: () => serverSide!, fields: { authority: 'echo.example.com:7' } });
+  const authorization = await routeAuthorization(access);
+  await access.serveStream(authorization, { dial: async () => connect(echoPort, '127.0.0.1'), accept: () => serverSide!, fields: { authority: 'echo.example.com:7' }, ...(failure ? { failure } : {}) });
   return { client, serverSide: serverSide! };
 }
 
@@ -108,5 +115,28 @@ describe('Access.serveStream and the open sessions', () => {
     await once(serverSide, 'close');
     await access.stop();
     expect(events.find((e) => e.event === 'route.tunnel.end')).toMatchObject({ user: 'alice', reason: 'ended' });
+  });
+
+  it('audits a granted session that could not be opened, or that failed, with why', async () => {
+    const { access, events } = pipeline();
+    const authorization = await routeAuthorization(access);
+    const refused = access.serveStream(authorization, {
+      dial: async () => {
+        throw new PosternError('TARGET_UNREACHABLE', 'the echo service is down');
+      },
+      accept: () => {
+        throw new Error('not reached');
+      },
+      fields: { authority: 'echo.example.com:7' },
+    });
+    await expect(refused).rejects.toThrow('the echo service is down');
+    await expect.poll(() => events.filter((e) => e.event.startsWith('route.tunnel.')).map((e) => [e.event, e.reason])).toEqual([
+      ['route.tunnel.start', undefined],
+      ['route.tunnel.end', 'failed: the echo service is down'],
+    ]);
+
+    const { client } = await echoSession(access, () => 'the far end refused the login');
+    client.destroy();
+    await expect.poll(() => events.filter((e) => e.event === 'route.tunnel.end').map((e) => e.reason)).toContain('failed: the far end refused the login');
   });
 });

@@ -201,6 +201,10 @@ describe.runIf(ready)('web terminal: SSH to a node in the browser', () => {
     await expect.poll(() => status(unsigned)).toMatch(/^Closed: the cluster has signed no host key for web-8, .*postern ctl auth sign-host --host=web-8/);
     const wrong = await openTerminal(user, 'web-9', 'root');
     await expect.poll(() => status(wrong)).toMatch(/^Closed: web-9's host key is not one the cluster signed for web-9: the connection was closed before signing in/);
+    // Both are in the audit log as sessions that failed, with why.
+    const failed = async (node: string) => (await audit('ssh.session.end', user.name)).find((e) => e.node === node)?.reason;
+    await expect.poll(() => failed('web-8')).toMatch(/^failed: the cluster has signed no host key for web-8/);
+    await expect.poll(() => failed('web-9')).toMatch(/^failed: web-9's host key is not one the cluster signed/);
     await wrong.screenshot({ path: join(shots, 'terminal-host-key.png') });
     expect(await wrong.getByRole('button', { name: 'Reconnect' }).count()).toBe(1);
   });

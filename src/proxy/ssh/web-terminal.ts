@@ -5,7 +5,7 @@ import type { Access, Authorization, StreamStats } from '../../access/access.js'
 import { nodePrincipal, SSH_SESSION_CERT_TTL_MS, sshUserCertificate } from '../../auth/ssh-certificates.js';
 import type { ClusterState } from '../../auth/cluster-state.js';
 import { routeScopeProblem } from '../../auth/verifier.js';
-import { toPosternError } from '../../errors/postern-error.js';
+import { PosternError, toPosternError } from '../../errors/postern-error.js';
 import { newSshKeyPair } from '../../pki/ssh.js';
 import type { NodeAnnouncement } from '../../resources/node.js';
 import type { RoutedConnection } from '../router.js';
@@ -122,9 +122,6 @@ export class WebTerminal {
   private async run(ws: WebSocket, authorization: Authorization, s: { node: string; login: string; cols: number; rows: number; found: NodeAnnouncement; username: string; expires: Date }): Promise<void> {
     const { access, nodes, cluster } = this.deps;
     const hostKeys = await this.deps.hostKeys.signed(s.node);
-    if (hostKeys.length === 0) {
-      return closeWith(ws, CLOSE.failed, `the cluster has signed no host key for ${s.node}, so the terminal cannot tell ${s.node} from an impostor: sign its key with postern ctl auth sign-host --host=${s.node} --key=/etc/ssh/ssh_host_ed25519_key.pub (keys signed before this version of Postern were not recorded: sign again)`);
-    }
     const keys = newSshKeyPair();
     const certificate = sshUserCertificate(cluster.ssh.user, {
       publicKey: keys.publicLine,
@@ -139,7 +136,14 @@ export class WebTerminal {
     const [relayEnd, sshEnd] = duplexPair();
     ws.on('close', () => sshEnd.destroy());
     const started = access.serveStream(authorization, {
-      dial: () => nodes.dial(s.node, s.found),
+      // Without a key the cluster signed for the node, the terminal could not tell it from an
+      // impostor: the session fails before it opens (and is audited so, by serveStream).
+      dial: async () => {
+        if (hostKeys.length === 0) {
+          throw new PosternError('TARGET_UNREACHABLE', `the cluster has signed no host key for ${s.node}, so the terminal cannot tell ${s.node} from an impostor: sign its key with postern ctl auth sign-host --host=${s.node} --key=/etc/ssh/ssh_host_ed25519_key.pub (keys signed before this version of Postern were not recorded: sign again)`);
+        }
+        return nodes.dial(s.node, s.found);
+      },
       accept: () => {
         openShell({
           sock: sshEnd,
@@ -164,6 +168,8 @@ export class WebTerminal {
         return relayEnd;
       },
       fields: { login: s.login, node: s.node, client: 'web-terminal' },
+      // A failure before the shell opened (the host key, the login refused); after, the session ended.
+      failure: () => (shell ? undefined : failure),
       onEnd: (stats: StreamStats) => {
         shell?.close();
         if (stats.revoked) closeWith(ws, CLOSE.revoked, `access was revoked: ${stats.revoked}`);
