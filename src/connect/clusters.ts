@@ -73,6 +73,16 @@ export class Clusters {
     return this.find(name);
   }
 
+  /**
+   * Forgets a cluster added here: only one that is logged out, since its profile is the CLI's
+   * too (log out first). Its gateways and tabs stay until removed or closed.
+   */
+  forget(name: string): void {
+    const cluster = this.find(name);
+    if (cluster.status !== 'logged-out') throw new PosternError('USAGE', `you are logged in to ${cluster.proxy} (the CLI is too, with the same profile): log out first, then remove it`);
+    this.saveAdded(this.added().filter((a) => a.proxy !== cluster.proxy));
+  }
+
   /** Makes it the CLI's current profile. */
   select(name: string): ConnectCluster {
     this.store.setCurrent(this.find(name).name);

@@ -67,6 +67,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     'POST /api/clusters/*/login': async (req, _res, name) => clusters.login(name, loginRequest(await readJson(req))),
     'POST /api/clusters/*/logout': async (_req, _res, name) => clusters.logout(name),
     'POST /api/clusters/*/select': async (_req, _res, name) => clusters.select(name),
+    'DELETE /api/clusters/*': async (_req, _res, name) => {
+      clusters.forget(name);
+      return { removed: true };
+    },
     'GET /api/clusters/*/resources': async (_req, _res, name) => clusters.resources(name),
     'GET /api/gateways': async () => ({ gateways: gateways.list() }) satisfies ConnectGateways,
     'POST /api/gateways': async (req) => gateways.create((await readJson(req)) as unknown as GatewaySpec),

@@ -423,6 +423,12 @@ describe.runIf(haveChromium())('Postern Connect', () => {
       await page.getByRole('button', { name: 'Make current for the CLI' }).click();
       const currentProxy = async () => (JSON.parse((await person.run(['status', '--format', 'json'])).stdout) as { proxy: string; current: boolean }[]).find((p) => p.current)?.proxy;
       await expect.poll(currentProxy).toBe(cluster.proxy);
+      // The second one goes: logged out first (a logged-in cluster is the CLI's profile too), then removed.
+      await tree.getByRole('button', { name: new RegExp(`^${other}`) }).click();
+      await page.getByRole('button', { name: 'Log out' }).click();
+      await page.getByRole('button', { name: `Remove ${other} from Connect` }).click();
+      await expect.poll(() => tree.locator('.cluster-item').count()).toBe(1);
+      expect((await person.run(['ls', `--proxy=${second.proxy}`])).code).not.toBe(0);
     } finally {
       await browser.close();
       await second.stop();

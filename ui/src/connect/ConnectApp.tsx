@@ -133,7 +133,7 @@ export function ConnectApp() {
                 }}
               />
             ) : cluster.status === 'logged-out' ? (
-              <LoginForm cluster={cluster} onLoggedIn={() => reload(cluster.name)} />
+              <LoginForm cluster={cluster} onLoggedIn={() => reload(cluster.name)} onForgotten={() => reload()} />
             ) : (
               <>
                 {/* An expired login is asked for above the cluster's tabs and gateways, which stay as they are and go on after it. */}
@@ -265,7 +265,7 @@ function AddCluster({ onAdded }: { onAdded: (c: ConnectCluster) => Promise<void>
   );
 }
 
-function LoginForm({ cluster, onLoggedIn }: { cluster: ConnectCluster; onLoggedIn: () => Promise<void> }) {
+function LoginForm({ cluster, onLoggedIn, onForgotten }: { cluster: ConnectCluster; onLoggedIn: () => Promise<void>; onForgotten?: () => Promise<void> }) {
   const [user, setUser] = useState(cluster.user ?? '');
   const [password, setPassword] = useState('');
   const [otp, setOtp] = useState('');
@@ -295,7 +295,21 @@ function LoginForm({ cluster, onLoggedIn }: { cluster: ConnectCluster; onLoggedI
           {busy ? 'Logging in…' : 'Log in'}
         </button>
       </form>
+      {onForgotten && <ForgetCluster cluster={cluster} onForgotten={onForgotten} />}
     </section>
+  );
+}
+
+/** Removes a logged-out cluster from the list (a logged-in one is the CLI's profile too: log out first). */
+function ForgetCluster({ cluster, onForgotten }: { cluster: ConnectCluster; onForgotten: () => Promise<void> }) {
+  const { busy, error, run } = useBusy();
+  return (
+    <div className="forget-cluster">
+      <button type="button" className="button subtle small" disabled={busy} onClick={() => run(async () => (await connectApi.forget(cluster.name), await onForgotten()))}>
+        Remove {cluster.name} from Connect
+      </button>
+      {error && <ErrorBox error={error} />}
+    </div>
   );
 }
 

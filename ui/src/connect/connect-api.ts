@@ -17,6 +17,7 @@ export const connectApi = {
   login: (name: string, req: ConnectLoginRequest) => request<ConnectCluster>('POST', path(name, 'login'), req, quiet),
   logout: (name: string) => request<ConnectCluster>('POST', path(name, 'logout'), {}, quiet),
   select: (name: string) => request<ConnectCluster>('POST', path(name, 'select'), {}, quiet),
+  forget: (name: string) => request<{ removed: boolean }>('DELETE', `/api/clusters/${encodeURIComponent(name)}`, undefined, quiet),
   resources: (name: string) => request<ConnectResources>('GET', path(name, 'resources'), undefined, quiet),
   gateways: () => request<ConnectGateways>('GET', '/api/gateways', undefined, quiet),
   startGateway: (spec: GatewaySpec) => request<ConnectGateway>('POST', '/api/gateways', spec, quiet),
