@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useWindowValue } from './use-window-value';
 
 /**
  * Where to go after signing in, from `?next=`: only a path on this origin under /web/ (for
@@ -22,18 +22,10 @@ export function safeNext(search: string = window.location.search): string | unde
 
 /** The current path, kept in step with the History API (back and forward included). */
 export function usePath(): string {
-  const [path, setPath] = useState(window.location.pathname);
-  useEffect(() => {
-    const update = () => setPath(window.location.pathname);
-    window.addEventListener('popstate', update);
-    window.addEventListener('postern:navigate', update);
-    return () => {
-      window.removeEventListener('popstate', update);
-      window.removeEventListener('postern:navigate', update);
-    };
-  }, []);
-  return path;
+  return useWindowValue(readPath, PATH_EVENTS);
 }
+const readPath = () => window.location.pathname;
+const PATH_EVENTS = ['popstate', 'postern:navigate'] as const;
 
 /** Moves to another path of the UI without reloading (replace: without a new history entry). */
 export function navigate(to: string, opts: { replace?: boolean } = {}): void {

@@ -3,6 +3,7 @@ import type { ApiError } from '../api';
 import { ErrorBox, asApiError } from '../errors';
 import { Resources } from '../Resources';
 import { useBusy } from '../use-busy';
+import { useWindowValue } from '../use-window-value';
 import { clusterSource, connectApi, type ConnectCluster, type ConnectGateway, type ConnectStatus, type ConnectTerminal, type TerminalSpec } from './connect-api';
 import { TerminalTab } from './TerminalTabs';
 import { Gateways } from './Gateways';
@@ -159,18 +160,10 @@ export function ConnectApp() {
 
 /** navigator.onLine, followed. */
 function useOnline(): boolean {
-  const [online, setOnline] = useState(navigator.onLine);
-  useEffect(() => {
-    const update = () => setOnline(navigator.onLine);
-    window.addEventListener('online', update);
-    window.addEventListener('offline', update);
-    return () => {
-      window.removeEventListener('online', update);
-      window.removeEventListener('offline', update);
-    };
-  }, []);
-  return online;
+  return useWindowValue(readOnline, ONLINE_EVENTS);
 }
+const readOnline = () => navigator.onLine;
+const ONLINE_EVENTS = ['online', 'offline'] as const;
 
 /** The clusters, each with its open tabs and gateways beneath it: one click goes to any of them. */
 function ClusterTree(props: { clusters: ConnectCluster[]; gateways: ConnectGateway[]; tabs: ConnectTerminal[]; chosen: string | undefined; active: string; onChoose: (cluster: string, tab?: string) => void; onAdd: () => void }) {
