@@ -9,17 +9,23 @@ import type { AuditEvent, AuditFollower } from './audit-log.js';
  */
 export class AuditFollowerCursor implements AuditFollower {
   private wake: (() => void) | undefined;
+  /** Set by notify(), cleared before each read. */
+  private notified = false;
   private closed = false;
 
   constructor(
     /** The matching events after an index, oldest first, a batch at a time. */
-    private readonly readAfter: (index: number) => AuditEvent[],
-    private cursor: number,
+    private readonly readAfter: (index: number) => Promise<AuditEvent[]>,
+    /** The index to read after first. */
+    private readonly start: Promise<number>,
     private readonly onClose: () => void,
-  ) {}
+  ) {
+    start.catch(() => {}); // the iteration sees a failure; an unread follower must not crash the process
+  }
 
-  /** Lets a waiting iteration read again. */
+  /** Lets a waiting iteration read again (or one reading now, once more). */
   notify(): void {
+    this.notified = true;
     const wake = this.wake;
     this.wake = undefined;
     wake?.();
@@ -34,16 +40,19 @@ export class AuditFollowerCursor implements AuditFollower {
 
   async *[Symbol.asyncIterator](): AsyncGenerator<AuditEvent, void, undefined> {
     try {
+      let cursor = await this.start;
       while (!this.closed) {
-        const batch = this.readAfter(this.cursor);
+        this.notified = false;
+        const batch = await this.readAfter(cursor);
         if (batch.length === 0) {
-          await new Promise<void>((resolve) => (this.wake = resolve));
+          // A notify() during the read may be for an event the read did not see yet.
+          if (!this.notified) await new Promise<void>((resolve) => (this.wake = resolve));
           continue;
         }
         for (const event of batch) {
           // close() while the consumer held the previous event ends the iteration here.
           if (this.closed) return;
-          this.cursor = event.index;
+          cursor = event.index;
           yield event;
         }
       }

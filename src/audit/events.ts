@@ -9,6 +9,7 @@ import type { ResourceKind } from '../resources/table.js';
  * 13 roles, 14 join tokens, 15 locks, 16 web sessions, 17 authorization, 18 agents, 19 app sessions, 20 TCP route tunnels, 21 SSH sessions, 22 database sessions, 23 sessions ended by an administrator); a refusal shares the
  * number of the event it refuses, so `PA1000I` and `PA1000W` are a login and a failed one.
  * Codes are stable once released: searches and alerts outside Postern match on them.
+ * `bulk` marks an event written per statement (see BULK_EVENTS).
  */
 export const AUDIT_EVENTS = {
   'user.login': { code: 'PA1000I', summary: 'A user logged in (CLI or web) and got a certificate or session.' },
@@ -56,15 +57,26 @@ export const AUDIT_EVENTS = {
   'ssh.session.end': { code: 'PA2101I', summary: 'An SSH connection to a node closed: `login`, `node`, bytes each way, duration, and `reason` (ended, revoked with why, or failed with why: it could not be opened, as when its agent is offline, or the browser terminal refused the node\'s host key).' },
   'db.session.start': { code: 'PA2200I', summary: 'A database session opened: `db`, `db_user`, `db_name`, `protocol`, and the client certificate issued for the database user.' },
   'db.session.end': { code: 'PA2201I', summary: 'A database session closed: `db`, `db_user`, `db_name`, bytes each way, duration, and `reason` (ended, revoked with why, failed with why when it could not be opened, or stopped at a command Postern does not let through, such as MySQL COM_CHANGE_USER).' },
-  'db.query': { code: 'PA2202I', summary: 'A statement a database session ran: `query` (cut at 16 KiB), `protocol` (PostgreSQL: simple, or extended with the number of `parameters`; MySQL: query, prepare, execute with the number of `parameters`, or init_db; parameter values are not recorded), `db`, `db_user`, `db_name`.' },
+  'db.query': {
+    code: 'PA2202I',
+    summary: 'A statement a database session ran: `query` (cut at 16 KiB), `protocol` (PostgreSQL: simple, or extended with the number of `parameters`; MySQL: query, prepare, execute with the number of `parameters`, or init_db; parameter values are not recorded), `db`, `db_user`, `db_name`.',
+    bulk: true,
+  },
   'active.session.end': {
     code: 'PA2300I',
     summary: 'An administrator ended an open session (SSH, TCP app or route, database, app WebSocket) from the web console: `user` is the administrator, `target` whose session it was, `kind`, `resource`, `session_id`; the session\'s own end event follows with `reason: revoked: ended by …`.',
   },
   'agent.refused': { code: 'PA1801W', summary: "An agent's tunnel was refused: its certificate was expired, forged or locked; `reason` says which." },
-} as const satisfies Record<string, { code: string; summary: string }>;
+} as const satisfies Record<string, { code: string; summary: string; bulk?: true }>;
 
 export type AuditEventType = keyof typeof AUDIT_EVENTS;
+
+/**
+ * Events marked `bulk`: one per statement a session runs, thousands a second. Logs keep them out
+ * of their indexes by type and user (each costs a B-tree insert per event, about as much as the
+ * row itself); they are found by time, as the sessions they belong to are.
+ */
+export const BULK_EVENTS = (Object.keys(AUDIT_EVENTS) as AuditEventType[]).filter((type) => 'bulk' in AUDIT_EVENTS[type]);
 
 /**
  * The events that open and close a relayed session, per kind of resource (resources/table.ts):

@@ -1,7 +1,8 @@
 import type { PosternConfig } from '../config/schema.js';
 import { storePath } from '../storage/sqlite/sqlite-backend.js';
-import { unknownType } from '../storage/open.js';
+import { postgresUrl, unknownType } from '../storage/open.js';
 import type { AuditLog } from './audit-log.js';
+import { PostgresAuditLog } from './postgres-audit-log.js';
 import { SqliteAuditLog } from './sqlite-audit-log.js';
 
 export interface OpenAuditOptions {
@@ -15,6 +16,9 @@ export function openAuditLog(config: Pick<PosternConfig, 'storage' | 'data_dir'>
   switch (type) {
     case 'sqlite':
       return new SqliteAuditLog({ path: storePath(config.data_dir), writer: opts.writerThread ? 'thread' : 'inline' });
+    case 'postgres':
+      // PostgreSQL does the work on its own processes: a batch is one round trip, no thread needed.
+      return new PostgresAuditLog({ connectionString: postgresUrl(config.storage) });
     default:
       return unknownType(type);
   }

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import { encodeRows, insertRows, prepareInsert, type AuditRow, type AuditRowWriter } from './sqlite-audit-rows.js';
+import type { AuditRow } from './audit-rows.js';
+import { encodeRows, insertRows, prepareInsert, type AuditRowWriter } from './sqlite-audit-rows.js';
 
 /** Writes on the log's own connection, on the caller's thread: for short-lived processes (ctl) and tests. */
 export class InlineWriter implements AuditRowWriter {

@@ -110,6 +110,8 @@ function resolvePaths(raw: Record<string, unknown>, base: string): void {
   }
   const acme = (raw.proxy as { acme?: Record<string, unknown> } | undefined)?.acme;
   if (typeof acme?.ca_file === 'string' && !isAbsolute(acme.ca_file)) acme.ca_file = resolve(base, acme.ca_file);
+  const storage = raw.storage as Record<string, unknown> | undefined;
+  if (typeof storage?.conn_string_file === 'string' && !isAbsolute(storage.conn_string_file)) storage.conn_string_file = resolve(base, storage.conn_string_file);
 }
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {

@@ -38,7 +38,10 @@ auth:
   tokens: []
 
 storage:
-  type: sqlite       # the embedded store in data_dir
+  type: sqlite       # the embedded store in data_dir; postgres for several proxies on one database
+  # With type: postgres, one of (docs/high-availability.md):
+  # conn_string: postgres://postern@db.internal:5432/postern?sslmode=verify-full
+  # conn_string_file: /etc/postern/pg-url   # the URL in a file, to keep a password out of this one
 
 proxy:
   # The one TLS port: web UI and API, apps, tunnels and every other protocol (routed by SNI/ALPN).

@@ -136,6 +136,32 @@ export function agentConfig(input: z.input<typeof agentSchema>): AgentConfig {
   return agentSchema.parse(input);
 }
 
+/**
+ * Where cluster state lives; storage/open.ts turns the type into a backend. `sqlite` (the
+ * default) is a file in data_dir; `postgres` is one database that several proxies share, named by
+ * a URL in the config or, to keep a password out of it, in a file of its own.
+ */
+const storageSchema = z
+  .strictObject({
+    type: z.enum(['sqlite', 'postgres'], { error: (iss) => `${JSON.stringify(iss.input)} is not a storage type of this version; use sqlite or postgres` }).default('sqlite'),
+    conn_string: z
+      .string()
+      .regex(/^postgres(ql)?:\/\/\S+$/, 'write a PostgreSQL URL: postgres://USER@HOST:5432/DATABASE?sslmode=verify-full')
+      .optional(),
+    /** A file holding conn_string (its first line), for a password kept out of the config: readable by Postern's user only. */
+    conn_string_file: z.string().min(1, 'give the path of a file holding the PostgreSQL URL').optional(),
+  })
+  .superRefine((storage, ctx) => {
+    const given = [storage.conn_string, storage.conn_string_file].filter((v) => v !== undefined).length;
+    if (storage.type === 'postgres' && given !== 1) {
+      ctx.addIssue({ code: 'custom', message: 'postgres storage needs exactly one of conn_string (postgres://USER@HOST:5432/DATABASE) or conn_string_file (a file holding it)' });
+    }
+    if (storage.type === 'sqlite' && given > 0) {
+      ctx.addIssue({ code: 'custom', message: 'conn_string and conn_string_file are for type: postgres; sqlite keeps its file in data_dir' });
+    }
+  });
+export type StorageConfig = z.output<typeof storageSchema>;
+
 export const configSchema = z.strictObject({
   version: z.literal('v1', { error: 'the only config version is v1; write `version: v1`' }).default('v1'),
   cluster_name: clusterName.optional(),
@@ -150,8 +176,7 @@ export const configSchema = z.strictObject({
   /** What this process runs. Default: auth and proxy, plus agent when the file has an agent section. */
   roles: z.array(z.enum(['auth', 'proxy', 'agent'], { error: 'roles are auth, proxy and agent' })).min(1).optional(),
   auth: authSchema.prefault({}),
-  /** Where cluster state lives; storage/open.ts turns the type into a backend. */
-  storage: z.strictObject({ type: z.enum(['sqlite'], { error: (iss) => `${JSON.stringify(iss.input)} is not a storage type of this version; use sqlite` }).default('sqlite') }).prefault({}),
+  storage: storageSchema.prefault({}),
   proxy: proxySchema.prefault({}),
   agent: agentSchema.optional(),
 });

@@ -1,12 +1,14 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isPosternError } from '../errors/postern-error.js';
 import type { Backend, WatchEvent, Watcher } from './backend.js';
 
 const run = promisify(execFile);
 
 export interface ComplianceTarget {
+  /** Runs before each test: what fresh() needs made first (a database on a server, say). */
+  prepare?(): Promise<void>;
   /** A new, empty store; every call within one test returns another client of the same store. */
   fresh(): { open(): Backend; workerArgv: (op: string, ...args: string[]) => string[] };
 }
@@ -25,6 +27,9 @@ export function backendComplianceSuite(name: string, target: ComplianceTarget): 
       store = target.fresh();
       return open();
     };
+    beforeEach(async () => {
+      await target.prepare?.();
+    });
     afterEach(async () => {
       await Promise.all(opened.splice(0).map((b) => b.close()));
     });

@@ -1,7 +1,8 @@
-import { existsSync } from 'node:fs';
-import type { PosternConfig } from '../config/schema.js';
+import { existsSync, readFileSync } from 'node:fs';
+import type { PosternConfig, StorageConfig } from '../config/schema.js';
 import { PosternError } from '../errors/postern-error.js';
 import type { Backend } from './backend.js';
+import { PostgresBackend } from './postgres/postgres-backend.js';
 import { SqliteBackend, storePath } from './sqlite/sqlite-backend.js';
 
 export interface OpenOptions {
@@ -20,12 +21,30 @@ export function openBackend(config: Pick<PosternConfig, 'storage' | 'data_dir'>,
       }
       return new SqliteBackend({ path });
     }
+    case 'postgres':
+      return new PostgresBackend({ connectionString: postgresUrl(config.storage) });
     default:
       return unknownType(type);
   }
 }
 
+/** storage.conn_string, or the first line of storage.conn_string_file. */
+export function postgresUrl(storage: StorageConfig): string {
+  if (storage.conn_string) return storage.conn_string;
+  const file = storage.conn_string_file!;
+  let url: string;
+  try {
+    url = readFileSync(file, 'utf8').split('\n')[0]!.trim();
+  } catch (err) {
+    throw new PosternError('CONFIG_INVALID', `storage.conn_string_file: cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  if (!/^postgres(ql)?:\/\/\S+$/.test(url)) {
+    throw new PosternError('CONFIG_INVALID', `storage.conn_string_file: ${file} does not start with a PostgreSQL URL; its first line should be postgres://USER:PASSWORD@HOST:5432/DATABASE`);
+  }
+  return url;
+}
+
 /** A type the config schema let through but no backend serves (a config built in code, say). */
 export function unknownType(type: never): never {
-  throw new PosternError('CONFIG_INVALID', `storage.type: "${String(type)}" is not a storage type of this version; use sqlite`);
+  throw new PosternError('CONFIG_INVALID', `storage.type: "${String(type)}" is not a storage type of this version; use sqlite or postgres`);
 }

@@ -10,14 +10,21 @@ const MAX_PENDING = 10_000;
  * ends with WATCH_CLOSED, and the consumer re-reads state and watches again.
  */
 export class WatcherQueue implements Watcher {
-  readonly ready = Promise.resolve();
   private readonly pending: WatchEvent[] = [];
   private waiting: ((r: IteratorResult<WatchEvent>) => void) | undefined;
   private failWaiting: ((err: unknown) => void) | undefined;
   private ended = false;
   private error: PosternError | undefined;
 
-  constructor(private readonly onClose: () => void) {}
+  /** `ready`: when the backend has set the watcher up (at once, unless it must ask a server). */
+  constructor(
+    private readonly onClose: () => void,
+    readonly ready: Promise<void> = Promise.resolve(),
+  ) {}
+
+  get closed(): boolean {
+    return this.ended;
+  }
 
   push(event: WatchEvent): void {
     if (this.ended) return;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { PosternError } from '../../errors/postern-error.js';
 import type { Backend, Item, PutOptions, WatchEvent, Watcher } from '../backend.js';
+import { prefixEnd } from '../keys.js';
 import { WatcherQueue } from '../watcher-queue.js';
 
 /** The path of the embedded store inside a data directory (the backend and the audit log share it). */
@@ -270,9 +271,4 @@ function toItem(row: Row): Item {
   return row.expires === null
     ? { key: row.key, value: row.value, revision: row.revision }
     : { key: row.key, value: row.value, revision: row.revision, expires: new Date(row.expires) };
-}
-
-/** The smallest string greater than every string that starts with `prefix`. */
-function prefixEnd(prefix: string): string {
-  return prefix === '' ? '\u{10FFFF}' : prefix.slice(0, -1) + String.fromCodePoint(prefix.codePointAt(prefix.length - 1)! + 1);
 }
