@@ -7,7 +7,7 @@ import { callApi, type ProxyEndpoint } from '../client/api-client.js';
 import type { PosternConfig } from '../config/schema.js';
 import { formatHostPort } from '../net/addr.js';
 import type { Backend } from '../storage/backend.js';
-import { openBackend } from '../storage/open.js';
+import { describeStorage, openBackend } from '../storage/open.js';
 import { runOp, type OpArgs, type OpName, type OpResult } from './ops.js';
 
 /**
@@ -34,14 +34,14 @@ export class LocalAdmin implements AdminClient {
     const backend = openBackend(config, { mustExist: true });
     const audit = openAuditLog(config);
     try {
-      const cluster = await readClusterState(backend, config.data_dir);
+      const cluster = await readClusterState(backend, describeStorage(config));
       // The running server records its public address; links should point there, not at this config's default.
       const publicAddr = (await backend.get(CLUSTER_KEYS.publicAddr))?.value ?? formatHostPort(config.proxy.public_addr);
       // Likewise its second factor: users made here get a one-time code app only if logins ask for one.
       const stored = (await backend.get(CLUSTER_KEYS.secondFactor))?.value;
       const secondFactor = stored === 'off' || stored === 'otp' ? stored : config.auth.second_factor;
       const auth = new AuthService(backend, cluster, audit, { secondFactor, certTtlMs: config.auth.cert_ttl, publicUrl: `https://${publicAddr}` });
-      return new LocalAdmin(auth, config.data_dir, backend, audit);
+      return new LocalAdmin(auth, describeStorage(config), backend, audit);
     } catch (err) {
       await audit.close();
       await backend.close();

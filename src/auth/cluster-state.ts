@@ -59,7 +59,7 @@ export async function ensureClusterState(backend: Backend, clusterName: string):
 /** Loads what ensureClusterState made, without creating anything (for `postern ctl`). */
 export async function readClusterState(backend: Backend, where: string): Promise<ClusterState> {
   const name = await backend.get(CLUSTER_KEYS.name);
-  if (!name) throw new PosternError('NOT_INITIALIZED', `${where} holds no cluster yet; run \`postern start\` with this data directory first`);
+  if (!name) throw new PosternError('NOT_INITIALIZED', `${where} holds no cluster yet; run \`postern start\` with this storage first`);
   const authorities = {} as Record<AuthorityType, CertAuthority>;
   for (const type of AUTHORITY_TYPES) {
     const item = await backend.get(CLUSTER_KEYS.authority(type));

@@ -34,16 +34,16 @@ export function registerCtl(program: Command): void {
   addConfigFlags(status, CTL_CONFIG_FLAGS)
     .addOption(new Option('--format <format>', 'text or json').choices(['text', 'json']).default('text'))
     .action(async (opts: Record<string, unknown>) => {
-      await withCluster(opts, (cluster, dataDir) => {
+      await withCluster(opts, (cluster, { dataDir, storage }) => {
         const { host, user } = cluster.authorities;
         if (opts.format === 'json') {
           const ca = (a: typeof host) => ({ pin: a.pin, expires: a.cert.notAfter.toISOString() });
-          process.stdout.write(JSON.stringify({ cluster_name: cluster.clusterName, data_dir: dataDir, authorities: { host: ca(host), user: ca(user) } }, null, 2) + '\n');
+          process.stdout.write(JSON.stringify({ cluster_name: cluster.clusterName, data_dir: dataDir, storage, authorities: { host: ca(host), user: ca(user) } }, null, 2) + '\n');
           return;
         }
         process.stdout.write(
           `Cluster:      ${cluster.clusterName}\n` +
-            `Data dir:     ${dataDir}\n` +
+            `Storage:      ${storage}\n` +
             `Host CA pin:  ${host.pin}  (clients and agents: --ca-pin)\n` +
             `User CA pin:  ${user.pin}\n` +
             `CAs valid to: ${host.cert.notAfter.toISOString()}\n`,
@@ -123,11 +123,11 @@ export function registerCtl(program: Command): void {
 }
 
 /** Runs `fn` with the cluster's identity, read from the data directory (server host only). */
-async function withCluster(opts: Record<string, unknown>, fn: (cluster: ClusterState, dataDir: string) => void): Promise<void> {
+async function withCluster(opts: Record<string, unknown>, fn: (cluster: ClusterState, where: { dataDir: string; storage: string }) => void): Promise<void> {
   const { config } = loadConfig({ ...(typeof opts.config === 'string' ? { file: opts.config } : {}), overrides: configOverrides(opts, CTL_CONFIG_FLAGS) });
   const admin = await LocalAdmin.open(config);
   try {
-    fn(admin.auth.cluster, config.data_dir);
+    fn(admin.auth.cluster, { dataDir: config.data_dir, storage: admin.where });
   } finally {
     await admin.close();
   }

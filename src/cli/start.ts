@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
+import type { PosternConfig } from '../config/schema.js';
 import { PosternError } from '../errors/postern-error.js';
 import { createLogger } from '../log/logger.js';
 import { formatHostPort } from '../net/addr.js';
 import { startAgent, type RunningAgent } from '../agent/agent.js';
 import { startServer, type RunningServer } from '../server/server.js';
+import { describeStorage } from '../storage/open.js';
 import { VERSION } from '../version.js';
 import { addConfigFlags, configOverrides } from './config-flags.js';
 import { labelText } from './output.js';
@@ -37,7 +39,7 @@ export function registerStart(program: Command): void {
         public_url: server.publicUrl,
         ca_pin: server.pins.host,
       });
-      process.stdout.write(banner(server, config.data_dir));
+      process.stdout.write(banner(server, { storage: describeStorage(config), ctlFlags: ctlFlagsFor(config, file) }));
     }
     if (config.roles.includes('agent')) {
       const agent = await startAgent(config.agent!, config.data_dir, log.child({ component: 'agent' }));
@@ -70,7 +72,16 @@ Check from the server host: postern ctl get agents
 `;
 }
 
-function banner(s: RunningServer, dataDir: string): string {
+/**
+ * How `postern ctl` on this host finds the cluster: the data directory of an SQLite store; the
+ * config file for PostgreSQL (it holds the connection string).
+ */
+function ctlFlagsFor(config: PosternConfig, file: string | undefined): string {
+  if (config.storage.type === 'sqlite') return `--data-dir ${config.data_dir}`;
+  return file ? `--config ${file}` : '--config FILE';
+}
+
+function banner(s: RunningServer, where: { storage: string; ctlFlags: string }): string {
   const diag = s.diagAddr ? `http://${formatHostPort(s.diagAddr)}  (/healthz /readyz /metrics)` : 'off (--diag-addr to enable)';
   const proxy = new URL(s.publicUrl).host;
   // A certificate from the cluster's own CA is trusted by pin; a configured (public) one needs none.
@@ -91,13 +102,13 @@ Postern ${VERSION} is running.
   Public URL:   ${s.publicUrl}
   Certificate:  ${s.tlsSource}
   Diagnostics:  ${diag}
-  Data dir:     ${dataDir}
+  Storage:      ${where.storage}
   CA pin:       ${s.pins.host}
 ${demo}
 Next:
 ${trust}${firstAdmin}  - Log in from a terminal:  postern login --proxy=${proxy} --user=${s.firstAdmin?.user ?? 'NAME'}${pin}
-  - Check it answers:  curl --cacert <(postern ctl auth export --data-dir ${dataDir}) ${s.publicUrl}/webapi/ping
-  - Cluster facts:     postern ctl status --data-dir ${dataDir}
+  - Check it answers:  curl --cacert <(postern ctl auth export ${where.ctlFlags}) ${s.publicUrl}/webapi/ping
+  - Cluster facts:     postern ctl status ${where.ctlFlags}
 `;
 }
 

@@ -3,6 +3,7 @@ import type { PosternConfig, StorageConfig } from '../config/schema.js';
 import { PosternError } from '../errors/postern-error.js';
 import type { Backend } from './backend.js';
 import { PostgresBackend } from './postgres/postgres-backend.js';
+import { describeServer } from './postgres/postgres-errors.js';
 import { SqliteBackend, storePath } from './sqlite/sqlite-backend.js';
 
 export interface OpenOptions {
@@ -26,6 +27,11 @@ export function openBackend(config: Pick<PosternConfig, 'storage' | 'data_dir'>,
     default:
       return unknownType(type);
   }
+}
+
+/** Where the cluster's state is, for people: the data directory, or PostgreSQL's host and database (never a password). */
+export function describeStorage(config: Pick<PosternConfig, 'storage' | 'data_dir'>): string {
+  return config.storage.type === 'postgres' ? `PostgreSQL at ${describeServer(postgresUrl(config.storage))}` : config.data_dir;
 }
 
 /** storage.conn_string, or the first line of storage.conn_string_file. */
