@@ -10,6 +10,7 @@ import { writeSecretFile } from '../storage/secret-file.js';
 import { PosternError } from '../errors/postern-error.js';
 import { adminCommand, CTL_CONFIG_FLAGS, withAdmin, type AdminOptions } from './admin-options.js';
 import { addConfigFlags, configOverrides } from './config-flags.js';
+import { registerCtlBackup } from './ctl-backup.js';
 import { registerCtlResources } from './ctl-resources.js';
 import { print } from './output.js';
 import { durationArg } from './parse.js';
@@ -120,6 +121,7 @@ export function registerCtl(program: Command): void {
     });
 
   registerCtlResources(ctl);
+  registerCtlBackup(ctl);
 }
 
 /** Runs `fn` with the cluster's identity, read from the data directory (server host only). */

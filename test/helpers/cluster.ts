@@ -15,13 +15,15 @@ export class TestCluster {
   private constructor(
     public server: PosternProcess,
     private readonly args: string[],
+    /** A postern.yaml the server and ctl read (its storage, say). */
+    private readonly configFile?: string,
   ) {}
 
-  static async start(args: string[] = []): Promise<TestCluster> {
+  static async start(args: string[] = [], opts: { config?: string } = {}): Promise<TestCluster> {
     // Invite links carry the public address, so it must name the port the proxy really listens on.
     const port = await freePort();
-    const full = ['--listen-addr', `127.0.0.1:${port}`, '--public-addr', `postern.localhost:${port}`, ...args];
-    const c = new TestCluster(await PosternProcess.start({ args: full }), full);
+    const full = ['--listen-addr', `127.0.0.1:${port}`, '--public-addr', `postern.localhost:${port}`, ...(opts.config ? ['--config', opts.config] : []), ...args];
+    const c = new TestCluster(await PosternProcess.start({ args: full }), full, opts.config);
     const status = await c.ctl(['status', '--format', 'json']);
     c.pin = (JSON.parse(status.stdout) as { authorities: { host: { pin: string } } }).authorities.host.pin;
     return c;
@@ -55,9 +57,9 @@ export class TestCluster {
     return `postern.localhost:${this.server.proxyPort}`;
   }
 
-  /** `postern ctl …` on the server host (the data dir). */
+  /** `postern ctl …` on the server host (the data dir, and the config file when there is one). */
   ctl(args: string[], input?: string): Promise<RunResult> {
-    return postern(['ctl', ...args, '--data-dir', this.server.dataDir], input === undefined ? {} : { input });
+    return postern(['ctl', ...args, '--data-dir', this.server.dataDir, ...(this.configFile ? ['--config', this.configFile] : [])], input === undefined ? {} : { input });
   }
 
   /** Adds a user with a password; returns the TOTP secret (empty when second_factor is off). */
