@@ -247,12 +247,7 @@ export const ADMIN_OPS = {
     resource: 'agent',
     verb: 'list',
     args: noArgs,
-    // The record's lease is renewed on heartbeats (at most every 10 s): its expiry tells when the last one was recorded.
-    run: async (auth): Promise<(AgentRecord & { last_heartbeat?: string })[]> =>
-      (await auth.backend.range(RESOURCE_KEYS.agentPrefix)).map((i) => ({
-        ...(JSON.parse(i.value) as AgentRecord),
-        ...(i.expires ? { last_heartbeat: new Date(i.expires.getTime() - RESOURCE_TTL_MS).toISOString() } : {}),
-      })),
+    run: (auth) => onlineAgents(auth),
   }),
   'ssh.sign-host': op({
     resource: 'node',
@@ -416,7 +411,7 @@ async function setCredentials(auth: AuthService, user: string, password: string,
 
 /** An agent's ID from its ID or the name it is listed under (`ctl get agents`). */
 async function agentId(auth: AuthService, nameOrId: string): Promise<string> {
-  const agents = (await auth.backend.range(RESOURCE_KEYS.agentPrefix)).map((i) => JSON.parse(i.value) as AgentRecord);
+  const agents = await onlineAgents(auth);
   const matches = agents.filter((a) => a.name === nameOrId);
   if (matches.length > 1) throw new PosternError('USAGE', `${matches.length} online agents are named ${nameOrId}; lock one by its ID (postern ctl get agents)`);
   if (matches[0]) return matches[0].id;
@@ -424,13 +419,35 @@ async function agentId(auth: AuthService, nameOrId: string): Promise<string> {
   throw new PosternError('NOT_FOUND', `no online agent is named "${nameOrId}"; give the agent's ID instead (postern ctl get agents, or identity.json in its data directory)`);
 }
 
+/** An online agent: what its tunnels' records say, and which proxies hold one. */
+export type OnlineAgent = Omit<AgentRecord, 'proxy_id'> & { proxies: string[]; last_heartbeat?: string };
+
+/**
+ * Online agents, one row per agent: each proxy that holds a tunnel of it keeps a record. The
+ * records' leases are renewed on heartbeats (at most every 10 s): the latest expiry tells when
+ * the last one was recorded.
+ */
+async function onlineAgents(auth: AuthService): Promise<OnlineAgent[]> {
+  const byId = new Map<string, OnlineAgent>();
+  for (const item of await auth.backend.range(RESOURCE_KEYS.agentPrefix)) {
+    const { proxy_id: proxy, ...record } = JSON.parse(item.value) as AgentRecord;
+    const heartbeat = item.expires && new Date(item.expires.getTime() - RESOURCE_TTL_MS).toISOString();
+    const row = byId.get(record.id) ?? { ...record, proxies: [] };
+    if (proxy) row.proxies.push(proxy);
+    if (heartbeat && (!row.last_heartbeat || heartbeat > row.last_heartbeat)) row.last_heartbeat = heartbeat;
+    byId.set(record.id, row);
+  }
+  return [...byId.values()];
+}
+
 /** Online resources of a kind, one row per name; several agents may serve one (high availability). */
 async function onlineResources(auth: AuthService, kind: AnnouncedKind): Promise<OnlineResource[]> {
   const byName = new Map<string, OnlineResource>();
   for (const item of await auth.backend.range(RESOURCE_KEYS.onlinePrefix(kind))) {
     const { agent_id: _id, agent_name: agent, ...announced } = JSON.parse(item.value) as AnnouncedResource & { agent_id: string; agent_name: string };
-    const row = byName.get(announced.name) ?? { ...announced, agents: [] };
-    row.agents.push(agent);
+    const { proxy_id: _proxy, ...resource } = announced as typeof announced & { proxy_id?: string };
+    const row = byName.get(resource.name) ?? { ...resource, agents: [] };
+    if (!row.agents.includes(agent)) row.agents.push(agent); // once, whichever proxies hold it
     byName.set(announced.name, row);
   }
   return [...byName.values()];

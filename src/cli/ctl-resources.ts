@@ -86,8 +86,8 @@ const KINDS = {
     remove: () => Promise.reject(new PosternError('USAGE', 'agents are listed while connected; to cut one off, lock it: postern ctl lock --agent NAME')),
     table: (rows) =>
       table(
-        ['NAME', 'ID', 'SERVES', 'FROM', 'CONNECTED', 'LAST HEARTBEAT', 'VERSION'],
-        rows.map((g) => [g.name, g.id, g.resources.map((r) => `${r.kind} ${r.name}`).join(', '), g.remote_addr, g.connected_at, g.last_heartbeat ? `${Math.max(0, Math.round((Date.now() - Date.parse(g.last_heartbeat)) / 1000))}s ago` : '', g.version]),
+        ['NAME', 'ID', 'SERVES', 'FROM', 'CONNECTED', 'LAST HEARTBEAT', 'PROXIES', 'VERSION'],
+        rows.map((g) => [g.name, g.id, g.resources.map((r) => `${r.kind} ${r.name}`).join(', '), g.remote_addr, g.connected_at, g.last_heartbeat ? `${Math.max(0, Math.round((Date.now() - Date.parse(g.last_heartbeat)) / 1000))}s ago` : '', String(g.proxies.length), g.version]),
         '(no agents connected)',
       ),
   }),

@@ -89,9 +89,10 @@ export function announcementKey(resource: AnnouncedResource | undefined): string
  * was ever announced (so "offline" can be told from "no such thing").
  */
 export const RESOURCE_KEYS = {
-  online: (kind: ResourceKind, name: string, agentId: string) => `/resources/${kind}/${name}/${agentId}`,
+  /** Each proxy holding a tunnel of the agent writes its own (many proxies, one store). */
+  online: (kind: ResourceKind, name: string, agentId: string, proxyId: string) => `/resources/${kind}/${name}/${agentId}/${proxyId}`,
   onlinePrefix: (kind: ResourceKind, name?: string) => `/resources/${kind}/${name === undefined ? '' : `${name}/`}`,
   seen: (kind: ResourceKind, name: string) => `/seen/${kind}/${name}`,
-  agent: (id: string) => `/agents/${id}`,
+  agent: (id: string, proxyId: string) => `/agents/${id}/${proxyId}`,
   agentPrefix: '/agents/',
 };

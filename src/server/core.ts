@@ -15,6 +15,7 @@ import { formatHostPort } from '../net/addr.js';
 import type { Backend } from '../storage/backend.js';
 import { Mirror } from '../storage/mirror.js';
 import { openBackend } from '../storage/open.js';
+import { ProxySet } from '../tunnel/proxy-set.js';
 import type { Cleanups } from './cleanups.js';
 
 /** What every protocol handler stands on: storage, the cluster's CAs, identity and the access pipeline. */
@@ -26,6 +27,8 @@ export interface Core {
   verifier: IdentityVerifier;
   access: Access;
   publicUrl: string;
+  /** This proxy among the cluster's proxies (one store, many proxies). */
+  proxies: ProxySet;
 }
 
 /**
@@ -41,6 +44,9 @@ export async function startCore(config: PosternConfig, log: Logger, cleanups: Cl
   // `postern ctl` on this host reads it to print invite links that point at the running proxy.
   await backend.put(CLUSTER_KEYS.publicAddr, formatHostPort(config.proxy.public_addr));
   await backend.put(CLUSTER_KEYS.secondFactor, config.auth.second_factor);
+  const proxies = new ProxySet(backend, { publicAddr: formatHostPort(config.proxy.public_addr), listenAddr: formatHostPort(config.proxy.listen_addr) }, log.child({ component: 'proxies' }));
+  await proxies.start();
+  cleanups.add(() => proxies.close());
   const audit = openAuditLog(config, { writerThread: true });
   cleanups.add(() => audit.close());
   const auth = new AuthService(backend, cluster, audit, { secondFactor: config.auth.second_factor, certTtlMs: config.auth.cert_ttl, publicUrl, ownCertificate: config.proxy.certificates.length === 0 && !config.proxy.acme });
@@ -59,5 +65,5 @@ export async function startCore(config: PosternConfig, log: Logger, cleanups: Cl
   access.watch((changed) => users.onChange(changed));
   access.watch((changed) => sessions.onEnd(changed));
   cleanups.add(() => access.stop());
-  return { backend, audit, cluster, auth, verifier: new IdentityVerifier(cluster), access, publicUrl };
+  return { backend, audit, cluster, auth, verifier: new IdentityVerifier(cluster), access, publicUrl, proxies };
 }

@@ -50,7 +50,7 @@ export type Handlers = Partial<Record<ProtocolId, ProtocolHandler>>;
 export function buildHandlers(core: Core, config: PosternConfig, deps: { metrics: Registry; served: () => string[]; log: Logger }, cleanups: Cleanups): { handlers: Handlers; tunnels: TunnelRegistry; catalog: AppCatalog } {
   const { auth, access, verifier, cluster, audit, publicUrl } = core;
   const { log } = deps;
-  const tunnels = new TunnelRegistry(core.backend, log.child({ component: 'tunnels' }), deps.metrics);
+  const tunnels = new TunnelRegistry(core.backend, core.proxies, log.child({ component: 'tunnels' }), deps.metrics);
   access.watch((changed) => tunnels.onChange(changed)); // an announcement with other labels re-decides open sessions
   const nodes = new NodeCatalog(config.proxy.ssh_nodes, tunnels);
 

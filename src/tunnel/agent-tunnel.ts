@@ -5,11 +5,15 @@ import type { Logger } from '../log/logger.js';
 import { widenSessionWindow } from '../net/h2-flow.js';
 import { WindowTuner } from '../net/window-tuner.js';
 import { acceptResources, type AnnouncedKind, type AnnouncedResource } from '../resources/table.js';
-import { DEAD_AFTER_MS, errorReason, HEADER_ERROR, HEADER_KIND, HEADER_NAME, RESOURCES_PATH, resourcesMessage } from '../wire/tunnel.js';
+import { DEAD_AFTER_MS, errorReason, HEADER_ERROR, HEADER_KIND, HEADER_NAME, HEADER_PROXIES, HEADER_PROXY_ID, RESOURCES_PATH, resourcesMessage } from '../wire/tunnel.js';
+import type { ProxySet } from './proxy-set.js';
 import { H2_SETTINGS } from './h2-settings.js';
 
 /** How long a dial waits for the agent to say whether it reached the target. */
 const DIAL_TIMEOUT_MS = 10_000;
+/** A draining tunnel's agent is pinged this often, and given this long to answer. */
+const DRAIN_PING_EVERY_MS = 15_000;
+const DRAIN_PING_TIMEOUT_MS = 10_000;
 
 export interface TunnelInfo {
   agentId: string;
@@ -41,6 +45,8 @@ export class AgentTunnel {
     socket: TLSSocket,
     private readonly log: Logger,
     private readonly onResources: (tunnel: AgentTunnel, changed: boolean) => void,
+    /** Told to the agent with each poll, so it keeps a tunnel to every proxy. */
+    private readonly proxies?: ProxySet,
   ) {
     // The authority is never sent anywhere; http: makes Node speak HTTP/2 straight over the socket.
     this.session = connect('http://agent.postern.invalid', { createConnection: () => socket, settings: H2_SETTINGS });
@@ -59,13 +65,28 @@ export class AgentTunnel {
     this.closeListeners.push(listener);
   }
 
-  close(reason: string): void {
+  /**
+   * Ends the tunnel: no new streams. Closed, open streams get two seconds (a revocation, a
+   * shutdown). Drained (replaced by a newer tunnel of the same agent: a renewal, or a second dial
+   * that the load balancer brought to this proxy again), open streams run to their end, as long
+   * as the agent answers pings.
+   */
+  close(reason: string, opts: { drain?: boolean } = {}): void {
     if (this.closedReason !== undefined) return;
     this.closedReason = reason;
     this.poll?.close(constants.NGHTTP2_CANCEL);
     this.session.close();
-    // A session whose peer stopped answering would wait for its streams forever.
-    setTimeout(() => this.session.destroy(), 2000).unref();
+    if (!opts.drain) {
+      // A session whose peer stopped answering would wait for its streams forever.
+      setTimeout(() => this.session.destroy(), 2000).unref();
+      return;
+    }
+    const check = setInterval(() => {
+      const silent = setTimeout(() => this.session.destroy(), DRAIN_PING_TIMEOUT_MS).unref();
+      const sent = this.session.ping((err) => (err ? this.session.destroy() : clearTimeout(silent)));
+      if (!sent) this.session.destroy();
+    }, DRAIN_PING_EVERY_MS).unref();
+    this.session.once('close', () => clearInterval(check));
   }
 
   /** Opens a byte stream to the target of one of the agent's resources. */
@@ -127,7 +148,8 @@ export class AgentTunnel {
 
   private get(path: string): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const req = (this.poll = this.session.request({ ':method': 'GET', ':path': path }));
+      const cluster = this.proxies ? { [HEADER_PROXY_ID]: this.proxies.id, [HEADER_PROXIES]: this.proxies.current.join(',') } : {};
+      const req = (this.poll = this.session.request({ ':method': 'GET', ':path': path, ...cluster }));
       req.setTimeout(DEAD_AFTER_MS, () => req.close(constants.NGHTTP2_CANCEL));
       let body = '';
       let status = 0;

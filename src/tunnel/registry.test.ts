@@ -8,6 +8,7 @@ import { silentLogger } from '../log/logger.js';
 import { SqliteBackend } from '../storage/sqlite/sqlite-backend.js';
 import type { AgentTunnel } from './agent-tunnel.js';
 import type { AnnouncedResource } from '../resources/table.js';
+import { ProxySet } from './proxy-set.js';
 import { TunnelRegistry } from './registry.js';
 
 /** A tunnel as the registry sees it: what it announced, and which dials reached it. */
@@ -32,7 +33,7 @@ function fakeTunnel(agentName: string, resources: AnnouncedResource[]) {
 
 async function registryWith(...tunnels: AgentTunnel[]): Promise<TunnelRegistry> {
   const backend = new SqliteBackend({ path: join(mkdtempSync(join(tmpdir(), 'postern-registry-')), 'p.db') });
-  const registry = new TunnelRegistry(backend, silentLogger, new MetricsRegistry());
+  const registry = new TunnelRegistry(backend, new ProxySet(backend, { publicAddr: 'p:1', listenAddr: 'l:1' }, silentLogger), silentLogger, new MetricsRegistry());
   for (const t of tunnels) {
     registry.add(t);
     await registry.update(t, true);

@@ -6,6 +6,7 @@ import { isPosternError, PosternError } from '../errors/postern-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Backend } from '../storage/backend.js';
 import type { AgentTunnel } from './agent-tunnel.js';
+import type { ProxySet } from './proxy-set.js';
 import { announcementKey, RESOURCE_KEYS, type AnnouncedKind, type AnnouncedResource } from '../resources/table.js';
 import { HEARTBEAT_MS, RESOURCE_TTL_MS } from '../wire/tunnel.js';
 
@@ -17,6 +18,8 @@ type Announced<K extends AnnouncedKind> = Extract<AnnouncedResource, { kind: K }
 /** What storage keeps about an online agent. */
 export interface AgentRecord {
   id: string;
+  /** The proxy that holds this tunnel (one record per proxy). */
+  proxy_id: string;
   name: string;
   roles: string[];
   resources: { kind: string; name: string }[];
@@ -46,6 +49,8 @@ export class TunnelRegistry {
 
   constructor(
     private readonly backend: Backend,
+    /** This proxy and the others: its id is in the records it writes, and agents hear of the rest. */
+    readonly proxies: ProxySet,
     private readonly log: Logger,
     registry: MetricsRegistry,
   ) {
@@ -73,11 +78,14 @@ export class TunnelRegistry {
     return () => this.changeListeners.delete(listener);
   }
 
-  /** Takes a new tunnel in; an older tunnel of the same agent (a reconnect, a renewal) is closed. */
+  /**
+   * Takes a new tunnel in; an older tunnel of the same agent (a reconnect, a renewal, another
+   * dial the load balancer brought here) gets no new streams and drains: its open ones run on.
+   */
   add(tunnel: AgentTunnel): void {
     const previous = this.byAgent.get(tunnel.info.agentId);
     this.byAgent.set(tunnel.info.agentId, tunnel);
-    if (previous && previous !== tunnel) previous.close('replaced by a newer tunnel from the same agent');
+    if (previous && previous !== tunnel) previous.close('replaced by a newer tunnel from the same agent', { drain: true });
     tunnel.onClose(() => {
       const removal = this.remove(tunnel);
       this.removing.add(removal);
@@ -95,13 +103,13 @@ export class TunnelRegistry {
     const previous = this.written.get(tunnel);
     if (!changed && previous && Date.now() - previous.at < REFRESH_MS) return;
     if (changed) this.reindex(tunnel);
-    const keys = new Set(tunnel.resources.map((r) => RESOURCE_KEYS.online(r.kind, r.name, tunnel.info.agentId)));
+    const keys = new Set(tunnel.resources.map((r) => RESOURCE_KEYS.online(r.kind, r.name, tunnel.info.agentId, this.proxies.id)));
     this.written.set(tunnel, { at: Date.now(), keys });
     const expires = new Date(Date.now() + RESOURCE_TTL_MS);
     try {
       if (changed || !previous) await this.record(tunnel, previous?.keys ?? new Set(), keys, expires);
       // Records that expired anyway (storage was slow, the clock jumped) are written again.
-      else if ((await this.backend.touch([RESOURCE_KEYS.agent(tunnel.info.agentId), ...keys], expires)).length > 0) await this.record(tunnel, keys, keys, expires);
+      else if ((await this.backend.touch([RESOURCE_KEYS.agent(tunnel.info.agentId, this.proxies.id), ...keys], expires)).length > 0) await this.record(tunnel, keys, keys, expires);
     } catch (err) {
       this.log.error('recording an agent in storage failed', { err, agent: tunnel.info.agentName });
     }
@@ -195,7 +203,8 @@ export class TunnelRegistry {
 
   private offline(kind: AnnouncedKind, name: string): PosternError {
     this.metrics.dialErrors.inc({ reason: 'agent_offline' });
-    return new PosternError('AGENT_OFFLINE', `agent for ${kind} "${name}" is offline: no agent serving it is connected`);
+    const elsewhere = this.proxies.current.length > 1 ? ` to this proxy (${this.proxies.id}, one of ${this.proxies.current.length}; an agent that has just connected to another reaches this one within seconds)` : '';
+    return new PosternError('AGENT_OFFLINE', `agent for ${kind} "${name}" is offline: no agent serving it is connected${elsewhere}`);
   }
 
   /** Closes every tunnel (proxy shutdown) and waits, a second at most, for their records to be deleted. */
@@ -212,7 +221,7 @@ export class TunnelRegistry {
     this.byAgent.delete(tunnel.info.agentId);
     try {
       for (const key of written?.keys ?? []) await this.backend.delete(key);
-      await this.backend.delete(RESOURCE_KEYS.agent(tunnel.info.agentId));
+      await this.backend.delete(RESOURCE_KEYS.agent(tunnel.info.agentId, this.proxies.id));
     } catch (err) {
       this.log.warn('removing an agent from storage failed; its records expire on their own', { err, agent: tunnel.info.agentName });
     }
@@ -222,6 +231,7 @@ export class TunnelRegistry {
     const { info } = tunnel;
     const agent: AgentRecord = {
       id: info.agentId,
+      proxy_id: this.proxies.id,
       name: info.agentName,
       roles: info.roles,
       resources: tunnel.resources.map((r) => ({ kind: r.kind, name: r.name })),
@@ -229,10 +239,10 @@ export class TunnelRegistry {
       version: tunnel.agentVersion,
       connected_at: tunnel.connectedAt.toISOString(),
     };
-    await this.backend.put(RESOURCE_KEYS.agent(info.agentId), JSON.stringify(agent), { expires });
+    await this.backend.put(RESOURCE_KEYS.agent(info.agentId, this.proxies.id), JSON.stringify(agent), { expires });
     for (const r of tunnel.resources) {
-      const key = RESOURCE_KEYS.online(r.kind, r.name, info.agentId);
-      await this.backend.put(key, JSON.stringify({ ...r, agent_id: info.agentId, agent_name: info.agentName }), { expires });
+      const key = RESOURCE_KEYS.online(r.kind, r.name, info.agentId, this.proxies.id);
+      await this.backend.put(key, JSON.stringify({ ...r, agent_id: info.agentId, agent_name: info.agentName, proxy_id: this.proxies.id }), { expires });
       if (!before.has(key)) await this.backend.put(RESOURCE_KEYS.seen(r.kind, r.name), JSON.stringify({ agent_name: info.agentName, at: new Date().toISOString() }));
     }
     for (const key of before) if (!now.has(key)) await this.backend.delete(key);

@@ -10,7 +10,7 @@ import { clientContext } from '../net/secure-contexts.js';
 import { Backoff } from './backoff.js';
 import type { AnnouncedKind } from '../resources/table.js';
 import { alpnOf } from '../wire/protocols.js';
-import { DEAD_AFTER_MS, HEADER_ERROR, HEADER_KIND, HEADER_NAME, RESOURCES_PATH } from '../wire/tunnel.js';
+import { DEAD_AFTER_MS, HEADER_ERROR, HEADER_KIND, HEADER_NAME, HEADER_PROXIES, HEADER_PROXY_ID, RESOURCES_PATH } from '../wire/tunnel.js';
 import { H2_SETTINGS } from './h2-settings.js';
 
 /** What the agent presents and trusts when it dials. Read at each dial, so a renewed certificate is used at once. */
@@ -31,17 +31,33 @@ export interface TunnelService {
 const HEARTBEAT_WAIT_MS = 5_000;
 
 /**
- * Keeps one reverse tunnel to the proxy up: dials out (TLS, ALPN postern-reversetunnel, the host
- * certificate), serves HTTP/2 on that outbound socket, and when it drops, dials again with
- * jittered backoff. A tunnel that stops hearing the proxy's heartbeat polls is presumed dead.
+ * Keeps reverse tunnels up: dials out (TLS, ALPN postern-reversetunnel, the host certificate),
+ * serves HTTP/2 on each outbound socket, and when the last drops, dials again with jittered
+ * backoff. A tunnel that stops hearing the proxy's heartbeat polls is presumed dead.
+ *
+ * Behind a load balancer with several proxies, each poll names its proxy and the live proxies
+ * (HEADER_PROXY_ID, HEADER_PROXIES): the client dials the same address again, one dial at a time
+ * with its own jittered backoff, until it holds a tunnel to every proxy; a dial that lands on a
+ * proxy it holds already replaces that tunnel (the proxy keeps the newest), so nothing is lost
+ * but the try. A proxy gone from the list is no longer sought.
  */
 export class TunnelClient {
   private readonly h2: Http2Server;
+  /** Redials after every tunnel dropped. */
   private readonly backoff = new Backoff();
-  /** The tunnel in use, or being dialled. */
-  private socket: TLSSocket | undefined;
-  /** Every socket still open: after a renewal, the old tunnel's until the proxy lets it go. */
+  /** Dials in search of proxies not held yet. */
+  private readonly seeking = new Backoff(100, 5000);
+  /** The dial in progress (until its first poll, or its close): one at a time. */
+  private dialing: TLSSocket | undefined;
+  /** Every socket still open: after a renewal, the old tunnels' until the proxies let them go. */
   private readonly sockets = new Set<TLSSocket>();
+  /** The newest session to each proxy, by the id its polls carry. */
+  private readonly held = new Map<string, Http2Session>();
+  private readonly proxyOf = new WeakMap<Http2Session, string>();
+  /** Sessions from before a redial (renewal): replaced one by one as new tunnels come up. */
+  private readonly stale = new WeakSet<Http2Session>();
+  /** The cluster's live proxies, as the latest poll named them. */
+  private wanted: string[] = [];
   private stopped = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private connectedOnce: (() => void) | undefined;
@@ -70,13 +86,21 @@ export class TunnelClient {
   }
 
   /**
-   * Dials a new tunnel at once (after a certificate renewal), make before break: the proxy
-   * replaces the old tunnel when the new one registers, so the agent's resources never go
-   * offline in between; the old socket's close is then no disconnect.
+   * New tunnels at once (after a certificate renewal), make before break: each proxy replaces
+   * the old tunnel when the new one registers, so the agent's resources never go offline in
+   * between; the old sockets' closes are then no disconnect.
    */
   redial(): void {
+    for (const session of this.held.values()) this.stale.add(session);
     clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.dialing = undefined;
     this.dial();
+  }
+
+  /** How many proxies this agent holds a tunnel to, of how many it knows. */
+  get coverage(): { held: number; wanted: number } {
+    return { held: this.held.size, wanted: this.wanted.length };
   }
 
   close(): void {
@@ -98,7 +122,7 @@ export class TunnelClient {
       ALPNProtocols: [alpnOf('reversetunnel')],
       secureContext: clientContext({ trustedPem: creds.hostCaPem, certPem: creds.certPem, keyPem: creds.keyPem }),
     });
-    this.socket = socket;
+    this.dialing = socket;
     this.sockets.add(socket);
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 15_000);
@@ -115,14 +139,55 @@ export class TunnelClient {
     socket.once('close', () => {
       clearTimeout(connectTimer);
       this.sockets.delete(socket);
-      if (this.socket !== socket || this.stopped) return; // a replaced tunnel, or stopping
-      this.socket = undefined;
+      if (this.dialing === socket) this.dialing = undefined;
+      if (this.stopped) return;
+      if (this.sockets.size > 0) return this.seek(); // others are up: look for what this one held
       const delay = this.backoff.next();
       const why = this.refusal ?? 'the connection closed';
       this.refusal = undefined;
       this.log.warn(`tunnel to ${where} is down (${why}); retrying in ${delay} ms`, { proxy: where, retry_ms: delay });
-      this.retryTimer = setTimeout(() => this.dial(), delay);
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        this.dial();
+      }, delay);
     });
+  }
+
+  /**
+   * A poll named its proxy and the live ones: the session is that proxy's tunnel (an older one
+   * to it is let go: the proxy has replaced it), and any proxy without a tunnel is sought.
+   */
+  private learn(session: Http2Session, proxyId: string, proxies: string[]): void {
+    this.wanted = proxies.includes(proxyId) ? proxies : [...proxies, proxyId];
+    if (!this.proxyOf.has(session)) {
+      this.proxyOf.set(session, proxyId);
+      const previous = this.held.get(proxyId);
+      this.held.set(proxyId, session);
+      // A proxy reached again: it has replaced the older tunnel, which drains (its streams run on).
+      if (previous && previous !== session) previous.close();
+      else this.seeking.reset(); // a proxy reached for the first time
+      session.once('close', () => {
+        if (this.held.get(proxyId) === session) this.held.delete(proxyId);
+      });
+    }
+    this.seek();
+  }
+
+  /** Dials again, after a jittered wait, while some live proxy has no fresh tunnel from this agent. */
+  private seek(): void {
+    if (this.stopped || this.dialing || this.retryTimer) return;
+    const missing = this.wanted.filter((id) => {
+      const session = this.held.get(id);
+      return !session || this.stale.has(session);
+    });
+    if (missing.length === 0) return;
+    const delay = this.seeking.next();
+    this.log.debug(`holding tunnels to ${this.wanted.length - missing.length} of ${this.wanted.length} proxies; dialling again in ${delay} ms`, { missing });
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.dial();
+    }, delay);
   }
 
   /**
@@ -159,6 +224,9 @@ export class TunnelClient {
     if (headers[':method'] === 'GET' && url.pathname === RESOURCES_PATH) {
       // The proxy asks with the version it has: from the second poll on, it holds our resources.
       if (url.searchParams.get('after') !== '-1') this.markUp(stream.session);
+      else this.dialing = undefined; // the first poll of the tunnel last dialled: that dial is done
+      const proxyId = headers[HEADER_PROXY_ID];
+      if (typeof proxyId === 'string' && proxyId && stream.session) this.learn(stream.session, proxyId, String(headers[HEADER_PROXIES] ?? '').split(',').filter(Boolean));
       const abort = new AbortController();
       stream.once('close', () => abort.abort());
       void this.service.resources(Number(url.searchParams.get('after') ?? -1), HEARTBEAT_WAIT_MS, abort.signal).then((message) => {
@@ -177,7 +245,7 @@ export class TunnelClient {
     if (!session || this.upSessions.has(session)) return;
     this.upSessions.add(session);
     this.backoff.reset();
-    this.log.info(`tunnel to ${formatHostPort(this.proxy)} is up`);
+    this.log.info(`tunnel to ${formatHostPort(this.proxy)} is up`, { proxy_id: this.proxyOf.get(session) });
     this.connectedOnce?.();
     this.connectedOnce = undefined;
   }

@@ -33,6 +33,14 @@ export const HEADER_DB_MYSQL_CLIENT = 'postern-db-mysql-client';
 export const HEADER_DB_CONNECTION_ID = 'postern-db-connection-id';
 export const HEADER_DB_SERVER_VERSION = 'postern-db-server-version';
 export const RESOURCES_PATH = '/v1/resources';
+/**
+ * With each resources poll: the polling proxy's id, and the ids of every live proxy of the
+ * cluster (comma-separated). An agent keeps a tunnel to each (dialling the address it was given
+ * until the load balancer has brought it to all of them); proxies before these headers send none,
+ * and their agents keep one tunnel.
+ */
+export const HEADER_PROXY_ID = 'postern-proxy-id';
+export const HEADER_PROXIES = 'postern-proxies';
 
 /**
  * The reason in a refused stream's HEADER_ERROR, which the agent URI-encodes (a header value is

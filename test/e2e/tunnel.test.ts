@@ -143,7 +143,7 @@ describe.runIf(tools)('agents and reverse tunnels', () => {
     })();
     try {
       await new Promise((r) => setTimeout(r, 17_000)); // past RESOURCE_TTL_MS (15 s)
-      expect(await backend.get(`/agents/${id}`)).toBeDefined();
+      expect(await backend.range(`/agents/${id}/`)).toHaveLength(1); // this proxy's record of it
       expect((await cluster.ctl(['get', 'apps'])).stdout).toContain('idle');
       expect(writes).toEqual([]);
     } finally {

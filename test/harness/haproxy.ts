@@ -4,15 +4,16 @@ import { join } from 'node:path';
 import { freePort, stopProcess, waitUntilBound } from './ports.js';
 import { tempDir } from './temp.js';
 
-/** A real HAProxy in TCP mode in front of one upstream, in the foreground with its own config. */
+/** A real HAProxy in TCP mode in front of one upstream or several (round robin), in the foreground with its own config. */
 export class HAProxy {
   private constructor(
     private readonly child: ChildProcess,
     readonly port: number,
   ) {}
 
-  /** `serverOptions` go on the upstream's `server` line, e.g. `send-proxy-v2`. */
-  static async tcp(upstreamPort: number, serverOptions: string): Promise<HAProxy> {
+  /** `serverOptions` go on each upstream's `server` line, e.g. `send-proxy-v2`. */
+  static async tcp(upstreamPorts: number | number[], serverOptions: string): Promise<HAProxy> {
+    const servers = [upstreamPorts].flat().map((port, i) => `  server postern${i + 1} 127.0.0.1:${port} ${serverOptions}`);
     const dir = tempDir('postern-haproxy-');
     const port = await freePort();
     writeFileSync(
@@ -28,7 +29,8 @@ frontend edge
   bind 127.0.0.1:${port}
   default_backend postern
 backend postern
-  server postern 127.0.0.1:${upstreamPort} ${serverOptions}
+  balance roundrobin
+${servers.join('\n')}
 `,
     );
     const child = spawn('haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -46,7 +46,7 @@ export class TunnelServer implements ProtocolHandler {
     }
     const info = { agentId: identity.username, agentName: identity.traits.agent_name?.[0] ?? identity.username, roles: identity.roles, remoteAddr };
     const log = conn.log.child({ agent: info.agentName, agent_id: info.agentId });
-    const tunnel = new AgentTunnel(info, conn.socket, log, (t, changed) => void this.registry.update(t, changed));
+    const tunnel = new AgentTunnel(info, conn.socket, log, (t, changed) => void this.registry.update(t, changed), this.registry.proxies);
     this.registry.add(tunnel);
     log.info('agent tunnel connected');
     emitSoon(this.audit, { event: 'agent.connect', user: info.agentName, remote_addr: remoteAddr, agent_id: info.agentId, agent_name: info.agentName }, log);

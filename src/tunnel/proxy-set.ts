@@ -1,0 +1,68 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../log/logger.js';
+import type { Backend } from '../storage/backend.js';
+
+/** What a proxy records about itself: see ProxySet. */
+export interface ProxyRecord {
+  id: string;
+  public_addr: string;
+  /** The address its listener is bound to on its host. */
+  listen_addr: string;
+  started: string;
+}
+
+export const PROXY_KEYS = { prefix: '/proxies/', proxy: (id: string) => `/proxies/${id}` };
+
+/** A proxy's record is renewed this often, and expires after three missed renewals (a proxy killed cannot delete it). */
+const BEAT_MS = 5_000;
+const TTL_MS = 3 * BEAT_MS;
+
+/**
+ * The proxies of the cluster as the store knows them: each proxy records itself (a random id per
+ * process, its addresses) with an expiry it renews, and reads the others' records at each beat.
+ * Agents learn the set from their tunnels (see the tunnel wire contract) and keep a tunnel to each.
+ */
+export class ProxySet {
+  readonly id = randomUUID();
+  private ids: string[] = [this.id];
+  private readonly timer: NodeJS.Timeout;
+  private readonly record: ProxyRecord;
+
+  constructor(
+    private readonly backend: Backend,
+    addrs: { publicAddr: string; listenAddr: string },
+    private readonly log: Logger,
+  ) {
+    this.record = { id: this.id, public_addr: addrs.publicAddr, listen_addr: addrs.listenAddr, started: new Date().toISOString() };
+    this.timer = setInterval(() => void this.beat(), BEAT_MS).unref();
+  }
+
+  /** Records this proxy; the first beat, awaited at start. */
+  async start(): Promise<void> {
+    await this.beat();
+  }
+
+  /** The live proxies' ids, this one's included (as of the last beat). */
+  get current(): readonly string[] {
+    return this.ids;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.backend.delete(PROXY_KEYS.proxy(this.id)).catch(() => {});
+  }
+
+  private async beat(): Promise<void> {
+    try {
+      const expires = new Date(Date.now() + TTL_MS);
+      if ((await this.backend.touch([PROXY_KEYS.proxy(this.id)], expires)).length > 0) {
+        await this.backend.put(PROXY_KEYS.proxy(this.id), JSON.stringify(this.record), { expires });
+      }
+      const live = (await this.backend.range(PROXY_KEYS.prefix)).map((i) => (JSON.parse(i.value) as ProxyRecord).id);
+      this.ids = live.includes(this.id) ? live : [...live, this.id];
+    } catch (err) {
+      // The store is away: keep the last set; agents keep the tunnels they have.
+      this.log.warn('recording this proxy in storage failed; retrying at the next beat', { err });
+    }
+  }
+}
