@@ -12,6 +12,8 @@ import { postgresBinDir } from '../test/harness/postgres.js';
 import { appRequestsScenario } from './scenarios/app-requests.js';
 import { authorizeScenario } from './scenarios/authorize.js';
 import { dbMysqlScenario } from './scenarios/db-mysql.js';
+import { haScenario } from './scenarios/ha.js';
+import { havePostgresServer, TEST_PG_URL } from '../test/harness/pg-databases.js';
 import { dbPgScenario } from './scenarios/db-pg.js';
 import { handshakeScenario } from './scenarios/handshake.js';
 import { hostileLoadScenario } from './scenarios/hostile-load.js';
@@ -67,6 +69,13 @@ const scenarios: Record<string, (tls: Awaited<ReturnType<typeof benchTls>>) => P
     // pgbench -T 20, as the issue that set the target runs it; 4 rounds, so that the query audit's
     // on-off pair runs in each order twice (runs on a busy 2-core machine differ by ±12%).
     return dbPgScenario(tls, { seconds: quick ? 3 : 20, clients: 8, rounds: quick ? 1 : 4, setups: quick ? 10 : 40 });
+  },
+  ha: async () => {
+    if (!(await havePostgresServer())) {
+      process.stdout.write(`no PostgreSQL server answers at ${TEST_PG_URL}: the ha scenario is left out (start it, or set POSTERN_TEST_PG_URL)\n`);
+      return [];
+    }
+    return haScenario({ quick });
   },
   'db-mysql': async (tls) => {
     if (!mariadbInstalled() || !existsSync('/usr/bin/mariadb-slap')) {

@@ -1,9 +1,11 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
+import type { AuditLog } from '../../src/audit/audit-log.js';
 import { SqliteAuditLog } from '../../src/audit/sqlite-audit-log.js';
 import { AuthService } from '../../src/auth/auth-service.js';
 import { ensureClusterState } from '../../src/auth/cluster-state.js';
 import { hashPassword } from '../../src/auth/password.js';
+import type { Backend } from '../../src/storage/backend.js';
 import { SqliteBackend, storePath } from '../../src/storage/sqlite/sqlite-backend.js';
 import { tempDir } from '../../test/harness/temp.js';
 import type { Row } from '../lib/stats.js';
@@ -20,16 +22,8 @@ async function rate(count: number, concurrency: number, fn: (i: number) => Promi
   return count / ((performance.now() - started) / 1000);
 }
 
-/**
- * Login throughput on the auth side, in process with the real SQLite store and audit log: the
- * certificate issue alone (key check, signing, audit event), and a whole login (password hash
- * check, user lookup, lock check, audit events, then the certificate). Clients' key pairs are
- * made beforehand: they are made on the users' machines.
- */
-export async function loginScenario(opts: { quick: boolean }): Promise<Row[]> {
-  const dir = tempDir('postern-bench-login-');
-  const backend = new SqliteBackend({ path: storePath(join(dir, 'data')) });
-  const audit = new SqliteAuditLog({ path: storePath(join(dir, 'data')) });
+/** Certificate issues and whole logins per second on one store and audit log (see loginScenario). */
+export async function loginRates(backend: Backend, audit: AuditLog, opts: { quick: boolean }): Promise<{ issue: number; login: number; count: number; logins: number }> {
   const cluster = await ensureClusterState(backend, 'bench');
   const auth = new AuthService(backend, cluster, audit, { secondFactor: 'off', certTtlMs: 12 * 3_600_000, publicUrl: 'https://bench' });
   await auth.users.create({ name: 'alice', roles: ['access'], traits: { logins: ['root'] }, created_by: 'bench' });
@@ -44,6 +38,24 @@ export async function loginScenario(opts: { quick: boolean }): Promise<Row[]> {
     const found = await auth.login({ user: 'alice', password: PASSWORD, remoteAddr: `10.0.0.${i % 250}`, method: 'cli' });
     await auth.issueUserCertificate(found, keys[i]!, undefined, '127.0.0.1');
   });
+  return { issue, login, count, logins };
+}
+
+/** The embedded store and audit log in a fresh data directory, as a single-proxy cluster has them. */
+export function sqliteStore(): { backend: Backend; audit: AuditLog } {
+  const dir = tempDir('postern-bench-login-');
+  return { backend: new SqliteBackend({ path: storePath(join(dir, 'data')) }), audit: new SqliteAuditLog({ path: storePath(join(dir, 'data')) }) };
+}
+
+/**
+ * Login throughput on the auth side, in process with the real SQLite store and audit log: the
+ * certificate issue alone (key check, signing, audit event), and a whole login (password hash
+ * check, user lookup, lock check, audit events, then the certificate). Clients' key pairs are
+ * made beforehand: they are made on the users' machines.
+ */
+export async function loginScenario(opts: { quick: boolean }): Promise<Row[]> {
+  const { backend, audit } = sqliteStore();
+  const { issue, login, count, logins } = await loginRates(backend, audit, opts);
   await audit.close();
   await backend.close();
   return [

@@ -52,6 +52,34 @@ describe('AuthService logins', () => {
   });
 });
 
+describe('AuthService logins on several proxies sharing one store', () => {
+  it('counts failed logins across the cluster: guesses spread over proxies meet the same limit', async () => {
+    const data = join(tempDir('postern-auth-'), 'data');
+    const proxies = await Promise.all([0, 1, 2].map(async () => {
+      const backend = new SqliteBackend({ path: storePath(data) });
+      const audit = new SqliteAuditLog({ path: storePath(data) });
+      const auth = new AuthService(backend, await ensureClusterState(backend, 'test'), audit, { secondFactor: 'off', certTtlMs: 3_600_000, publicUrl: 'https://test' });
+      return { auth, close: async () => (await audit.close(), await backend.close()) };
+    }));
+    try {
+      const [a] = proxies;
+      await a!.auth.users.create({ name: 'dave', roles: ['access'], traits: {}, created_by: 'test' });
+      await a!.auth.users.setCredentials('dave', { password_hash: await hashPassword(PASSWORD) });
+      const codes: string[] = [];
+      // One guess at a time, round robin over the three proxies, as a load balancer would spread them.
+      for (let i = 0; i < LOGIN_LIMITS.userAtAddress + 3; i++) {
+        codes.push(await proxies[i % 3]!.auth.login({ user: 'dave', password: `guess ${i}`, remoteAddr: '203.0.113.50', method: 'web' }).then(() => 'OK', (e: PosternError) => e.code));
+      }
+      expect(codes).toEqual([...Array(LOGIN_LIMITS.userAtAddress).fill('LOGIN_FAILED'), 'RATE_LIMITED', 'RATE_LIMITED', 'RATE_LIMITED']);
+      // The right password from the same address waits too; from another address it goes in, and clears nothing else's count.
+      await expect(proxies[1]!.auth.login({ user: 'dave', password: PASSWORD, remoteAddr: '203.0.113.50', method: 'web' })).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+      await expect(proxies[2]!.auth.login({ user: 'dave', password: PASSWORD, remoteAddr: '198.51.100.7', method: 'web' })).resolves.toMatchObject({ name: 'dave' });
+    } finally {
+      for (const p of proxies) await p.close();
+    }
+  });
+});
+
 describe('AuthService logins with one-time codes', () => {
   const secret = newTotpSecret();
   let auth: AuthService;

@@ -12,6 +12,7 @@ import type { ClusterState } from './cluster-state.js';
 import { JoinTokens } from './join-tokens.js';
 import { Locks, lockMatches, lockedError } from './locks.js';
 import { decoyHash, verifyPassword } from './password.js';
+import { LoginFailures } from './login-failures.js';
 import { LoginLimiter } from './login-limiter.js';
 import { Roles } from './roles.js';
 import { verifyTotp } from './totp.js';
@@ -72,6 +73,8 @@ export class AuthService {
   readonly appSessions: AppSessions;
   readonly sshHostKeys: SshHostKeys;
   private readonly limiter = new LoginLimiter();
+  /** Failed logins the whole cluster saw (several proxies on one store). */
+  private readonly failures: LoginFailures;
   /** When a refused, rate-limited attempt was last audited, per user and address. */
   private readonly limitedAudited = new Map<string, number>();
 
@@ -82,6 +85,7 @@ export class AuthService {
     readonly settings: AuthSettings,
   ) {
     this.users = new Users(backend);
+    this.failures = new LoginFailures(backend);
     this.userTokens = new UserTokens(backend);
     this.joinTokens = new JoinTokens(backend);
     this.roles = new Roles(backend);
@@ -99,7 +103,8 @@ export class AuthService {
    * need to know to wait for the next code rather than retype a password that was right.
    */
   async login(req: LoginRequest): Promise<User> {
-    const attempt = this.limiter.begin(req.user, req.remoteAddr);
+    const elsewhere = await this.failures.retryAfter(req.user, req.remoteAddr);
+    const attempt = elsewhere > 0 ? elsewhere : this.limiter.begin(req.user, req.remoteAddr);
     if (typeof attempt === 'number') {
       // Audited once a minute per user and address: a flood of refused attempts must not flood the audit log.
       const key = `${req.user}\0${req.remoteAddr}`;
@@ -121,11 +126,13 @@ export class AuthService {
     const passwordOk = await verifyPassword(req.password, creds?.password_hash ?? (await decoyHash()));
     const reason = !user ? 'unknown user' : !creds?.password_hash ? 'no password set (invite not used yet)' : !passwordOk ? 'wrong password' : await this.secondFactorProblem(user, req.otp, creds?.totp_secret);
     if (reason) {
+      await this.failures.record(req.user, req.remoteAddr);
       await this.auditFailure(req, reason);
       if (reason === CODE_REUSED) throw new PosternError('OTP_REUSED', 'login refused: that one-time code was used already, and each code works only once; wait until your authenticator app shows the next code, then log in with it');
       throw new PosternError('LOGIN_FAILED', 'login refused: wrong user name, password or one-time code');
     }
     attempt.succeeded();
+    await this.failures.forgetPair(req.user, req.remoteAddr);
     const lock = await this.findLock(user!);
     if (lock) {
       await this.auditFailure(req, 'locked');

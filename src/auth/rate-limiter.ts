@@ -1,8 +1,8 @@
 /**
  * Counts events per key (failed logins per user, device codes per client address) in a sliding
  * window. Once a key has `max` events inside `windowMs`, it is refused until the oldest of them
- * leaves the window. In memory: one auth process counts its own (a cluster of several auth
- * processes would move this into storage).
+ * leaves the window. In memory: one process counts its own; logins are also counted across the
+ * cluster, in the store (login-failures.ts).
  */
 export class WindowLimiter {
   private readonly events = new Map<string, number[]>();

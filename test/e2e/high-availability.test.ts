@@ -1,6 +1,4 @@
-import { once } from 'node:events';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,10 +6,12 @@ import { readStatus } from '../../src/wire/stream-status.js';
 import { eventually } from '../harness/eventually.js';
 import { HAProxy } from '../harness/haproxy.js';
 import { havePostgresServer, ThrowawayDatabases } from '../harness/pg-databases.js';
+import { postgresBinDir, PrivatePostgres } from '../harness/postgres.js';
 import { freePort } from '../harness/ports.js';
 import { TestCluster } from '../helpers/cluster.js';
+import { echoServer, roundTrip } from '../helpers/echo.js';
 import { haveProgram } from '../helpers/programs.js';
-import { CLI, PosternProcess, postern, run, tempDir } from '../helpers/postern.js';
+import { CLI, PosternProcess, postern, run, tempDir, type RunResult } from '../helpers/postern.js';
 
 const databases = new ThrowawayDatabases();
 const clusters: TestCluster[] = [];
@@ -21,21 +21,121 @@ afterAll(async () => {
   await databases.dropAll();
 });
 
-/** A postern.yaml whose store is this PostgreSQL database. */
-function postgresConfig(url: string): string {
+/** A postern.yaml whose store is this PostgreSQL database (and `extra` lines). */
+function postgresConfig(url: string, extra = ''): string {
   const file = join(tempDir('postern-ha-'), 'postern.yaml');
-  writeFileSync(file, `storage:\n  type: postgres\n  conn_string: ${url}\n`);
+  writeFileSync(file, `storage:\n  type: postgres\n  conn_string: ${url}\n${extra}`);
   return file;
+}
+
+const PASSWORD = 'correct horse battery';
+
+/**
+ * Proxies on one PostgreSQL database, behind HAProxy (round robin, PROXY v2) when there are
+ * several; an agent serving a TCP echo app through the cluster's address; alice logged in there.
+ */
+class HaCluster {
+  private constructor(
+    readonly proxies: PosternProcess[],
+    readonly ports: number[],
+    readonly address: string,
+    readonly config: string,
+    readonly pin: string,
+    private readonly home: string,
+  ) {}
+
+  /** `haproxyChecks`: health checks that take a dead proxy out; `diag`: the proxies serve /readyz. */
+  static async start(url: string, opts: { proxies: number; haproxyChecks?: boolean; diag?: boolean }): Promise<HaCluster> {
+    const ports = await Promise.all(Array.from({ length: opts.proxies }, () => freePort()));
+    let port = ports[0]!;
+    if (opts.proxies > 1) {
+      const haproxy = await HAProxy.tcp(ports, `send-proxy-v2${opts.haproxyChecks ? ' check inter 300 fall 1 rise 1' : ''}`);
+      stoppable.push(haproxy);
+      port = haproxy.port;
+    }
+    const address = `postern.localhost:${port}`;
+    const config = postgresConfig(url, `auth:\n  second_factor: off\nproxy:\n  public_addr: ${address}\n  use_proxy_protocol: ${opts.proxies > 1}\n`);
+    // Started together: exactly one set of CAs is made, and every proxy uses it.
+    const proxies = await Promise.all(ports.map((p) => PosternProcess.start({ diag: opts.diag === true, args: HaCluster.args(config, p) })));
+    stoppable.push(...proxies);
+    const ctl = (args: string[], input?: string) => postern(['ctl', ...args, '--config', config], input === undefined ? {} : { input });
+    const pin = (JSON.parse((await ctl(['status', '--format', 'json'])).stdout) as { authorities: { host: { pin: string } } }).authorities.host.pin;
+    const home = join(tempDir('postern-home-'), '.postern');
+    mkdirSync(home, { mode: 0o700 });
+    const c = new HaCluster(proxies, ports, address, config, pin, home);
+
+    const echo = await echoServer();
+    stoppable.push({ stop: async () => void echo.server.close() });
+    const token = (JSON.parse((await c.ctl(['tokens', 'add', '--type=app', '--format', 'json'])).stdout) as { token: string }).token;
+    const agentArgs = ['--roles=agent', `--proxy=${address}`, `--ca-pin=${pin}`, `--token=${token}`, '--agent-name=edge-1', '--app', `name=echo,uri=tcp://127.0.0.1:${echo.port}`];
+    stoppable.push(await PosternProcess.spawn(join(tempDir('postern-agent-'), 'data'), agentArgs, (r) => /^tunnel to .* is up$/.test(r.msg)));
+    expect((await c.ctl(['users', 'add', 'alice', '--roles=access', '--password-stdin'], PASSWORD)).code).toBe(0);
+    expect((await c.login()).code).toBe(0);
+    return c;
+  }
+
+  private static args(config: string, port: number): string[] {
+    return ['--config', config, '--listen-addr', `127.0.0.1:${port}`];
+  }
+
+  ctl(args: string[], input?: string): Promise<RunResult> {
+    return postern(['ctl', ...args, '--config', this.config], input === undefined ? {} : { input });
+  }
+
+  login(): Promise<RunResult> {
+    return postern(['login', `--proxy=${this.address}`, '--user=alice', '--password-stdin', `--ca-pin=${this.pin}`], { input: PASSWORD, env: { POSTERN_HOME: this.home } });
+  }
+
+  /** A TCP connection to the echo app through the cluster's address, after the proxy's status line. */
+  async dialEcho(): Promise<TLSSocket> {
+    const profile = (file: string) => readFileSync(join(this.home, 'profiles', this.address.replace(':', '-'), file));
+    const [host, port] = ['127.0.0.1', Number(this.address.split(':')[1])];
+    const socket = tlsConnect({ port, host, servername: 'echo.postern.localhost', ALPNProtocols: ['postern-tcp'], ca: profile('trusted-ca.pem'), cert: profile('cert.pem'), key: profile('key.pem') });
+    socket.on('error', () => {}); // a reset is seen by readStatus, or by the test's own reads
+    try {
+      await readStatus(socket);
+      return socket;
+    } catch (err) {
+      socket.destroy();
+      throw err;
+    }
+  }
+
+  /** The ids of the proxies that hold a tunnel of the agent, once `done` says they are the ones awaited. */
+  async heldBy(done: (ids: string[]) => boolean, what: string, timeoutMs = 20_000): Promise<string[]> {
+    let held: string[] = [];
+    await eventually(
+      async () => {
+        held = (JSON.parse((await this.ctl(['get', 'agents', '--format', 'json'])).stdout) as { proxies: string[] }[])[0]?.proxies ?? [];
+        return done(held) ? true : undefined;
+      },
+      () => `${what}: held by ${held.join(', ') || 'none'}`,
+      timeoutMs,
+    );
+    return held;
+  }
+
+  /** Which proxy (its position) serves a connection, from the proxies' logs. */
+  proxyOf(socket: TLSSocket): number {
+    return this.proxies.findIndex((p) => p.logs.some((r) => r.msg === 'authorize' && r.client === `127.0.0.1:${socket.localPort}`));
+  }
+
+  /** Starts proxy `i` again on its port and data directory (a new process, so a new id). */
+  async restart(i: number): Promise<void> {
+    this.proxies[i] = await PosternProcess.start({ dataDir: this.proxies[i]!.dataDir, args: HaCluster.args(this.config, this.ports[i]!) });
+    stoppable.push(this.proxies[i]);
+  }
 }
 
 const serverUp = await havePostgresServer();
 const tools = haveProgram('haproxy', ['-v']);
+const postgresPrograms = postgresBinDir() !== undefined || (process.env.CI === 'true' ? failMissing('initdb') : false);
 
 describe.runIf(serverUp)('high availability: PostgreSQL storage', () => {
   it('ctl backup from SQLite, ctl restore into PostgreSQL: the same users log in, with the same CA pin', async () => {
     const sqlite = await TestCluster.start();
     clusters.push(sqlite);
-    const secret = await sqlite.addUser('alice', 'correct horse battery', 'access');
+    const secret = await sqlite.addUser('alice', PASSWORD, 'access');
     const dir = tempDir('postern-backup-');
     const out = join(dir, 'cluster.yaml');
     const backup = await sqlite.ctl(['backup', '--out', out]);
@@ -61,7 +161,7 @@ describe.runIf(serverUp)('high availability: PostgreSQL storage', () => {
     expect(pg.pin).toBe(sqlite.pin);
     const person = pg.person();
     // The code comes from the first cluster's tracker: the restored store remembers the codes it saw.
-    const login = await person.run(['login', `--proxy=${pg.proxy}`, '--user=alice', '--password-stdin', `--ca-pin=${sqlite.pin}`, '--otp', await sqlite.freshCode(secret)], 'correct horse battery');
+    const login = await person.run(['login', `--proxy=${pg.proxy}`, '--user=alice', '--password-stdin', `--ca-pin=${sqlite.pin}`, '--otp', await sqlite.freshCode(secret)], PASSWORD);
     expect(login.stderr + login.stdout).toMatch(/logged in as alice/i);
     expect(login.code).toBe(0);
   });
@@ -69,86 +169,115 @@ describe.runIf(serverUp)('high availability: PostgreSQL storage', () => {
 
 describe.runIf(serverUp && tools)('high availability: three proxies on one PostgreSQL database behind HAProxy', () => {
   it('agents hold a tunnel to every proxy; users reach their apps whichever proxy they land on; a lock ends a live session within a second', async () => {
-    const ports = await Promise.all([freePort(), freePort(), freePort()]);
-    const haproxy = await HAProxy.tcp(ports, 'send-proxy-v2');
-    stoppable.push(haproxy);
-    const lb = `postern.localhost:${haproxy.port}`;
-    const config = join(tempDir('postern-ha-'), 'postern.yaml');
-    writeFileSync(
-      config,
-      `storage:\n  type: postgres\n  conn_string: ${await databases.create()}\nauth:\n  second_factor: off\nproxy:\n  public_addr: ${lb}\n  use_proxy_protocol: true\n`,
-    );
-    // Started together: exactly one set of CAs is made, and every proxy uses it.
-    const proxies = await Promise.all(ports.map((port) => PosternProcess.start({ args: ['--config', config, '--listen-addr', `127.0.0.1:${port}`] })));
-    stoppable.push(...proxies);
-    const ctl = (args: string[], input?: string) => postern(['ctl', ...args, '--config', config], input === undefined ? {} : { input });
-    const pin = (JSON.parse((await ctl(['status', '--format', 'json'])).stdout) as { authorities: { host: { pin: string } } }).authorities.host.pin;
-    for (const p of proxies) expect(p.stdout).toContain(`CA pin:       ${pin}`);
-
-    const echo = await echoServer();
-    stoppable.push({ stop: async () => void echo.close() });
-    const token = (JSON.parse((await ctl(['tokens', 'add', '--type=app', '--format', 'json'])).stdout) as { token: string }).token;
-    const agent = await PosternProcess.spawn(join(tempDir('postern-agent-'), 'data'), ['--roles=agent', `--proxy=${lb}`, `--ca-pin=${pin}`, `--token=${token}`, '--agent-name=edge-1', '--app', `name=echo,uri=tcp://127.0.0.1:${(echo.address() as { port: number }).port}`], (r) => /^tunnel to .* is up$/.test(r.msg));
-    stoppable.push(agent);
+    const ha = await HaCluster.start(await databases.create(), { proxies: 3 });
+    for (const p of ha.proxies) expect(p.stdout).toContain(`CA pin:       ${ha.pin}`);
     // Through round robin, the agent dials the load balancer again until it holds all three.
-    let agents: { name: string; proxies: string[] }[] = [];
-    await eventually(
-      async () => {
-        agents = JSON.parse((await ctl(['get', 'agents', '--format', 'json'])).stdout) as typeof agents;
-        return agents.length === 1 && agents[0]!.proxies.length === 3 ? true : undefined;
-      },
-      () => `the agent holds tunnels to all three proxies: ${JSON.stringify(agents)}`,
-      20_000,
-    );
+    await ha.heldBy((ids) => ids.length === 3, 'the agent holds tunnels to all three proxies');
 
-    expect((await ctl(['users', 'add', 'alice', '--roles=access', '--password-stdin'], 'correct horse battery')).code).toBe(0);
-    const home = join(tempDir('postern-home-'), '.postern');
-    mkdirSync(home, { mode: 0o700 });
-    const login = await postern(['login', `--proxy=${lb}`, '--user=alice', '--password-stdin', `--ca-pin=${pin}`], { input: 'correct horse battery', env: { POSTERN_HOME: home } });
-    expect(login.code).toBe(0);
-    const profile = (file: string) => readFileSync(join(home, 'profiles', `postern.localhost-${haproxy.port}`, file));
-
-    /** A TCP connection to the echo app through the load balancer, after the proxy's status line. */
-    const dialEcho = async (): Promise<TLSSocket> => {
-      const socket = tlsConnect({ port: haproxy.port, host: '127.0.0.1', servername: 'echo.postern.localhost', ALPNProtocols: ['postern-tcp'], ca: profile('trusted-ca.pem'), cert: profile('cert.pem'), key: profile('key.pem') });
-      await readStatus(socket);
-      return socket;
-    };
     // Nine connections, round robin: three on each proxy, every one through the agent's tunnel to that proxy.
-    const sockets = await Promise.all(Array.from({ length: 9 }, () => dialEcho()));
+    const sockets = await Promise.all(Array.from({ length: 9 }, () => ha.dialEcho()));
     const echoed = await Promise.all(sockets.map((s, i) => roundTrip(s, `hello ${i}\n`)));
     expect(echoed).toEqual(Array.from({ length: 9 }, (_, i) => `hello ${i}\n`));
-    const served = proxies.map((p) => p.logs.filter((r) => r.msg === 'authorize' && r.resource === 'echo' && r.allow === true).length);
-    expect(served).toEqual([3, 3, 3]);
+    expect([0, 1, 2].map((i) => sockets.filter((s) => ha.proxyOf(s) === i).length)).toEqual([3, 3, 3]);
 
     // A lock, written to the store by ctl, reaches every proxy: all nine live sessions end.
     const locked = Date.now();
-    const closed = sockets.map((s) => once(s, 'close').then(() => Date.now() - locked));
-    expect((await ctl(['lock', '--user', 'alice', '--message', 'incident 19'])).code).toBe(0);
-    const after = await Promise.all(closed);
-    expect(Math.max(...after)).toBeLessThan(1500);
+    const closed = sockets.map((s) => whenClosed(s).then(() => Date.now() - locked));
+    expect((await ha.ctl(['lock', '--user', 'alice', '--message', 'incident 19'])).code).toBe(0);
+    expect(Math.max(...(await Promise.all(closed)))).toBeLessThan(1500);
   }, 120_000);
 });
 
-async function echoServer(): Promise<Server> {
-  const server = createServer((socket) => socket.pipe(socket));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return server;
+describe.runIf(serverUp && tools)('high availability: a proxy killed under load', () => {
+  it("kill -9 of one proxy while new connections keep coming: at most 1% fail, the other proxies' sessions go on, the agent comes back to the restarted one", async () => {
+    // Health checks every 300 ms take a dead proxy out; a refused connection is redispatched.
+    const ha = await HaCluster.start(await databases.create(), { proxies: 3, haproxyChecks: true });
+    const before = new Set(await ha.heldBy((ids) => ids.length === 3, 'the agent holds all three'));
+    // Six live sessions, two on each proxy (round robin).
+    const live: TLSSocket[] = [];
+    for (let i = 0; i < 6; i++) live.push(await ha.dialEcho());
+    await eventually(() => (live.every((s) => ha.proxyOf(s) >= 0) ? true : undefined), () => 'every session is in a proxy log');
+    const victim = 1;
+    const survivors = live.filter((s) => ha.proxyOf(s) !== victim);
+    expect(survivors).toHaveLength(4);
+
+    // A bounded loop of new connections, four at a time; the victim is killed a quarter of the way in.
+    const total = 200;
+    let started = 0;
+    const errors: string[] = [];
+    const worker = async () => {
+      while (started < total) {
+        const n = started++;
+        if (n === total / 4) ha.proxies[victim]!.child.kill('SIGKILL');
+        try {
+          const s = await ha.dialEcho();
+          expect(await roundTrip(s, `n${n}\n`)).toBe(`n${n}\n`);
+          s.destroy();
+        } catch (err) {
+          errors.push((err as Error).message);
+        }
+      }
+    };
+    await Promise.all([worker(), worker(), worker(), worker()]);
+    process.stdout.write(`high availability: kill -9 of one proxy of three: ${errors.length} of ${total} new connections failed\n`);
+    expect(errors.length, errors.join('; ')).toBeLessThanOrEqual(total / 100);
+    const echoed = await Promise.all(survivors.map((s, i) => roundTrip(s, `still ${i}\n`)));
+    expect(echoed).toEqual(survivors.map((_, i) => `still ${i}\n`));
+
+    // Restarted (a new process, so a new id), it is held by the agent again without anyone's help.
+    await ha.restart(victim);
+    await ha.heldBy((ids) => ids.length === 3 && ids.some((id) => !before.has(id)), 'the agent holds the restarted proxy', 40_000);
+  }, 150_000);
+});
+
+describe.runIf(postgresPrograms)('high availability: PostgreSQL stopped for 10 s', () => {
+  it('open sessions keep flowing, readiness and requests say the storage is away, and everything recovers by itself', async () => {
+    const pg = await PrivatePostgres.start({ hba: ['host all all 127.0.0.1/32 trust'] });
+    stoppable.push({ stop: async () => pg.stop() });
+    const ha = await HaCluster.start(pg.url, { proxies: 1, diag: true });
+    const session = await ha.dialEcho();
+    expect(await roundTrip(session, 'before\n')).toBe('before\n');
+    const readyz = async () => {
+      const r = await fetch(`http://127.0.0.1:${ha.proxies[0]!.diagPort}/readyz`);
+      return { status: r.status, body: (await r.json()) as { checks: Record<string, string> } };
+    };
+    expect((await readyz()).status).toBe(200);
+    const server = new RegExp(`PostgreSQL at 127\\.0\\.0\\.1:${pg.port}/postgres: .*failed`);
+
+    pg.pause();
+    const stopped = Date.now();
+    const during = await readyz();
+    expect(during.status).toBe(503);
+    expect(during.body.checks.storage).toMatch(server);
+    expect(during.body.checks.storage).toMatch(/check storage\.conn_string/);
+    // The open session does not need the store.
+    expect(await roundTrip(session, 'during\n')).toBe('during\n');
+    // A login does: it fails, saying so, without the database's address.
+    const refused = await ha.login();
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/the cluster cannot reach its storage right now; try again in a moment/);
+    expect(refused.stderr).not.toContain(String(pg.port));
+    // ctl on the host says where and why.
+    expect((await ha.ctl(['lock', '--user', 'alice'])).stderr).toMatch(server);
+    await new Promise((r) => setTimeout(r, Math.max(0, 10_000 - (Date.now() - stopped))));
+    expect(await roundTrip(session, 'still\n')).toBe('still\n');
+
+    pg.resume();
+    let ready = await readyz();
+    await eventually(async () => ((ready = await readyz()).status === 200 ? true : undefined), () => `ready again: ${JSON.stringify(ready.body)}`, 15_000);
+    expect((await ha.login()).code).toBe(0);
+    // Watches came back too: a lock made now by ctl ends the session that lived through the outage.
+    const closed = whenClosed(session);
+    expect((await ha.ctl(['lock', '--user', 'alice', '--message', 'after the outage'])).code).toBe(0);
+    await closed;
+  }, 90_000);
+});
+
+/** When the socket closes, whether cleanly or reset (events.once would reject on the reset's error). */
+function whenClosed(socket: TLSSocket): Promise<void> {
+  return new Promise((resolve) => socket.once('close', () => resolve()));
 }
 
-/** Sends text and resolves with as much coming back (the echo), leaving the socket open. */
-function roundTrip(socket: TLSSocket, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let got = '';
-    const onData = (chunk: Buffer) => {
-      got += String(chunk);
-      if (got.length < text.length) return;
-      socket.off('data', onData).off('error', reject);
-      resolve(got);
-    };
-    socket.on('data', onData).once('error', reject);
-    socket.resume();
-    socket.write(text);
-  });
+function failMissing(program: string): never {
+  throw new Error(`${program} is not installed; .ci/run must install PostgreSQL's server programs`);
 }

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createHash, generateKeyPairSync, randomBytes, webcrypto } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect as http2Connect, type ClientHttp2Stream } from 'node:http2';
-import { createServer, type Server } from 'node:net';
+import type { Server } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,19 +14,12 @@ import { readStatus } from '../../src/wire/stream-status.js';
 import { SqliteBackend, storePath } from '../../src/storage/sqlite/sqlite-backend.js';
 import { eventually } from '../harness/eventually.js';
 import { TestCluster, type Person } from '../helpers/cluster.js';
+import { echoServer, roundTrip } from '../helpers/echo.js';
 import { haveProgram } from '../helpers/programs.js';
 import { postern, run, tempDir, type PosternProcess } from '../helpers/postern.js';
 
 const tools = haveProgram('openssl', ['version']);
 const PASSWORD = 'correct horse battery staple';
-
-/** A TCP echo service: the kind of thing an agent puts behind the proxy. */
-async function echoServer(): Promise<{ server: Server; port: number }> {
-  const server = createServer((s) => s.on('error', () => {}).pipe(s)); // peers that die mid-stream reset it
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { server, port: (server.address() as { port: number }).port };
-}
 
 /** The cluster's CAs, read from its data directory (what the server host has). */
 async function authorities(cluster: TestCluster) {
@@ -94,22 +87,6 @@ describe.runIf(tools)('agents and reverse tunnels', () => {
       socket.destroy();
       throw err;
     }
-  }
-
-  /** Sends text and resolves with as much coming back (the echo), leaving the socket open. */
-  function roundTrip(socket: TLSSocket, text: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-      let got = '';
-      const onData = (chunk: Buffer) => {
-        got += String(chunk);
-        if (got.length < text.length) return;
-        socket.off('data', onData).off('error', reject);
-        resolve(got);
-      };
-      socket.on('data', onData).once('error', reject);
-      socket.resume();
-      socket.write(text);
-    });
   }
 
   it('joins with a token, announces its apps, and carries a TCP stream through the tunnel to openssl s_client', async () => {

@@ -22,6 +22,9 @@ export class HAProxy {
   maxconn 256
 defaults
   mode tcp
+  # A connection refused by a server that just died is retried on another.
+  retries 3
+  option redispatch
   timeout connect 5s
   timeout client 1h
   timeout server 1h

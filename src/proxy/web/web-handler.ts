@@ -182,8 +182,13 @@ export class WebHandler implements ProtocolHandler {
     Promise.resolve()
       .then(() => found.handler({ req, res, conn, requestId, log, path, rest: found.rest }))
       .catch((err: unknown) => {
-        const e = toPosternError(err);
+        let e = toPosternError(err);
         if (e.code === 'INTERNAL') log.error('request failed', { err, path });
+        if (e.code === 'STORAGE_UNAVAILABLE') {
+          // Why (the database's address, its error) is for the operator, not for whoever asked.
+          log.warn('request failed: storage unavailable', { err, path });
+          e = new PosternError('STORAGE_UNAVAILABLE', "the cluster cannot reach its storage right now; try again in a moment (the proxy's log says why, under this request's id)");
+        }
         if (!res.headersSent) sendError(res, e, requestId, req);
         else res.destroy();
       });
