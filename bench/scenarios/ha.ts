@@ -87,7 +87,10 @@ async function propagation(writer: Backend, reader: Backend, count: number): Pro
     await writer.put(key, String(i));
     await new Promise((r) => setTimeout(r, 5));
   }
-  await received;
+  // A timer of our own: SQLite's poll is unref'd, and would let the process end while it waits.
+  let deadline: NodeJS.Timeout | undefined;
+  await Promise.race([received, new Promise((_, reject) => (deadline = setTimeout(() => reject(new Error(`the watch delivered ${delays.length} of ${count} changes within 30 s`)), 30_000)))]);
+  clearTimeout(deadline);
   watcher.close();
   await writer.close();
   await reader.close();

@@ -1,4 +1,5 @@
 import type { AuthService } from '../auth/auth-service.js';
+import { isPosternError } from '../errors/postern-error.js';
 import { ADMIN_OPS, type Actor } from './ops.js';
 
 /** The first administrator's name, and who made it (in `created_by` and the audit log). */
@@ -21,8 +22,14 @@ export interface FirstAdminInvite {
 export async function firstAdminInvite(auth: AuthService): Promise<FirstAdminInvite | undefined> {
   const users = await auth.users.list();
   if (users.length === 0) {
-    const made = await ADMIN_OPS['users.add'].run(auth, { name: FIRST_ADMIN, roles: ['editor', 'access'], traits: {} }, FIRST_RUN);
-    return { user: FIRST_ADMIN, url: made.invite_url!, expires: made.invite_expires! };
+    try {
+      const made = await ADMIN_OPS['users.add'].run(auth, { name: FIRST_ADMIN, roles: ['editor', 'access'], traits: {} }, FIRST_RUN);
+      return { user: FIRST_ADMIN, url: made.invite_url!, expires: made.invite_expires! };
+    } catch (err) {
+      // Another proxy of the cluster, starting at the same moment, made it: its banner has the link.
+      if (isPosternError(err, 'ALREADY_EXISTS')) return undefined;
+      throw err;
+    }
   }
   const [only] = users;
   if (users.length > 1 || only!.name !== FIRST_ADMIN || only!.created_by !== FIRST_RUN.name) return undefined;

@@ -40,6 +40,8 @@ export class TunnelRegistry {
   /** The byResource keys each tunnel is under, so re-indexing one tunnel touches only its own. */
   private readonly indexed = new Map<AgentTunnel, string[]>();
   private readonly written = new Map<AgentTunnel, { at: number; keys: Set<string> }>();
+  /** A new tunnel's older one of the same agent, serving until the new one has announced. */
+  private readonly predecessors = new Map<AgentTunnel, AgentTunnel>();
   /** Removals in flight, so shutdown can wait for their storage deletes. */
   private readonly removing = new Set<Promise<void>>();
   private readonly metrics;
@@ -79,13 +81,15 @@ export class TunnelRegistry {
   }
 
   /**
-   * Takes a new tunnel in; an older tunnel of the same agent (a reconnect, a renewal, another
-   * dial the load balancer brought here) gets no new streams and drains: its open ones run on.
+   * Takes a new tunnel in. An older tunnel of the same agent (a reconnect, a renewal, another dial
+   * the load balancer brought here) serves until the new one has announced its resources, then
+   * drains: no new streams, its open ones run on (make before break: the agent's resources are
+   * never offline in between). Should the new one close first, the older one stays.
    */
   add(tunnel: AgentTunnel): void {
     const previous = this.byAgent.get(tunnel.info.agentId);
     this.byAgent.set(tunnel.info.agentId, tunnel);
-    if (previous && previous !== tunnel) previous.close('replaced by a newer tunnel from the same agent', { drain: true });
+    if (previous && previous !== tunnel && !previous.closed) this.predecessors.set(tunnel, previous);
     tunnel.onClose(() => {
       const removal = this.remove(tunnel);
       this.removing.add(removal);
@@ -103,6 +107,11 @@ export class TunnelRegistry {
     const previous = this.written.get(tunnel);
     if (!changed && previous && Date.now() - previous.at < REFRESH_MS) return;
     if (changed) this.reindex(tunnel);
+    const predecessor = this.predecessors.get(tunnel);
+    if (predecessor) {
+      this.predecessors.delete(tunnel);
+      predecessor.close('replaced by a newer tunnel from the same agent', { drain: true });
+    }
     const keys = new Set(tunnel.resources.map((r) => RESOURCE_KEYS.online(r.kind, r.name, tunnel.info.agentId, this.proxies.id)));
     this.written.set(tunnel, { at: Date.now(), keys });
     const expires = new Date(Date.now() + RESOURCE_TTL_MS);
@@ -218,6 +227,12 @@ export class TunnelRegistry {
     const written = this.written.get(tunnel);
     this.written.delete(tunnel);
     if (this.byAgent.get(tunnel.info.agentId) !== tunnel) return; // a newer tunnel of the agent owns the records
+    const predecessor = this.predecessors.get(tunnel);
+    this.predecessors.delete(tunnel);
+    if (predecessor && !predecessor.closed) {
+      this.byAgent.set(tunnel.info.agentId, predecessor); // it never took over: the older one goes on, records and all
+      return;
+    }
     this.byAgent.delete(tunnel.info.agentId);
     try {
       for (const key of written?.keys ?? []) await this.backend.delete(key);

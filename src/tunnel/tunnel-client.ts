@@ -164,9 +164,9 @@ export class TunnelClient {
       this.proxyOf.set(session, proxyId);
       const previous = this.held.get(proxyId);
       this.held.set(proxyId, session);
-      // A proxy reached again: it has replaced the older tunnel, which drains (its streams run on).
-      if (previous && previous !== session) previous.close();
-      else this.seeking.reset(); // a proxy reached for the first time
+      // A proxy reached again closes the older tunnel itself, once this one has announced (its
+      // streams run on); closing it here could refuse a stream the proxy sends it meanwhile.
+      if (!previous) this.seeking.reset(); // a proxy reached for the first time
       session.once('close', () => {
         if (this.held.get(proxyId) === session) this.held.delete(proxyId);
       });

@@ -7,7 +7,7 @@ import type { TestCluster } from './cluster.js';
  * An sshd set up the way `postern ctl auth sign-host` says: it trusts the cluster's user CA (unless
  * `trust` is false), accepts only its own node's logins, and presents a host certificate.
  */
-export function posternNode(cluster: TestCluster, node: string, opts: { trust?: boolean; port?: number } = {}): Promise<Sshd> {
+export function posternNode(cluster: Pick<TestCluster, 'ctl'>, node: string, opts: { trust?: boolean; port?: number } = {}): Promise<Sshd> {
   return Sshd.start({
     ...(opts.port ? { port: opts.port } : {}),
     configure: async (hostKeyPub, dir) => {
