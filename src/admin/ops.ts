@@ -21,7 +21,8 @@ import type { AgentRecord } from '../tunnel/registry.js';
 import { RESOURCE_TTL_MS } from '../wire/tunnel.js';
 
 /** A resource as `ctl get apps` shows it: what was announced, and which agents serve it now. */
-export type OnlineResource = AnnouncedResource & { agents: string[] };
+/** An online resource: what its agents announced, which agents serve it, and which proxies hold a tunnel to one of them. */
+export type OnlineResource = AnnouncedResource & { agents: string[]; proxies: string[] };
 
 /** Who runs an operation: a person with a certificate or session, or `postern ctl` on the server host. */
 export interface Actor {
@@ -445,9 +446,10 @@ async function onlineResources(auth: AuthService, kind: AnnouncedKind): Promise<
   const byName = new Map<string, OnlineResource>();
   for (const item of await auth.backend.range(RESOURCE_KEYS.onlinePrefix(kind))) {
     const { agent_id: _id, agent_name: agent, ...announced } = JSON.parse(item.value) as AnnouncedResource & { agent_id: string; agent_name: string };
-    const { proxy_id: _proxy, ...resource } = announced as typeof announced & { proxy_id?: string };
-    const row = byName.get(resource.name) ?? { ...resource, agents: [] };
+    const { proxy_id: proxy, ...resource } = announced as typeof announced & { proxy_id?: string };
+    const row = byName.get(resource.name) ?? { ...resource, agents: [], proxies: [] };
     if (!row.agents.includes(agent)) row.agents.push(agent); // once, whichever proxies hold it
+    if (proxy && !row.proxies.includes(proxy)) row.proxies.push(proxy);
     byName.set(announced.name, row);
   }
   return [...byName.values()];

@@ -110,8 +110,8 @@ const ANNOUNCED: Record<string, KindSpec<OnlineResource>> = Object.fromEntries(
         remove: () => Promise.reject(new PosternError('USAGE', `${row.plural} are ${row.ctl.definedIn}`)),
         table: (rows) =>
           table(
-            ['NAME', 'LABELS', ...(target ? [target.header] : []), 'AGENTS', 'DESCRIPTION'],
-            rows.map((r) => [r.name, labelText(r.labels), ...(target ? [target.of(r)] : []), r.agents.join(', '), r.description]),
+            ['NAME', 'LABELS', ...(target ? [target.header] : []), 'AGENTS', 'PROXIES', 'DESCRIPTION'],
+            rows.map((r) => [r.name, labelText(r.labels), ...(target ? [target.of(r)] : []), r.agents.join(', '), String(r.proxies.length), r.description]),
             `(no ${row.plural} online)`,
           ),
       }),

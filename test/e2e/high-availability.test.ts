@@ -208,6 +208,8 @@ describe.runIf(serverUp && tools && sshTools)('high availability: three proxies 
     await ha.startAgent('ssh-agent', 'ssh', ['--ssh', `name=node-1,addr=127.0.0.1:${sshd.port}`]);
     // Through round robin, each agent dials the load balancer again until it holds all three.
     await ha.heldBy((all) => all.length === 5 && all.every((ids) => ids.length === 3), 'five agents hold tunnels to all three proxies');
+    const apps = JSON.parse((await ha.ctl(['get', 'apps', '--format', 'json'])).stdout) as { name: string; agents: string[]; proxies: string[] }[];
+    expect(apps.map((a) => [a.name, [...a.agents].sort(), a.proxies.length])).toEqual([['echo', ['edge-1', 'edge-2'], 3], ['echo2', ['edge-3'], 3], ['web', ['web-agent'], 3]]);
     expect((await ha.login()).code).toBe(0);
 
     // Nine TCP connections, round robin: three on each proxy, every one through an agent's tunnel to that proxy.

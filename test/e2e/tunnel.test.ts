@@ -98,7 +98,7 @@ describe.runIf(tools)('agents and reverse tunnels', () => {
 
     expect((await cluster.ctl(['get', 'agents'])).stdout).toMatch(/edge-1\s+[0-9a-f-]{36}\s+app echo\s+127\.0\.0\.1\s+\S+\s+\d+s ago\s/);
     const apps = JSON.parse((await cluster.ctl(['get', 'apps', '--format', 'json'])).stdout) as unknown[];
-    expect(apps).toEqual([{ kind: 'app', name: 'echo', labels: { env: 'dev', team: 'web' }, uri: `tcp://127.0.0.1:${echo.port}`, agents: ['edge-1'] }]);
+    expect(apps).toEqual([{ kind: 'app', name: 'echo', labels: { env: 'dev', team: 'web' }, uri: `tcp://127.0.0.1:${echo.port}`, agents: ['edge-1'], proxies: [expect.any(String)] }]);
 
     const s = await run('sh', ['-c', `(printf 'hello through the tunnel\\n'; sleep 1) | openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:${cluster.server.proxyPort} -servername echo.postern.localhost -alpn postern-tcp -cert ${profile('cert.pem')} -key ${profile('key.pem')} -CAfile ${profile('trusted-ca.pem')} 2>/dev/null`]);
     expect(s.stdout).toBe('{"ok":true}\nhello through the tunnel\n');
