@@ -13,6 +13,7 @@ import { appRequestsScenario } from './scenarios/app-requests.js';
 import { authorizeScenario } from './scenarios/authorize.js';
 import { dbMysqlScenario } from './scenarios/db-mysql.js';
 import { haScenario } from './scenarios/ha.js';
+import { haAgentsScenario } from './scenarios/ha-agents.js';
 import { havePostgresServer, TEST_PG_URL } from '../test/harness/pg-databases.js';
 import { dbPgScenario } from './scenarios/db-pg.js';
 import { handshakeScenario } from './scenarios/handshake.js';
@@ -76,6 +77,13 @@ const scenarios: Record<string, (tls: Awaited<ReturnType<typeof benchTls>>) => P
       return [];
     }
     return haScenario({ quick });
+  },
+  'ha-agents': async () => {
+    if (!(await havePostgresServer()) || !existsSync('/usr/sbin/haproxy')) {
+      process.stdout.write('the ha-agents scenario needs the machine\'s PostgreSQL server and haproxy: left out\n');
+      return [];
+    }
+    return haAgentsScenario({ agents: quick ? 100 : 1000, settleMs: quick ? 2000 : 12_000 });
   },
   'db-mysql': async (tls) => {
     if (!mariadbInstalled() || !existsSync('/usr/bin/mariadb-slap')) {

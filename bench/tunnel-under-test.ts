@@ -7,6 +7,9 @@
  * Kinds:
  *   proxy <dir> <port>  a real cluster (auth + proxy, startServer) with the bench configuration
  *                       (tunnel-cluster.ts); ready line {"port", "diag_port"}.
+ *   proxy-config <file> <dir> <port>
+ *                       one proxy of several (ha-cluster.ts): the shared postern.yaml, its own
+ *                       data directory and port; ready line {"port", "diag_port"}.
  *   agents <spec file>  many agents in this one process (TunnelClient + AgentResources, as
  *                       startAgent wires them), one host identity each; ready line {"agents": N}
  *                       once every tunnel is up.
@@ -28,8 +31,10 @@ type Closer = () => Promise<void> | void;
 /** Agents started together when the agents process starts. */
 const START_BATCH = 50;
 
-async function proxy(dir: string, port: number): Promise<Closer> {
-  const { config } = loadConfig({ overrides: clusterOverrides(dir, port), cwd: dir });
+async function proxy(dir: string, port: number, file?: string): Promise<Closer> {
+  const { config } = file
+    ? loadConfig({ file, overrides: clusterOverrides(dir, port).filter((o) => o.path !== 'proxy.public_addr') })
+    : loadConfig({ overrides: clusterOverrides(dir, port), cwd: dir });
   const server = await startServer(config, createLogger(config.log.level, config.log.format));
   process.stdout.write(JSON.stringify({ port: server.proxyAddr.port, diag_port: server.diagAddr!.port }) + '\n');
   return () => server.close();
@@ -98,7 +103,7 @@ const commands: Record<string, () => unknown> = {
 };
 
 const [kind, ...args] = process.argv.slice(2);
-const close = kind === 'proxy' ? await proxy(args[0]!, Number(args[1])) : await agents(args[0]!);
+const close = kind === 'proxy' ? await proxy(args[0]!, Number(args[1])) : kind === 'proxy-config' ? await proxy(args[1]!, Number(args[2]), args[0]) : await agents(args[0]!);
 let closing = false;
 const stop = () => {
   if (closing) return;

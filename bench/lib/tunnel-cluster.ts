@@ -15,7 +15,7 @@ import { tempDir } from '../../test/harness/temp.js';
 import { profileFlags, ServerProcess } from './server-process.js';
 import { connectTo, type Connect, type ConnectSpec } from './transfer.js';
 
-const TUNNEL_SCRIPT = fileURLToPath(new URL('../tunnel-under-test.js', import.meta.url));
+export const TUNNEL_SCRIPT = fileURLToPath(new URL('../tunnel-under-test.js', import.meta.url));
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 /** Apps are reached at <app>.<public host>, which the proxy's certificate covers. */
 const PUBLIC_HOST = 'postern.localhost';
@@ -59,9 +59,9 @@ export function clusterOverrides(dir: string, port: number): ConfigOverride[] {
   ];
 }
 
-const appSpec = (app: BenchApp) => ({ name: app.name, uri: app.uri ?? `tcp://127.0.0.1:${app.port}` });
+export const appSpec = (app: BenchApp) => ({ name: app.name, uri: app.uri ?? `tcp://127.0.0.1:${app.port}` });
 
-function keyPair(): { publicPem: string; privatePem: string } {
+export function keyPair(): { publicPem: string; privatePem: string } {
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   return { publicPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(), privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
 }

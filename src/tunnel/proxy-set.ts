@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log/logger.js';
-import type { Backend } from '../storage/backend.js';
+import type { Backend, Watcher } from '../storage/backend.js';
 
 /** What a proxy records about itself: see ProxySet. */
 export interface ProxyRecord {
@@ -19,7 +19,8 @@ const TTL_MS = 3 * BEAT_MS;
 
 /**
  * The proxies of the cluster as the store knows them: each proxy records itself (a random id per
- * process, its addresses) with an expiry it renews, and reads the others' records at each beat.
+ * process, its addresses) with an expiry it renews, and follows the others' records (a watch, and
+ * a full read at each beat).
  * Agents learn the set from their tunnels (see the tunnel wire contract) and keep a tunnel to each.
  */
 export class ProxySet {
@@ -27,6 +28,7 @@ export class ProxySet {
   private ids: string[] = [this.id];
   private readonly timer: NodeJS.Timeout;
   private readonly record: ProxyRecord;
+  private watcher: Watcher | undefined;
 
   constructor(
     private readonly backend: Backend,
@@ -37,9 +39,24 @@ export class ProxySet {
     this.timer = setInterval(() => void this.beat(), BEAT_MS).unref();
   }
 
-  /** Records this proxy; the first beat, awaited at start. */
+  /**
+   * Records this proxy (the first beat, awaited), then follows the others' records as they come
+   * and go; each beat reads them all again, which also mends what a lost watch missed.
+   */
   async start(): Promise<void> {
     await this.beat();
+    const watcher = (this.watcher = this.backend.watch(PROXY_KEYS.prefix));
+    void (async () => {
+      try {
+        for await (const event of watcher) {
+          const id = (event.type === 'put' ? event.item.key : event.key).slice(PROXY_KEYS.prefix.length);
+          if (event.type === 'put' && !this.ids.includes(id)) this.ids = [...this.ids, id];
+          if (event.type === 'delete' && id !== this.id) this.ids = this.ids.filter((known) => known !== id);
+        }
+      } catch {
+        // Ended (the store away, or fallen behind): the beats keep the set.
+      }
+    })();
   }
 
   /** The live proxies' ids, this one's included (as of the last beat). */
@@ -49,6 +66,7 @@ export class ProxySet {
 
   async close(): Promise<void> {
     clearInterval(this.timer);
+    this.watcher?.close();
     await this.backend.delete(PROXY_KEYS.proxy(this.id)).catch(() => {});
   }
 

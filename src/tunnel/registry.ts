@@ -111,6 +111,14 @@ export class TunnelRegistry {
     if (predecessor) {
       this.predecessors.delete(tunnel);
       predecessor.close('replaced by a newer tunnel from the same agent', { drain: true });
+      // The same agent announcing the same (a second dial the load balancer brought here): its
+      // records stand as written, and their leases go on; a thousand agents seeking every proxy
+      // would otherwise rewrite theirs at each landing.
+      const inherited = this.written.get(predecessor);
+      if (!previous && inherited && sameAnnouncements(predecessor, tunnel)) {
+        this.written.set(tunnel, inherited);
+        return;
+      }
     }
     const keys = new Set(tunnel.resources.map((r) => RESOURCE_KEYS.online(r.kind, r.name, tunnel.info.agentId, this.proxies.id)));
     this.written.set(tunnel, { at: Date.now(), keys });
@@ -291,6 +299,11 @@ export class TunnelRegistry {
     }
     this.indexed.delete(tunnel);
   }
+}
+
+function sameAnnouncements(a: AgentTunnel, b: AgentTunnel): boolean {
+  const keys = (t: AgentTunnel) => t.resources.map(announcementKey).sort().join('\n');
+  return keys(a) === keys(b);
 }
 
 function announcementOf<K extends AnnouncedKind>(tunnel: AgentTunnel, kind: K, name: string): Announced<K> | undefined {

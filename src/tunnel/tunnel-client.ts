@@ -29,6 +29,9 @@ export interface TunnelService {
 }
 
 const HEARTBEAT_WAIT_MS = 5_000;
+/** Seeking a proxy just learnt of: this many dials, about this far apart. */
+const QUICK_DIALS = 20;
+const QUICK_DIAL_MS = 300;
 
 /**
  * Keeps reverse tunnels up: dials out (TLS, ALPN postern-reversetunnel, the host certificate),
@@ -47,6 +50,8 @@ export class TunnelClient {
   private readonly backoff = new Backoff();
   /** Dials in search of proxies not held yet. */
   private readonly seeking = new Backoff(100, 5000);
+  /** Dials left at a short interval, for each proxy learnt of and not reached yet (see seek()). */
+  private readonly quickDials = new Map<string, number>();
   /** The dial in progress (until its first poll, or its close): one at a time. */
   private dialing: TLSSocket | undefined;
   /** Every socket still open: after a renewal, the old tunnels' until the proxies let them go. */
@@ -159,11 +164,20 @@ export class TunnelClient {
    * to it is let go: the proxy has replaced it), and any proxy without a tunnel is sought.
    */
   private learn(session: Http2Session, proxyId: string, proxies: string[]): void {
-    this.wanted = proxies.includes(proxyId) ? proxies : [...proxies, proxyId];
+    const wanted = proxies.includes(proxyId) ? proxies : [...proxies, proxyId];
+    // A proxy not known before (started, or restarted with a new id) gets quick dials: see seek().
+    const fresh = wanted.filter((id) => !this.wanted.includes(id) && !this.held.has(id));
+    for (const id of fresh) this.quickDials.set(id, QUICK_DIALS);
+    this.wanted = wanted;
+    if (fresh.length > 0 && this.retryTimer && this.sockets.size > (this.dialing ? 1 : 0)) {
+      clearTimeout(this.retryTimer); // a long wait for another proxy should not hold up this one
+      this.retryTimer = undefined;
+    }
     if (!this.proxyOf.has(session)) {
       this.proxyOf.set(session, proxyId);
       const previous = this.held.get(proxyId);
       this.held.set(proxyId, session);
+      this.quickDials.delete(proxyId);
       // A proxy reached again closes the older tunnel itself, once this one has announced (its
       // streams run on); closing it here could refuse a stream the proxy sends it meanwhile.
       if (!previous) this.seeking.reset(); // a proxy reached for the first time
@@ -174,7 +188,13 @@ export class TunnelClient {
     this.seek();
   }
 
-  /** Dials again, after a jittered wait, while some live proxy has no fresh tunnel from this agent. */
+  /**
+   * Dials again, after a jittered wait, while some live proxy has no fresh tunnel from this agent.
+   * The load balancer picks the proxy, so each dial reaches a missing one by chance (one in three
+   * with three proxies, round robin): a proxy just learnt of gets QUICK_DIALS dials a few hundred
+   * milliseconds apart, which find it within seconds; after those (a proxy that died, whose
+   * record lingers until it expires), the waits grow to 5 s.
+   */
   private seek(): void {
     if (this.stopped || this.dialing || this.retryTimer) return;
     const missing = this.wanted.filter((id) => {
@@ -182,7 +202,9 @@ export class TunnelClient {
       return !session || this.stale.has(session);
     });
     if (missing.length === 0) return;
-    const delay = this.seeking.next();
+    const quick = missing.filter((id) => (this.quickDials.get(id) ?? 0) > 0);
+    for (const id of quick) this.quickDials.set(id, this.quickDials.get(id)! - 1);
+    const delay = quick.length > 0 ? Math.round(QUICK_DIAL_MS * (0.5 + Math.random())) : this.seeking.next();
     this.log.debug(`holding tunnels to ${this.wanted.length - missing.length} of ${this.wanted.length} proxies; dialling again in ${delay} ms`, { missing });
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;

@@ -19,7 +19,7 @@ export class HAProxy {
     writeFileSync(
       join(dir, 'haproxy.cfg'),
       `global
-  maxconn 256
+  maxconn 8192
 defaults
   mode tcp
   # A connection refused by a server that just died is retried on another.
