@@ -66,7 +66,7 @@ export class HaBenchCluster {
   }
 
   /** `count` agents in one child process, each its own identity (joined in this process), dialling HAProxy. */
-  async startAgents(count: number, apps: BenchApp[]): Promise<ServerProcess> {
+  async startAgents(count: number, apps: BenchApp[], group = 'a'): Promise<ServerProcess> {
     const { config } = loadConfig({ file: this.file, overrides: [{ path: 'data_dir', flag: 'data_dir', value: join(this.dir, 'admin') }] });
     const admin = await LocalAdmin.open(config);
     let spec: AgentsSpec;
@@ -76,7 +76,7 @@ export class HaBenchCluster {
       const agents: AgentsSpec['agents'] = [];
       for (let i = 0; i < count; i++) {
         const keys = keyPair();
-        const name = `bench-agent-${i}`;
+        const name = `bench-agent-${group}${i}`;
         const cert = await enrollment.join({ token, publicKeyPem: keys.publicPem, name, roles: ['app'], remoteAddr: '127.0.0.1' });
         agents.push({ name, certPem: cert.certPem, keyPem: keys.privatePem });
       }
@@ -84,7 +84,7 @@ export class HaBenchCluster {
     } finally {
       await admin.close();
     }
-    const file = join(this.dir, 'agents.json');
+    const file = join(this.dir, `agents-${group}.json`);
     writeFileSync(file, JSON.stringify(spec));
     return ServerProcess.spawn(TUNNEL_SCRIPT, ['agents', file], { readyTimeoutMs: 180_000, nodeFlags: NODE_FLAGS });
   }
