@@ -103,11 +103,6 @@ export class TunnelClient {
     this.dial();
   }
 
-  /** How many proxies this agent holds a tunnel to, of how many it knows. */
-  get coverage(): { held: number; wanted: number } {
-    return { held: this.held.size, wanted: this.wanted.length };
-  }
-
   close(): void {
     this.stopped = true;
     clearTimeout(this.retryTimer);

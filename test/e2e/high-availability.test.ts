@@ -1,17 +1,16 @@
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { join } from 'node:path';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readStatus } from '../../src/wire/stream-status.js';
 import { eventually } from '../harness/eventually.js';
 import { HAProxy } from '../harness/haproxy.js';
 import { havePostgresServer, ThrowawayDatabases } from '../harness/pg-databases.js';
 import { postgresBinDir, PrivatePostgres } from '../harness/postgres.js';
 import { freePort } from '../harness/ports.js';
 import { TestCluster } from '../helpers/cluster.js';
-import { echoServer, roundTrip } from '../helpers/echo.js';
+import { dialTcpApp, echoServer, roundTrip } from '../helpers/echo.js';
 import { haveProgram } from '../helpers/programs.js';
 import { posternNode } from '../helpers/ssh-node.js';
 import { CLI, PosternProcess, postern, run, tempDir, type RunResult } from '../helpers/postern.js';
@@ -109,18 +108,8 @@ class HaCluster {
   }
 
   /** A TCP connection to a TCP app (the echo app) through the cluster's address, after the proxy's status line. */
-  async dialEcho(app = 'echo'): Promise<TLSSocket> {
-    const profile = (file: string) => readFileSync(join(this.home, 'profiles', this.address.replace(':', '-'), file));
-    const [host, port] = ['127.0.0.1', Number(this.address.split(':')[1])];
-    const socket = tlsConnect({ port, host, servername: `${app}.postern.localhost`, ALPNProtocols: ['postern-tcp'], ca: profile('trusted-ca.pem'), cert: profile('cert.pem'), key: profile('key.pem') });
-    socket.on('error', () => {}); // a reset is seen by readStatus, or by the test's own reads
-    try {
-      await readStatus(socket);
-      return socket;
-    } catch (err) {
-      socket.destroy();
-      throw err;
-    }
+  dialEcho(app = 'echo'): Promise<TLSSocket> {
+    return dialTcpApp(Number(this.address.split(':')[1]), app, join(this.home, 'profiles', this.address.replace(':', '-')));
   }
 
   /** The ids of the proxies that hold a tunnel of each agent, once `done` says they are the ones awaited. */

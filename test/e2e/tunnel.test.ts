@@ -3,18 +3,17 @@ import { createHash, generateKeyPairSync, randomBytes, webcrypto } from 'node:cr
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect as http2Connect, type ClientHttp2Stream } from 'node:http2';
 import type { Server } from 'node:net';
-import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { createServer as createTlsServer } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readClusterState } from '../../src/auth/cluster-state.js';
 import { createAuthority, issueCertificate, loadAuthority, type CertAuthority } from '../../src/pki/authority.js';
 import { EC_ALGORITHM } from '../../src/pki/crypto.js';
 import type { Identity } from '../../src/pki/identity.js';
-import { readStatus } from '../../src/wire/stream-status.js';
 import { SqliteBackend, storePath } from '../../src/storage/sqlite/sqlite-backend.js';
 import { eventually } from '../harness/eventually.js';
 import { TestCluster, type Person } from '../helpers/cluster.js';
-import { echoServer, roundTrip } from '../helpers/echo.js';
+import { dialTcpApp, echoServer, roundTrip } from '../helpers/echo.js';
 import { haveProgram } from '../helpers/programs.js';
 import { postern, run, tempDir, type PosternProcess } from '../helpers/postern.js';
 
@@ -70,24 +69,7 @@ describe.runIf(tools)('agents and reverse tunnels', () => {
   const profile = (file: string) => join(alice.home, 'profiles', `postern.localhost-${cluster.server.proxyPort}`, file);
 
   /** A TCP connection to an app through the proxy (postern-tcp with alice's certificate), after the status line. */
-  async function dialApp(app: string): Promise<TLSSocket> {
-    const socket = tlsConnect({
-      port: cluster.server.proxyPort,
-      host: '127.0.0.1',
-      servername: `${app}.postern.localhost`,
-      ALPNProtocols: ['postern-tcp'],
-      ca: readFileSync(profile('trusted-ca.pem')),
-      cert: readFileSync(profile('cert.pem')),
-      key: readFileSync(profile('key.pem')),
-    });
-    try {
-      await readStatus(socket);
-      return socket;
-    } catch (err) {
-      socket.destroy();
-      throw err;
-    }
-  }
+  const dialApp = (app: string) => dialTcpApp(cluster.server.proxyPort, app, join(alice.home, 'profiles', `postern.localhost-${cluster.server.proxyPort}`));
 
   it('joins with a token, announces its apps, and carries a TCP stream through the tunnel to openssl s_client', async () => {
     const token = await cluster.token('app');
